@@ -1,0 +1,156 @@
+"""The one typed configuration object, validated once at start-up.
+
+Sources, later ones winning: defaults, the TOML file given with ``--config``, then environment
+variables ``NUMIDENT_*`` (nested keys with ``__``: ``NUMIDENT_OPERATOR__ADMIN_TOKEN``).
+``NUMIDENT_HOME`` (default ``./.numident``) holds SQLite databases and keys. Secrets have no
+defaults. A bad value raises :class:`~numident.errors.ConfigurationError` naming the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from numident.errors import ConfigurationError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DispatchSettings(_Section):
+    initial_backoff_seconds: float = Field(1.0, gt=0)
+    max_backoff_seconds: float = Field(3600.0, gt=0)
+    give_up_after_hours: float = Field(24.0, gt=0)
+    concurrency: int = Field(16, ge=1, le=1024)
+    poll_seconds: float = Field(0.5, gt=0)
+
+
+class OperatorSettings(_Section):
+    name: str = "operator"
+    public_url: str = Field("http://127.0.0.1:8080",
+                            description="Base URL organizers use; the token endpoint's audience")
+    deferred: bool = Field(False, description="Answer with 202 and a poll URL instead of at once")
+    check_seconds: float = Field(0.0, ge=0, description="Time a registry check takes (deferred)")
+    workers: int = Field(4, ge=1, le=256)
+    max_pending: int = Field(100_000, ge=1)
+    admin_token: SecretStr | None = None
+    token_lifetime_seconds: int = Field(600, ge=30, le=3600)
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    dispatch: DispatchSettings = DispatchSettings()
+    nats_url: str | None = None
+    nats_prefix: str = "numident"
+
+
+class OperatorEndpoint(_Section):
+    """How the messenger service reaches one operator (keyed by the operator's ИНН)."""
+
+    inn: str
+    name: str = ""
+    gateway_url: str
+    token_url: str | None = None
+    client_id: str | None = None
+    notice_public_key: str = Field(description="PEM or JWK text, or a path to a file holding it")
+
+
+class SmsSettings(_Section):
+    """How one-time codes reach users: ``file`` appends JSON lines (demo, tests), ``http``
+    POSTs ``{"to","text"}`` to a provider with ``Authorization: Bearer <token>``."""
+
+    kind: Literal["file", "http"] = "file"
+    path: Path | None = Field(None, description="file kind: where to append; default "
+                              "<home>/messenger/sms.jsonl")
+    url: str | None = None
+    token: SecretStr | None = None
+
+
+class PossessionSettings(_Section):
+    code_ttl_seconds: int = Field(300, ge=30)
+    max_attempts: int = Field(5, ge=1)
+    resend_interval_seconds: int = Field(60, ge=0)
+    code_length: int = Field(6, ge=4, le=10)
+    secret: SecretStr | None = Field(
+        None, description="HMAC key for stored one-time codes; when unset a random key is kept "
+        "in <home>/messenger/possession.key")
+
+
+class MessengerSettings(_Section):
+    organizer: str = "messenger"
+    key_file: Path | None = None
+    operators: tuple[OperatorEndpoint, ...] = ()
+    allowed_regions: frozenset[str] = frozenset({"RU"})
+    block_on_sim_swap: bool = False
+    webhook_url: str | None = None
+    api_token: SecretStr | None = None
+    sms: SmsSettings = SmsSettings()
+    possession: PossessionSettings = PossessionSettings()
+    poll_initial_seconds: float = Field(1.0, gt=0)
+    poll_max_seconds: float = Field(30.0, gt=0)
+    request_timeout_seconds: float = Field(10.0, gt=0)
+    public_url: str | None = Field(
+        None, description="Base URL operators POST notices to, when a proxy rewrites it; the "
+        "signature's @target-uri is checked against it instead of the request's own URL")
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    dispatch: DispatchSettings = Field(
+        DispatchSettings(), description="Retries of state-change webhooks and usage withdrawals")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NUMIDENT_", env_nested_delimiter="__",
+                                      extra="forbid", frozen=True)
+
+    home: Path = Path(".numident")
+    database_url: str | None = None
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    operator: OperatorSettings = OperatorSettings()
+    messenger: MessengerSettings = MessengerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (passed as init values), as SPEC requires.
+        return env_settings, init_settings
+
+    def database_url_for(self, side: Literal["operator", "messenger"]) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / f'{side}.db').resolve()}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any), apply environment and ``overrides``, validate once."""
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"config file {config_file} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(f"config file {config_file}: {exc}") from exc
+    _merge(data, overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from exc
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value

@@ -1,0 +1,29 @@
+"""The few statements whose SQL differs between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def upsert(conn: Connection, target: Table, keys: Sequence[str], update: Sequence[str],
+           extra: Mapping[str, Any] | None = None) -> Insert:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET c = excluded.c`` for each ``update`` column.
+
+    ``extra`` sets further columns to expressions of their own (e.g. a CASE on the old value).
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(target)
+    values: dict[str, Any] = {c: statement.excluded[c] for c in update}
+    values.update(extra or {})
+    return statement.on_conflict_do_update(index_elements=list(keys), set_=values)
+
+
+def insert_ignore(conn: Connection, target: Table, keys: Sequence[str]) -> Insert:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING``."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(target).on_conflict_do_nothing(index_elements=list(keys))
+    return sqlite.insert(target).on_conflict_do_nothing(index_elements=list(keys))

@@ -1,0 +1,74 @@
+"""Account states: only the transitions of SPEC, and what a notice does."""
+
+from __future__ import annotations
+
+import pytest
+
+from numident.core.accounts import AccountState as S
+from numident.core.accounts import can_transition, state_after_notice, transition
+from numident.core.notices import NoticeType
+from numident.errors import Conflict
+
+
+def test_only_identified_accounts_can_send() -> None:
+    """can_send is true in exactly one state."""
+    assert [s for s in S if s.can_send] == [S.IDENTIFIED]
+
+
+@pytest.mark.parametrize(("current", "target"), [
+    (S.VERIFYING_POSSESSION, S.PENDING),
+    (S.PENDING, S.IDENTIFIED), (S.PENDING, S.REFUSED), (S.PENDING, S.UNANSWERED),
+    (S.IDENTIFIED, S.REIDENTIFICATION_REQUIRED), (S.REIDENTIFICATION_REQUIRED, S.PENDING),
+    (S.REFUSED, S.PENDING), (S.UNANSWERED, S.PENDING),
+])
+def test_spec_transitions_are_allowed(current: S, target: S) -> None:
+    """The arrows of SPEC's state diagram are allowed."""
+    assert transition(current, target) is target
+
+
+@pytest.mark.parametrize("current", list(S))
+def test_a_number_change_is_allowed_from_any_state(current: S) -> None:
+    """Any state may go back to verifying possession when the number changes."""
+    assert can_transition(current, S.VERIFYING_POSSESSION)
+
+
+@pytest.mark.parametrize(("current", "target"), [
+    (S.UNIDENTIFIED, S.IDENTIFIED), (S.VERIFYING_POSSESSION, S.IDENTIFIED),
+    (S.REFUSED, S.IDENTIFIED), (S.REIDENTIFICATION_REQUIRED, S.IDENTIFIED),
+    (S.IDENTIFIED, S.PENDING),
+])
+def test_shortcuts_to_identified_are_refused(current: S, target: S) -> None:
+    """Nothing reaches identified without an operator's answer to a pending request."""
+    with pytest.raises(Conflict) as caught:
+        transition(current, target)
+    assert caught.value.code == "INVALID_STATE_TRANSITION"
+
+
+@pytest.mark.parametrize("kind", [k for k in NoticeType if k is not NoticeType.SIM_SWAPPED])
+def test_invalidating_notice_blocks_an_identified_account(kind: NoticeType) -> None:
+    """Contract ends, ports, reassignments and holder changes require re-identification."""
+    assert state_after_notice(S.IDENTIFIED, kind, block_on_sim_swap=False) is \
+        S.REIDENTIFICATION_REQUIRED
+
+
+def test_sim_swap_blocks_only_when_configured() -> None:
+    """A SIM swap is recorded; it blocks only when the organizer chose so."""
+    assert state_after_notice(S.IDENTIFIED, NoticeType.SIM_SWAPPED,
+                              block_on_sim_swap=False) is S.IDENTIFIED
+    assert state_after_notice(S.IDENTIFIED, NoticeType.SIM_SWAPPED,
+                              block_on_sim_swap=True) is S.REIDENTIFICATION_REQUIRED
+
+
+def test_notice_for_an_account_not_identified_changes_nothing() -> None:
+    """An account already unable to send stays where it is."""
+    assert state_after_notice(S.PENDING, NoticeType.CONTRACT_TERMINATED,
+                              block_on_sim_swap=False) is S.PENDING
+
+
+def test_notice_types_round_trip_through_cloudevent_types() -> None:
+    """Each notice has the CloudEvent type org.numident.notice.<kind>."""
+    for kind in NoticeType:
+        assert kind.cloudevent_type == f"org.numident.notice.{kind.value}"
+        assert NoticeType.from_cloudevent_type(kind.cloudevent_type) is kind
+    with pytest.raises(ValueError, match="not a numident notice"):
+        NoticeType.from_cloudevent_type("com.example.other")

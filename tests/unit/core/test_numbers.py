@@ -1,0 +1,93 @@
+"""Number normalisation: E.164 out, clear refusals for anything else."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numident.core.numbers import is_e164, national_significant, normalize
+from numident.errors import InvalidPhoneNumber
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+79161234567", "+79161234567"),
+        ("+7 916 123-45-67", "+79161234567"),
+        ("+7 (916) 123 45 67", "+79161234567"),
+        ("+447911123456", "+447911123456"),
+    ],
+)
+def test_international_forms_become_e164(raw: str, expected: str) -> None:
+    """Spaces, dashes and brackets of a written number are dropped; the number is kept."""
+    assert normalize(raw) == expected
+
+
+def test_national_form_needs_a_default_region() -> None:
+    """A number without '+' is read in the given region, and refused without one."""
+    assert normalize("89161234567", default_region="RU") == "+79161234567"
+    with pytest.raises(InvalidPhoneNumber, match="E.164"):
+        normalize("89161234567")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("+7916abc4567", "ASCII digits"),
+        ("+7916123456", "not a valid number"),
+        ("+791612345678", "not a valid number"),
+        ("+7٩١٦١٢٣٤٥٦٧", "ASCII digits"),
+        ("+7９１６１２３４５６７", "ASCII digits"),
+        ("79+161234567", "only at the start"),
+        ("+" + "1" * 40, "too long"),
+    ],
+)
+def test_bad_numbers_are_refused_with_a_reason(raw: str, reason: str) -> None:
+    """Letters, wrong lengths, other scripts' digits and empty input are refused, saying why."""
+    with pytest.raises(InvalidPhoneNumber, match=reason) as caught:
+        normalize(raw)
+    assert caught.value.status == 400
+
+
+def test_other_countries_are_refused_when_regions_are_limited() -> None:
+    """A deployment for Russia refuses a valid British number with its own code."""
+    with pytest.raises(InvalidPhoneNumber) as caught:
+        normalize("+447911123456", allowed_regions=frozenset({"RU"}))
+    assert caught.value.code == "UNSUPPORTED_COUNTRY"
+    assert normalize("+79161234567", allowed_regions=frozenset({"RU"})) == "+79161234567"
+
+
+def test_national_significant_number_is_the_ten_digits_after_plus_seven() -> None:
+    """Routing data keys numbers by the ten digits after +7."""
+    assert national_significant("+79161234567") == 9161234567
+    with pytest.raises(InvalidPhoneNumber):
+        national_significant("+447911123456")
+
+
+@given(st.integers(min_value=900_000_0000, max_value=999_999_9999))
+def test_normalize_agrees_with_libphonenumber(national: int) -> None:
+    """The fast path for canonical input gives exactly libphonenumber's verdict."""
+    raw = f"+7{national}"
+    parsed = phonenumbers.parse(raw, None)
+    if phonenumbers.is_valid_number(parsed):
+        assert normalize(raw) == raw
+        assert is_e164(raw)
+    else:
+        with pytest.raises(InvalidPhoneNumber):
+            normalize(raw)
+
+
+@given(st.text(max_size=40))
+def test_normalize_either_returns_e164_or_raises_invalid_phone_number(raw: str) -> None:
+    """Whatever the input, the result is canonical E.164 or a clean refusal, never a crash."""
+    try:
+        result = normalize(raw)
+    except InvalidPhoneNumber:
+        return
+    assert result.startswith("+")
+    assert result[1:].isdigit()
+    assert normalize(result) == result
