@@ -48,3 +48,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def postgres_url() -> Iterator[str]:
     """A URL of an empty PostgreSQL database of this test's own."""
     yield from _postgres_database()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, the loop the servers use."""
+    return "asyncio"

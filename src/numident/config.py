@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from numident.core.identification import ANSWER_DEADLINE
 from numident.errors import ConfigurationError
 
 
@@ -28,6 +29,8 @@ class DispatchSettings(_Section):
     give_up_after_hours: float = Field(24.0, gt=0)
     concurrency: int = Field(16, ge=1, le=1024)
     poll_seconds: float = Field(0.5, gt=0)
+    lease_seconds: float = Field(60.0, gt=0, description="How long a dispatcher owns a claimed "
+                                 "notice; after a crash, others take it over when this ends")
 
 
 class OperatorSettings(_Section):
@@ -91,6 +94,11 @@ class MessengerSettings(_Section):
     poll_initial_seconds: float = Field(1.0, gt=0)
     poll_max_seconds: float = Field(30.0, gt=0)
     request_timeout_seconds: float = Field(10.0, gt=0)
+    unanswered_after_seconds: float = Field(
+        ANSWER_DEADLINE.total_seconds(), gt=0, le=ANSWER_DEADLINE.total_seconds(),
+        description="How long to wait for a gateway that has not yet acknowledged a request "
+        "before the account becomes unanswered: the rule's 20 minutes; only the demo "
+        "shortens it, to show an unreachable operator within seconds")
     public_url: str | None = Field(
         None, description="Base URL operators POST notices to, when a proxy rewrites it; the "
         "signature's @target-uri is checked against it instead of the request's own URL")

@@ -19,7 +19,8 @@ def upsert(conn: Connection, target: Table, keys: Sequence[str], update: Sequenc
     statement = dialect.insert(target)
     values: dict[str, Any] = {c: statement.excluded[c] for c in update}
     values.update(extra or {})
-    return statement.on_conflict_do_update(index_elements=list(keys), set_=values)
+    upserting: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=values)
+    return upserting
 
 
 def insert_ignore(conn: Connection, target: Table, keys: Sequence[str]) -> Insert:

@@ -53,7 +53,7 @@ def verify_client_assertion(assertion: str, *, expected_audience: str,
     if header_alg not in ALGORITHMS:
         raise Unauthenticated(f"algorithm {header_alg!r} is not accepted", code="INVALID_CLIENT")
     key = lookup_key(client_id) if client_id else None
-    if key is None:
+    if key is None or client_id is None:
         raise Unauthenticated(f"unknown client {client_id!r}", code="INVALID_CLIENT")
     try:
         token = jwt.decode(assertion, key.jose, algorithms=[key.algorithm])

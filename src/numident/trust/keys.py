@@ -64,7 +64,7 @@ def generate_key(kind: KeyKind = "Ed25519") -> PrivateKey:
 def _import(data: str | bytes | dict[str, Any]) -> JoseKey:
     for cls in (OKPKey, ECKey):
         try:
-            return cls.import_key(data)  # type: ignore[arg-type]
+            return cls.import_key(data)
         except Exception:  # noqa: S112 - each key class refuses the other's keys in its own way
             continue
     raise InvalidInput("not an Ed25519 or P-256 key in PEM or JWK form", code="INVALID_KEY")
@@ -81,7 +81,7 @@ def load_public_key(source: str | Path) -> PublicKey:
             raise InvalidInput("public key JSON is not valid", code="INVALID_KEY") from exc
     jose = _import(data)
     if jose.is_private:
-        jose = type(jose).import_key(jose.as_dict(private=False))  # type: ignore[attr-defined]
+        jose = type(jose).import_key(jose.as_dict(private=False))
     kid = data.get("kid") if isinstance(data, dict) else None
     return PublicKey(jose, str(kid or jose.thumbprint()), _algorithm_of(jose))
 

@@ -13,16 +13,16 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from http_message_signatures import (  # type: ignore[attr-defined]
+from http_message_signatures import (
     HTTPMessageSigner,
     HTTPMessageVerifier,
     HTTPSignatureKeyResolver,
     algorithms,
 )
-from http_message_signatures.exceptions import (  # type: ignore[import-untyped]
+from http_message_signatures.exceptions import (
     HTTPMessageSignaturesException,
 )
-from http_message_signatures.structures import (  # type: ignore[import-untyped]
+from http_message_signatures.structures import (
     CaseInsensitiveDict,
 )
 
@@ -43,10 +43,10 @@ class _Message:
     def __init__(self, method: str, url: str, headers: Mapping[str, str]) -> None:
         self.method = method.upper()
         self.url = url
-        self.headers = CaseInsensitiveDict(dict(headers))
+        self.headers = CaseInsensitiveDict(dict(headers))  # type: ignore[no-untyped-call]
 
 
-class _Keys(HTTPSignatureKeyResolver):  # type: ignore[misc]
+class _Keys(HTTPSignatureKeyResolver):
     def __init__(self, private: PrivateKey | None = None,
                  lookup: Callable[[str], PublicKey | None] | None = None) -> None:
         self._private = private
@@ -100,7 +100,7 @@ class NoticeVerifier:
             raise Unauthenticated("the notice is not signed", code="SIGNATURE_MISSING")
         keyid = _keyid(message.headers["signature-input"])
         key = self._lookup(keyid) if keyid else None
-        if key is None:
+        if key is None or keyid is None:
             raise Unauthenticated(f"unknown signing key {keyid!r}", code="UNKNOWN_KEY")
         verifier = HTTPMessageVerifier(
             signature_algorithm=_ALGORITHMS[key.http_signature_algorithm],

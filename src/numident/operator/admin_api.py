@@ -1,0 +1,89 @@
+"""The operator staff's HTTP API, behind the separate admin credential."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
+
+from numident.core.notices import NoticeType
+from numident.core.numbers import normalize
+from numident.operator import organizers
+from numident.operator.api import ERRORS, authenticator, gateway
+from numident.operator.tables import outbox
+from numident.outbox.store import SqlOutbox
+
+
+def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    authenticator(request).admin(authorization)
+
+
+router = APIRouter(prefix="/admin/v1", dependencies=[Depends(admin)], tags=["admin"],
+                   responses=ERRORS)
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: NoticeType
+    phoneNumber: StrictStr
+    occurredAt: AwareDatetime | None = None
+    eventId: StrictStr | None = Field(None, min_length=1, max_length=64)
+    newContractId: StrictStr | None = Field(None, min_length=1, max_length=64)
+
+
+class OrganizerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr
+    noticeUrl: StrictStr
+    publicKey: StrictStr = Field(description="PEM or JWK (JSON text) of the organizer's key")
+    replace: bool = False
+
+
+@router.post("/events", status_code=201, summary="Record a lifecycle event now")
+def post_event(body: EventIn, request: Request) -> JSONResponse:
+    g = gateway(request)
+    outcome = g.record_event(body.type, normalize(body.phoneNumber), source="admin-api",
+                             occurred_at=body.occurredAt, event_id=body.eventId,
+                             new_contract_id=body.newContractId)
+    return JSONResponse({"eventId": outcome.event_id, "type": outcome.type.value,
+                         "phoneNumber": outcome.phone_number, "notices": outcome.notices,
+                         "duplicate": outcome.duplicate},
+                        status_code=200 if outcome.duplicate else 201)
+
+
+@router.post("/organizers", status_code=201, summary="Register an organizer")
+def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
+    g = gateway(request)
+    record = organizers.add_organizer(g.engine, body.name, body.noticeUrl, body.publicKey,
+                                      g.clock.now(), replace=body.replace)
+    authenticator(request).forget(record.name)
+    return JSONResponse({"name": record.name, "noticeUrl": record.notice_url}, status_code=201)
+
+
+@router.get("/notices", summary="Notices in the outbox, newest first")
+def get_notices(request: Request,
+                status: Literal["pending", "delivered", "dead"] | None = None,
+                organizer: str | None = None, limit: int = 100) -> JSONResponse:
+    store = SqlOutbox(gateway(request).engine, outbox)
+    rows = store.list(status=status, owner=organizer, limit=min(max(limit, 1), 1000))
+    return JSONResponse({"counts": store.counts(),
+                         "notices": [_notice(m) for m in rows]})
+
+
+@router.post("/notices/{noticeId}/retry", summary="Send a dead-lettered notice again")
+def retry_notice(noticeId: str, request: Request) -> JSONResponse:
+    g = gateway(request)
+    count = SqlOutbox(g.engine, outbox).requeue_dead(noticeId, g.clock.now())
+    return JSONResponse({"requeued": count})
+
+
+def _notice(message: Any) -> dict[str, Any]:
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {"id": message.id, "organizer": message.owner, "status": message.status,
+            "attempts": message.attempts, "createdAt": iso(message.created_at),
+            "lastError": message.last_error, "deliveredAt": iso(message.delivered_at)}

@@ -1,0 +1,181 @@
+"""The gateway's HTTP API for organizers (paths and shapes fixed by SPEC)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from numident.core.identification import RequestStatus, validate_identification_code
+from numident.core.numbers import normalize
+from numident.errors import InvalidInput, NotFound
+from numident.operator import identification
+from numident.operator.auth import Authenticator
+from numident.operator.gateway import Gateway
+from numident.operator.identification import Item, Organizer, RequestView
+from numident.operator.organizers import OrganizerRecord
+
+router = APIRouter()
+MAX_BATCH = 1000
+
+
+class IdentificationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phoneNumber: StrictStr = Field(examples=["+79161234567"])
+    identificationCode: StrictStr = Field(examples=["user-42"])
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requests: list[IdentificationRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class RequestAnswer(BaseModel):
+    requestId: str
+    phoneNumber: str
+    identificationCode: str
+    status: str
+    result: str | None = None
+    receivedAt: str
+    answeredAt: str | None = None
+    answerDue: str
+
+
+class ErrorBody(BaseModel):
+    status: int
+    code: str
+    message: str
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+def authenticator(request: Request) -> Authenticator:
+    return request.app.state.authenticator  # type: ignore[no-any-return]
+
+
+def organizer(request: Request,
+              authorization: Annotated[str | None, Header()] = None) -> OrganizerRecord:
+    return authenticator(request).organizer(authorization)
+
+
+Caller = Annotated[OrganizerRecord, Depends(organizer)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 429)}
+
+
+def to_item(body: IdentificationRequest) -> Item:
+    return Item(normalize(body.phoneNumber), validate_identification_code(body.identificationCode))
+
+
+def present(view: RequestView) -> dict[str, Any]:
+    shown: dict[str, Any] = {"requestId": view.request_id, "phoneNumber": view.phone_number,
+                             "identificationCode": view.identification_code,
+                             "receivedAt": _time(view.received_at),
+                             "answerDue": _time(view.answer_due)}
+    if view.status is RequestStatus.PENDING:
+        shown["status"] = "pending"
+    else:
+        shown.update(status="answered", result=str(view.result),
+                     answeredAt=_time(view.answered_at))
+    return shown
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _respond(view: RequestView) -> JSONResponse:
+    if view.status is RequestStatus.PENDING:
+        return JSONResponse(present(view), status_code=202,
+                            headers={"Location": f"/identification/v1/requests/{view.request_id}"})
+    return JSONResponse(present(view))
+
+
+TOKEN_FORM = {"requestBody": {"required": True, "content": {
+    "application/x-www-form-urlencoded": {"schema": {
+        "type": "object",
+        "required": ["grant_type", "client_assertion_type", "client_assertion"],
+        "properties": {
+            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+            "client_assertion_type": {"type": "string", "enum": [
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]},
+            "client_assertion": {"type": "string", "description": "JWT signed with the "
+                                 "organizer's registered key: iss = sub = client_id, aud = "
+                                 "this endpoint's URL, exp, unique jti"},
+            "client_id": {"type": "string"},
+            "scope": {"type": "string", "default": "identification"},
+        }}}}}}
+
+
+@router.post("/oauth2/token", response_model=TokenResponse, responses=ERRORS, tags=["auth"],
+             openapi_extra=TOKEN_FORM,
+             summary="Client credentials with private_key_jwt (RFC 6749 4.4, RFC 7523)")
+async def token(request: Request) -> JSONResponse:
+    form = dict(parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True))
+    issued = authenticator(request).issue_token(form)
+    return JSONResponse({"access_token": issued.access_token, "token_type": issued.token_type,
+                         "expires_in": issued.expires_in, "scope": issued.scope},
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.post("/identification/v1/requests", response_model=RequestAnswer,
+             responses={202: {"model": RequestAnswer}, **ERRORS}, tags=["identification"],
+             summary="Ask whether a number belongs to a subscriber (answer due in 20 minutes)")
+def create_request(body: IdentificationRequest, caller: Caller,
+                   request: Request) -> JSONResponse:
+    item = to_item(body)
+    [view] = gateway(request).identify(Organizer(caller.id, caller.name), [item])
+    return _respond(view)
+
+
+@router.get("/identification/v1/requests/{requestId}", response_model=RequestAnswer,
+            responses=ERRORS, tags=["identification"])
+def read_request(requestId: str, caller: Caller, request: Request) -> JSONResponse:
+    view = identification.get(gateway(request).engine, Organizer(caller.id, caller.name),
+                              requestId)
+    return JSONResponse(present(view))
+
+
+@router.post("/identification/v1/requests/batch", responses=ERRORS, tags=["identification"],
+             summary="Up to 1000 requests; each item is answered or refused on its own")
+def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONResponse:
+    results: list[dict[str, Any] | None] = [None] * len(body.requests)
+    valid: list[tuple[int, Item]] = []
+    for index, entry in enumerate(body.requests):
+        try:
+            valid.append((index, to_item(entry)))
+        except InvalidInput as exc:
+            results[index] = {"index": index, "error": exc.body()}
+    if valid:
+        # A 429 refuses the whole batch: none of it was accepted, all of it may be retried.
+        views = gateway(request).identify(Organizer(caller.id, caller.name),
+                                          [item for _, item in valid])
+        for (index, _), view in zip(valid, views, strict=True):
+            results[index] = {"index": index, **present(view)}
+    return JSONResponse({"results": results})
+
+
+@router.delete("/identification/v1/usages/{identificationCode}", status_code=204,
+               responses=ERRORS, tags=["identification"],
+               summary="The organizer withdraws its usage of an identification code")
+def withdraw_usage(identificationCode: str, caller: Caller,
+                   request: Request) -> Response:
+    code = validate_identification_code(identificationCode)
+    g = gateway(request)
+    ended = identification.withdraw(g.engine, Organizer(caller.id, caller.name), code,
+                                    g.clock.now())
+    if not ended:
+        raise NotFound(f"no active usage of {code}", code="USAGE_NOT_FOUND")
+    return Response(status_code=204)

@@ -1,0 +1,108 @@
+"""The operator gateway's composition root: ``create_app(settings)`` wires every part.
+
+Nothing here runs at import time. Background work (the deferred-answer queue and the notice
+dispatcher) starts with the application's lifespan and stops with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from numident import __version__
+from numident.config import Settings
+from numident.core.clock import Clock, SystemClock
+from numident.operator import admin_api, api
+from numident.operator.auth import Authenticator
+from numident.operator.gateway import Gateway
+from numident.operator.metrics import GatewayMetrics
+from numident.operator.notice_delivery import notice_dispatcher
+from numident.operator.replay import SqlJtiStore
+from numident.storage.database import create_database_engine
+from numident.storage.migrate import upgrade
+from numident.trust.keys import PrivateKey, ensure_private_key
+from numident.trust.tokens import AccessTokenIssuer
+from numident.web.errors import install_error_handlers
+from numident.web.metrics import install_metrics_endpoint
+from numident.web.middleware import BodyLimit, Correlator
+
+log = structlog.get_logger(__name__)
+
+
+def signing_key_path(settings: Settings) -> Path:
+    return settings.home / "operator" / "signing-key.pem"
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
+               key: PrivateKey | None = None, notice_transport: httpx.AsyncBaseTransport | None
+               = None, background: bool = True) -> FastAPI:
+    """Build the gateway. ``notice_transport`` lets tests deliver notices without sockets."""
+    op = settings.operator
+    engine = engine or create_database_engine(settings.database_url_for("operator"))
+    upgrade(engine, "operator")
+    clock = clock or SystemClock()
+    key = key or ensure_private_key(signing_key_path(settings))
+    base_url = op.public_url.rstrip("/")
+    metrics = GatewayMetrics()
+    gateway = Gateway(engine, clock, op, metrics, notice_source=base_url)
+    issuer = AccessTokenIssuer(key, issuer=base_url, audience=base_url,
+                               lifetime=op.token_lifetime_seconds, clock=clock)
+    authenticator = Authenticator(
+        engine, issuer, SqlJtiStore(engine), clock, token_url=f"{base_url}/oauth2/token",
+        admin_token=op.admin_token.get_secret_value() if op.admin_token else None)
+
+    client = httpx.AsyncClient(transport=notice_transport, timeout=10.0)
+    dispatcher = notice_dispatcher(engine, client, key, clock, op.dispatch)
+    gateway.on_notice = dispatcher.wake
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        if background:
+            tasks.append(asyncio.create_task(gateway.answer_deferred(stop)))
+            tasks.append(asyncio.create_task(
+                dispatcher.run(stop, idle_interval=op.dispatch.poll_seconds)))
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, timeout=5)
+            await client.aclose()
+            engine.dispose()
+
+    app = FastAPI(title="numident operator gateway", version=__version__, lifespan=lifespan,
+                  description="Identification requests from organizers, answered within 20 "
+                  "minutes; usage records; signed notices.")
+    app.state.gateway = gateway
+    app.state.authenticator = authenticator
+    app.state.signing_key = key
+    app.state.dispatcher = dispatcher
+    install_error_handlers(app)
+    app.include_router(api.router)
+    app.include_router(admin_api.router)
+    install_metrics_endpoint(app, metrics.registry)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, object]:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "pendingRequests": gateway.pending}
+
+    @app.get("/.well-known/jwks.json", include_in_schema=False)
+    def jwks() -> dict[str, object]:
+        return {"keys": [key.public_jwk()]}
+
+    # Added last so it runs first: the body bound holds before any route reads a byte.
+    app.add_middleware(BodyLimit, limit=op.max_body_bytes)
+    app.add_middleware(Correlator)
+    return app

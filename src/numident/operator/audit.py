@@ -1,0 +1,25 @@
+"""The append-only audit trail: every request, answer, usage change, event and notice."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from numident.operator.tables import audit
+
+
+def entry(at: datetime, actor: str, action: str, *, phone_number: str | None = None,
+          identification_code: str | None = None, request_id: str | None = None,
+          detail: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"at": at, "actor": actor, "action": action, "phone_number": phone_number,
+            "identification_code": identification_code, "request_id": request_id,
+            "detail": dict(detail) if detail else None}
+
+
+def write(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Append ``entries`` inside the caller's transaction (they commit or vanish with it)."""
+    if entries:
+        conn.execute(audit.insert(), list(entries))

@@ -1,0 +1,107 @@
+"""Who is calling: organizers by OAuth2 access tokens, the operator's staff by an admin token.
+
+Organizers obtain tokens at ``POST /oauth2/token`` by client credentials with
+``private_key_jwt`` (RFC 6749 section 4.4, RFC 7523). Every refusal is a 401 with a stable code.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from sqlalchemy import Engine
+
+from numident.core.clock import Clock
+from numident.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from numident.operator import organizers
+from numident.operator.organizers import OrganizerRecord
+from numident.trust.assertions import verify_client_assertion
+from numident.trust.keys import PublicKey
+from numident.trust.replay import JtiStore
+from numident.trust.tokens import AccessTokenIssuer, IssuedToken
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+IDENTIFICATION_SCOPE = "identification"
+
+
+class Authenticator:
+    def __init__(self, engine: Engine, issuer: AccessTokenIssuer, jti_store: JtiStore,
+                 clock: Clock, token_url: str, admin_token: str | None) -> None:
+        self._engine = engine
+        self._issuer = issuer
+        self._jti_store = jti_store
+        self._clock = clock
+        self.token_url = token_url
+        self._admin_token = admin_token
+        self._organizers: dict[str, OrganizerRecord] = {}
+
+    def forget(self, name: str) -> None:
+        """Drop a cached organizer after its registration changed."""
+        self._organizers.pop(name, None)
+
+    def organizer_by_name(self, name: str) -> OrganizerRecord | None:
+        record = self._organizers.get(name)
+        if record is None:
+            try:
+                record = organizers.find(self._engine, name)
+            except NotFound:
+                return None
+            self._organizers[name] = record
+        return record
+
+    def _key_of(self, client_id: str) -> PublicKey | None:
+        record = self.organizer_by_name(client_id)
+        return record.public_key if record is not None and record.active else None
+
+    def issue_token(self, form: Mapping[str, str]) -> IssuedToken:
+        """Answer a token request (the form fields of RFC 6749 section 4.4 with RFC 7523)."""
+        if form.get("grant_type") != "client_credentials":
+            raise InvalidInput("grant_type must be client_credentials",
+                               code="UNSUPPORTED_GRANT_TYPE")
+        if form.get("client_assertion_type") != ASSERTION_TYPE:
+            raise Unauthenticated(f"client_assertion_type must be {ASSERTION_TYPE}",
+                                  code="INVALID_CLIENT")
+        assertion = form.get("client_assertion")
+        if not assertion:
+            raise Unauthenticated("client_assertion is missing", code="INVALID_CLIENT")
+        client_id = verify_client_assertion(
+            assertion, expected_audience=self.token_url, lookup_key=self._key_of,
+            jti_store=self._jti_store, clock=self._clock)
+        if form.get("client_id") not in (None, client_id):
+            raise Unauthenticated("client_id does not match the assertion",
+                                  code="INVALID_CLIENT")
+        requested = set((form.get("scope") or IDENTIFICATION_SCOPE).split())
+        return self._issuer.issue(client_id, " ".join(sorted(requested)))
+
+    def organizer(self, authorization: str | None, scope: str = IDENTIFICATION_SCOPE
+                  ) -> OrganizerRecord:
+        """The organizer an ``Authorization: Bearer`` header speaks for."""
+        claims = self._issuer.verify(_bearer(authorization))
+        if scope not in claims.scope:
+            raise PermissionDenied(f"the access token does not grant scope {scope!r}",
+                                   code="INSUFFICIENT_SCOPE")
+        record = self.organizer_by_name(claims.client_id)
+        if record is None or not record.active:
+            raise Unauthenticated("the token's organizer is not registered",
+                                  code="INVALID_TOKEN")
+        return record
+
+    def admin(self, authorization: str | None) -> None:
+        """Accept only the operator staff's admin token (compared in constant time)."""
+        if self._admin_token is None:
+            raise PermissionDenied("the admin API is disabled: no admin token is configured",
+                                   code="ADMIN_DISABLED")
+        given = _bearer(authorization)
+        if not hmac.compare_digest(given.encode(), self._admin_token.encode()):
+            raise Unauthenticated("the admin token is not valid", code="INVALID_TOKEN")
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("an Authorization: Bearer token is required",
+                              code="MISSING_TOKEN")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'",
+                              code="MISSING_TOKEN")
+    return token.strip()

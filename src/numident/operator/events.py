@@ -1,0 +1,147 @@
+"""Lifecycle events: what the registry learns, and the notices it owes each organizer.
+
+An event updates the registry and, in the same transaction, invalidates every active usage
+of the number (a SIM swap only puts them at risk) and writes one notice per affected usage to
+the durable outbox. An event with an id already recorded changes nothing (events arrive
+again from NATS redeliveries and retried admin calls).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, select, update
+
+from numident.core.identification import ContractStatus
+from numident.core.notices import NoticeType
+from numident.errors import NotFound
+from numident.operator import audit
+from numident.operator.tables import (
+    lifecycle_events,
+    organizers,
+    outbox,
+    subscriber_history,
+    subscribers,
+    usages,
+)
+from numident.outbox.store import OutboxMessage, SqlOutbox
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    event_id: str
+    type: NoticeType
+    phone_number: str
+    notices: int
+    duplicate: bool
+
+
+def record_event(engine: Engine, kind: NoticeType, phone_number: str, *, occurred_at: datetime,
+                 recorded_at: datetime, source: str, notice_source: str,
+                 event_id: str | None = None, new_contract_id: str | None = None) -> EventOutcome:
+    """Apply one lifecycle event to the registry; return how many notices it queued.
+
+    ``phone_number`` must already be E.164. The number must be in the registry (an event about
+    a number the operator never served is refused with :class:`NotFound`).
+    """
+    event_id = event_id or str(uuid.uuid4())
+    with engine.begin() as conn:
+        if conn.execute(select(lifecycle_events.c.event_id)
+                        .where(lifecycle_events.c.event_id == event_id)).first():
+            return EventOutcome(event_id, kind, phone_number, 0, duplicate=True)
+        current = conn.execute(select(subscribers.c.contract_id, subscribers.c.status)
+                               .where(subscribers.c.phone_number == phone_number)).first()
+        if current is None:
+            raise NotFound(f"{phone_number} is not in the subscriber registry",
+                           code="SUBSCRIBER_NOT_FOUND")
+        conn.execute(lifecycle_events.insert().values(
+            event_id=event_id, type=kind.value, phone_number=phone_number,
+            occurred_at=occurred_at, recorded_at=recorded_at, source=source,
+            new_contract_id=new_contract_id))
+        changes = _registry_change(kind, new_contract_id, occurred_at)
+        conn.execute(update(subscribers).where(subscribers.c.phone_number == phone_number)
+                     .values(updated_at=recorded_at, **changes))
+        conn.execute(subscriber_history.insert().values(
+            phone_number=phone_number, contract_id=changes.get("contract_id", current.contract_id),
+            status=changes.get("status", current.status), change=kind.value,
+            occurred_at=occurred_at))
+        audit.write(conn, [audit.entry(recorded_at, source, "event_recorded",
+                                       phone_number=phone_number,
+                                       detail={"type": kind.value, "eventId": event_id})])
+        count = notify_usages(conn, kind, phone_number, occurred_at=occurred_at,
+                              recorded_at=recorded_at, event_id=event_id, actor=source,
+                              notice_source=notice_source)
+    return EventOutcome(event_id, kind, phone_number, count, duplicate=False)
+
+
+def _registry_change(kind: NoticeType, new_contract_id: str | None,
+                     occurred_at: datetime) -> dict[str, object]:
+    if kind in (NoticeType.CONTRACT_TERMINATED, NoticeType.NUMBER_PORTED_OUT):
+        return {"status": ContractStatus.TERMINATED.value}
+    if kind is NoticeType.SIM_SWAPPED:
+        return {"sim_changed_at": occurred_at}
+    if kind in (NoticeType.NUMBER_REASSIGNED, NoticeType.HOLDER_CHANGED):
+        change: dict[str, object] = {"status": ContractStatus.ACTIVE.value,
+                                     "activated_at": occurred_at}
+        if new_contract_id:
+            change["contract_id"] = new_contract_id
+        return change
+    raise AssertionError(kind)  # pragma: no cover - NoticeType is closed
+
+
+def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,
+                  occurred_at: datetime, recorded_at: datetime, event_id: str | None,
+                  actor: str, notice_source: str) -> int:
+    """End (or flag) every active usage of ``phone_number`` and queue one notice for each."""
+    affected = conn.execute(
+        select(usages.c.id, usages.c.identification_code, organizers.c.name,
+               organizers.c.notice_url)
+        .join(organizers, organizers.c.id == usages.c.organizer_id)
+        .where(usages.c.phone_number == phone_number, usages.c.status == "active")
+    ).all()
+    if not affected:
+        return 0
+    if kind.invalidates_usage:
+        conn.execute(update(usages).where(usages.c.id.in_([u.id for u in affected]))
+                     .values(status="invalidated", ended_at=recorded_at, end_reason=kind.value))
+    messages = []
+    entries = []
+    for usage in affected:
+        notice_id = str(uuid.uuid4())
+        body = cloudevent(notice_id, kind, notice_source, phone_number,
+                          usage.identification_code, occurred_at, event_id)
+        messages.append(OutboxMessage(
+            id=notice_id, kind="notice", owner=usage.name, destination=usage.notice_url,
+            content_type="application/cloudevents+json", payload=body, created_at=recorded_at))
+        entries.append(audit.entry(
+            recorded_at, actor,
+            "usage_invalidated" if kind.invalidates_usage else "usage_at_risk",
+            phone_number=phone_number, identification_code=usage.identification_code,
+            detail={"organizer": usage.name, "noticeId": notice_id, "type": kind.value}))
+    SqlOutbox(conn.engine, outbox).add_many(conn, messages)
+    audit.write(conn, entries)
+    return len(messages)
+
+
+def cloudevent(notice_id: str, kind: NoticeType, source: str, phone_number: str,
+               identification_code: str, occurred_at: datetime, event_id: str | None) -> bytes:
+    """The notice as a CloudEvents 1.0 JSON document (structured mode)."""
+    document = {
+        "specversion": "1.0",
+        "id": notice_id,
+        "source": source,
+        "type": kind.cloudevent_type,
+        "time": occurred_at.isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": {
+            "phoneNumber": phone_number,
+            "identificationCode": identification_code,
+            "occurredAt": occurred_at.isoformat().replace("+00:00", "Z"),
+            "reason": kind.value,
+            **({"eventId": event_id} if event_id else {}),
+        },
+    }
+    return json.dumps(document, separators=(",", ":")).encode()

@@ -1,0 +1,33 @@
+"""How the gateway delivers its notices: the outbox dispatcher over signed HTTP POSTs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import Engine
+
+from numident.config import DispatchSettings
+from numident.core.clock import Clock
+from numident.operator.tables import outbox
+from numident.outbox.dispatcher import Dispatcher
+from numident.outbox.http_sender import HttpSender
+from numident.outbox.policy import RetryPolicy
+from numident.outbox.store import SqlOutbox
+from numident.trust.keys import PrivateKey
+from numident.trust.notices import NoticeSigner
+
+
+def retry_policy(settings: DispatchSettings) -> RetryPolicy:
+    return RetryPolicy(initial=timedelta(seconds=settings.initial_backoff_seconds),
+                       max_delay=timedelta(seconds=settings.max_backoff_seconds),
+                       give_up_after=timedelta(hours=settings.give_up_after_hours))
+
+
+def notice_dispatcher(engine: Engine, client: httpx.AsyncClient, key: PrivateKey, clock: Clock,
+                      settings: DispatchSettings) -> Dispatcher:
+    """A dispatcher that signs each notice with the operator's key (RFC 9421)."""
+    signer = NoticeSigner(key, now=clock.now)
+    return Dispatcher(SqlOutbox(engine, outbox), HttpSender(client, signer.sign, now=clock.now),
+                      clock, retry_policy(settings), concurrency=settings.concurrency,
+                      lease_seconds=settings.lease_seconds)

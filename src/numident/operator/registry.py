@@ -1,0 +1,209 @@
+"""The subscriber registry: the billing export's import, and the lookups that answer requests.
+
+The export is ``phone_number,contract_id,status,activated_at`` (extra columns are tolerated).
+An import is idempotent: rows equal to what is stored change nothing, changed rows are updated
+and recorded in ``subscriber_history``, and changes that end a contract or hand the number to
+another contract are lifecycle events (their notices are written in the same transaction).
+A file with bad rows is rejected whole, naming each line and field, unless the caller asks for
+a partial load, in which case bad rows go to a reject file and good rows load.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, select
+
+from numident.core.identification import ContractStatus
+from numident.core.notices import NoticeType
+from numident.core.numbers import normalize
+from numident.errors import FileProblem, InvalidFile, InvalidInput
+from numident.operator import events
+from numident.operator.tables import subscriber_history, subscribers
+from numident.storage.dialect import upsert
+
+REQUIRED = ("phone_number", "contract_id", "status", "activated_at")
+CHUNK = 20_000
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class SubscriberRow:
+    phone_number: str
+    contract_id: str
+    status: ContractStatus
+    activated_at: datetime | None
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    notices: int = 0
+    problems: list[FileProblem] = field(default_factory=list)
+
+
+def parse_timestamp(value: str) -> datetime:
+    """ISO 8601 date or date-time; a value without a zone is taken as UTC."""
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_row(values: dict[str, str], line: int) -> SubscriberRow | FileProblem:
+    """One CSV record as a row, or the first problem found in it."""
+    raw_number = values.get("phone_number") or ""
+    try:
+        number = normalize(raw_number)
+    except InvalidInput as exc:
+        return FileProblem(line, "phone_number", f"{raw_number!r}: {exc.message}")
+    contract = (values.get("contract_id") or "").strip()
+    if not contract or len(contract) > 64:
+        return FileProblem(line, "contract_id", "must be 1-64 characters")
+    try:
+        status = ContractStatus((values.get("status") or "").strip().lower())
+    except ValueError:
+        return FileProblem(line, "status", f"{values.get('status')!r} is not one of "
+                           "active, suspended, terminated")
+    raw_date = (values.get("activated_at") or "").strip()
+    activated: datetime | None = None
+    if raw_date:
+        try:
+            activated = parse_timestamp(raw_date)
+        except ValueError:
+            return FileProblem(line, "activated_at", f"{raw_date!r} is not an ISO 8601 date")
+    return SubscriberRow(number, contract, status, activated)
+
+
+def read_export(path: Path) -> tuple[list[SubscriberRow], list[FileProblem]]:
+    """Parse the whole file into its good rows and the problems of its bad ones."""
+    rows: list[SubscriberRow] = []
+    problems: list[FileProblem] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [name for name in REQUIRED if name not in header]
+        if missing:
+            raise InvalidFile(str(path), [FileProblem(1, name, "column is missing")
+                                          for name in missing])
+        reader.fieldnames = header
+        for values in reader:
+            line = reader.line_num
+            if None in values:
+                problems.append(FileProblem(line, "(row)", "more fields than the header"))
+                continue
+            parsed = parse_row(values, line)
+            if isinstance(parsed, FileProblem):
+                problems.append(parsed)
+            elif parsed.phone_number in seen:
+                problems.append(FileProblem(line, "phone_number", f"{parsed.phone_number} "
+                                            f"already given on line {seen[parsed.phone_number]}"))
+            else:
+                seen[parsed.phone_number] = line
+                rows.append(parsed)
+    return rows, problems
+
+
+def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_source: str,
+                       partial: bool = False,
+                       reject_file: Path | None = None,
+                       progress: Progress | None = None) -> ImportReport:
+    """Load the billing export at ``path`` into the registry in one transaction.
+
+    Without ``partial`` a file with any bad row raises :class:`InvalidFile` listing them and
+    nothing is written. With ``partial`` good rows load and bad rows are copied, with the reason,
+    to ``reject_file``.
+    """
+    rows, problems = read_export(path)
+    if problems and not partial:
+        raise InvalidFile(str(path), problems[:100], total=len(problems))
+    if problems and reject_file is not None:
+        _write_rejects(path, reject_file, problems)
+    report = ImportReport(rows=len(rows), rejected=len(problems), problems=problems)
+    with engine.begin() as conn:
+        for chunk in _chunks(rows, CHUNK):
+            _apply_chunk(conn, chunk, now, notice_source, report)
+            if progress is not None:
+                progress(len(chunk))
+    return report
+
+
+def _apply_chunk(conn: Connection, chunk: Sequence[SubscriberRow], now: datetime,
+                 notice_source: str, report: ImportReport) -> None:
+    numbers = [r.phone_number for r in chunk]
+    stored = {
+        row.phone_number: row
+        for row in conn.execute(
+            select(subscribers.c.phone_number, subscribers.c.contract_id,
+                   subscribers.c.status, subscribers.c.activated_at)
+            .where(subscribers.c.phone_number.in_(numbers))
+        )
+    }
+    changed: list[dict[str, object]] = []
+    happened: list[tuple[NoticeType, str]] = []
+    for row in chunk:
+        old = stored.get(row.phone_number)
+        if old is not None and (old.contract_id, old.status, old.activated_at) == (
+                row.contract_id, row.status.value, row.activated_at):
+            report.unchanged += 1
+            continue
+        if old is None:
+            report.inserted += 1
+        else:
+            report.updated += 1
+            kind = _event_for(old.contract_id, ContractStatus(old.status), row)
+            if kind is not None:
+                happened.append((kind, row.phone_number))
+        changed.append({"phone_number": row.phone_number, "contract_id": row.contract_id,
+                        "status": row.status.value, "activated_at": row.activated_at,
+                        "updated_at": now})
+    if not changed:
+        return
+    conn.execute(upsert(conn, subscribers, ["phone_number"],
+                        ["contract_id", "status", "activated_at", "updated_at"]), changed)
+    conn.execute(subscriber_history.insert(), [
+        {"phone_number": c["phone_number"], "contract_id": c["contract_id"],
+         "status": c["status"], "change": "import", "occurred_at": now} for c in changed
+    ])
+    for kind, number in happened:
+        report.notices += events.notify_usages(conn, kind, number, occurred_at=now,
+                                               recorded_at=now, event_id=None, actor="import",
+                                               notice_source=notice_source)
+
+
+def _event_for(old_contract: str, old_status: ContractStatus,
+               new: SubscriberRow) -> NoticeType | None:
+    """The lifecycle event an import row stands for, if any."""
+    in_force = old_status is not ContractStatus.TERMINATED
+    if old_contract != new.contract_id and in_force:
+        return NoticeType.NUMBER_REASSIGNED
+    if in_force and new.status is ContractStatus.TERMINATED:
+        return NoticeType.CONTRACT_TERMINATED
+    return None
+
+
+def _chunks(rows: Sequence[SubscriberRow], size: int) -> Iterator[Sequence[SubscriberRow]]:
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]
+
+
+def _write_rejects(source: Path, target: Path, problems: Iterable[FileProblem]) -> None:
+    by_line = {p.line: p for p in problems}
+    with source.open(encoding="utf-8-sig", newline="") as src:
+        lines = src.read().splitlines()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*next(csv.reader([lines[0]])), "reject_line", "reject_field",
+                     "reject_reason"])
+    for number, problem in sorted(by_line.items()):
+        record = next(csv.reader([lines[number - 1]])) if number - 1 < len(lines) else []
+        writer.writerow([*record, number, problem.field, problem.message])
+    target.write_text(out.getvalue(), encoding="utf-8")

@@ -1,0 +1,120 @@
+"""The operator gateway's tables (SQLAlchemy Core, registered on ``operator_metadata``).
+
+``subscribers`` is the current registry row per number; ``subscriber_history`` keeps every
+change (imports and lifecycle events) so that questions about the past can be answered.
+``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from numident.outbox.tables import outbox_table
+from numident.storage.schema import operator_metadata as metadata
+from numident.storage.types import UtcDateTime
+
+organizers = Table(
+    "organizers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("notice_url", Text, nullable=False),
+    Column("public_key", Text, nullable=False, comment="public JWK (JSON)"),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+subscribers = Table(
+    "subscribers", metadata,
+    Column("phone_number", String(16), primary_key=True),
+    Column("contract_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("activated_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("sim_changed_at", UtcDateTime, nullable=True),
+)
+
+subscriber_history = Table(
+    "subscriber_history", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("phone_number", String(16), nullable=False, index=True),
+    Column("contract_id", String(64), nullable=True),
+    Column("status", String(16), nullable=True),
+    Column("change", String(32), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+)
+
+identification_requests = Table(
+    "identification_requests", metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("organizer_id", Integer, ForeignKey("organizers.id"), nullable=False),
+    Column("phone_number", String(16), nullable=False),
+    Column("identification_code", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("result", String(16), nullable=True),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("answer_due", UtcDateTime, nullable=False),
+    Column("answered_at", UtcDateTime, nullable=True),
+    Index("ix_identification_requests_pending", "status", "answer_due"),
+    Index("ix_identification_requests_key", "organizer_id", "phone_number",
+          "identification_code"),
+)
+
+usages = Table(
+    "usages", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("organizer_id", Integer, ForeignKey("organizers.id"), nullable=False),
+    Column("identification_code", String(128), nullable=False),
+    Column("phone_number", String(16), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("since", UtcDateTime, nullable=False),
+    Column("last_confirmed_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    Index("uq_usages_active", "organizer_id", "identification_code", "phone_number",
+          unique=True),
+)
+
+lifecycle_events = Table(
+    "lifecycle_events", metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("phone_number", String(16), nullable=False, index=True),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("new_contract_id", String(64), nullable=True),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("phone_number", String(16), nullable=True, index=True),
+    Column("identification_code", String(128), nullable=True),
+    Column("request_id", String(36), nullable=True),
+    Column("detail", JSON, nullable=True),
+)
+
+used_assertions = Table(
+    "used_assertions", metadata,
+    Column("jti", String(255), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+outbox = outbox_table(metadata)

@@ -1,0 +1,52 @@
+"""Alembic, driven from code: each side's schema has its own history and version table.
+
+``upgrade(engine, side)`` brings a database to the newest schema; servers call it at start so
+an installation never runs against an old schema. ``numident <side> migrate`` does the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, MetaData
+
+Side = Literal["operator", "messenger"]
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(side: Side) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS / side))
+    config.set_main_option("version_table", f"numident_{side}_version")
+    return config
+
+
+def metadata_for(side: Side) -> MetaData:
+    # Importing the table modules registers their tables on the side's metadata.
+    if side == "operator":
+        from numident.operator import tables as _operator_tables  # noqa: F401
+        from numident.storage.schema import operator_metadata
+
+        return operator_metadata
+    from numident.messenger import tables as _messenger_tables  # noqa: F401
+    from numident.routing import tables as _routing_tables  # noqa: F401
+    from numident.storage.schema import messenger_metadata
+
+    return messenger_metadata
+
+
+def upgrade(engine: Engine, side: Side, revision: str = "head") -> None:
+    config = alembic_config(side)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, side: Side, revision: str = "base") -> None:
+    config = alembic_config(side)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)

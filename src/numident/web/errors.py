@@ -1,0 +1,67 @@
+"""The one place where errors become HTTP responses.
+
+Every error body is ``{"status": int, "code": "STABLE_CODE", "message": str}`` (CAMARA
+Commonalities). Validation failures of the framework become 400 ``INVALID_ARGUMENT`` naming the
+field; unknown routes 404; anything unexpected 500 ``INTERNAL`` without internals in the body.
+"""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from numident.errors import NumidentError, error_headers
+
+log = structlog.get_logger(__name__)
+
+
+def error_response(status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"status": status, "code": code, "message": message},
+                        status_code=status, headers=headers)
+
+
+def _location(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+async def _numident_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NumidentError)
+    return error_response(exc.status, exc.code, exc.message, dict(error_headers(exc)))
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request",
+                                      "type": "value_error"}
+    where = _location(tuple(first.get("loc", ())))
+    if first.get("type") == "json_invalid":
+        return error_response(400, "INVALID_ARGUMENT", "request body is not valid JSON")
+    if first.get("type") == "extra_forbidden":
+        return error_response(400, "INVALID_ARGUMENT", f"unknown field {where!r}")
+    return error_response(400, "INVALID_ARGUMENT", f"{where}: {first.get('msg')}")
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED",
+             403: "PERMISSION_DENIED", 413: "PAYLOAD_TOO_LARGE"}
+    return error_response(exc.status_code, codes.get(exc.status_code, "INVALID_ARGUMENT"),
+                          str(exc.detail), dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", path=request.url.path)
+    return error_response(500, "INTERNAL", "the server could not complete the request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(NumidentError, _numident_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,78 @@
+"""Deferred answers: 202, poll, earliest deadline first, refusal instead of rot, restarts."""
+
+from __future__ import annotations
+
+import pytest
+from operator_harness import SUBSCRIBERS, Harness, HarnessFactory
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_deferred_request_is_accepted_then_answered(make_gateway: HarnessFactory) -> None:
+    """The gateway answers 202 with answerDue = receipt + 20 min, then the poll gets the answer."""
+    h: Harness = await make_gateway(deferred=True)
+    h.import_csv(SUBSCRIBERS)
+    accepted = await h.identify("+79161234567", "user-1")
+    assert accepted.status_code == 202
+    body = accepted.json()
+    assert body["status"] == "pending"
+    assert "result" not in body
+    assert accepted.headers["location"] == f"/identification/v1/requests/{body['requestId']}"
+    poll = await h.client.get(accepted.headers["location"], headers=await h.auth())
+    assert poll.json()["status"] == "pending"
+    assert await h.gateway.answer_due_batch() is False
+    answered = (await h.client.get(accepted.headers["location"], headers=await h.auth())).json()
+    assert answered["status"] == "answered"
+    assert answered["result"] == "confirmed"
+    assert answered["answerDue"] == body["answerDue"]
+    assert h.gateway.pending == 0
+
+
+async def test_repeat_of_a_pending_request_returns_the_same_request(
+        make_gateway: HarnessFactory) -> None:
+    """Retrying while pending queues nothing new."""
+    h: Harness = await make_gateway(deferred=True)
+    first = (await h.identify("+79161234567", "user-1")).json()
+    second = (await h.identify("+79161234567", "user-1")).json()
+    assert first["requestId"] == second["requestId"]
+    assert h.gateway.pending == 1
+
+
+async def test_queue_refuses_work_it_could_not_answer_in_time(make_gateway: HarnessFactory
+                                                              ) -> None:
+    """When the queue is full the gateway refuses at once with 429 and Retry-After."""
+    # Each check takes 10 minutes with one worker: the second request could not be answered
+    # before its deadline, so it is refused instead of accepted and answered late.
+    h: Harness = await make_gateway(deferred=True, check_seconds=600, workers=1)
+    assert (await h.identify("+79161234567", "user-1")).status_code == 202
+    refused = await h.identify("+79161234568", "user-2")
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "TOO_MANY_REQUESTS"
+    assert int(refused.headers["retry-after"]) > 0
+    assert h.gateway.pending == 1
+    metrics = (await h.client.get("/metrics")).text
+    assert "numident_requests_refused_total 1.0" in metrics
+
+
+async def test_answers_go_earliest_deadline_first(make_gateway: HarnessFactory) -> None:
+    """With more pending than one round takes, the oldest requests are answered first."""
+    h: Harness = await make_gateway(deferred=True, workers=1)
+    ids = [(await h.identify(f"+7916123456{n}", f"user-{n}")).json()["requestId"]
+           for n in range(7)]
+    assert await h.gateway.answer_due_batch() is True  # a batch is workers * 4 = 4
+    states = [(await h.client.get(f"/identification/v1/requests/{i}",
+                                  headers=await h.auth())).json()["status"] for i in ids]
+    assert states == ["answered"] * 4 + ["pending"] * 3
+
+
+async def test_pending_requests_survive_a_restart(make_gateway: HarnessFactory) -> None:
+    """A request accepted before a restart is answered by the gateway after it."""
+    first: Harness = await make_gateway(deferred=True)
+    first.import_csv(SUBSCRIBERS)
+    request_id = (await first.identify("+79161234567", "user-1")).json()["requestId"]
+    second: Harness = await make_gateway(deferred=True, register=False)
+    assert second.gateway.pending == 1
+    await second.gateway.answer_due_batch()
+    answer = await second.client.get(f"/identification/v1/requests/{request_id}",
+                                     headers=await first.auth())
+    assert answer.json()["result"] == "confirmed"
