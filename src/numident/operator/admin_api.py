@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
 from numident.operator import organizers
 from numident.operator.api import ERRORS, authenticator, gateway
+from numident.operator.lifecycle_intake import LifecycleEvent
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
 
@@ -25,15 +25,6 @@ router = APIRouter(prefix="/admin/v1", dependencies=[Depends(admin)], tags=["adm
                    responses=ERRORS)
 
 
-class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: NoticeType
-    phoneNumber: StrictStr
-    occurredAt: AwareDatetime | None = None
-    eventId: StrictStr | None = Field(None, min_length=1, max_length=64)
-    newContractId: StrictStr | None = Field(None, min_length=1, max_length=64)
-
-
 class OrganizerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
@@ -43,7 +34,7 @@ class OrganizerIn(BaseModel):
 
 
 @router.post("/events", status_code=201, summary="Record a lifecycle event now")
-def post_event(body: EventIn, request: Request) -> JSONResponse:
+def post_event(body: LifecycleEvent, request: Request) -> JSONResponse:
     g = gateway(request)
     outcome = g.record_event(body.type, normalize(body.phoneNumber), source="admin-api",
                              occurred_at=body.occurredAt, event_id=body.eventId,

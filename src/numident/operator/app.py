@@ -23,6 +23,7 @@ from numident.operator import admin_api, api
 from numident.operator.auth import Authenticator
 from numident.operator.gateway import Gateway
 from numident.operator.metrics import GatewayMetrics
+from numident.operator.nats_mode import connect_gateway, run_nats
 from numident.operator.notice_delivery import notice_dispatcher
 from numident.operator.replay import SqlJtiStore
 from numident.storage.database import create_database_engine
@@ -68,8 +69,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
         tasks: list[asyncio.Task[None]] = []
         if background:
             tasks.append(asyncio.create_task(gateway.answer_deferred(stop)))
-            tasks.append(asyncio.create_task(
-                dispatcher.run(stop, idle_interval=op.dispatch.poll_seconds)))
+            if op.nats_url:
+                connection = await connect_gateway(op)
+                tasks.append(asyncio.create_task(
+                    run_nats(connection, gateway, op, engine, client, key, clock, stop)))
+            else:
+                tasks.append(asyncio.create_task(
+                    dispatcher.run(stop, idle_interval=op.dispatch.poll_seconds)))
         try:
             yield
         finally:

@@ -1,0 +1,83 @@
+"""The gateway on NATS JetStream: lifecycle events in, notice dispatch shared by replicas.
+
+Streams (``P`` = ``operator.nats_prefix``, ``N`` = ``operator.name``):
+
+- ``{P}_LIFECYCLE_{N}`` on ``{P}.lifecycle.{N}``: events from the operator's systems, read by
+  every replica through one durable consumer (each event is handled by one replica).
+- ``{P}_NOTICES_{N}`` on ``{P}.notice.>`` (work queue): outbox rows relayed by any replica and
+  delivered by whichever replica pulls them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from nats.aio.client import Client as NATS
+from sqlalchemy import Engine
+
+from numident.config import OperatorSettings
+from numident.core.clock import Clock
+from numident.operator.gateway import Gateway
+from numident.operator.lifecycle_intake import NatsLifecycleIntake
+from numident.operator.notice_delivery import retry_policy
+from numident.operator.tables import outbox
+from numident.outbox.http_sender import HttpSender
+from numident.outbox.nats import JetStreamSubscriber, connect, ensure_stream, subject_token
+from numident.outbox.nats_relay import JetStreamDeliveryWorker, JetStreamNoticeRelay
+from numident.outbox.store import SqlOutbox
+from numident.trust.keys import PrivateKey
+from numident.trust.notices import NoticeSigner
+
+
+@dataclass(frozen=True)
+class Subjects:
+    lifecycle_stream: str
+    lifecycle_subject: str
+    notice_stream: str
+    notice_subject: str
+
+    @classmethod
+    def for_gateway(cls, settings: OperatorSettings) -> Subjects:
+        prefix, name = settings.nats_prefix, subject_token(settings.name)
+        stream = subject_token(prefix).upper()
+        return cls(f"{stream}_LIFECYCLE_{name.upper()}", f"{prefix}.lifecycle.{name}",
+                   f"{stream}_NOTICES_{name.upper()}", f"{prefix}.notice.>")
+
+
+async def connect_gateway(settings: OperatorSettings) -> NATS:
+    """Connect at start-up, so that a wrong URL stops the gateway instead of its notices."""
+    assert settings.nats_url is not None
+    return await connect(settings.nats_url, name=f"numident-{settings.name}")
+
+
+async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSettings,
+                   engine: Engine, client: httpx.AsyncClient, key: PrivateKey, clock: Clock,
+                   stop: asyncio.Event) -> None:
+    """Consume lifecycle events and relay and deliver notices until ``stop`` is set."""
+    subjects = Subjects.for_gateway(settings)
+    try:
+        js = connection.jetstream()
+        await ensure_stream(js, subjects.lifecycle_stream, [subjects.lifecycle_subject])
+        await ensure_stream(js, subjects.notice_stream, [subjects.notice_subject],
+                            work_queue=True)
+        store = SqlOutbox(engine, outbox)
+        policy = retry_policy(settings.dispatch)
+        relay = JetStreamNoticeRelay(store, js, clock, prefix=settings.nats_prefix,
+                                     lease_seconds=settings.dispatch.lease_seconds)
+        gateway.on_notice = relay.wake
+        sender = HttpSender(client, NoticeSigner(key, now=clock.now).sign, now=clock.now)
+        worker = JetStreamDeliveryWorker(
+            js, store, sender, clock, policy, stream=subjects.notice_stream,
+            subject=subjects.notice_subject, durable=f"{subjects.notice_stream}-delivery",
+            concurrency=settings.dispatch.concurrency)
+        intake = JetStreamSubscriber(js, subjects.lifecycle_stream, subjects.lifecycle_subject,
+                                     f"{subjects.lifecycle_stream}-gateway",
+                                     NatsLifecycleIntake(gateway).handle)
+        await asyncio.gather(relay.run(stop, idle_interval=settings.dispatch.poll_seconds),
+                             worker.run(stop), intake.run(stop))
+        await worker.close()
+        await intake.close()
+    finally:
+        await connection.close()

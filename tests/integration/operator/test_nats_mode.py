@@ -1,0 +1,73 @@
+"""The gateway on NATS JetStream: lifecycle events in, signed notices out, against real NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from operator_harness import SUBSCRIBERS, Harness, HarnessFactory
+
+from numident.operator.nats_mode import Subjects
+from numident.operator.tables import lifecycle_events
+
+pytestmark = [pytest.mark.anyio, pytest.mark.nats]
+NATS_URL = "nats://127.0.0.1:4222"
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """A stream prefix of this test's own; its streams are deleted afterwards."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    connection = await nats.connect(NATS_URL)
+    js = connection.jetstream()
+    for stream in (f"{name.upper()}_LIFECYCLE_OPERATOR", f"{name.upper()}_NOTICES_OPERATOR"):
+        try:
+            await js.delete_stream(stream)
+        except nats.js.errors.NotFoundError:
+            pass
+    await connection.close()
+
+
+async def until(condition: object, timeout: float = 10.0) -> bool:
+    for _ in range(int(timeout / 0.05)):
+        if condition():  # type: ignore[operator]
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_lifecycle_event_from_nats_is_recorded_once_and_notified(
+        make_gateway: HarnessFactory, prefix: str) -> None:
+    """An event published twice on the lifecycle subject yields one event and one notice."""
+    h: Harness = await make_gateway(background=True, nats_url=NATS_URL, nats_prefix=prefix,
+                                    dispatch={"poll_seconds": 0.1})
+    h.import_csv(SUBSCRIBERS)
+    await h.identify("+79161234567", "chat-user")
+    subjects = Subjects.for_gateway(h.gateway.settings)
+    connection = await nats.connect(NATS_URL)
+    js = connection.jetstream()
+    event = json.dumps({"type": "contract_terminated", "phoneNumber": "+79161234567",
+                        "eventId": "billing-1", "occurredAt": "2026-02-01T00:00:00Z"}).encode()
+    await js.publish(subjects.lifecycle_subject, event)
+    await js.publish(subjects.lifecycle_subject, event)
+    await js.publish(subjects.lifecycle_subject, b"{not json")
+    try:
+        assert await until(lambda: len(h.notices) >= 1)
+        await asyncio.sleep(0.5)  # a second notice, were one owed, would have come by now
+        assert len(h.notices) == 1
+        document = json.loads(h.notices[0].content)
+        assert document["data"]["eventId"] == "billing-1"
+        assert "signature" in h.notices[0].headers
+        with h.gateway.engine.connect() as conn:
+            sources = conn.execute(lifecycle_events.select()).all()
+        assert [(e.event_id, e.source) for e in sources] == [("billing-1", "nats")]
+        listing = (await h.client.get("/admin/v1/notices",
+                                      headers={"Authorization": "Bearer admin-secret"})).json()
+        assert listing["counts"]["delivered"] == 1
+    finally:
+        await connection.close()
