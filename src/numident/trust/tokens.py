@@ -26,7 +26,7 @@ class IssuedToken:
     access_token: str
     expires_in: int
     scope: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth2 token type, not a secret
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -26,15 +27,13 @@ async def prefix() -> AsyncIterator[str]:
     connection = await nats.connect(NATS_URL)
     js = connection.jetstream()
     for stream in (f"{name.upper()}_LIFECYCLE_OPERATOR", f"{name.upper()}_NOTICES_OPERATOR"):
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(stream)
-        except nats.js.errors.NotFoundError:
-            pass
     await connection.close()
 
 
-async def until(condition: object, timeout: float = 10.0) -> bool:
-    for _ in range(int(timeout / 0.05)):
+async def until(condition: object, within: float = 10.0) -> bool:
+    for _ in range(int(within / 0.05)):
         if condition():  # type: ignore[operator]
             return True
         await asyncio.sleep(0.05)

@@ -51,7 +51,7 @@ def test_code_validation_accepts_exactly_the_alphabet(code: str) -> None:
 
 def test_answer_is_due_twenty_minutes_after_receipt() -> None:
     """The deadline is receipt plus 20 minutes."""
-    assert ANSWER_DEADLINE == timedelta(minutes=20)
+    assert timedelta(minutes=20) == ANSWER_DEADLINE
     assert answer_due(NOW) == datetime(2026, 5, 1, 10, 20, tzinfo=UTC)
 
 

@@ -28,7 +28,7 @@ def test_international_forms_become_e164(raw: str, expected: str) -> None:
 def test_national_form_needs_a_default_region() -> None:
     """A number without '+' is read in the given region, and refused without one."""
     assert normalize("89161234567", default_region="RU") == "+79161234567"
-    with pytest.raises(InvalidPhoneNumber, match="E.164"):
+    with pytest.raises(InvalidPhoneNumber, match=r"E\.164"):
         normalize("89161234567")
 
 
