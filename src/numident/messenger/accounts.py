@@ -1,0 +1,152 @@
+"""Messenger accounts as stored: every change of state is checked, audited and announced.
+
+``AccountStore.move`` is the only way an account changes state. In the caller's transaction it
+checks the transition against ``core.accounts``, updates the row, appends to ``account_audit``
+and, when the organizer subscribed (``webhook_url``), writes a webhook message
+``{"accountId","from","to","at"}`` to the messenger's outbox, so that the backend hears of every
+committed transition and of nothing that rolled back. Delivery is at least once and in no
+guaranteed order (the message id is the idempotency key); the backend reads the account for the
+current state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from numident.core.accounts import AccountState, transition
+from numident.errors import InvalidInput
+from numident.messenger.tables import account_audit, accounts
+from numident.outbox.store import OutboxMessage, SqlOutbox
+
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+WEBHOOK_KIND = "webhook"
+
+
+def validate_account_id(value: str) -> str:
+    """Return ``value`` when it is 1-128 characters of ``A-Za-z0-9._:-``; raise otherwise."""
+    if _ACCOUNT_ID.fullmatch(value) is None:
+        raise InvalidInput("accountId must be 1-128 characters of A-Z a-z 0-9 . _ : -",
+                           code="INVALID_ACCOUNT_ID")
+    return value
+
+
+def new_identification_code() -> str:
+    """A fresh opaque identification code: 144 random bits, URL-safe (``A-Za-z0-9_-``).
+
+    It never derives from the user's name or number, so an operator learns nothing from it.
+    """
+    return secrets.token_urlsafe(18)
+
+
+@dataclass(frozen=True)
+class Account:
+    account_id: str
+    phone_number: str | None
+    state: AccountState
+    operator_inn: str | None
+    operator_name: str | None
+    identification_code: str
+    reason: str | None
+    attempt_id: str | None
+    updated_at: datetime
+    sim_swapped_at: datetime | None
+
+    @property
+    def can_send(self) -> bool:
+        return self.state.can_send
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Account:
+        return cls(row.account_id, row.phone_number, AccountState(row.state), row.operator_inn,
+                   row.operator_name, row.identification_code, row.reason, row.attempt_id,
+                   row.updated_at, row.sim_swapped_at)
+
+
+class AccountStore:
+    """Reads and changes accounts inside the caller's transaction (``Connection``)."""
+
+    def __init__(self, outbox: SqlOutbox | None, webhook_url: str | None) -> None:
+        self._outbox = outbox
+        self._webhook_url = webhook_url
+
+    def get(self, conn: Connection, account_id: str, *, for_update: bool = False
+            ) -> Account | None:
+        query = select(accounts).where(accounts.c.account_id == account_id)
+        if for_update:
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        return Account.from_row(row) if row is not None else None
+
+    def with_code(self, conn: Connection, operator_inn: str, identification_code: str
+                  ) -> list[Account]:
+        rows = conn.execute(select(accounts).where(
+            accounts.c.operator_inn == operator_inn,
+            accounts.c.identification_code == identification_code)).all()
+        return [Account.from_row(r) for r in rows]
+
+    def create(self, conn: Connection, account_id: str, now: datetime) -> Account:
+        """A new account in state ``unidentified`` with its own identification code."""
+        account = Account(account_id, None, AccountState.UNIDENTIFIED, None, None,
+                          new_identification_code(), None, None, now, None)
+        conn.execute(accounts.insert().values(
+            account_id=account_id, state=account.state.value,
+            identification_code=account.identification_code, created_at=now, updated_at=now))
+        self._audit(conn, account, None, account.state, now, {"event": "created"})
+        return account
+
+    def move(self, conn: Connection, account: Account, target: AccountState, now: datetime,
+             *, reason: str | None = None, detail: dict[str, Any] | None = None,
+             **changes: Any) -> Account:
+        """Change ``account`` to ``target`` (and the ``changes`` columns), audited and announced.
+
+        Raises :class:`~numident.errors.Conflict` when the rules forbid the transition.
+        """
+        transition(account.state, target)
+        moved = replace(account, state=target, reason=reason, updated_at=now, **changes)
+        conn.execute(update(accounts).where(accounts.c.account_id == account.account_id)
+                     .values(state=target.value, reason=reason, updated_at=now, **changes))
+        self._audit(conn, moved, account.state, target, now, detail)
+        if self._outbox is not None and self._webhook_url and account.state is not target:
+            payload = {"accountId": account.account_id, "from": account.state.value,
+                       "to": target.value, "at": _iso(now)}
+            self._outbox.add(conn, OutboxMessage(
+                id=str(uuid.uuid4()), destination=self._webhook_url, kind=WEBHOOK_KIND,
+                payload=json.dumps(payload, separators=(",", ":")).encode(),
+                created_at=now, owner=account.account_id))
+        return moved
+
+    def touch(self, conn: Connection, account: Account, now: datetime, *,
+              detail: dict[str, Any], **changes: Any) -> Account:
+        """Record a change that keeps the state (e.g. a SIM swap noted), audited."""
+        changed = replace(account, updated_at=now, **changes)
+        conn.execute(update(accounts).where(accounts.c.account_id == account.account_id)
+                     .values(updated_at=now, **changes))
+        self._audit(conn, changed, account.state, account.state, now, detail)
+        return changed
+
+    def history(self, conn: Connection, account_id: str) -> list[tuple[str | None, str]]:
+        """The account's audited transitions, oldest first, as ``(from, to)`` pairs."""
+        rows = conn.execute(select(account_audit.c.from_state, account_audit.c.to_state)
+                            .where(account_audit.c.account_id == account_id)
+                            .order_by(account_audit.c.id)).all()
+        return [(r.from_state, r.to_state) for r in rows]
+
+    @staticmethod
+    def _audit(conn: Connection, account: Account, before: AccountState | None,
+               after: AccountState, now: datetime, detail: dict[str, Any] | None) -> None:
+        conn.execute(account_audit.insert().values(
+            account_id=account.account_id, at=now,
+            from_state=before.value if before else None, to_state=after.value,
+            reason=account.reason, phone_number=account.phone_number, detail=detail))
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,135 @@
+"""The messenger service's HTTP API for the organizer's backend (paths fixed by SPEC).
+
+The backend authenticates with ``Authorization: Bearer <messenger.api_token>`` when a token
+is configured (compared in constant time). The notices endpoint is authenticated by the
+operator's signature instead. Errors are ``{"status","code","message"}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from numident.errors import Unauthenticated
+from numident.messenger.accounts import Account
+from numident.messenger.service import MessengerService
+
+router = APIRouter()
+
+
+class PhoneNumberBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phoneNumber: StrictStr = Field(examples=["+79161234567"])
+
+
+class ConfirmBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: StrictStr = Field(examples=["123456"], description="the digits sent by SMS")
+
+
+class AccountView(BaseModel):
+    accountId: str
+    phoneNumber: str | None
+    state: str
+    operator: str | None = Field(description="ИНН of the operator serving the number")
+    operatorName: str | None
+    canSend: bool
+    identificationCode: str
+    reason: str | None
+    updatedAt: str
+    simSwappedAt: str | None
+
+
+class NoticeAnswer(BaseModel):
+    id: str
+    type: str
+    duplicate: bool
+    accounts: int
+
+
+class ErrorBody(BaseModel):
+    status: int
+    code: str
+    message: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 429, 503)}
+
+
+def service(request: Request) -> MessengerService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def backend(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Accept the organizer's backend: the configured bearer token, or anyone when none is."""
+    token = service(request).settings.api_token
+    if token is None:
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise Unauthenticated("an Authorization: Bearer token is required", code="MISSING_TOKEN")
+    if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        raise Unauthenticated("the API token is not valid", code="INVALID_TOKEN")
+
+
+Backend = Depends(backend)
+
+
+def present(account: Account) -> dict[str, Any]:
+    return AccountView(
+        accountId=account.account_id, phoneNumber=account.phone_number,
+        state=account.state.value, operator=account.operator_inn,
+        operatorName=account.operator_name, canSend=account.can_send,
+        identificationCode=account.identification_code, reason=account.reason,
+        updatedAt=_time(account.updated_at) or "", simSwappedAt=_time(account.sim_swapped_at),
+    ).model_dump()
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+@router.put("/messenger/v1/accounts/{accountId}/phone-number", status_code=202,
+            response_model=AccountView, responses=ERRORS, dependencies=[Backend],
+            tags=["accounts"], summary="Start (re-)identification: an SMS code is sent")
+async def put_phone_number(accountId: str, body: PhoneNumberBody,
+                           request: Request) -> JSONResponse:
+    account = await service(request).set_phone_number(accountId, body.phoneNumber)
+    return JSONResponse(present(account), status_code=202)
+
+
+@router.post("/messenger/v1/accounts/{accountId}/phone-number/confirm", status_code=202,
+             response_model=AccountView, responses=ERRORS, dependencies=[Backend],
+             tags=["accounts"],
+             summary="Prove possession with the SMS code; the operator is asked next")
+async def confirm_phone_number(accountId: str, body: ConfirmBody,
+                               request: Request) -> JSONResponse:
+    account = await service(request).confirm_possession(accountId, body.code)
+    return JSONResponse(present(account), status_code=202)
+
+
+@router.get("/messenger/v1/accounts/{accountId}", response_model=AccountView,
+            responses=ERRORS, dependencies=[Backend], tags=["accounts"],
+            summary="The account's state; canSend is the messaging gate")
+def get_account(accountId: str, request: Request) -> JSONResponse:
+    return JSONResponse(present(service(request).status(accountId)))
+
+
+@router.post("/messenger/v1/notices", response_model=NoticeAnswer, responses=ERRORS,
+             tags=["notices"], summary="Intake of signed operator notices (CloudEvents 1.0)")
+async def post_notice(request: Request) -> JSONResponse:
+    body = await request.body()
+    svc = service(request)
+    url = str(request.url)
+    if svc.settings.public_url:
+        url = svc.settings.public_url.rstrip("/") + request.url.path
+    receipt = await anyio.to_thread.run_sync(svc.receive_notice, request.method, url,
+                                             dict(request.headers), body)
+    return JSONResponse({"id": receipt.event_id, "type": receipt.type.value,
+                         "duplicate": receipt.duplicate, "accounts": receipt.accounts})

@@ -1,0 +1,129 @@
+"""The messenger service's composition root: ``build_service`` and ``create_app`` wire every part.
+
+Nothing here runs at import time. With ``background=True`` the application's lifespan runs the
+identification worker (resuming the attempts open at start) and the outbox dispatcher
+(webhooks, usage withdrawals); both stop with it. ``background=False`` leaves that work to the
+caller (``service.run_identifications()``, ``service.deliver_outbox()``), which is what tests
+with a ``FakeClock`` do: a fake clock's instant sleeps would make idle loops spin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from numident import __version__
+from numident.config import Settings
+from numident.core.clock import Clock, SystemClock
+from numident.messenger import api
+from numident.messenger.identification import IdentificationWorker
+from numident.messenger.keys import organizer_key
+from numident.messenger.metrics import MessengerMetrics
+from numident.messenger.operators import OperatorDirectory, OperatorLookup, TransportFactory
+from numident.messenger.possession import possession_secret
+from numident.messenger.service import MessengerService
+from numident.messenger.sms import SmsSender, sms_sender_from_settings
+from numident.storage.database import create_database_engine
+from numident.storage.migrate import upgrade
+from numident.trust.keys import PrivateKey
+from numident.web.errors import install_error_handlers
+from numident.web.metrics import install_metrics_endpoint
+from numident.web.middleware import BodyLimit, Correlator
+
+log = structlog.get_logger(__name__)
+
+
+def routing_lookup(engine: Engine) -> OperatorLookup:
+    """Routing by the numbering plan and portability tables in the messenger's database."""
+    from numident.messenger.operators import RoutingLookup
+    from numident.routing.service import RoutingService  # type: ignore[import-not-found]
+
+    return RoutingLookup(RoutingService(engine))
+
+
+def build_service(settings: Settings, *, engine: Engine, clock: Clock | None = None,
+                  transport_for_operator: TransportFactory | None = None,
+                  sms_sender: SmsSender | None = None, lookup: OperatorLookup | None = None,
+                  key: PrivateKey | None = None, metrics: MessengerMetrics | None = None,
+                  webhook_transport: httpx.AsyncBaseTransport | None = None,
+                  ) -> MessengerService:
+    """The use cases over ``engine``; every port may be replaced (tests, the demo)."""
+    clock = clock or SystemClock()
+    messenger = settings.messenger
+    key = key or organizer_key(settings)
+    operators = OperatorDirectory(messenger.operators, client_id=messenger.organizer, key=key,
+                                  clock=clock, timeout=messenger.request_timeout_seconds,
+                                  transport_for_operator=transport_for_operator)
+    return MessengerService(
+        engine, clock, messenger, operators=operators,
+        sms=sms_sender or sms_sender_from_settings(settings, clock),
+        lookup=lookup or routing_lookup(engine), secret=possession_secret(settings),
+        metrics=metrics, webhook_transport=webhook_transport)
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
+               transport_for_operator: TransportFactory | None = None,
+               sms_sender: SmsSender | None = None, lookup: OperatorLookup | None = None,
+               key: PrivateKey | None = None,
+               webhook_transport: httpx.AsyncBaseTransport | None = None,
+               background: bool = True, migrate: bool = True) -> FastAPI:
+    """Build the messenger service's application.
+
+    ``migrate=False`` when the caller prepared the schema itself (tests use ``create_all``).
+    ``transport_for_operator(inn)`` lets tests reach gateways in process (``ASGITransport``).
+    """
+    messenger = settings.messenger
+    engine = engine or create_database_engine(settings.database_url_for("messenger"))
+    if migrate:
+        upgrade(engine, "messenger")
+    clock = clock or SystemClock()
+    metrics = MessengerMetrics()
+    service = build_service(settings, engine=engine, clock=clock,
+                            transport_for_operator=transport_for_operator,
+                            sms_sender=sms_sender, lookup=lookup, key=key, metrics=metrics,
+                            webhook_transport=webhook_transport)
+    worker = IdentificationWorker(service.identifications, clock,
+                                  rescan_seconds=messenger.poll_max_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        if background:
+            service.on_attempt = worker.submit
+            tasks.append(asyncio.create_task(worker.run(stop)))
+            tasks.append(asyncio.create_task(service.dispatcher.run(
+                stop, idle_interval=messenger.dispatch.poll_seconds)))
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, timeout=5)
+            await service.aclose()
+
+    app = FastAPI(title="numident messenger service", version=__version__, lifespan=lifespan,
+                  description="Possession check, identification at the subscriber's operator, "
+                  "the messaging gate, and intake of operator notices.")
+    app.state.service = service
+    install_error_handlers(app)
+    app.include_router(api.router)
+    install_metrics_endpoint(app, metrics.registry)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, object]:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok"}
+
+    # Added last so it runs first: the body bound holds before any route reads a byte.
+    app.add_middleware(BodyLimit, limit=messenger.max_body_bytes)
+    app.add_middleware(Correlator)
+    return app

@@ -1,0 +1,181 @@
+"""The client side of one operator gateway's API (wire format of ``numident.operator.api``).
+
+Every call returns a value, never raises for the network's or the gateway's failures:
+
+- ``Answer``: the gateway's view of an identification request (pending or answered);
+- ``TryLater``: worth repeating (network error, timeout, 5xx, 429 with its ``Retry-After``,
+  a token refused: the operator may not have registered our key yet);
+- ``Refused``: the gateway will never accept this request (another 4xx); ``reason`` is its code.
+
+Access tokens come from the operator's token endpoint by client credentials with
+``private_key_jwt`` and are cached per gateway until shortly before they expire. A 401 on an API
+call drops the cached token and repeats the call once with a fresh one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+
+from numident.config import OperatorEndpoint
+from numident.core.clock import Clock
+from numident.core.identification import Result
+from numident.outbox.http_sender import parse_retry_after
+from numident.trust.assertions import make_client_assertion
+from numident.trust.keys import PrivateKey
+from numident.trust.tokens import token_request_form
+
+SCOPE = "identification"
+
+
+@dataclass(frozen=True)
+class Answer:
+    request_id: str
+    result: Result | None
+    """None while the request is pending."""
+    received_at: datetime | None
+    answer_due: datetime | None
+
+
+@dataclass(frozen=True)
+class TryLater:
+    reason: str
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    existed: bool
+
+
+Reply = Answer | TryLater | Refused
+
+
+@dataclass
+class _Token:
+    value: str
+    refresh_at: datetime
+
+
+class GatewayClient:
+    """Talks to one gateway through ``http`` (its base URL is the endpoint's ``gateway_url``)."""
+
+    def __init__(self, endpoint: OperatorEndpoint, client_id: str, key: PrivateKey,
+                 http: httpx.AsyncClient, clock: Clock) -> None:
+        self.endpoint = endpoint
+        self.client_id = endpoint.client_id or client_id
+        self.token_url = endpoint.token_url or endpoint.gateway_url.rstrip("/") + "/oauth2/token"
+        self._base = endpoint.gateway_url.rstrip("/")
+        self._key = key
+        self._http = http
+        self._clock = clock
+        self._token: _Token | None = None
+
+    async def submit(self, phone_number: str, identification_code: str) -> Reply:
+        """``POST /identification/v1/requests``: answered at once (200) or accepted (202)."""
+        response = await self._call("POST", "/identification/v1/requests",
+                                    {"phoneNumber": phone_number,
+                                     "identificationCode": identification_code})
+        return response if not isinstance(response, httpx.Response) else _answer(response)
+
+    async def fetch(self, request_id: str) -> Reply:
+        """``GET /identification/v1/requests/{id}``: the request as the gateway sees it now."""
+        response = await self._call("GET", f"/identification/v1/requests/{request_id}")
+        return response if not isinstance(response, httpx.Response) else _answer(response)
+
+    async def withdraw(self, identification_code: str) -> Withdrawn | TryLater | Refused:
+        """``DELETE /identification/v1/usages/{code}``; a usage already gone counts as done."""
+        response = await self._call("DELETE", f"/identification/v1/usages/{identification_code}",
+                                    missing_ok=True)
+        if not isinstance(response, httpx.Response):
+            return response
+        return Withdrawn(existed=response.status_code != 404)
+
+    async def _call(self, method: str, path: str, body: object | None = None, *,
+                    missing_ok: bool = False) -> httpx.Response | TryLater | Refused:
+        for fresh in (False, True):
+            token = await self._access_token(refresh=fresh)
+            if not isinstance(token, str):
+                return token
+            try:
+                response = await self._http.request(
+                    method, self._base + path, json=body,
+                    headers={"Authorization": f"Bearer {token}"})
+            except httpx.HTTPError as exc:
+                return TryLater(f"NETWORK: {type(exc).__name__}")
+            if response.status_code == 401 and not fresh:
+                self._token = None
+                continue
+            return self._judge(response, missing_ok)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _judge(self, response: httpx.Response, missing_ok: bool
+               ) -> httpx.Response | TryLater | Refused:
+        status = response.status_code
+        if response.is_success or (missing_ok and status == 404):
+            return response
+        code = _error_code(response)
+        if status in (401, 408, 425, 429) or status >= 500:
+            return TryLater(code, parse_retry_after(response.headers, self._clock.now()))
+        return Refused(code)
+
+    async def _access_token(self, *, refresh: bool) -> str | TryLater:
+        now = self._clock.now()
+        if not refresh and self._token is not None and now < self._token.refresh_at:
+            return self._token.value
+        assertion = make_client_assertion(self._key, self.client_id, self.token_url, self._clock)
+        try:
+            response = await self._http.post(self.token_url,
+                                             data=token_request_form(assertion, SCOPE))
+        except httpx.HTTPError as exc:
+            return TryLater(f"NETWORK: {type(exc).__name__}")
+        if not response.is_success:
+            # A refused token is a configuration matter (key not registered yet) that the
+            # operator's staff can fix within the 20 minutes: keep trying until the deadline.
+            return TryLater(f"TOKEN_{_error_code(response)}",
+                            parse_retry_after(response.headers, now))
+        try:
+            document = response.json()
+            value = str(document["access_token"])
+            lifetime = float(document.get("expires_in", 300))
+        except (ValueError, KeyError, TypeError):
+            return TryLater("TOKEN_MALFORMED")
+        # Refreshed early so that a token never expires between our check and the call.
+        margin = min(30.0, lifetime / 2)
+        self._token = _Token(value, now + timedelta(seconds=lifetime - margin))
+        return value
+
+
+def _answer(response: httpx.Response) -> Reply:
+    try:
+        document = response.json()
+        request_id = str(document["requestId"])
+        status = document.get("status")
+        result = Result(document["result"]) if status == "answered" else None
+        if status not in ("answered", "pending"):
+            raise ValueError(status)
+        return Answer(request_id, result, _time(document.get("receivedAt")),
+                      _time(document.get("answerDue")))
+    except (ValueError, KeyError, TypeError):
+        return TryLater("MALFORMED_ANSWER")
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        code = response.json().get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return str(code) if code else f"HTTP_{response.status_code}"

@@ -1,0 +1,282 @@
+"""The identification client: one attempt per (account, number), followed to an answer.
+
+An attempt is a row of ``identification_attempts``; every step is written there before the
+client waits, so a restarted process resumes each open attempt where it stood (``drive_open``).
+
+Rules of the follow-up (``next_step`` is the pure core of it):
+
+- ``confirmed`` -> ``identified``; ``not_found`` -> ``refused``;
+- a pending answer (202) is polled with backoff from ``poll_initial_seconds`` doubling up to
+  ``poll_max_seconds``;
+- a network error, timeout, 5xx, 429 or refused token is retried with the same backoff; a
+  ``Retry-After`` is honoured;
+- a request the gateway rejects for good (another 4xx) ends as ``unanswered`` with the gateway's
+  error code as the reason: the operator never answered the question;
+- no answer by the deadline -> ``unanswered``. The deadline is the gateway's ``answerDue``
+  (receipt + 20 minutes) once it is known, before that the start of the attempt + 20 minutes;
+  one last look is taken at the deadline itself.
+
+Only the attempt named on the account (``accounts.attempt_id``) may move the account; an
+attempt superseded by a number change finishes without touching it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from sqlalchemy import Connection, Engine, Row, select, update
+
+from numident.config import MessengerSettings
+from numident.core.accounts import AccountState
+from numident.core.clock import Clock
+from numident.core.identification import Result
+from numident.messenger.accounts import Account, AccountStore
+from numident.messenger.delivery import queue_withdrawal
+from numident.messenger.gateway_client import Answer, Refused, Reply, TryLater
+from numident.messenger.metrics import MessengerMetrics
+from numident.messenger.operators import OperatorDirectory, OperatorLookup
+from numident.messenger.tables import identification_attempts as attempts
+from numident.outbox.store import SqlOutbox
+
+OPEN, FINISHED, SUPERSEDED = "open", "finished", "superseded"
+NO_OPERATOR = "NO_OPERATOR"
+OPERATOR_NOT_CONFIGURED = "OPERATOR_NOT_CONFIGURED"
+DEADLINE_PASSED = "DEADLINE_PASSED"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: str
+    account_id: str
+    phone_number: str
+    identification_code: str
+    operator_inn: str
+    request_id: str | None
+    status: str
+    started_at: datetime
+    answer_due: datetime
+    next_poll_at: datetime
+    failures: int = 0
+    polls: int = 0
+    last_error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Attempt:
+        return cls(row.id, row.account_id, row.phone_number, row.identification_code,
+                   row.operator_inn, row.request_id, row.status, row.started_at,
+                   row.answer_due, row.next_poll_at, row.failures, row.polls, row.last_error)
+
+
+@dataclass(frozen=True)
+class Finish:
+    outcome: AccountState
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+    attempt: Attempt
+
+
+def backoff(step: int, initial: float, maximum: float) -> float:
+    """The wait before repetition ``step`` (0-based): ``initial`` doubling, capped."""
+    return float(min(initial * 2 ** min(step, 60), maximum))
+
+
+def next_step(attempt: Attempt, reply: Reply, now: datetime, *, poll_initial: float,
+              poll_max: float) -> Finish | Wait:
+    """What to do after ``reply`` to ``attempt`` arrived at ``now`` (pure)."""
+    if isinstance(reply, Answer) and reply.result is not None:
+        if reply.result is Result.CONFIRMED:
+            return Finish(AccountState.IDENTIFIED, None)
+        return Finish(AccountState.REFUSED, "NOT_FOUND")
+    if isinstance(reply, Refused):
+        return Finish(AccountState.UNANSWERED, reply.reason)
+    if isinstance(reply, Answer):
+        moved = replace(attempt, request_id=reply.request_id, polls=attempt.polls + 1,
+                        answer_due=reply.answer_due or attempt.answer_due, last_error=None)
+        delay = backoff(attempt.polls, poll_initial, poll_max)
+    else:
+        assert isinstance(reply, TryLater)
+        moved = replace(attempt, failures=attempt.failures + 1, last_error=reply.reason)
+        delay = backoff(attempt.failures, poll_initial, poll_max)
+        if reply.retry_after is not None:
+            delay = max(delay, reply.retry_after)
+    remaining = (moved.answer_due - now).total_seconds()
+    if remaining <= 0:
+        return Finish(AccountState.UNANSWERED, moved.last_error or DEADLINE_PASSED)
+    delay = min(delay, remaining)
+    return Wait(delay, replace(moved, next_poll_at=now + timedelta(seconds=delay)))
+
+
+class Identifications:
+    """Opens attempts (in the caller's transaction) and follows them to an outcome."""
+
+    def __init__(self, engine: Engine, store: AccountStore, lookup: OperatorLookup,
+                 operators: OperatorDirectory, outbox: SqlOutbox, clock: Clock,
+                 settings: MessengerSettings, metrics: MessengerMetrics) -> None:
+        self.engine = engine
+        self.store = store
+        self.lookup = lookup
+        self.operators = operators
+        self.outbox = outbox
+        self.clock = clock
+        self.settings = settings
+        self.metrics = metrics
+        self._running: set[str] = set()
+
+    def begin(self, conn: Connection, account: Account, now: datetime) -> Account:
+        """Move ``account`` (possession just proven) to ``pending`` and open its attempt.
+
+        A number that no known operator serves, or whose operator has no configured endpoint,
+        ends at once as ``refused`` with reason ``NO_OPERATOR`` / ``OPERATOR_NOT_CONFIGURED``:
+        there is nobody to ask, so waiting 20 minutes would only hide the problem.
+        """
+        assert account.phone_number is not None
+        route = self.lookup.route(account.phone_number)
+        self._supersede(conn, account.account_id, now)
+        if account.operator_inn and account.operator_inn != route.operator_inn:
+            # The number moved to another operator: the old one must forget the usage.
+            queue_withdrawal(self.outbox, conn, account.operator_inn,
+                             account.identification_code, account.account_id, now)
+        if route.operator_inn is None or route.operator_inn not in self.operators.endpoints:
+            reason = NO_OPERATOR if route.operator_inn is None else OPERATOR_NOT_CONFIGURED
+            pending = self.store.move(conn, account, AccountState.PENDING, now,
+                                      operator_inn=route.operator_inn,
+                                      operator_name=route.operator_name, attempt_id=None,
+                                      detail={"route": route.source})
+            self.metrics.finished(AccountState.REFUSED.value, 0.0)
+            return self.store.move(conn, pending, AccountState.REFUSED, now, reason=reason)
+        attempt_id = str(uuid.uuid4())
+        conn.execute(attempts.insert().values(
+            id=attempt_id, account_id=account.account_id, phone_number=account.phone_number,
+            identification_code=account.identification_code, operator_inn=route.operator_inn,
+            status=OPEN, started_at=now,
+            answer_due=now + timedelta(seconds=self.settings.unanswered_after_seconds),
+            next_poll_at=now,
+            failures=0, polls=0))
+        return self.store.move(conn, account, AccountState.PENDING, now,
+                               operator_inn=route.operator_inn,
+                               operator_name=route.operator_name, attempt_id=attempt_id,
+                               detail={"route": route.source, "attempt": attempt_id})
+
+    def supersede(self, conn: Connection, account_id: str, now: datetime) -> None:
+        """Close the account's open attempts (its number changed); their answers are ignored."""
+        self._supersede(conn, account_id, now)
+
+    def open_attempt_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(attempts.c.id).where(attempts.c.status == OPEN)
+                                     .order_by(attempts.c.next_poll_at)).scalars())
+
+    async def drive_open(self) -> None:
+        """Follow every open attempt to its outcome, concurrently (the resume after start)."""
+        ids = await anyio.to_thread.run_sync(self.open_attempt_ids)
+        async with anyio.create_task_group() as group:
+            for attempt_id in ids:
+                group.start_soon(self.drive, attempt_id)
+
+    async def drive(self, attempt_id: str) -> None:
+        """Follow one attempt until it finishes; a no-op when it is already being followed."""
+        if attempt_id in self._running:
+            return
+        self._running.add(attempt_id)
+        try:
+            while True:
+                attempt = await anyio.to_thread.run_sync(self._load, attempt_id)
+                if attempt is None or attempt.status != OPEN:
+                    return
+                wait = (attempt.next_poll_at - self.clock.now()).total_seconds()
+                if wait > 0:
+                    await self.clock.sleep(wait)
+                step = await self._step(attempt)
+                if isinstance(step, Finish):
+                    await anyio.to_thread.run_sync(self._finish, attempt, step)
+                    return
+                await anyio.to_thread.run_sync(self._save, step.attempt)
+        finally:
+            self._running.discard(attempt_id)
+
+    async def _step(self, attempt: Attempt) -> Finish | Wait:
+        client = self.operators.client(attempt.operator_inn)
+        if client is None:  # the configuration changed since the attempt opened
+            return Finish(AccountState.UNANSWERED, OPERATOR_NOT_CONFIGURED)
+        if attempt.request_id is None:
+            reply = await client.submit(attempt.phone_number, attempt.identification_code)
+        else:
+            reply = await client.fetch(attempt.request_id)
+        return next_step(attempt, reply, self.clock.now(),
+                         poll_initial=self.settings.poll_initial_seconds,
+                         poll_max=self.settings.poll_max_seconds)
+
+    def _load(self, attempt_id: str) -> Attempt | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(attempts).where(attempts.c.id == attempt_id)).first()
+        return Attempt.from_row(row) if row is not None else None
+
+    def _save(self, attempt: Attempt) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(attempts).where(attempts.c.id == attempt.id,
+                                                attempts.c.status == OPEN).values(
+                request_id=attempt.request_id, answer_due=attempt.answer_due,
+                next_poll_at=attempt.next_poll_at, failures=attempt.failures,
+                polls=attempt.polls, last_error=attempt.last_error))
+
+    def _finish(self, attempt: Attempt, finish: Finish) -> None:
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            closed = conn.execute(update(attempts).where(
+                attempts.c.id == attempt.id, attempts.c.status == OPEN).values(
+                status=FINISHED, outcome=finish.outcome.value, reason=finish.reason,
+                finished_at=now, request_id=attempt.request_id)).rowcount
+            account = self.store.get(conn, attempt.account_id, for_update=True)
+            if (not closed or account is None or account.attempt_id != attempt.id
+                    or account.state is not AccountState.PENDING):
+                return
+            self.store.move(conn, account, finish.outcome, now, reason=finish.reason,
+                            detail={"attempt": attempt.id, "requestId": attempt.request_id})
+        self.metrics.finished(finish.outcome.value,
+                              (now - attempt.started_at).total_seconds())
+
+    def _supersede(self, conn: Connection, account_id: str, now: datetime) -> None:
+        conn.execute(update(attempts).where(attempts.c.account_id == account_id,
+                                            attempts.c.status == OPEN)
+                     .values(status=SUPERSEDED, finished_at=now))
+
+
+class IdentificationWorker:
+    """Runs attempts in the background: those open at start, those submitted, and a periodic
+    rescan (attempts opened by another process, e.g. the CLI)."""
+
+    def __init__(self, identifications: Identifications, clock: Clock,
+                 rescan_seconds: float) -> None:
+        self._identifications = identifications
+        self._clock = clock
+        self._rescan = rescan_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, attempt_id: str) -> None:
+        """Start following ``attempt_id`` now (call from the event loop's thread)."""
+        task = asyncio.get_running_loop().create_task(self._identifications.drive(attempt_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                for attempt_id in await anyio.to_thread.run_sync(
+                        self._identifications.open_attempt_ids):
+                    self.submit(attempt_id)
+                # Real time on purpose: a FakeClock's instant sleep would make this spin.
+                with anyio.move_on_after(self._rescan):
+                    await stop.wait()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)

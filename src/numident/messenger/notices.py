@@ -1,0 +1,141 @@
+"""Intake of operator notices (SPEC rule 7): verified, deduplicated, applied once.
+
+Contract of ``NoticeIntake.receive``:
+
+1. The request must carry a valid RFC 9421 signature by the notice key of a configured
+   operator (``messenger.operators[].notice_public_key``); the key id names the sender.
+   Otherwise :class:`~numident.errors.Unauthenticated` (401) with the verifier's stable code.
+2. The body must be a CloudEvents 1.0 JSON document of type ``org.numident.notice.<kind>``
+   with ``data.identificationCode``; otherwise ``InvalidInput`` (400, ``INVALID_NOTICE``).
+3. A notice whose CloudEvent ``id`` this sender already delivered changes nothing and is
+   answered as a duplicate (the operator's dispatcher delivers at least once).
+4. Accounts whose identification code matches *and* whose operator is the sender move per
+   ``core.accounts.state_after_notice``; a SIM swap is recorded in ``sim_swapped_at``. A
+   notice for a code we do not hold is recorded and otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from numident.config import MessengerSettings
+from numident.core.accounts import state_after_notice
+from numident.core.clock import Clock
+from numident.core.identification import validate_identification_code
+from numident.core.notices import NoticeType
+from numident.errors import InvalidInput
+from numident.messenger.accounts import AccountStore
+from numident.messenger.tables import received_notices
+from numident.storage.dialect import insert_ignore
+from numident.trust.keys import PublicKey, load_public_key
+from numident.trust.notices import NoticeVerifier
+
+
+@dataclass(frozen=True)
+class NoticeReceipt:
+    event_id: str
+    type: NoticeType
+    operator_inn: str
+    duplicate: bool
+    accounts: int
+    """How many accounts the notice concerned (0 for a duplicate or an unknown code)."""
+
+
+@dataclass(frozen=True)
+class _Notice:
+    event_id: str
+    type: NoticeType
+    identification_code: str
+    phone_number: str | None
+    occurred_at: datetime | None
+
+
+class NoticeIntake:
+    def __init__(self, engine: Engine, store: AccountStore, clock: Clock,
+                 settings: MessengerSettings, max_age: int = 300) -> None:
+        self._engine = engine
+        self._store = store
+        self._clock = clock
+        self._block_on_sim_swap = settings.block_on_sim_swap
+        self._keys: dict[str, tuple[str, PublicKey]] = {}
+        for endpoint in settings.operators:
+            key = load_public_key(endpoint.notice_public_key)
+            self._keys[key.kid] = (endpoint.inn, key)
+        self._verifier = NoticeVerifier(self._lookup, clock, max_age=max_age)
+
+    def _lookup(self, keyid: str) -> PublicKey | None:
+        found = self._keys.get(keyid)
+        return found[1] if found else None
+
+    def receive(self, method: str, url: str, headers: Mapping[str, str],
+                body: bytes) -> NoticeReceipt:
+        """Verify, deduplicate and apply one notice (see the module's contract)."""
+        keyid = self._verifier.verify(method, url, headers, body)
+        operator_inn = self._keys[keyid][0]
+        notice = _parse(body)
+        now = self._clock.now()
+        with self._engine.begin() as conn:
+            inserted = conn.execute(insert_ignore(conn, received_notices,
+                                                  ["operator_inn", "event_id"]).values(
+                operator_inn=operator_inn, event_id=notice.event_id, type=notice.type.value,
+                identification_code=notice.identification_code,
+                phone_number=notice.phone_number, occurred_at=notice.occurred_at,
+                received_at=now, accounts_affected=0)
+                # RETURNING, not rowcount: psycopg reports -1 for an ignored conflict.
+                .returning(received_notices.c.event_id)).first()
+            if inserted is None:
+                return NoticeReceipt(notice.event_id, notice.type, operator_inn, True, 0)
+            matched = self._store.with_code(conn, operator_inn, notice.identification_code)
+            for account in matched:
+                detail: dict[str, Any] = {"notice": notice.event_id, "type": notice.type.value}
+                if notice.type is NoticeType.SIM_SWAPPED:
+                    account = self._store.touch(conn, account, now, detail=detail,
+                                                sim_swapped_at=notice.occurred_at or now)
+                target = state_after_notice(account.state, notice.type,
+                                            block_on_sim_swap=self._block_on_sim_swap)
+                if target is not account.state:
+                    self._store.move(conn, account, target, now,
+                                     reason=notice.type.value.upper(), detail=detail)
+            if matched:
+                conn.execute(received_notices.update().where(
+                    received_notices.c.operator_inn == operator_inn,
+                    received_notices.c.event_id == notice.event_id).values(
+                    accounts_affected=len(matched)))
+        return NoticeReceipt(notice.event_id, notice.type, operator_inn, False, len(matched))
+
+
+def _parse(body: bytes) -> _Notice:
+    try:
+        document = json.loads(body)
+        if not isinstance(document, dict) or document.get("specversion") != "1.0":
+            raise ValueError("not a CloudEvents 1.0 document")
+        event_id = document["id"]
+        if not isinstance(event_id, str) or not 0 < len(event_id) <= 128:
+            raise ValueError("id must be a string of 1-128 characters")
+        kind = NoticeType.from_cloudevent_type(str(document["type"]))
+        data = document["data"]
+        code = validate_identification_code(data["identificationCode"])
+        occurred = data.get("occurredAt") or document.get("time")
+        phone = data.get("phoneNumber")
+        if not isinstance(phone, str) or len(phone) > 16:
+            phone = None
+        return _Notice(event_id, kind, code, phone,
+                       _time(occurred))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput(f"the notice is not a numident CloudEvent: {exc}",
+                           code="INVALID_NOTICE") from exc
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("occurredAt must carry a time zone")
+    return parsed

@@ -1,0 +1,107 @@
+"""Which operator serves a number now, and how to reach the operators we have agreements with.
+
+``OperatorLookup`` is the port the identification uses to route a number (SPEC rule 2): the
+real adapter reads the numbering plan and the portability database (``RoutingLookup``); tests
+use ``StaticLookup``. ``OperatorDirectory`` holds one ``GatewayClient`` per configured operator
+(keyed by ИНН), built lazily over one ``httpx.AsyncClient`` each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from numident.config import OperatorEndpoint
+from numident.core.clock import Clock
+from numident.messenger.gateway_client import GatewayClient
+from numident.trust.keys import PrivateKey
+
+TransportFactory = Callable[[str], httpx.AsyncBaseTransport]
+"""Given an operator's ИНН, the transport to reach its gateway (tests: ``ASGITransport``)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """The operator serving a number now; ``operator_inn`` None when nobody is known to."""
+
+    phone_number: str
+    operator_inn: str | None
+    operator_name: str | None
+    source: str
+
+
+class OperatorLookup(Protocol):
+    def route(self, phone_number: str) -> Route:
+        """Route an E.164 number (already normalised) to its current operator."""
+        ...
+
+
+class StaticLookup:
+    """Routes by the longest matching number prefix: ``{"+7916": ("7707083893", "MTS")}``."""
+
+    def __init__(self, prefixes: Mapping[str, tuple[str, str]]) -> None:
+        self._prefixes = sorted(prefixes.items(), key=lambda item: -len(item[0]))
+
+    def route(self, phone_number: str) -> Route:
+        for prefix, (inn, name) in self._prefixes:
+            if phone_number.startswith(prefix):
+                return Route(phone_number, inn, name, "plan")
+        return Route(phone_number, None, None, "none")
+
+
+class RoutingLookup:
+    """Adapter of ``numident.routing.RoutingService`` (numbering plan + portability)."""
+
+    def __init__(self, service: Any) -> None:
+        self._service = service
+
+    def route(self, phone_number: str) -> Route:
+        result = self._service.route(phone_number)
+        operator = result.operator
+        if operator is None:
+            return Route(phone_number, None, None, str(result.source))
+        return Route(phone_number, str(operator.key), str(operator.name), str(result.source))
+
+
+class OperatorDirectory:
+    """The operators of ``endpoints`` and a lazily built ``GatewayClient`` for each."""
+
+    def __init__(self, endpoints: Iterable[OperatorEndpoint], *, client_id: str,
+                 key: PrivateKey, clock: Clock, timeout: float,
+                 transport_for_operator: TransportFactory | None = None) -> None:
+        self._endpoints = {e.inn: e for e in endpoints}
+        self._client_id = client_id
+        self._key = key
+        self._clock = clock
+        self._timeout = timeout
+        self._transports = transport_for_operator
+        self._clients: dict[str, GatewayClient] = {}
+        self._http: list[httpx.AsyncClient] = []
+
+    @property
+    def endpoints(self) -> Mapping[str, OperatorEndpoint]:
+        return self._endpoints
+
+    def client(self, inn: str) -> GatewayClient | None:
+        """The client of operator ``inn``, or None when no endpoint is configured for it."""
+        if inn in self._clients:
+            return self._clients[inn]
+        endpoint = self._endpoints.get(inn)
+        if endpoint is None:
+            return None
+        transport = self._transports(inn) if self._transports is not None else None
+        http = httpx.AsyncClient(transport=transport, timeout=self._timeout,
+                                 follow_redirects=False)
+        self._http.append(http)
+        client = GatewayClient(endpoint, self._client_id, self._key, http, self._clock)
+        self._clients[inn] = client
+        return client
+
+    async def aclose(self) -> None:
+        for http in self._http:
+            await http.aclose()
+        self._http.clear()
+        self._clients.clear()

@@ -1,0 +1,252 @@
+"""The messenger service's use cases, behind one object that the HTTP API and the CLI share.
+
+``set_phone_number`` (SPEC rule 0 and 6) -> the user proves possession with the SMS code ->
+``confirm_possession`` opens the identification, which a worker (or ``follow``) drives to an
+answer. ``identify_now`` skips the SMS step and exists only for callers that proved
+possession by their own means and say so explicitly (``possession_proven=True``).
+
+Number changes: the account gets a NEW identification code for every new number, and the
+old operator is told to withdraw the old code through the durable outbox. A fresh code per
+number is what makes the withdrawal safe: a withdrawal delivered late (the old gateway was
+down) can never end a usage of the new number, even at the same operator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import anyio
+import httpx
+from sqlalchemy import Connection, Engine
+
+from numident.config import MessengerSettings
+from numident.core.accounts import AccountState
+from numident.core.clock import Clock
+from numident.core.numbers import normalize
+from numident.errors import Conflict, InvalidInput, NotFound, PermissionDenied, UpstreamUnavailable
+from numident.messenger.accounts import (
+    Account,
+    AccountStore,
+    new_identification_code,
+    validate_account_id,
+)
+from numident.messenger.delivery import MessengerSender, queue_withdrawal
+from numident.messenger.identification import Identifications
+from numident.messenger.metrics import MessengerMetrics
+from numident.messenger.notices import NoticeIntake, NoticeReceipt
+from numident.messenger.operators import OperatorDirectory, OperatorLookup
+from numident.messenger.possession import PossessionChecks, Verdict
+from numident.messenger.sms import SmsSender
+from numident.messenger.tables import messenger_outbox
+from numident.outbox.dispatcher import Dispatcher
+from numident.outbox.http_sender import HttpSender
+from numident.outbox.policy import RetryPolicy
+from numident.outbox.store import SqlOutbox
+
+_CODE_INPUT = re.compile(r"[0-9]{1,16}")
+
+
+class MessengerService:
+    def __init__(self, engine: Engine, clock: Clock, settings: MessengerSettings, *,
+                 sms: SmsSender, lookup: OperatorLookup, operators: OperatorDirectory,
+                 secret: bytes, metrics: MessengerMetrics | None = None,
+                 webhook_transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.settings = settings
+        self.metrics = metrics or MessengerMetrics()
+        self.sms = sms
+        self.operators = operators
+        self.outbox = SqlOutbox(engine, messenger_outbox)
+        self.store = AccountStore(self.outbox, settings.webhook_url)
+        self.possession = PossessionChecks(settings.possession, secret)
+        self.identifications = Identifications(engine, self.store, lookup, operators,
+                                               self.outbox, clock, settings, self.metrics)
+        self.notices = NoticeIntake(engine, self.store, clock, settings)
+        self._webhook_http = httpx.AsyncClient(transport=webhook_transport,
+                                               timeout=settings.request_timeout_seconds)
+        dispatch = settings.dispatch
+        self.dispatcher = Dispatcher(
+            self.outbox,
+            MessengerSender(HttpSender(self._webhook_http, now=clock.now), operators), clock,
+            RetryPolicy(initial=timedelta(seconds=dispatch.initial_backoff_seconds),
+                        max_delay=timedelta(seconds=dispatch.max_backoff_seconds),
+                        give_up_after=timedelta(hours=dispatch.give_up_after_hours)),
+            concurrency=dispatch.concurrency)
+        self.on_attempt: Callable[[str], None] = lambda _attempt_id: None
+        """Called with each newly opened attempt (the app hands it to its worker)."""
+
+    # -- use cases ---------------------------------------------------------------------------
+
+    async def set_phone_number(self, account_id: str, phone_number: str) -> Account:
+        """Start (re-)identification: state ``verifying_possession`` and an SMS code sent.
+
+        Raises ``InvalidInput`` (bad id or number, ``UNSUPPORTED_COUNTRY``), ``TooManyRequests``
+        (a code was sent less than ``resend_interval_seconds`` ago) or ``UpstreamUnavailable``
+        (the SMS could not be sent; a new code may be asked for at once).
+        """
+        account_id = validate_account_id(account_id)
+        number = self._normalize(phone_number)
+
+        def write() -> tuple[Account, str]:
+            now = self.clock.now()
+            with self.engine.begin() as conn:
+                code = self.possession.open(conn, account_id, number, now)
+                account = self._renumber(conn, account_id, number, "sms")
+            return account, code
+
+        account, code = await anyio.to_thread.run_sync(write)
+        minutes = max(1, self.settings.possession.code_ttl_seconds // 60)
+        text = (f"{self.settings.organizer}: your code is {code}. "
+                f"It expires in {minutes} min. Do not tell it to anyone.")
+        try:
+            await self.sms.send(number, text)
+        except UpstreamUnavailable:
+            await anyio.to_thread.run_sync(self._unsent, account_id)
+            raise
+        return account
+
+    async def confirm_possession(self, account_id: str, code: str) -> Account:
+        """Check the SMS code; when right, the account is ``pending`` and identification starts.
+
+        Errors: ``WRONG_CODE`` (400), ``CODE_EXPIRED``, ``CODE_ATTEMPTS_EXHAUSTED`` and
+        ``NO_CODE_PENDING`` (409), unknown account (404).
+        """
+        account_id = validate_account_id(account_id)
+        if not isinstance(code, str) or _CODE_INPUT.fullmatch(code) is None:
+            raise InvalidInput("code must be the digits received by SMS", code="INVALID_CODE")
+
+        def write() -> tuple[Account | None, Verdict, int]:
+            now = self.clock.now()
+            with self.engine.begin() as conn:
+                account = self._existing(conn, account_id)
+                if account.state is not AccountState.VERIFYING_POSSESSION:
+                    return None, Verdict.NO_CHALLENGE, 0
+                check = self.possession.check(conn, account_id, code, now)
+                if check.verdict is not Verdict.CONFIRMED:
+                    return None, check.verdict, check.attempts_left
+                return self.identifications.begin(conn, account, now), check.verdict, 0
+
+        account, verdict, left = await anyio.to_thread.run_sync(write)
+        if account is None:
+            raise _refusal(verdict, left)
+        if account.attempt_id:
+            self.on_attempt(account.attempt_id)
+        return account
+
+    async def identify_now(self, account_id: str, phone_number: str, *,
+                           possession_proven: bool) -> Account:
+        """Identify without our SMS step, then follow the identification to its outcome.
+
+        Only for callers that proved possession themselves (a support desk, a migration);
+        without ``possession_proven=True`` it refuses (``POSSESSION_NOT_PROVEN``, 403).
+        """
+        if possession_proven is not True:
+            raise PermissionDenied("possession of the number must be proven first",
+                                   code="POSSESSION_NOT_PROVEN")
+        account_id = validate_account_id(account_id)
+        number = self._normalize(phone_number)
+
+        def write() -> Account:
+            now = self.clock.now()
+            with self.engine.begin() as conn:
+                account = self._renumber(conn, account_id, number, "asserted")
+                return self.identifications.begin(conn, account, now)
+
+        await anyio.to_thread.run_sync(write)
+        return await self.follow(account_id)
+
+    async def follow(self, account_id: str) -> Account:
+        """Drive the account's identification in force to its outcome; return the account."""
+        account = await anyio.to_thread.run_sync(self.status, account_id)
+        if account.attempt_id and account.state is AccountState.PENDING:
+            await self.identifications.drive(account.attempt_id)
+        return await anyio.to_thread.run_sync(self.status, account_id)
+
+    def status(self, account_id: str) -> Account:
+        """The account as stored; ``NotFound`` (404) when there is none."""
+        account_id = validate_account_id(account_id)
+        with self.engine.connect() as conn:
+            return self._existing(conn, account_id)
+
+    def can_send(self, account_id: str) -> bool:
+        """True only when the account exists and is ``identified`` (SPEC rule 1)."""
+        try:
+            return self.status(account_id).can_send
+        except (NotFound, InvalidInput):
+            return False
+
+    def receive_notice(self, method: str, url: str, headers: Mapping[str, str],
+                       body: bytes) -> NoticeReceipt:
+        receipt = self.notices.receive(method, url, headers, body)
+        self.metrics.notices.labels(type=receipt.type.value,
+                                    duplicate=str(receipt.duplicate).lower()).inc()
+        return receipt
+
+    # -- background work, also callable directly (tests, CLI) ---------------------------------
+
+    async def run_identifications(self) -> None:
+        """Follow every open identification to its outcome (what the worker does at start)."""
+        await self.identifications.drive_open()
+
+    async def deliver_outbox(self) -> int:
+        """Deliver one batch of due webhooks and withdrawals; returns how many succeeded."""
+        return await self.dispatcher.run_once()
+
+    async def aclose(self) -> None:
+        await self.operators.aclose()
+        await self._webhook_http.aclose()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _normalize(self, raw: str) -> str:
+        if not isinstance(raw, str):
+            raise InvalidInput("phoneNumber must be a string", code="INVALID_PHONE_NUMBER")
+        return normalize(raw, allowed_regions=self.settings.allowed_regions or None)
+
+    def _existing(self, conn: Connection, account_id: str) -> Account:
+        account = self.store.get(conn, account_id)
+        if account is None:
+            raise NotFound(f"no account {account_id}", code="ACCOUNT_NOT_FOUND")
+        return account
+
+    def _renumber(self, conn: Connection, account_id: str, number: str,
+                  proof: str) -> Account:
+        """Move the account (created if new) to ``verifying_possession`` on ``number``."""
+        now = self.clock.now()
+        account = (self.store.get(conn, account_id, for_update=True)
+                   or self.store.create(conn, account_id, now))
+        self.identifications.supersede(conn, account_id, now)
+        changes: dict[str, Any] = {"phone_number": number, "attempt_id": None}
+        if account.phone_number is not None and account.phone_number != number:
+            if account.operator_inn:
+                queue_withdrawal(self.outbox, conn, account.operator_inn,
+                                 account.identification_code, account_id, now)
+            changes.update(identification_code=new_identification_code(), operator_inn=None,
+                           operator_name=None, sim_swapped_at=None)
+        return self.store.move(conn, account, AccountState.VERIFYING_POSSESSION, now,
+                               detail={"possession": proof}, **changes)
+
+    def _unsent(self, account_id: str) -> None:
+        with self.engine.begin() as conn:
+            self.possession.unsent(conn, account_id)
+
+
+def can_send(service: MessengerService, account_id: str) -> bool:
+    """The messaging gate: the same answer as ``GET /messenger/v1/accounts/{id}``'s ``canSend``."""
+    return service.can_send(account_id)
+
+
+def _refusal(verdict: Verdict, left: int) -> Exception:
+    if verdict is Verdict.WRONG_CODE:
+        return InvalidInput(f"the code is wrong; {left} attempt(s) left", code="WRONG_CODE")
+    if verdict is Verdict.EXPIRED:
+        return Conflict("the code has expired; ask for a new one", code="CODE_EXPIRED")
+    if verdict is Verdict.EXHAUSTED:
+        return Conflict("too many wrong codes; ask for a new one",
+                        code="CODE_ATTEMPTS_EXHAUSTED")
+    return Conflict("no code is pending for this account; set the phone number first",
+                    code="NO_CODE_PENDING")
