@@ -1,0 +1,77 @@
+"""What every command shares: the ``--config`` option, settings, and errors as exit codes.
+
+Exit codes (SPEC): 0 success, 1 the operation failed or was refused, 2 bad usage or bad input.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from numident.config import Settings, load_settings
+from numident.errors import InvalidFile, InvalidInput, NumidentError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML settings file (NUMIDENT_* variables override it)",
+                 exists=False, dir_okay=False),
+]
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def settings(config: Path | None, **overrides: Any) -> Settings:
+    return load_settings(config, **overrides)
+
+
+def exits(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn numident errors into a clear message and the exit code SPEC assigns."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except InvalidFile as exc:
+            errors.print(f"[red]error:[/] {exc.message.split(':', 1)[0]}: rejected, nothing "
+                         "was changed", highlight=False)
+            for problem in exc.problems[:50]:
+                errors.print(f"  {problem}", highlight=False, markup=False)
+            if exc.total > 50:
+                errors.print(f"  ... and {exc.total - 50} more", highlight=False)
+            sys.exit(2)
+        except InvalidInput as exc:
+            errors.print(f"[red]error:[/] {exc.message}", highlight=False)
+            sys.exit(2)
+        except NumidentError as exc:
+            errors.print(f"[red]error:[/] {exc.message} ({exc.code})", highlight=False)
+            sys.exit(1)
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar for long work; yields ``advance(rows)``."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=errors, transient=False,
+                  disable=not errors.is_terminal) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda rows: bar.advance(task, rows)
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return max(sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+                   - 1, 0)

@@ -1,0 +1,201 @@
+"""``numident messenger ...``: run a messenger service, route numbers, identify accounts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+import typer
+from rich.table import Table
+from sqlalchemy import Engine
+
+from numident.cli.common import ConfigOption, console, count_lines, exits, progress_bar, settings
+from numident.config import Settings
+from numident.core.accounts import AccountState
+from numident.core.numbers import normalize
+from numident.errors import InvalidInput, NotFound
+from numident.messenger.accounts import Account, AccountStore, validate_account_id
+from numident.messenger.keys import organizer_key
+from numident.storage.database import create_database_engine
+from numident.storage.migrate import upgrade
+
+app = typer.Typer(no_args_is_help=True, help="Run a messenger service and identify accounts.")
+
+
+def _engine(config: Settings) -> Engine:
+    engine = create_database_engine(config.database_url_for("messenger"))
+    upgrade(engine, "messenger")
+    return engine
+
+
+def _routing(engine: Engine) -> Any:
+    from numident.routing.service import RoutingService  # type: ignore[import-not-found]
+
+    return RoutingService(engine)
+
+
+@app.command()
+@exits
+def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8090) -> None:
+    """Start the messenger service's HTTP server (uvicorn)."""
+    import uvicorn
+
+    from numident.logs import configure_logging
+    from numident.messenger.app import create_app
+
+    loaded = settings(config)
+    configure_logging(loaded.log_level, loaded.log_format)
+    uvicorn.run(create_app(loaded), host=host, port=port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=5)
+
+
+@app.command()
+@exits
+def migrate(config: ConfigOption = None) -> None:
+    """Bring the messenger's database to the newest schema."""
+    _engine(settings(config)).dispose()
+    console.print("schema is up to date")
+
+
+@app.command("public-key")
+@exits
+def public_key(config: ConfigOption = None) -> None:
+    """Print the organizer's public key (JWK) to register with each operator."""
+    console.print_json(json.dumps(organizer_key(settings(config)).public_jwk()))
+
+
+@app.command("import-plan")
+@exits
+def import_plan(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    config: ConfigOption = None,
+) -> None:
+    """Load the national numbering plan (the registry's CSV, UTF-8 or Windows-1251)."""
+    engine = _engine(settings(config))
+    with progress_bar("importing numbering plan", count_lines(file)) as advance:
+        report = _routing(engine).import_plan(file, advance)
+    console.print(f"numbering plan loaded: {report}")
+
+
+@app.command("import-ports")
+@exits
+def import_ports(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    config: ConfigOption = None,
+    kind: Annotated[str, typer.Option(help="full (replaces all) or increment")] = "full",
+) -> None:
+    """Load the portability database: a full snapshot or an increment."""
+    if kind not in ("full", "increment"):
+        raise InvalidInput(f"--kind must be full or increment, not {kind!r}")
+    chosen: Literal["full", "increment"] = "full" if kind == "full" else "increment"
+    engine = _engine(settings(config))
+    with progress_bar(f"importing ports ({chosen})", count_lines(file)) as advance:
+        report = _routing(engine).import_ports(file, chosen, advance)
+    console.print(f"portability data loaded: {report}")
+
+
+@app.command()
+@exits
+def route(
+    numbers: Annotated[list[str], typer.Argument(metavar="NUMBER...")],
+    config: ConfigOption = None,
+) -> None:
+    """Show the operator that serves each number now (numbering plan + portability)."""
+    parsed = []
+    for raw in numbers:
+        try:
+            parsed.append(normalize(raw))
+        except InvalidInput as exc:
+            raise InvalidInput(f"{raw!r}: {exc.message}", code=exc.code) from exc
+    router = _routing(_engine(settings(config)))
+    table = Table("number", "operator", "region", "source")
+    for number in parsed:
+        result = router.route(number)
+        operator = result.operator
+        table.add_row(number, f"{operator.name} ({operator.key})" if operator else "-",
+                      str(result.region or "-"), str(result.source))
+    console.print(table)
+
+
+@app.command()
+@exits
+def identify(
+    account: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+    number: Annotated[str, typer.Argument(metavar="NUMBER")],
+    config: ConfigOption = None,
+    code: Annotated[str | None, typer.Option(
+        help="Confirm a code sent earlier instead of sending a new one")] = None,
+    possession_proven: Annotated[bool, typer.Option(
+        "--possession-proven", help="Skip the SMS: the holder was verified by other means")]
+    = False,
+) -> None:
+    """Identify ACCOUNT on NUMBER: SMS code, then the operator's answer (exit 0 if identified).
+
+    Without ``--code`` a code is sent by the configured SMS sender and asked for here.
+    """
+    from numident.messenger.app import build_service
+
+    loaded = settings(config)
+    engine = _engine(loaded)
+
+    async def run() -> Account:
+        service = build_service(loaded, engine=engine,
+                                lookup=_lookup(engine))
+        try:
+            if possession_proven:
+                return await service.identify_now(account, number, possession_proven=True)
+            given = code
+            if given is None:
+                sent = await service.set_phone_number(account, number)
+                console.print(f"a code was sent to {sent.phone_number}")
+                given = str(typer.prompt("code"))
+            await service.confirm_possession(account, given.strip())
+            console.print("possession proven; asking the operator ...")
+            return await service.follow(account)
+        finally:
+            await service.aclose()
+
+    result = anyio.run(run)
+    engine.dispose()
+    _print_account(result)
+    if result.state is not AccountState.IDENTIFIED:
+        raise typer.Exit(1)
+
+
+@app.command()
+@exits
+def status(account: Annotated[str, typer.Argument(metavar="ACCOUNT")],
+           config: ConfigOption = None) -> None:
+    """Show an account's state (exit 1 when there is no such account)."""
+    engine = _engine(settings(config))
+    try:
+        with engine.connect() as conn:
+            found = AccountStore(None, None).get(conn, validate_account_id(account))
+    finally:
+        engine.dispose()
+    if found is None:
+        raise NotFound(f"no account {account}", code="ACCOUNT_NOT_FOUND")
+    _print_account(found)
+
+
+def _lookup(engine: Engine) -> Any:
+    from numident.messenger.app import routing_lookup
+
+    return routing_lookup(engine)
+
+
+def _print_account(account: Account) -> None:
+    table = Table("field", "value", title=f"account {account.account_id}")
+    rows = [("phone number", account.phone_number), ("state", account.state.value),
+            ("can send", "yes" if account.can_send else "no"),
+            ("operator", f"{account.operator_name or ''} ({account.operator_inn})"
+             if account.operator_inn else None),
+            ("identification code", account.identification_code),
+            ("reason", account.reason), ("updated", account.updated_at.isoformat()),
+            ("SIM swapped", account.sim_swapped_at.isoformat()
+             if account.sim_swapped_at else None)]
+    for name, value in rows:
+        table.add_row(name, value or "-")
+    console.print(table)

@@ -1,0 +1,187 @@
+"""``numident operator ...``: run and administer an operator gateway."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from numident.cli.common import ConfigOption, console, count_lines, exits, progress_bar, settings
+from numident.config import Settings
+from numident.core.clock import SystemClock
+from numident.core.notices import NoticeType
+from numident.core.numbers import normalize
+from numident.errors import InvalidInput
+from numident.operator import events, organizers, registry
+from numident.operator.app import signing_key_path
+from numident.operator.tables import outbox
+from numident.outbox.store import SqlOutbox
+from numident.storage.database import create_database_engine
+from numident.storage.migrate import upgrade
+from numident.trust.keys import ensure_private_key
+
+app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gateway.")
+
+
+def _engine(config: Settings):  # type: ignore[no-untyped-def]
+    engine = create_database_engine(config.database_url_for("operator"))
+    upgrade(engine, "operator")
+    return engine
+
+
+@app.command()
+@exits
+def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Start the gateway's HTTP server (uvicorn)."""
+    import uvicorn
+
+    from numident.logs import configure_logging
+    from numident.operator.app import create_app
+
+    loaded = settings(config)
+    configure_logging(loaded.log_level, loaded.log_format)
+    uvicorn.run(create_app(loaded), host=host, port=port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=5)
+
+
+@app.command()
+@exits
+def migrate(config: ConfigOption = None) -> None:
+    """Bring the gateway's database to the newest schema."""
+    _engine(settings(config))
+    console.print("schema is up to date")
+
+
+@app.command("public-key")
+@exits
+def public_key(config: ConfigOption = None) -> None:
+    """Print the gateway's public key (JWK) for organizers to register."""
+    key = ensure_private_key(signing_key_path(settings(config)))
+    console.print_json(json.dumps(key.public_jwk()))
+
+
+@app.command("import-subscribers")
+@exits
+def import_subscribers(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    config: ConfigOption = None,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="Load good rows and write bad ones to --reject-file")] = False,
+    reject_file: Annotated[Path | None, typer.Option(help="Where --partial writes bad rows")]
+    = None,
+) -> None:
+    """Load the billing export (phone_number,contract_id,status,activated_at) idempotently."""
+    if partial and reject_file is None:
+        raise InvalidInput("--partial needs --reject-file to say where bad rows go")
+    loaded = settings(config)
+    engine = _engine(loaded)
+    with progress_bar("importing subscribers", count_lines(file)) as advance:
+        report = registry.import_subscribers(
+            engine, file, now=SystemClock().now(), notice_source=loaded.operator.public_url,
+            partial=partial, reject_file=reject_file, progress=advance)
+    console.print(f"{report.rows} rows: {report.inserted} new, {report.updated} changed, "
+                  f"{report.unchanged} unchanged, {report.rejected} rejected; "
+                  f"{report.notices} notices queued")
+    if report.rejected:
+        console.print(f"rejected rows written to {reject_file}")
+
+
+@app.command("add-organizer")
+@exits
+def add_organizer(
+    name: str,
+    notice_url: Annotated[str, typer.Option("--notice-url", help="Where notices are POSTed")],
+    public_key_file: Annotated[Path, typer.Option(
+        "--public-key", exists=True, dir_okay=False,
+        help="The organizer's public key (PEM or JWK)")],
+    config: ConfigOption = None,
+    replace: bool = typer.Option(False, "--replace", help="Update an existing organizer"),
+) -> None:
+    """Register an organizer: its name is its OAuth2 client_id."""
+    engine = _engine(settings(config))
+    record = organizers.add_organizer(engine, name, notice_url,
+                                      public_key_file.read_text(encoding="utf-8"),
+                                      SystemClock().now(), replace=replace)
+    console.print(f"organizer {record.name} registered; notices go to {record.notice_url}")
+
+
+@app.command()
+@exits
+def event(
+    type_: Annotated[NoticeType, typer.Argument(metavar="TYPE", case_sensitive=False)],
+    number: Annotated[str, typer.Argument(metavar="NUMBER")],
+    config: ConfigOption = None,
+    occurred_at: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"], help="When it happened (UTC)")]
+    = None,
+    event_id: Annotated[str | None, typer.Option(help="Idempotency id of the event")] = None,
+    new_contract_id: Annotated[str | None, typer.Option(
+        help="The new contract (number_reassigned, holder_changed)")] = None,
+) -> None:
+    """Record a lifecycle event now and queue a notice for every affected usage."""
+    loaded = settings(config)
+    engine = _engine(loaded)
+    clock = SystemClock()
+    when = occurred_at or clock.now()
+    if when.tzinfo is None:
+        from datetime import UTC
+
+        when = when.replace(tzinfo=UTC)
+    outcome = events.record_event(engine, type_, normalize(number), occurred_at=when,
+                                  recorded_at=clock.now(), source="cli",
+                                  notice_source=loaded.operator.public_url.rstrip("/"),
+                                  event_id=event_id, new_contract_id=new_contract_id)
+    if outcome.duplicate:
+        console.print(f"event {outcome.event_id} was already recorded; nothing changed")
+    else:
+        console.print(f"{outcome.type.value} recorded for {outcome.phone_number} "
+                      f"(event {outcome.event_id}); {outcome.notices} notice(s) queued")
+
+
+@app.command()
+@exits
+def notices(
+    config: ConfigOption = None,
+    status: Annotated[str | None, typer.Option(help="pending, delivered or dead")] = None,
+    organizer: Annotated[str | None, typer.Option(help="Only this organizer's")] = None,
+    limit: int = 50,
+) -> None:
+    """List notices in the outbox with their delivery state (dead letters included)."""
+    store = SqlOutbox(_engine(settings(config)), outbox)
+    counts = store.counts()
+    table = Table("id", "organizer", "status", "attempts", "created", "last error",
+                  title="notices: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for message in store.list(status=status, owner=organizer, limit=limit):
+        table.add_row(message.id, message.owner or "", message.status, str(message.attempts),
+                      message.created_at.isoformat(timespec="seconds"),
+                      (message.last_error or "")[:60])
+    console.print(table)
+
+
+@app.command("retry-notice")
+@exits
+def retry_notice(notice_id: str, config: ConfigOption = None) -> None:
+    """Put a dead-lettered notice back in the queue."""
+    count = SqlOutbox(_engine(settings(config)), outbox).requeue_dead(notice_id,
+                                                                     SystemClock().now())
+    if not count:
+        raise InvalidInput(f"no dead notice {notice_id}")
+    console.print(f"notice {notice_id} queued again")
+
+
+@app.command()
+@exits
+def openapi(config: ConfigOption = None) -> None:
+    """Print the gateway's OpenAPI document (the one it serves at /openapi.json)."""
+    import tempfile
+
+    from numident.operator.app import create_app
+
+    with tempfile.TemporaryDirectory() as home:
+        loaded = settings(config, home=home, database_url=f"sqlite:///{home}/openapi.db")
+        document = create_app(loaded, background=False).openapi()
+    typer.echo(json.dumps(document, ensure_ascii=False, sort_keys=True, indent=2))
