@@ -15,9 +15,12 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
 
 from numident.config import Settings, load_settings
 from numident.errors import InvalidFile, InvalidInput, NumidentError
+from numident.storage.database import create_database_engine
+from numident.storage.migrate import Side, upgrade
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,6 +37,17 @@ errors = Console(stderr=True, soft_wrap=True)
 
 def settings(config: Path | None, **overrides: Any) -> Settings:
     return load_settings(config, **overrides)
+
+
+@contextmanager
+def database(config: Settings, side: Side) -> Iterator[Engine]:
+    """The side's database at the newest schema, closed when the command is done."""
+    engine = create_database_engine(config.database_url_for(side))
+    try:
+        upgrade(engine, side)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def exits(fn: Callable[P, R]) -> Callable[P, R]:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from numident.cli.common import ConfigOption, console, count_lines, exits, progress_bar, settings
-from numident.config import Settings
+from numident.cli.common import (
+    ConfigOption,
+    console,
+    count_lines,
+    database,
+    exits,
+    progress_bar,
+    settings,
+)
 from numident.core.clock import SystemClock
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
@@ -20,17 +27,9 @@ from numident.operator import events, organizers, registry
 from numident.operator.app import signing_key_path
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
-from numident.storage.database import create_database_engine
-from numident.storage.migrate import upgrade
 from numident.trust.keys import ensure_private_key
 
 app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gateway.")
-
-
-def _engine(config: Settings):  # type: ignore[no-untyped-def]
-    engine = create_database_engine(config.database_url_for("operator"))
-    upgrade(engine, "operator")
-    return engine
 
 
 @app.command()
@@ -52,8 +51,8 @@ def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8080
 @exits
 def migrate(config: ConfigOption = None) -> None:
     """Bring the gateway's database to the newest schema."""
-    _engine(settings(config))
-    console.print("schema is up to date")
+    with database(settings(config), "operator"):
+        console.print("schema is up to date")
 
 
 @app.command("public-key")
@@ -78,8 +77,8 @@ def import_subscribers(
     if partial and reject_file is None:
         raise InvalidInput("--partial needs --reject-file to say where bad rows go")
     loaded = settings(config)
-    engine = _engine(loaded)
-    with progress_bar("importing subscribers", count_lines(file)) as advance:
+    with database(loaded, "operator") as engine, \
+            progress_bar("importing subscribers", count_lines(file)) as advance:
         report = registry.import_subscribers(
             engine, file, now=SystemClock().now(), notice_source=loaded.operator.public_url,
             partial=partial, reject_file=reject_file, progress=advance)
@@ -102,10 +101,10 @@ def add_organizer(
     replace: bool = typer.Option(False, "--replace", help="Update an existing organizer"),
 ) -> None:
     """Register an organizer: its name is its OAuth2 client_id."""
-    engine = _engine(settings(config))
-    record = organizers.add_organizer(engine, name, notice_url,
-                                      public_key_file.read_text(encoding="utf-8"),
-                                      SystemClock().now(), replace=replace)
+    with database(settings(config), "operator") as engine:
+        record = organizers.add_organizer(engine, name, notice_url,
+                                          public_key_file.read_text(encoding="utf-8"),
+                                          SystemClock().now(), replace=replace)
     console.print(f"organizer {record.name} registered; notices go to {record.notice_url}")
 
 
@@ -124,17 +123,15 @@ def event(
 ) -> None:
     """Record a lifecycle event now and queue a notice for every affected usage."""
     loaded = settings(config)
-    engine = _engine(loaded)
     clock = SystemClock()
     when = occurred_at or clock.now()
     if when.tzinfo is None:
-        from datetime import UTC
-
         when = when.replace(tzinfo=UTC)
-    outcome = events.record_event(engine, type_, normalize(number), occurred_at=when,
-                                  recorded_at=clock.now(), source="cli",
-                                  notice_source=loaded.operator.public_url.rstrip("/"),
-                                  event_id=event_id, new_contract_id=new_contract_id)
+    with database(loaded, "operator") as engine:
+        outcome = events.record_event(engine, type_, normalize(number), occurred_at=when,
+                                      recorded_at=clock.now(), source="cli",
+                                      notice_source=loaded.operator.public_url.rstrip("/"),
+                                      event_id=event_id, new_contract_id=new_contract_id)
     if outcome.duplicate:
         console.print(f"event {outcome.event_id} was already recorded; nothing changed")
     else:
@@ -151,11 +148,13 @@ def notices(
     limit: int = 50,
 ) -> None:
     """List notices in the outbox with their delivery state (dead letters included)."""
-    store = SqlOutbox(_engine(settings(config)), outbox)
-    counts = store.counts()
+    with database(settings(config), "operator") as engine:
+        store = SqlOutbox(engine, outbox)
+        counts = store.counts()
+        messages = store.list(status=status, owner=organizer, limit=limit)
     table = Table("id", "organizer", "status", "attempts", "created", "last error",
                   title="notices: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    for message in store.list(status=status, owner=organizer, limit=limit):
+    for message in messages:
         table.add_row(message.id, message.owner or "", message.status, str(message.attempts),
                       message.created_at.isoformat(timespec="seconds"),
                       (message.last_error or "")[:60])
@@ -166,8 +165,8 @@ def notices(
 @exits
 def retry_notice(notice_id: str, config: ConfigOption = None) -> None:
     """Put a dead-lettered notice back in the queue."""
-    count = SqlOutbox(_engine(settings(config)), outbox).requeue_dead(notice_id,
-                                                                     SystemClock().now())
+    with database(settings(config), "operator") as engine:
+        count = SqlOutbox(engine, outbox).requeue_dead(notice_id, SystemClock().now())
     if not count:
         raise InvalidInput(f"no dead notice {notice_id}")
     console.print(f"notice {notice_id} queued again")
@@ -183,5 +182,7 @@ def openapi(config: ConfigOption = None) -> None:
 
     with tempfile.TemporaryDirectory() as home:
         loaded = settings(config, home=home, database_url=f"sqlite:///{home}/openapi.db")
-        document = create_app(loaded, background=False).openapi()
+        gateway = create_app(loaded, background=False)
+        document = gateway.openapi()
+        gateway.state.gateway.engine.dispose()
     typer.echo(json.dumps(document, ensure_ascii=False, sort_keys=True, indent=2))

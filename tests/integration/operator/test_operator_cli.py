@@ -1,0 +1,95 @@
+"""The operator's commands as a person types them: messages, exit codes, nothing half-done."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from numident.cli.main import app
+from numident.trust.keys import generate_key, save_public_key
+
+HEADER = "phone_number,contract_id,status,activated_at\n"
+
+
+@pytest.fixture
+def run(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Invoke ``numident`` with a home and a database of this test's own."""
+    monkeypatch.setenv("NUMIDENT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NUMIDENT_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_import_reports_counts_and_is_idempotent(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A good export loads; loading it again changes nothing."""
+    export = tmp_path / "export.csv"
+    export.write_text(HEADER + "+79161234567,C-1,active,2024-01-01\n", encoding="utf-8")
+    first = run("operator", "import-subscribers", str(export))
+    second = run("operator", "import-subscribers", str(export))
+    assert first.exit_code == 0
+    assert "1 rows: 1 new, 0 changed, 0 unchanged, 0 rejected" in first.output
+    assert "1 rows: 0 new, 0 changed, 1 unchanged, 0 rejected" in second.output
+
+
+def test_bad_export_exits_2_naming_line_and_field(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A bad row is reported with its line and field, and nothing is loaded."""
+    export = tmp_path / "export.csv"
+    export.write_text(HEADER + "+79161234567,C-1,active,2024-01-01\n"
+                      "+7916123456X,C-2,active,2024-01-01\n", encoding="utf-8")
+    result = run("operator", "import-subscribers", str(export))
+    assert result.exit_code == 2
+    assert "line 3, field 'phone_number'" in result.output
+    assert "nothing was changed" in result.output
+    event = run("operator", "event", "contract_terminated", "+79161234567")
+    assert event.exit_code == 1
+    assert "SUBSCRIBER_NOT_FOUND" in event.output
+
+
+def test_partial_import_needs_a_reject_file(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--partial without --reject-file is bad usage."""
+    export = tmp_path / "export.csv"
+    export.write_text(HEADER, encoding="utf-8")
+    result = run("operator", "import-subscribers", str(export), "--partial")
+    assert result.exit_code == 2
+    assert "--reject-file" in result.output
+
+
+def test_event_and_organizer_commands(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Registering an organizer and recording events work, and bad input exits 2."""
+    key = generate_key()
+    save_public_key(key.public(), tmp_path / "chat.jwk")
+    added = run("operator", "add-organizer", "chat", "--notice-url", "https://chat.example/n",
+                "--public-key", str(tmp_path / "chat.jwk"))
+    again = run("operator", "add-organizer", "chat", "--notice-url", "https://chat.example/n",
+                "--public-key", str(tmp_path / "chat.jwk"))
+    bad_url = run("operator", "add-organizer", "other", "--notice-url", "ftp://x",
+                  "--public-key", str(tmp_path / "chat.jwk"))
+    assert added.exit_code == 0
+    assert (again.exit_code, "ORGANIZER_EXISTS" in again.output) == (1, True)
+    assert bad_url.exit_code == 2
+    export = tmp_path / "export.csv"
+    export.write_text(HEADER + "+79161234567,C-1,active,2024-01-01\n", encoding="utf-8")
+    run("operator", "import-subscribers", str(export))
+    recorded = run("operator", "event", "sim_swapped", "+7 916 123 45 67", "--event-id", "e-1")
+    repeated = run("operator", "event", "sim_swapped", "+79161234567", "--event-id", "e-1")
+    bad_number = run("operator", "event", "sim_swapped", "12345")
+    assert recorded.exit_code == 0
+    assert "sim_swapped recorded for +79161234567" in recorded.output
+    assert "already recorded" in repeated.output
+    assert bad_number.exit_code == 2
+    listing = run("operator", "notices")
+    assert listing.exit_code == 0
+    assert "pending 0" in listing.output
+
+
+def test_public_key_is_a_jwk(run) -> None:  # type: ignore[no-untyped-def]
+    """The gateway's public key prints as a JWK that organizers can register."""
+    result = run("operator", "public-key")
+    assert json.loads(result.output)["kty"] == "OKP"
