@@ -1,17 +1,24 @@
-"""Short-lived OAuth2 access tokens that a gateway issues and verifies (JWT, RFC 9068 style).
+"""Short-lived OAuth2 access tokens that a gateway issues and verifies (JWT, RFC 9068 profile).
 
-Verification runs on every API request, so a bounded cache remembers tokens whose signature
-was already checked; expiry is checked again on every use, so the cache never extends a token.
+The gateway signs tokens with its own key, so it alone can verify them. Verification runs on
+every API request: a bounded LRU cache maps token strings whose signature and claims were
+already checked to their claims. Expiry is checked again on every use, so the cache never
+extends a token's life; only valid tokens are cached, so garbage cannot evict them.
+
+Refusals are :class:`~numident.errors.Unauthenticated` with code ``INVALID_TOKEN`` (malformed,
+forged, another issuer or audience) or ``TOKEN_EXPIRED``.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
 from numident.core.clock import Clock
@@ -19,10 +26,13 @@ from numident.errors import Unauthenticated
 from numident.trust.keys import PrivateKey
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+AT_JWT_TYP = "at+jwt"  # RFC 9068: tells access tokens apart from other JWTs
 
 
 @dataclass(frozen=True)
 class IssuedToken:
+    """A token response (RFC 6749 section 5.1); ``expires_in`` is in seconds."""
+
     access_token: str
     expires_in: int
     scope: str
@@ -31,6 +41,8 @@ class IssuedToken:
 
 @dataclass(frozen=True)
 class TokenClaims:
+    """What a verified token grants: the client, its scopes, and until when."""
+
     client_id: str
     scope: frozenset[str]
     expires_at: datetime
@@ -38,6 +50,8 @@ class TokenClaims:
 
 
 class AccessTokenIssuer:
+    """Issues and verifies the gateway's access tokens. Thread-safe."""
+
     def __init__(self, key: PrivateKey, *, issuer: str, audience: str, lifetime: int = 600,
                  clock: Clock, cache_size: int = 10_000) -> None:
         self._key = key
@@ -47,52 +61,81 @@ class AccessTokenIssuer:
         self._clock = clock
         self._cache: OrderedDict[str, TokenClaims] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     def issue(self, client_id: str, scope: str) -> IssuedToken:
+        """A token for ``client_id`` with the space-separated ``scope``, valid ``lifetime`` s."""
         now = int(self._clock.now().timestamp())
         claims = {"iss": self._issuer, "sub": client_id, "aud": self._audience, "iat": now,
                   "exp": now + self._lifetime, "jti": str(uuid.uuid4()), "scope": scope,
                   "client_id": client_id}
         token = jwt.encode({"alg": self._key.algorithm, "kid": self._key.kid,
-                            "typ": "at+jwt"}, claims, self._key.jose,
+                            "typ": AT_JWT_TYP}, claims, self._key.jose,
                            algorithms=[self._key.algorithm])
         return IssuedToken(token, self._lifetime, scope)
 
     def verify(self, token: str) -> TokenClaims:
-        """The claims of a valid token; ``INVALID_TOKEN`` or ``TOKEN_EXPIRED`` otherwise."""
-        claims = self._cache.get(token)
+        """The claims of a valid, unexpired token; ``INVALID_TOKEN`` or ``TOKEN_EXPIRED``."""
+        with self._lock:
+            claims = self._cache.get(token)
+            if claims is not None:
+                self._cache.move_to_end(token)
         if claims is None:
+            # Outside the lock: the signature check is the slow part and needs no shared state.
             claims = self._check(token)
-            self._cache[token] = claims
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            with self._lock:
+                self._cache[token] = claims
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
         if claims.expires_at <= self._clock.now():
-            self._cache.pop(token, None)
+            with self._lock:
+                self._cache.pop(token, None)
             raise Unauthenticated("the access token has expired", code="TOKEN_EXPIRED")
         return claims
 
     def _check(self, token: str) -> TokenClaims:
+        invalid = Unauthenticated("the access token is not valid", code="INVALID_TOKEN")
         try:
             decoded = jwt.decode(token, self._key.jose, algorithms=[self._key.algorithm])
         except (JoseError, ValueError) as exc:
-            raise Unauthenticated("the access token is not valid", code="INVALID_TOKEN") from exc
+            raise invalid from exc
         claims = decoded.claims
-        exp, sub, jti = claims.get("exp"), claims.get("sub"), claims.get("jti")
-        if (claims.get("iss") != self._issuer or claims.get("aud") != self._audience
-                or not isinstance(exp, int) or not isinstance(sub, str)
-                or not isinstance(jti, str)):
-            raise Unauthenticated("the access token is not valid", code="INVALID_TOKEN")
-        return TokenClaims(sub, frozenset(str(claims.get("scope", "")).split()),
-                           datetime.fromtimestamp(exp, UTC), jti)
+        exp, sub, jti, scope = (claims.get("exp"), claims.get("sub"), claims.get("jti"),
+                                claims.get("scope", ""))
+        if (decoded.header.get("typ") != AT_JWT_TYP
+                or claims.get("iss") != self._issuer or claims.get("aud") != self._audience
+                or type(exp) is not int or not isinstance(sub, str) or not sub
+                or not isinstance(jti, str) or not isinstance(scope, str)):
+            raise invalid
+        try:
+            expires_at = datetime.fromtimestamp(exp, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise invalid from exc
+        return TokenClaims(sub, frozenset(scope.split()), expires_at, jti)
 
 
 def token_request_form(assertion: str, scope: str | None = None,
                        client_id: str | None = None) -> dict[str, str]:
-    """The form of a client-credentials token request authenticated by ``assertion``."""
+    """The form of a client-credentials token request authenticated by ``assertion``.
+
+    ``client_id`` (optional in RFC 7523, sent for clarity in logs) defaults to the
+    assertion's own ``iss``; ``scope`` is sent only when given.
+    """
     form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": assertion}
-    if client_id:
-        form["client_id"] = client_id
+    client = client_id or _issuer_of(assertion)
+    if client:
+        form["client_id"] = client
     if scope:
         form["scope"] = scope
     return form
+
+
+def _issuer_of(assertion: str) -> str | None:
+    # Our own assertion, read without verification only to name the client in the form.
+    try:
+        claims = json.loads(jws.extract_compact(assertion.encode("ascii")).payload)
+    except (JoseError, ValueError):
+        return None
+    issuer = claims.get("iss") if isinstance(claims, dict) else None
+    return issuer if isinstance(issuer, str) else None
