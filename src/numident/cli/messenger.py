@@ -31,7 +31,7 @@ def _engine(config: Settings) -> Engine:
 
 
 def _routing(engine: Engine) -> Any:
-    from numident.routing.service import RoutingService  # type: ignore[import-not-found]
+    from numident.routing.service import RoutingService
 
     return RoutingService(engine)
 

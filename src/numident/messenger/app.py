@@ -42,7 +42,7 @@ log = structlog.get_logger(__name__)
 def routing_lookup(engine: Engine) -> OperatorLookup:
     """Routing by the numbering plan and portability tables in the messenger's database."""
     from numident.messenger.operators import RoutingLookup
-    from numident.routing.service import RoutingService  # type: ignore[import-not-found]
+    from numident.routing.service import RoutingService
 
     return RoutingLookup(RoutingService(engine))
 

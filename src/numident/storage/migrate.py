@@ -31,8 +31,8 @@ def metadata_for(side: Side) -> MetaData:
         from numident.storage.schema import operator_metadata
 
         return operator_metadata
-    from numident.messenger import tables as _messenger_tables  # noqa: F401
-    from numident.routing import tables as _routing_tables  # noqa: F401
+    import numident.messenger.tables
+    import numident.routing.tables  # noqa: F401
     from numident.storage.schema import messenger_metadata
 
     return messenger_metadata

@@ -1,0 +1,209 @@
+"""Routing data in SQL: generation-switched full loads, increments, and index snapshots.
+
+Full loads write their rows under a new generation in chunks (each its own short transaction,
+so the messenger's other writers are never held up for long) and then switch the active
+generation in one transaction; the old generation is deleted afterwards. Rows of a load that
+died half-way belong to no active generation and are removed by the next load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+
+from numident.routing.index import Operator, RouterIndex
+from numident.routing.plan import Plan
+from numident.routing.ports import NO_TIME, PortRows
+from numident.routing.tables import (
+    routing_aliases,
+    routing_datasets,
+    routing_operators,
+    routing_plan,
+    routing_ports,
+)
+from numident.storage.dialect import upsert
+
+DatasetKind = Literal["plan", "ports"]
+CHUNK = 200_000
+Progress = Callable[[int], None]
+
+
+class SqlRoutingStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def versions(self) -> tuple[int, int]:
+        """(plan version, ports version); (0, 0) before anything was loaded."""
+        with self.engine.connect() as conn:
+            found = {r.kind: r.version for r in conn.execute(
+                select(routing_datasets.c.kind, routing_datasets.c.version))}
+        return found.get("plan", 0), found.get("ports", 0)
+
+    def aliases(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            pairs = [(r.alias, r.inn) for r in conn.execute(select(routing_aliases))]
+            inns = conn.execute(select(routing_operators.c.inn)).scalars().all()
+        return {**{f"inn:{inn}": inn for inn in inns}, **dict(pairs)}
+
+    def save_aliases(self, aliases: Mapping[str, str]) -> None:
+        if aliases:
+            with self.engine.begin() as conn:
+                conn.execute(upsert(conn, routing_aliases, ["alias"], ["inn"]),
+                             [{"alias": a, "inn": inn} for a, inn in aliases.items()])
+
+    def load_plan(self, plan: Plan, source: str, now: datetime) -> int:
+        """Replace the numbering plan in one transaction; returns the new generation."""
+        with self.engine.begin() as conn:
+            ids = self._operator_ids(conn, plan.names)
+            generation = self._next_generation(conn, "plan")
+            conn.execute(delete(routing_plan).where(routing_plan.c.generation >= generation))
+            conn.execute(insert(routing_plan), [
+                {"generation": generation, "first": r.start, "last": r.end,
+                 "operator_id": ids[r.inn], "region": r.region} for r in plan.ranges])
+            self._switch(conn, "plan", generation, source, len(plan.ranges), now)
+            conn.execute(delete(routing_plan).where(routing_plan.c.generation != generation))
+        return generation
+
+    def load_ports(self, rows: PortRows, source: str, now: datetime,
+                   progress: Progress | None = None) -> int:
+        """Replace all ported numbers by ``rows``; readers switch at the very end."""
+        with self.engine.begin() as conn:
+            ids = self._operator_ids(conn, {inn: inn for inn in rows.inns}, keep_names=True)
+            generation = self._next_generation(conn, "ports")
+            conn.execute(delete(routing_ports).where(routing_ports.c.generation >= generation))
+        codes = np.array([ids[inn] for inn in rows.inns], dtype=np.int32)
+        self._insert_ports(generation, rows, codes, progress)
+        with self.engine.begin() as conn:
+            self._switch(conn, "ports", generation, source, len(rows), now)
+        with self.engine.begin() as conn:
+            conn.execute(delete(routing_ports).where(routing_ports.c.generation != generation))
+        return generation
+
+    def apply_increment(self, rows: PortRows, source: str, now: datetime) -> int:
+        """Apply changed ports to the active generation in one transaction."""
+        with self.engine.begin() as conn:
+            ids = self._operator_ids(conn, {inn: inn for inn in rows.inns}, keep_names=True)
+            generation = self._active(conn, "ports")
+            if generation is None:
+                generation = self._next_generation(conn, "ports")
+            numbers = rows.numbers.tolist()
+            for start in range(0, len(numbers), 10_000):
+                conn.execute(delete(routing_ports).where(
+                    routing_ports.c.generation == generation,
+                    routing_ports.c.number.in_(numbers[start:start + 10_000])))
+            conn.execute(insert(routing_ports), list(_port_dicts(generation, rows, ids)))
+            total = conn.execute(select(func.count()).select_from(routing_ports).where(
+                routing_ports.c.generation == generation)).scalar_one()
+            self._switch(conn, "ports", generation, source, int(total), now)
+        return generation
+
+    def snapshot(self) -> RouterIndex:
+        """The active plan and ports as an index, read in one transaction."""
+        with self.engine.begin() as conn:
+            operators = conn.execute(select(routing_operators.c.id, routing_operators.c.inn,
+                                            routing_operators.c.name)
+                                     .order_by(routing_operators.c.id)).all()
+            position = {row.id: i for i, row in enumerate(operators)}
+            plan_generation = self._active(conn, "plan")
+            ranges = conn.execute(
+                select(routing_plan.c.first, routing_plan.c.last, routing_plan.c.operator_id,
+                       routing_plan.c.region)
+                .where(routing_plan.c.generation == plan_generation)
+                .order_by(routing_plan.c.first)).all()
+            regions: dict[str, int] = {}
+            region_of = [regions.setdefault(r.region, len(regions)) for r in ranges]
+            ported, ported_ops = self._read_ports(conn, self._active(conn, "ports"), position)
+        return RouterIndex(
+            operators=[Operator(r.inn, r.name) for r in operators], regions=list(regions),
+            starts=np.array([r.first for r in ranges], dtype=np.int64),
+            ends=np.array([r.last for r in ranges], dtype=np.int64),
+            range_operators=np.array([position[r.operator_id] for r in ranges], dtype=np.int32),
+            range_regions=np.array(region_of, dtype=np.int32),
+            ported=ported, ported_operators=ported_ops)
+
+    def _read_ports(self, conn: Connection, generation: int | None,
+                    position: Mapping[int, int]) -> tuple[Any, Any]:
+        if generation is None:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
+        result = conn.execute(select(routing_ports.c.number, routing_ports.c.operator_id)
+                              .where(routing_ports.c.generation == generation)
+                              .order_by(routing_ports.c.number)).yield_per(CHUNK)
+        numbers: list[Any] = []
+        operators: list[Any] = []
+        lookup = np.zeros(max(position, default=0) + 1, dtype=np.int32)
+        for operator_id, index in position.items():
+            lookup[operator_id] = index
+        for chunk in result.partitions():
+            block = np.array(chunk, dtype=np.int64).reshape(-1, 2)
+            numbers.append(block[:, 0].copy())
+            operators.append(lookup[block[:, 1]])
+        if not numbers:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
+        return np.concatenate(numbers), np.concatenate(operators).astype(np.int32)
+
+    def _insert_ports(self, generation: int, rows: PortRows, codes: Any,
+                      progress: Progress | None) -> None:
+        order = np.argsort(rows.numbers, kind="stable")
+        for start in range(0, len(rows), CHUNK):
+            part = order[start:start + CHUNK]
+            batch = zip([generation] * len(part), rows.numbers[part].tolist(),
+                        codes[rows.operators[part]].tolist(),
+                        [None if t == NO_TIME else t for t in rows.ported_at[part].tolist()],
+                        strict=True)
+            with self.engine.begin() as conn:
+                _copy_or_insert(conn, batch)
+            if progress is not None:
+                progress(len(part))
+
+    def _operator_ids(self, conn: Connection, names: Mapping[str, str], *,
+                      keep_names: bool = False) -> dict[str, int]:
+        """Ids of the operators by ИНН, creating (or renaming, for a plan) as needed."""
+        existing = {r.inn: r.id for r in conn.execute(select(routing_operators))}
+        for inn, name in names.items():
+            if inn not in existing:
+                existing[inn] = conn.execute(insert(routing_operators).values(
+                    inn=inn, name=name).returning(routing_operators.c.id)).scalar_one()
+            elif not keep_names:
+                conn.execute(update(routing_operators).where(routing_operators.c.inn == inn)
+                             .values(name=name))
+        return existing
+
+    def _active(self, conn: Connection, kind: DatasetKind) -> int | None:
+        return conn.execute(select(routing_datasets.c.generation)
+                            .where(routing_datasets.c.kind == kind)).scalar_one_or_none()
+
+    def _next_generation(self, conn: Connection, kind: DatasetKind) -> int:
+        return (self._active(conn, kind) or 0) + 1
+
+    def _switch(self, conn: Connection, kind: DatasetKind, generation: int, source: str,
+                rows: int, now: datetime) -> None:
+        values = {"generation": generation, "source": source, "rows": rows, "loaded_at": now}
+        changed = conn.execute(update(routing_datasets).where(routing_datasets.c.kind == kind)
+                               .values(version=routing_datasets.c.version + 1, **values))
+        if changed.rowcount == 0:
+            conn.execute(insert(routing_datasets).values(kind=kind, version=1, **values))
+
+
+def _port_dicts(generation: int, rows: PortRows,
+                ids: Mapping[str, int]) -> Iterable[dict[str, Any]]:
+    for number, code, when in zip(rows.numbers.tolist(), rows.operators.tolist(),
+                                  rows.ported_at.tolist(), strict=True):
+        yield {"generation": generation, "number": number, "operator_id": ids[rows.inns[code]],
+               "ported_at": None if when == NO_TIME else when}
+
+
+def _copy_or_insert(conn: Connection, batch: Iterable[Sequence[Any]]) -> None:
+    """PostgreSQL's COPY for big loads; SQLite's executemany inside the same transaction."""
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy("COPY routing_ports (generation, number, operator_id, ported_at) "
+                         "FROM STDIN") as copy:
+            for row in batch:
+                copy.write_row(row)
+        return
+    conn.exec_driver_sql("INSERT INTO routing_ports (generation, number, operator_id, "
+                         "ported_at) VALUES (?, ?, ?, ?)", list(batch))
