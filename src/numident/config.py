@@ -58,6 +58,9 @@ class OperatorEndpoint(_Section):
     token_url: str | None = None
     client_id: str | None = None
     notice_public_key: str = Field(description="PEM or JWK text, or a path to a file holding it")
+    owner_ids: tuple[str, ...] = Field((), description="The operator's OwnerId values in the "
+                                       "national portability database")
+    mncs: tuple[str, ...] = Field((), description="Its mobile network codes (MNC)")
 
 
 class SmsSettings(_Section):

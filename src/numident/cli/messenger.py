@@ -4,36 +4,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 import anyio
 import typer
 from rich.table import Table
 from sqlalchemy import Engine
 
-from numident.cli.common import ConfigOption, console, count_lines, exits, progress_bar, settings
-from numident.config import Settings
+from numident.cli.common import (
+    ConfigOption,
+    console,
+    count_lines,
+    database,
+    exits,
+    progress_bar,
+    settings,
+)
 from numident.core.accounts import AccountState
-from numident.core.numbers import normalize
-from numident.errors import InvalidInput, NotFound
+from numident.errors import NotFound
 from numident.messenger.accounts import Account, AccountStore, validate_account_id
+from numident.messenger.app import routing_service
 from numident.messenger.keys import organizer_key
-from numident.storage.database import create_database_engine
-from numident.storage.migrate import upgrade
+from numident.routing.ports import Kind, kind_of
+from numident.routing.service import parse_numbers
 
 app = typer.Typer(no_args_is_help=True, help="Run a messenger service and identify accounts.")
-
-
-def _engine(config: Settings) -> Engine:
-    engine = create_database_engine(config.database_url_for("messenger"))
-    upgrade(engine, "messenger")
-    return engine
-
-
-def _routing(engine: Engine) -> Any:
-    from numident.routing.service import RoutingService
-
-    return RoutingService(engine)
 
 
 @app.command()
@@ -55,8 +50,8 @@ def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8090
 @exits
 def migrate(config: ConfigOption = None) -> None:
     """Bring the messenger's database to the newest schema."""
-    _engine(settings(config)).dispose()
-    console.print("schema is up to date")
+    with database(settings(config), "messenger"):
+        console.print("schema is up to date")
 
 
 @app.command("public-key")
@@ -72,10 +67,14 @@ def import_plan(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     config: ConfigOption = None,
 ) -> None:
-    """Load the national numbering plan (the registry's CSV, UTF-8 or Windows-1251)."""
-    engine = _engine(settings(config))
-    with progress_bar("importing numbering plan", count_lines(file)) as advance:
-        report = _routing(engine).import_plan(file, advance)
+    """Load the national numbering plan (the registry's CSV, UTF-8 or Windows-1251).
+
+    A file with any bad row is refused whole and the plan loaded before stays active.
+    """
+    loaded = settings(config)
+    with database(loaded, "messenger") as engine, \
+            progress_bar("importing numbering plan", count_lines(file)) as advance:
+        report = routing_service(loaded, engine).import_plan(file, advance)
     console.print(f"numbering plan loaded: {report}")
 
 
@@ -84,15 +83,16 @@ def import_plan(
 def import_ports(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     config: ConfigOption = None,
-    kind: Annotated[str, typer.Option(help="full (replaces all) or increment")] = "full",
+    kind: Annotated[Kind | None, typer.Option(
+        help="full (replaces all ports) or increment; by default Port_Increment* files are "
+        "increments and all others full snapshots")] = None,
 ) -> None:
     """Load the portability database: a full snapshot or an increment."""
-    if kind not in ("full", "increment"):
-        raise InvalidInput(f"--kind must be full or increment, not {kind!r}")
-    chosen: Literal["full", "increment"] = "full" if kind == "full" else "increment"
-    engine = _engine(settings(config))
-    with progress_bar(f"importing ports ({chosen})", count_lines(file)) as advance:
-        report = _routing(engine).import_ports(file, chosen, advance)
+    loaded = settings(config)
+    chosen = kind_of(file, kind)
+    with database(loaded, "messenger") as engine, \
+            progress_bar(f"importing ports ({chosen})", count_lines(file)) as advance:
+        report = routing_service(loaded, engine).import_ports(file, chosen, advance)
     console.print(f"portability data loaded: {report}")
 
 
@@ -103,19 +103,15 @@ def route(
     config: ConfigOption = None,
 ) -> None:
     """Show the operator that serves each number now (numbering plan + portability)."""
-    parsed = []
-    for raw in numbers:
-        try:
-            parsed.append(normalize(raw))
-        except InvalidInput as exc:
-            raise InvalidInput(f"{raw!r}: {exc.message}", code=exc.code) from exc
-    router = _routing(_engine(settings(config)))
-    table = Table("number", "operator", "region", "source")
-    for number in parsed:
-        result = router.route(number)
+    parsed = parse_numbers(numbers)
+    loaded = settings(config)
+    with database(loaded, "messenger") as engine:
+        results = routing_service(loaded, engine).route_many(parsed)
+    table = Table("number", "operator", "ИНН", "region", "source")
+    for result in results:
         operator = result.operator
-        table.add_row(number, f"{operator.name} ({operator.key})" if operator else "-",
-                      str(result.region or "-"), str(result.source))
+        table.add_row(result.phone_number, operator.name if operator else "no operator",
+                      operator.key if operator else "-", result.region or "-", result.source)
     console.print(table)
 
 
@@ -138,11 +134,9 @@ def identify(
     from numident.messenger.app import build_service
 
     loaded = settings(config)
-    engine = _engine(loaded)
 
-    async def run() -> Account:
-        service = build_service(loaded, engine=engine,
-                                lookup=_lookup(engine))
+    async def run(engine: Engine) -> Account:
+        service = build_service(loaded, engine=engine)
         try:
             if possession_proven:
                 return await service.identify_now(account, number, possession_proven=True)
@@ -157,8 +151,8 @@ def identify(
         finally:
             await service.aclose()
 
-    result = anyio.run(run)
-    engine.dispose()
+    with database(loaded, "messenger") as engine:
+        result = anyio.run(run, engine)
     _print_account(result)
     if result.state is not AccountState.IDENTIFIED:
         raise typer.Exit(1)
@@ -169,21 +163,11 @@ def identify(
 def status(account: Annotated[str, typer.Argument(metavar="ACCOUNT")],
            config: ConfigOption = None) -> None:
     """Show an account's state (exit 1 when there is no such account)."""
-    engine = _engine(settings(config))
-    try:
-        with engine.connect() as conn:
-            found = AccountStore(None, None).get(conn, validate_account_id(account))
-    finally:
-        engine.dispose()
+    with database(settings(config), "messenger") as engine, engine.connect() as conn:
+        found = AccountStore(None, None).get(conn, validate_account_id(account))
     if found is None:
         raise NotFound(f"no account {account}", code="ACCOUNT_NOT_FOUND")
     _print_account(found)
-
-
-def _lookup(engine: Engine) -> Any:
-    from numident.messenger.app import routing_lookup
-
-    return routing_lookup(engine)
 
 
 def _print_account(account: Account) -> None:

@@ -25,10 +25,16 @@ from numident.messenger import api
 from numident.messenger.identification import IdentificationWorker
 from numident.messenger.keys import organizer_key
 from numident.messenger.metrics import MessengerMetrics
-from numident.messenger.operators import OperatorDirectory, OperatorLookup, TransportFactory
+from numident.messenger.operators import (
+    OperatorDirectory,
+    OperatorLookup,
+    RoutingLookup,
+    TransportFactory,
+)
 from numident.messenger.possession import possession_secret
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import SmsSender, sms_sender_from_settings
+from numident.routing.service import OperatorAliases, RoutingService
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.trust.keys import PrivateKey
@@ -39,12 +45,16 @@ from numident.web.middleware import BodyLimit, Correlator
 log = structlog.get_logger(__name__)
 
 
-def routing_lookup(engine: Engine) -> OperatorLookup:
-    """Routing by the numbering plan and portability tables in the messenger's database."""
-    from numident.messenger.operators import RoutingLookup
-    from numident.routing.service import RoutingService
+def routing_service(settings: Settings, engine: Engine) -> RoutingService:
+    """Routing over the messenger's database, with the operators' aliases from the config."""
+    return RoutingService(engine, {
+        op.inn: OperatorAliases(owner_ids=op.owner_ids, mncs=op.mncs)
+        for op in settings.messenger.operators})
 
-    return RoutingLookup(RoutingService(engine))
+
+def routing_lookup(settings: Settings, engine: Engine) -> OperatorLookup:
+    """Routing by the numbering plan and portability tables in the messenger's database."""
+    return RoutingLookup(routing_service(settings, engine))
 
 
 def build_service(settings: Settings, *, engine: Engine, clock: Clock | None = None,
@@ -63,7 +73,7 @@ def build_service(settings: Settings, *, engine: Engine, clock: Clock | None = N
     return MessengerService(
         engine, clock, messenger, operators=operators,
         sms=sms_sender or sms_sender_from_settings(settings, clock),
-        lookup=lookup or routing_lookup(engine), secret=possession_secret(settings),
+        lookup=lookup or routing_lookup(settings, engine), secret=possession_secret(settings),
         metrics=metrics, webhook_transport=webhook_transport)
 
 
