@@ -56,12 +56,14 @@ class Server:
                 self.kill()
 
 
-def start_server(side: str, env: dict[str, str], log: Path, port: int | None = None) -> Server:
+def start_server(side: str, env: dict[str, str], log: Path, port: int | None = None,
+                 config: Path | None = None) -> Server:
     """Start ``numident SIDE serve`` and wait until its /healthz answers."""
     port = port or free_port()
+    options = ["--config", str(config)] if config else []
     with log.open("ab") as handle:  # the child keeps its own descriptor
         process = subprocess.Popen([*NUMIDENT, side, "serve", "--host", "127.0.0.1",
-                                    "--port", str(port)], env={**os.environ, **env},
+                                    "--port", str(port), *options], env={**os.environ, **env},
                                    stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

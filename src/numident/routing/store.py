@@ -25,6 +25,7 @@ from numident.routing.tables import (
     routing_plan,
     routing_ports,
 )
+from numident.storage.database import read_only
 from numident.storage.dialect import upsert
 
 DatasetKind = Literal["plan", "ports"]
@@ -38,13 +39,13 @@ class SqlRoutingStore:
 
     def versions(self) -> tuple[int, int]:
         """(plan version, ports version); (0, 0) before anything was loaded."""
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             found = {r.kind: r.version for r in conn.execute(
                 select(routing_datasets.c.kind, routing_datasets.c.version))}
         return found.get("plan", 0), found.get("ports", 0)
 
     def aliases(self) -> dict[str, str]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             pairs = [(r.alias, r.inn) for r in conn.execute(select(routing_aliases))]
             inns = conn.execute(select(routing_operators.c.inn)).scalars().all()
         return {**{f"inn:{inn}": inn for inn in inns}, **dict(pairs)}
@@ -102,8 +103,8 @@ class SqlRoutingStore:
         return generation
 
     def snapshot(self) -> RouterIndex:
-        """The active plan and ports as an index, read in one transaction."""
-        with self.engine.begin() as conn:
+        """The active plan and ports as an index, read from one snapshot."""
+        with read_only(self.engine) as conn:
             operators = conn.execute(select(routing_operators.c.id, routing_operators.c.inn,
                                             routing_operators.c.name)
                                      .order_by(routing_operators.c.id)).all()

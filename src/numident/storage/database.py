@@ -6,10 +6,12 @@ busy timeout and foreign keys on, PostgreSQL uses psycopg 3. Nothing connects at
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from numident.errors import ConfigurationError
@@ -57,7 +59,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only transaction (see read_only) must not take the write lock: it may run while
+    # the same thread holds a write transaction on another connection, and would wait for it.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READ_ONLY = "numident_read_only"
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads that see one consistent snapshot and never wait for writers.
+
+    SQLite (WAL) reads a snapshot without the write lock; PostgreSQL uses a read-only
+    REPEATABLE READ transaction.
+    """
+    with engine.connect() as conn:
+        options: dict[str, Any] = {READ_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.execution_options(**options).begin() as transaction:
+            yield transaction.connection
 
 
 def is_postgresql(engine: Engine) -> bool:

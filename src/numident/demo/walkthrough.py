@@ -1,0 +1,200 @@
+"""The demo's story, step by step, checked against the outcome each step should have."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from numident.demo import stage
+from numident.demo.data import OPERATORS, write_plan, write_ports
+from numident.messenger.app import routing_service
+from numident.messenger.keys import organizer_key
+from numident.messenger.sms import last_code_in_file
+from numident.storage.database import create_database_engine
+from numident.storage.migrate import upgrade
+
+# Wide enough for the summary when the output is a file or a pipe (which rich takes as 80).
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
+FINAL = {"identified", "refused", "unanswered", "reidentification_required"}
+
+
+@dataclass
+class Outcome:
+    step: str
+    account: str
+    number: str
+    route: str
+    expected: str
+    actual: str
+    can_send: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.actual
+
+
+class Demo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.outcomes: list[Outcome] = []
+        self.running: dict[str, stage.Running] = {}
+        self.api_token = secrets.token_urlsafe(24)
+
+    @property
+    def messenger(self) -> stage.Running:
+        return self.running["messenger"]
+
+    async def start(self) -> None:
+        ports = {op.key: stage.free_port() for op in OPERATORS}
+        messenger_port = stage.free_port()
+        keys = stage.gateway_keys(self.root, ports)
+        settings = stage.messenger_settings(self.root, messenger_port, keys, self.api_token)
+        engine = create_database_engine(settings.database_url_for("messenger"))
+        upgrade(engine, "messenger")
+        routing = routing_service(settings, engine)
+        plan = routing.import_plan(write_plan(self.root / "plan.csv"))
+        ports_report = routing.import_ports(write_ports(self.root / "ports.csv"))
+        engine.dispose()
+        console.print(f"numbering plan: {plan.rows} ranges; portability: "
+                      f"{ports_report.rows} ported number(s)")
+        messenger_key = organizer_key(settings)
+        messenger_url = f"http://127.0.0.1:{messenger_port}"
+        for op in OPERATORS:
+            app = stage.prepare_gateway(stage.gateway_settings(self.root, op, ports[op.key]),
+                                        op, messenger_url, messenger_key)
+            self.running[op.key] = await stage.serve(op.key, app, ports[op.key])
+            mode = "deferred answers" if op.deferred else "immediate answers"
+            console.print(f"gateway [bold]{op.key}[/] ({op.name}, ИНН {op.inn}, {mode}): "
+                          f"{self.running[op.key].url}")
+        self.running["messenger"] = await stage.serve("messenger", stage.messenger_app(settings),
+                                                      messenger_port)
+        console.print(f"messenger service: {self.messenger.url}\n")
+
+    async def stop(self) -> None:
+        for running in reversed(list(self.running.values())):
+            if not running.task.done():
+                await running.stop()
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.messenger.url, timeout=10,
+                                 headers={"Authorization": f"Bearer {self.api_token}"})
+
+    async def identify(self, step: str, account: str, number: str, expected: str) -> Outcome:
+        """Change the account's number, prove possession with the SMS code, await the answer."""
+        console.print(f"[bold]{step}[/]: {account} gives {number}")
+        async with self.client() as client:
+            started = await client.put(f"/messenger/v1/accounts/{account}/phone-number",
+                                       json={"phoneNumber": number})
+            started.raise_for_status()
+            code = last_code_in_file(self.root / "sms.jsonl", number)
+            assert code is not None, "the SMS with the code was not written"
+            console.print(f"  SMS code {code} sent to {number}; the user types it in")
+            confirmed = await client.post(
+                f"/messenger/v1/accounts/{account}/phone-number/confirm", json={"code": code})
+            confirmed.raise_for_status()
+            view = await self.await_state(client, account, FINAL)
+        route = self.messenger.app.state.service.identifications.lookup.route(number)
+        return self.record(step, account, number, f"{route.operator_name or 'none'} "
+                           f"({route.source})", expected, view)
+
+    async def await_state(self, client: httpx.AsyncClient, account: str, states: set[str],
+                          within: float = 30.0) -> dict[str, object]:
+        deadline = time.monotonic() + within
+        while True:
+            view: dict[str, object] = (await client.get(f"/messenger/v1/accounts/{account}")).json()
+            if view["state"] in states or time.monotonic() > deadline:
+                return view
+            await asyncio.sleep(0.1)
+
+    def record(self, step: str, account: str, number: str, route: str, expected: str,
+               view: dict[str, object]) -> Outcome:
+        outcome = Outcome(step, account, number, route, expected, str(view["state"]),
+                          bool(view["canSend"]))
+        self.outcomes.append(outcome)
+        mark = "[green]as expected[/]" if outcome.ok else f"[red]expected {expected}[/]"
+        reason = f", reason {view['reason']}" if view.get("reason") else ""
+        console.print(f"  -> {outcome.actual} (canSend={outcome.can_send}{reason}) {mark}\n")
+        return outcome
+
+    async def event(self, operator: str, kind: str, number: str) -> None:
+        running = self.running[operator]
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            response = await client.post("/admin/v1/events", json={
+                "type": kind, "phoneNumber": number},
+                headers={"Authorization": f"Bearer {operator}-admin"})
+            response.raise_for_status()
+        console.print(f"  operator {operator} records {kind} for {number}: "
+                      f"{response.json()['notices']} notice(s) queued")
+
+    async def story(self) -> None:
+        await self.identify("1. identification", "alice", "+79165550001", "identified")
+        await self.identify("2. ported number", "bob", "+79165550002", "identified")
+        await self.identify("3. unknown number", "carol", "+79185550003", "refused")
+        await self.identify("4a. before the contract ends", "dave", "+79165550004",
+                            "identified")
+        await self.event("alfa", "contract_terminated", "+79165550004")
+        async with self.client() as client:
+            view = await self.await_state(client, "dave", {"reidentification_required"})
+        self.record("4b. contract terminated", "dave", "+79165550004", "notice from alfa",
+                    "reidentification_required", view)
+        await self.identify("4c. new number, deferred operator", "dave", "+79185550007",
+                            "identified")
+        await self.identify("5a. before the SIM swap", "erin", "+79175550005", "identified")
+        await self.event("beta", "sim_swapped", "+79175550005")
+        async with self.client() as client:
+            view = await self.await_state(client, "erin", set(), within=3.0)
+            while not view.get("simSwappedAt"):
+                view = await self.await_state(client, "erin", set(), within=0.2)
+        console.print(f"  SIM swap recorded at {view['simSwappedAt']}; sending stays allowed")
+        self.record("5b. SIM swapped", "erin", "+79175550005", "notice from beta", "identified",
+                    view)
+        console.print("[bold]6. operator down[/]: gateway beta stops")
+        await self.running["beta"].stop()
+        await self.identify("6. operator down", "frank", "+79175550006", "unanswered")
+
+    def summary(self) -> Table:
+        table = Table("step", "account", "number", "routed to", "expected", "outcome",
+                      "canSend", title="numident demo")
+        for o in self.outcomes:
+            table.add_row(o.step, o.account, o.number, o.route, o.expected,
+                          f"[green]{o.actual}[/]" if o.ok else f"[red]{o.actual}[/]",
+                          str(o.can_send))
+        return table
+
+
+async def _main(serve: bool) -> int:
+    with tempfile.TemporaryDirectory(prefix="numident-demo-") as folder:
+        demo = Demo(Path(folder))
+        try:
+            await demo.start()
+            await demo.story()
+            console.print(demo.summary())
+            ok = all(o.ok for o in demo.outcomes)
+            console.print("[green]every outcome is as expected[/]" if ok
+                          else "[red]some outcomes differ from what was expected[/]")
+            if serve:
+                console.print("servers keep running (Ctrl-C stops them):")
+                for name, running in demo.running.items():
+                    if not running.task.done():
+                        console.print(f"  {name}: {running.url}")
+                console.print(f"  messenger API token: {demo.api_token}")
+                await asyncio.Event().wait()
+            return 0 if ok else 1
+        finally:
+            await demo.stop()
+
+
+def run(serve: bool = False) -> int:
+    try:
+        return asyncio.run(_main(serve))
+    except KeyboardInterrupt:
+        return 0
