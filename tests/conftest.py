@@ -54,3 +54,15 @@ def postgres_url() -> Iterator[str]:
 def anyio_backend() -> str:
     """Async tests run on asyncio, the loop the servers use."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def real_plan() -> Path:
+    """The published 2026 numbering plan (DEF 9xx), read from ``shared/`` beside the checkout.
+
+    ``NUMIDENT_TEST_PLAN`` points elsewhere. The file is not part of the repository.
+    """
+    default = Path(__file__).resolve().parents[2] / "shared" / "data" / "DEF-9xx.csv"
+    path = Path(os.environ.get("NUMIDENT_TEST_PLAN", default))
+    assert path.is_file(), f"the numbering plan file {path} is missing (set NUMIDENT_TEST_PLAN)"
+    return path

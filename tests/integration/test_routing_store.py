@@ -15,7 +15,6 @@ from numident.routing.tables import routing_ports
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 
-REAL_PLAN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "DEF-9xx.csv"
 MTS, BEELINE, T2 = "7740000076", "7713076301", "7743895280"
 PLAIN = "number,operator,ported_at\n"
 
@@ -29,11 +28,11 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def routing(engine: Engine) -> RoutingService:
+def routing(engine: Engine, real_plan: Path) -> RoutingService:
     service = RoutingService(engine, {BEELINE: OperatorAliases(owner_ids=("mBEE",),
                                                                 mncs=("99",))},
                              refresh_seconds=0)
-    service.import_plan(REAL_PLAN)
+    service.import_plan(real_plan)
     return service
 
 

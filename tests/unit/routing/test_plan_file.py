@@ -9,7 +9,6 @@ import pytest
 from numident.errors import InvalidFile
 from numident.routing.plan import read_plan
 
-REAL_PLAN = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "DEF-9xx.csv"
 HEADER = "АВС/ DEF;От;До;Емкость;Оператор;Регион;Территория ГАР;ИНН\n"
 
 
@@ -19,10 +18,10 @@ def write(tmp_path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
-def test_the_real_2026_registry_file_loads_whole() -> None:
+def test_the_real_2026_registry_file_loads_whole(real_plan: Path) -> None:
     """Every range of the published file loads, with one name per ИНН."""
-    plan = read_plan(REAL_PLAN)
-    data_lines = len(REAL_PLAN.read_text(encoding="utf-8-sig").splitlines()) - 1
+    plan = read_plan(real_plan)
+    data_lines = len(real_plan.read_text(encoding="utf-8-sig").splitlines()) - 1
     assert len(plan.ranges) == data_lines == 16_629
     first = plan.ranges[0]
     assert (first.start, first.end, first.inn, first.region) == (
