@@ -183,3 +183,17 @@ def _print_account(account: Account) -> None:
     for name, value in rows:
         table.add_row(name, value or "-")
     console.print(table)
+
+
+@app.command()
+@exits
+def openapi(config: ConfigOption = None) -> None:
+    """Print the messenger service's OpenAPI document (the one it serves at /openapi.json)."""
+    import tempfile
+
+    from numident.messenger.app import create_app
+
+    with tempfile.TemporaryDirectory() as home:
+        loaded = settings(config, home=home, database_url=f"sqlite:///{home}/openapi.db")
+        document = create_app(loaded, background=False).openapi()
+    typer.echo(json.dumps(document, ensure_ascii=False, sort_keys=True, indent=2))
