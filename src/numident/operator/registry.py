@@ -11,11 +11,13 @@ a partial load, in which case bad rows go to a reject file and good rows load.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -24,8 +26,7 @@ from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
 from numident.errors import FileProblem, InvalidFile, InvalidInput
 from numident.operator import events
-from numident.operator.tables import subscriber_history, subscribers
-from numident.storage.dialect import upsert
+from numident.operator.tables import subscribers
 
 REQUIRED = ("phone_number", "contract_id", "status", "activated_at")
 CHUNK = 20_000
@@ -51,28 +52,32 @@ class ImportReport:
     problems: list[FileProblem] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=65_536)
 def parse_timestamp(value: str) -> datetime:
-    """ISO 8601 date or date-time; a value without a zone is taken as UTC."""
+    """ISO 8601 date or date-time; a value without a zone is taken as UTC.
+
+    Cached: an export of a million rows holds far fewer distinct activation dates.
+    """
     parsed = datetime.fromisoformat(value)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def parse_row(values: dict[str, str], line: int) -> SubscriberRow | FileProblem:
-    """One CSV record as a row, or the first problem found in it."""
-    raw_number = values.get("phone_number") or ""
+def parse_row(values: Sequence[str], at: Sequence[int], line: int) -> SubscriberRow | FileProblem:
+    """One CSV record (``at``: positions of the REQUIRED columns) as a row, or its problem."""
+    raw_number, raw_contract, raw_status, raw_date = (values[i] for i in at)
     try:
         number = normalize(raw_number)
     except InvalidInput as exc:
         return FileProblem(line, "phone_number", f"{raw_number!r}: {exc.message}")
-    contract = (values.get("contract_id") or "").strip()
+    contract = raw_contract.strip()
     if not contract or len(contract) > 64:
         return FileProblem(line, "contract_id", "must be 1-64 characters")
     try:
-        status = ContractStatus((values.get("status") or "").strip().lower())
+        status = ContractStatus(raw_status.strip().lower())
     except ValueError:
-        return FileProblem(line, "status", f"{values.get('status')!r} is not one of "
+        return FileProblem(line, "status", f"{raw_status!r} is not one of "
                            "active, suspended, terminated")
-    raw_date = (values.get("activated_at") or "").strip()
+    raw_date = raw_date.strip()
     activated: datetime | None = None
     if raw_date:
         try:
@@ -88,19 +93,22 @@ def read_export(path: Path) -> tuple[list[SubscriberRow], list[FileProblem]]:
     problems: list[FileProblem] = []
     seen: dict[str, int] = {}
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
+        reader = csv.reader(handle)
+        header = [h.strip() for h in next(reader, [])]
         missing = [name for name in REQUIRED if name not in header]
         if missing:
             raise InvalidFile(str(path), [FileProblem(1, name, "column is missing")
                                           for name in missing])
-        reader.fieldnames = header
+        at = [header.index(name) for name in REQUIRED]
+        width = len(header)
         for values in reader:
             line = reader.line_num
-            if None in values:
-                problems.append(FileProblem(line, "(row)", "more fields than the header"))
+            if len(values) != width:
+                if any(v.strip() for v in values):
+                    problems.append(FileProblem(line, "(row)", f"{len(values)} fields, the "
+                                                f"header has {width}"))
                 continue
-            parsed = parse_row(values, line)
+            parsed = parse_row(values, at, line)
             if isinstance(parsed, FileProblem):
                 problems.append(parsed)
             elif parsed.phone_number in seen:
@@ -167,16 +175,45 @@ def _apply_chunk(conn: Connection, chunk: Sequence[SubscriberRow], now: datetime
                         "updated_at": now})
     if not changed:
         return
-    conn.execute(upsert(conn, subscribers, ["phone_number"],
-                        ["contract_id", "status", "activated_at", "updated_at"]), changed)
-    conn.execute(subscriber_history.insert(), [
-        {"phone_number": c["phone_number"], "contract_id": c["contract_id"],
-         "status": c["status"], "change": "import", "occurred_at": now} for c in changed
-    ])
+    _write(conn, changed, now)
     for kind, number in happened:
         report.notices += events.notify_usages(conn, kind, number, occurred_at=now,
                                                recorded_at=now, event_id=None, actor="import",
                                                notice_source=notice_source)
+
+
+def _write(conn: Connection, changed: list[dict[str, Any]], now: datetime) -> None:
+    """Upsert the changed rows and append their history with the driver's executemany.
+
+    A million-row import spends most of its time here; going through the driver directly
+    (with the columns' own bind processors for the timestamps) is several times faster than
+    the statement layer and writes exactly the same values.
+    """
+    qmark = conn.dialect.name == "sqlite"
+    processor = subscribers.c.updated_at.type.bind_processor(conn.dialect)
+    stamps: dict[datetime, Any] = {}
+
+    def stamp(value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value not in stamps:
+            stamps[value] = processor(value) if processor else value
+        return stamps[value]
+
+    conn.exec_driver_sql(_UPSERT if qmark else _UPSERT.replace("?", "%s"), [
+        (c["phone_number"], c["contract_id"], c["status"], stamp(c["activated_at"]), stamp(now))
+        for c in changed])
+    conn.exec_driver_sql(_HISTORY if qmark else _HISTORY.replace("?", "%s"), [
+        (c["phone_number"], c["contract_id"], c["status"], "import", stamp(now))
+        for c in changed])
+
+
+_UPSERT = ("INSERT INTO subscribers (phone_number, contract_id, status, activated_at, updated_at)"
+           " VALUES (?, ?, ?, ?, ?) ON CONFLICT (phone_number) DO UPDATE SET"
+           " contract_id = excluded.contract_id, status = excluded.status,"
+           " activated_at = excluded.activated_at, updated_at = excluded.updated_at")
+_HISTORY = ("INSERT INTO subscriber_history (phone_number, contract_id, status, change,"
+            " occurred_at) VALUES (?, ?, ?, ?, ?)")
 
 
 def _event_for(old_contract: str, old_status: ContractStatus,
