@@ -50,6 +50,19 @@ def database(config: Settings, side: Side) -> Iterator[Engine]:
         engine.dispose()
 
 
+def serve_forever(create_app: Callable[[Settings], Any], config: Path | None, host: str,
+                  port: int) -> None:
+    """Run an application under uvicorn with numident's structured logs."""
+    import uvicorn
+
+    from numident.logs import configure_logging
+
+    loaded = settings(config)
+    configure_logging(loaded.log_level, loaded.log_format)
+    uvicorn.run(create_app(loaded), host=host, port=port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=5)
+
+
 def exits(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn numident errors into a clear message and the exit code SPEC assigns."""
 

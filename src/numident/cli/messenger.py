@@ -18,6 +18,7 @@ from numident.cli.common import (
     database,
     exits,
     progress_bar,
+    serve_forever,
     settings,
 )
 from numident.core.accounts import AccountState
@@ -35,15 +36,9 @@ app = typer.Typer(no_args_is_help=True, help="Run a messenger service and identi
 @exits
 def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8090) -> None:
     """Start the messenger service's HTTP server (uvicorn)."""
-    import uvicorn
-
-    from numident.logs import configure_logging
     from numident.messenger.app import create_app
 
-    loaded = settings(config)
-    configure_logging(loaded.log_level, loaded.log_format)
-    uvicorn.run(create_app(loaded), host=host, port=port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=5)
+    serve_forever(create_app, config, host, port)
 
 
 @app.command()

@@ -17,6 +17,7 @@ from numident.cli.common import (
     database,
     exits,
     progress_bar,
+    serve_forever,
     settings,
 )
 from numident.core.clock import SystemClock
@@ -36,15 +37,9 @@ app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gat
 @exits
 def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Start the gateway's HTTP server (uvicorn)."""
-    import uvicorn
-
-    from numident.logs import configure_logging
     from numident.operator.app import create_app
 
-    loaded = settings(config)
-    configure_logging(loaded.log_level, loaded.log_format)
-    uvicorn.run(create_app(loaded), host=host, port=port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=5)
+    serve_forever(create_app, config, host, port)
 
 
 @app.command()

@@ -38,9 +38,7 @@ from numident.routing.service import OperatorAliases, RoutingService
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.trust.keys import PrivateKey
-from numident.web.errors import install_error_handlers
-from numident.web.metrics import install_metrics_endpoint
-from numident.web.middleware import BodyLimit, Correlator
+from numident.web.app import finish, install_common
 
 log = structlog.get_logger(__name__)
 
@@ -113,27 +111,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
         try:
             yield
         finally:
-            stop.set()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(task, timeout=5)
+            await finish(stop, tasks)
             await service.aclose()
 
     app = FastAPI(title="numident messenger service", version=__version__, lifespan=lifespan,
                   description="Possession check, identification at the subscriber's operator, "
                   "the messaging gate, and intake of operator notices.")
     app.state.service = service
-    install_error_handlers(app)
     app.include_router(api.router)
-    install_metrics_endpoint(app, metrics.registry)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, object]:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        return {"status": "ok"}
-
-    # Added last so it runs first: the body bound holds before any route reads a byte.
-    app.add_middleware(BodyLimit, limit=messenger.max_body_bytes)
-    app.add_middleware(Correlator)
+    install_common(app, engine=engine, registry=metrics.registry,
+                   max_body_bytes=messenger.max_body_bytes)
     return app

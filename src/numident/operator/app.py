@@ -30,9 +30,7 @@ from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.trust.keys import PrivateKey, ensure_private_key
 from numident.trust.tokens import AccessTokenIssuer
-from numident.web.errors import install_error_handlers
-from numident.web.metrics import install_metrics_endpoint
-from numident.web.middleware import BodyLimit, Correlator
+from numident.web.app import finish, install_common
 
 log = structlog.get_logger(__name__)
 
@@ -79,10 +77,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
         try:
             yield
         finally:
-            stop.set()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                    await asyncio.wait_for(task, timeout=5)
+            await finish(stop, tasks)
             await client.aclose()
             engine.dispose()
 
@@ -93,22 +88,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.authenticator = authenticator
     app.state.signing_key = key
     app.state.dispatcher = dispatcher
-    install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(admin_api.router)
-    install_metrics_endpoint(app, metrics.registry)
-
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, object]:
-        with engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-        return {"status": "ok", "pendingRequests": gateway.pending}
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     def jwks() -> dict[str, object]:
         return {"keys": [key.public_jwk()]}
 
-    # Added last so it runs first: the body bound holds before any route reads a byte.
-    app.add_middleware(BodyLimit, limit=op.max_body_bytes)
-    app.add_middleware(Correlator)
+    install_common(app, engine=engine, registry=metrics.registry,
+                   max_body_bytes=op.max_body_bytes,
+                   health=lambda: {"pendingRequests": gateway.pending})
     return app
