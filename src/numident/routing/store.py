@@ -8,6 +8,7 @@ died half-way belong to no active generation and are removed by the next load.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -128,23 +129,35 @@ class SqlRoutingStore:
 
     def _read_ports(self, conn: Connection, generation: int | None,
                     position: Mapping[int, int]) -> tuple[Any, Any]:
+        """The active ports as (numbers, operator positions), sorted by number.
+
+        Read through the driver's cursor into arrays sized up front: building numpy arrays
+        from result rows costs tens of microseconds a row, which at 20 million rows is the
+        difference between a minute and a quarter of an hour.
+        """
         if generation is None:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
-        result = conn.execute(select(routing_ports.c.number, routing_ports.c.operator_id)
-                              .where(routing_ports.c.generation == generation)
-                              .order_by(routing_ports.c.number)).yield_per(CHUNK)
-        numbers: list[Any] = []
-        operators: list[Any] = []
+        total = conn.execute(select(func.count()).select_from(routing_ports)
+                             .where(routing_ports.c.generation == generation)).scalar_one()
+        numbers = np.empty(total, dtype=np.int64)
+        operator_ids = np.empty(total, dtype=np.int64)
+        query = _READ_PORTS if conn.dialect.name == "sqlite" else _READ_PORTS.replace("?", "%s")
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(query, (generation,))
+            filled = 0
+            while rows := cursor.fetchmany(CHUNK):
+                block = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64,
+                                    count=2 * len(rows)).reshape(-1, 2)
+                numbers[filled:filled + len(rows)] = block[:, 0]
+                operator_ids[filled:filled + len(rows)] = block[:, 1]
+                filled += len(rows)
+        finally:
+            cursor.close()
         lookup = np.zeros(max(position, default=0) + 1, dtype=np.int32)
         for operator_id, index in position.items():
             lookup[operator_id] = index
-        for chunk in result.partitions():
-            block = np.array(chunk, dtype=np.int64).reshape(-1, 2)
-            numbers.append(block[:, 0].copy())
-            operators.append(lookup[block[:, 1]])
-        if not numbers:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32)
-        return np.concatenate(numbers), np.concatenate(operators).astype(np.int32)
+        return numbers[:filled], lookup[operator_ids[:filled]]
 
     def _insert_ports(self, generation: int, rows: PortRows, codes: Any,
                       progress: Progress | None) -> None:
@@ -187,6 +200,9 @@ class SqlRoutingStore:
                                .values(version=routing_datasets.c.version + 1, **values))
         if changed.rowcount == 0:
             conn.execute(insert(routing_datasets).values(kind=kind, version=1, **values))
+
+
+_READ_PORTS = "SELECT number, operator_id FROM routing_ports WHERE generation = ? ORDER BY number"
 
 
 def _port_dicts(generation: int, rows: PortRows,
