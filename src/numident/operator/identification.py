@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, case, func, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Row,
+    bindparam,
+    case,
+    func,
+    select,
+    tuple_,
+    update,
+)
 
 from numident.core.identification import (
     ContractStatus,
@@ -67,10 +78,31 @@ class Item:
     identification_code: str
 
 
+# Statements are built once: building them per request cost as much as running them.
+_LOOKUP = select(subscribers.c.phone_number, subscribers.c.status).where(
+    subscribers.c.phone_number.in_(bindparam("numbers", expanding=True)))
+_ACTIVE_USAGES = select(usages.c.id, usages.c.phone_number, usages.c.identification_code).where(
+    usages.c.organizer_id == bindparam("organizer"), usages.c.status == "active",
+    usages.c.identification_code.in_(bindparam("codes", expanding=True)))
+_UPSERTS: dict[str, Insert] = {}
+
+
+def _usage_upsert(conn: Connection) -> Insert:
+    """Record or refresh a usage: one confirmed again keeps its "since", an ended one restarts."""
+    statement = _UPSERTS.get(conn.dialect.name)
+    if statement is None:
+        statement = upsert(conn, usages, ["organizer_id", "identification_code", "phone_number"],
+                           ["status", "last_confirmed_at", "ended_at", "end_reason"],
+                           lambda excluded: {"since": case(
+                               (usages.c.status == "active", usages.c.since),
+                               else_=excluded.since)})
+        _UPSERTS[conn.dialect.name] = statement
+    return statement
+
+
 def lookup(conn: Connection, numbers: Sequence[str]) -> dict[str, ContractStatus]:
     """The contract status of each number that the registry holds."""
-    rows = conn.execute(select(subscribers.c.phone_number, subscribers.c.status)
-                        .where(subscribers.c.phone_number.in_(set(numbers))))
+    rows = conn.execute(_LOOKUP, {"numbers": sorted(set(numbers))})
     return {r.phone_number: ContractStatus(r.status) for r in rows}
 
 
@@ -191,19 +223,12 @@ def _record_usages(conn: Connection, organizer: Organizer, confirmed: Sequence[R
     if not confirmed:
         return
     codes = {v.identification_code: v.phone_number for v in confirmed}
-    moved = conn.execute(select(usages.c.id, usages.c.phone_number,
-                                usages.c.identification_code).where(
-        usages.c.organizer_id == organizer.id, usages.c.status == "active",
-        usages.c.identification_code.in_(codes))).all()
+    moved = conn.execute(_ACTIVE_USAGES, {"organizer": organizer.id,
+                                          "codes": list(codes)}).all()
     stale = [u for u in moved if codes[u.identification_code] != u.phone_number]
     if stale:
         _end(conn, [u.id for u in stale], now, "withdrawn", "number_changed")
-    # A usage confirmed again keeps its "since"; one that had ended starts anew.
-    statement = upsert(conn, usages, ["organizer_id", "identification_code", "phone_number"],
-                       ["status", "last_confirmed_at", "ended_at", "end_reason"],
-                       {"since": case((usages.c.status == "active", usages.c.since),
-                                      else_=now)})
-    conn.execute(statement, [
+    conn.execute(_usage_upsert(conn), [
         {"organizer_id": organizer.id, "identification_code": v.identification_code,
          "phone_number": v.phone_number, "status": "active", "since": now,
          "last_confirmed_at": now, "ended_at": None, "end_reason": None}

@@ -47,9 +47,23 @@ class Subjects:
 
 
 async def connect_gateway(settings: OperatorSettings) -> NATS:
-    """Connect at start-up, so that a wrong URL stops the gateway instead of its notices."""
+    """Connect and declare the streams at start-up, before the gateway takes requests.
+
+    A wrong URL stops the gateway instead of silently its notices, and an event published as
+    soon as the gateway is up finds its stream.
+    """
     assert settings.nats_url is not None
-    return await connect(settings.nats_url, name=f"numident-{settings.name}")
+    connection = await connect(settings.nats_url, name=f"numident-{settings.name}")
+    subjects = Subjects.for_gateway(settings)
+    js = connection.jetstream()
+    try:
+        await ensure_stream(js, subjects.lifecycle_stream, [subjects.lifecycle_subject])
+        await ensure_stream(js, subjects.notice_stream, [subjects.notice_subject],
+                            work_queue=True)
+    except BaseException:
+        await connection.close()
+        raise
+    return connection
 
 
 async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSettings,
@@ -59,9 +73,6 @@ async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSetting
     subjects = Subjects.for_gateway(settings)
     try:
         js = connection.jetstream()
-        await ensure_stream(js, subjects.lifecycle_stream, [subjects.lifecycle_subject])
-        await ensure_stream(js, subjects.notice_stream, [subjects.notice_subject],
-                            work_queue=True)
         store = SqlOutbox(engine, outbox)
         policy = retry_policy(settings.dispatch)
         relay = JetStreamNoticeRelay(store, js, clock, prefix=settings.nats_prefix,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Table
@@ -10,15 +10,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 
 def upsert(conn: Connection, target: Table, keys: Sequence[str], update: Sequence[str],
-           extra: Mapping[str, Any] | None = None) -> Insert:
+           extra: Callable[[Any], Mapping[str, Any]] | None = None) -> Insert:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE SET c = excluded.c`` for each ``update`` column.
 
-    ``extra`` sets further columns to expressions of their own (e.g. a CASE on the old value).
+    ``extra(excluded)`` sets further columns to expressions of their own (e.g. a CASE on the
+    old value), given the proposed row as ``excluded``.
     """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(target)
     values: dict[str, Any] = {c: statement.excluded[c] for c in update}
-    values.update(extra or {})
+    values.update(extra(statement.excluded) if extra else {})
     upserting: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=values)
     return upserting
 
