@@ -1,0 +1,351 @@
+"""Benchmark: single identification over HTTP on loopback, against a minimal FastAPI endpoint.
+
+    .venv/bin/python bench/bench_identify_http.py                      # SQLite, 100k subscribers
+    .venv/bin/python bench/bench_identify_http.py --db postgresql      # a fresh PostgreSQL database
+    .venv/bin/python bench/bench_identify_http.py --duration 20 --concurrency 64
+
+What runs:
+
+* numident: the real gateway, ``numident operator serve`` in a child process (uvicorn, one
+  worker, default settings: uvloop + httptools, no access log), NUMIDENT_HOME in a temporary
+  directory, the store either a temporary SQLite file or a PostgreSQL database created for the
+  run (and dropped at the end). The registry holds ``--subscribers`` synthetic active numbers
+  +7916NNNNNNN inserted with SQLAlchemy Core in one transaction; one organizer is registered
+  and a token obtained at ``/oauth2/token`` exactly as an organizer would.
+* minimal: a tiny FastAPI app (one ``POST`` route on the same path, same pydantic body, returns
+  a small JSON) served by uvicorn with the same settings. Measured twice: an ``async def``
+  route (the framework's best case) and a ``def`` route (run in the thread pool, as numident's
+  route is). The headline ratio is numident / minimal(async).
+* load: ``wrk`` (C, one thread, ``--concurrency`` keep-alive connections) posting
+  ``{"phoneNumber", "identificationCode"}`` for random registered numbers, the same script for
+  every target; ``--warmup`` seconds first (discarded), then ``--duration`` seconds measured.
+
+The machine has 2 cores: by default the server is pinned to CPU 0 and wrk to CPU 1
+(``taskset``), so each gets one core (PostgreSQL's own processes are not pinned: they float).
+Prints figures; never fails on time (benchmarks are not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, StrictStr
+from sqlalchemy import create_engine, func, select, text
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "NUMIDENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+PATH = "/identification/v1/requests"
+ORGANIZER = "bench"
+
+WRK_SCRIPT = r"""
+local n = %(n)d
+math.randomseed(%(seed)d)
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+request = function()
+  local i = math.random(0, n - 1)
+  local body = string.format('{"phoneNumber":"+7916%%07d","identificationCode":"u-%%d"}', i, i)
+  return wrk.format(nil, nil, nil, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests":%%d,"duration_us":%%d,"status_errors":%%d,"connect_errors":%%d,' ..
+    '"read_errors":%%d,"write_errors":%%d,"timeouts":%%d,"p50_us":%%d,"p90_us":%%d,' ..
+    '"p99_us":%%d,"max_us":%%d,"mean_us":%%f}\n',
+    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean))
+end
+"""
+
+
+# --- the minimal app (runs in the child process started with --serve-minimal) ---------------
+
+class Body(BaseModel):
+    """The same body model as numident's ``IdentificationRequest``."""
+
+    model_config = ConfigDict(extra="forbid")
+    phoneNumber: StrictStr
+    identificationCode: StrictStr
+
+
+def serve_minimal(kind: str, port: int) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    if kind == "async":
+        @app.post(PATH)
+        async def answer_async(body: Body) -> dict[str, str]:
+            return {"phoneNumber": body.phoneNumber, "result": "confirmed"}
+    else:
+        @app.post(PATH)
+        def answer_sync(body: Body) -> dict[str, str]:
+            return {"phoneNumber": body.phoneNumber, "result": "confirmed"}
+
+    # The same uvicorn settings as ``numident operator serve``.
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=5)
+
+
+# --- setup ------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def database(kind: str, directory: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'operator.db'}"
+        return
+    name = f"numident_bench_http_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def prepare(url: str, subscribers: int) -> tuple[Any, float]:
+    """Schema, ``subscribers`` active numbers (one transaction), one organizer; its key."""
+    from numident.operator import organizers
+    from numident.operator.tables import subscribers as table
+    from numident.storage.database import create_database_engine
+    from numident.storage.migrate import upgrade
+    from numident.trust.keys import generate_key
+
+    engine = create_database_engine(url)
+    upgrade(engine, "operator")
+    now = datetime.now(UTC)
+    activated = datetime(2021, 3, 1, tzinfo=UTC)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for start in range(0, subscribers, 20_000):
+            conn.execute(table.insert(), [
+                {"phone_number": f"+7916{i:07d}", "contract_id": f"C-{i}", "status": "active",
+                 "activated_at": activated, "updated_at": now}
+                for i in range(start, min(subscribers, start + 20_000))])
+    seconds = time.perf_counter() - started
+    key = generate_key()
+    organizers.add_organizer(engine, ORGANIZER, "http://127.0.0.1:9/notices",
+                             json.dumps(key.public_jwk()), now)
+    engine.dispose()
+    return key, seconds
+
+
+def pinned(cpu: str | None, command: list[str]) -> list[str]:
+    return ["taskset", "-c", cpu, *command] if cpu is not None else command
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], ready_url: str,
+           ready_method: str = "GET") -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(command, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if child.poll() is not None:
+                raise SystemExit(f"server exited with {child.returncode}: {command}")
+            try:
+                response = httpx.request(ready_method, ready_url, timeout=2,
+                                         json={"phoneNumber": "+79160000000",
+                                               "identificationCode": "ready"}
+                                         if ready_method == "POST" else None)
+                if response.status_code < 300:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"server did not start: {command}")
+            time.sleep(0.1)
+        yield child
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(args: Any, url: str, script: Path, seconds: float) -> dict[str, Any]:
+    command = pinned(args.client_cpu, ["wrk", "-t", "1", "-c", str(args.concurrency),
+                                       "-d", f"{max(1, round(seconds))}s", "--timeout", "10s", "-s",
+                                       str(script), url])
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in output.splitlines() if ln.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line[len("RESULT "):])
+    return result
+
+
+def measure(args: Any, label: str, pid: int, url: str, script: Path,
+            profile: str | None = None) -> dict[str, Any]:
+    run_wrk(args, url, script, args.warmup)
+    spy = None
+    if profile:  # sample the server during the measured run (py-spy, folded stacks)
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                                str(pid), "--duration", str(args.duration), "--rate", "200",
+                                "--gil", "--format", "raw", "--output", profile,
+                                "--nonblocking"], stdout=subprocess.DEVNULL)
+    before = cpu_seconds(pid)
+    result = run_wrk(args, url, script, args.duration)
+    if spy is not None:
+        spy.wait()
+    result["server_cpu"] = (cpu_seconds(pid) - before) / (result["duration_us"] / 1e6)
+    ok = result["requests"] - result["status_errors"]
+    result["rps"] = ok / (result["duration_us"] / 1e6)
+    result["label"] = label
+    return result
+
+
+def show(result: dict[str, Any]) -> None:
+    errors = sum(result[k] for k in ("status_errors", "connect_errors", "read_errors",
+                                     "write_errors", "timeouts"))
+    print(f"  {result['label']:<16} {result['rps']:9.0f} req/s   "
+          f"p50 {result['p50_us'] / 1000:7.2f} ms"
+          f"   p90 {result['p90_us'] / 1000:7.2f} ms   p99 {result['p99_us'] / 1000:7.2f} ms"
+          f"   max {result['max_us'] / 1000:7.1f} ms   server CPU {result['server_cpu']:4.0%}"
+          f"   errors {errors}", flush=True)
+
+
+def main(args: Any) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    numident_cli = Path(sys.executable).parent / "numident"
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="numident-bench-http-") as tmp:
+        directory = Path(tmp)
+        with database(args.db, directory) as url:
+            key, fill_seconds = prepare(url, args.subscribers)
+            print(f"db={args.db} subscribers={args.subscribers} (filled in {fill_seconds:.1f} s) "
+                  f"duration={args.duration}s warmup={args.warmup}s "
+                  f"concurrency={args.concurrency} (wrk, 1 thread, keep-alive)")
+            print(f"CPU split: {os.cpu_count()} cores; server pinned to CPU {args.server_cpu}, "
+                  f"wrk pinned to CPU {args.client_cpu}"
+                  + ("; PostgreSQL processes unpinned" if args.db == "postgresql" else "")
+                  if args.server_cpu is not None else "CPU split: no pinning (--no-pin)")
+
+            # numident
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            env = {**os.environ, "NUMIDENT_HOME": str(directory / "home"),
+                   "NUMIDENT_DATABASE_URL": url, "NUMIDENT_OPERATOR__PUBLIC_URL": base,
+                   "NUMIDENT_LOG_LEVEL": "WARNING"}
+            command = pinned(args.server_cpu, [str(numident_cli), "operator", "serve",
+                                               "--host", "127.0.0.1", "--port", str(port)])
+            with server(command, env, f"{base}/healthz") as child:
+                token = obtain_token(key, base)
+                script = directory / "identify.lua"
+                script.write_text(WRK_SCRIPT % {"n": args.subscribers, "seed": 42,
+                                                "token": token})
+                check = httpx.post(f"{base}{PATH}", headers={"Authorization": f"Bearer {token}"},
+                                   json={"phoneNumber": "+79160000001",
+                                         "identificationCode": "check"})
+                if check.status_code != 200 or check.json().get("result") != "confirmed":
+                    raise SystemExit(f"unexpected answer: {check.status_code} {check.text}")
+                results.append(measure(args, "numident", child.pid, f"{base}{PATH}", script,
+                                       args.profile))
+                show(results[-1])
+            stored = count_requests(url)
+
+            # the minimal endpoints, same uvicorn settings, same wrk script
+            for kind in ("async", "sync"):
+                port = free_port()
+                command = pinned(args.server_cpu, [sys.executable, __file__, "--serve-minimal",
+                                                   kind, "--port", str(port)])
+                url_min = f"http://127.0.0.1:{port}{PATH}"
+                with server(command, dict(os.environ), url_min, "POST") as child:
+                    results.append(measure(args, f"minimal ({kind})", child.pid, url_min,
+                                           script))
+                    show(results[-1])
+
+    numident, *minimal = results
+    print(f"  numident stored {stored} identification requests (warm-up and check included)")
+    for other, note in zip(minimal, (" (goal >= 0.5)", ""), strict=True):
+        if not other["rps"]:
+            print(f"ratio numident/{other['label']}: n/a (no successful requests)")
+            continue
+        print(f"ratio numident/{other['label']}: throughput {numident['rps'] / other['rps']:.2f}"
+              f"{note}; latency p50 {numident['p50_us'] / other['p50_us']:.1f}x, "
+              f"p99 {numident['p99_us'] / other['p99_us']:.1f}x")
+    if args.profile:
+        print(f"py-spy folded stacks of the numident server: {args.profile}")
+
+
+def obtain_token(key: Any, base: str) -> str:
+    from numident.core.clock import SystemClock
+    from numident.trust.assertions import make_client_assertion
+    from numident.trust.tokens import token_request_form
+
+    assertion = make_client_assertion(key, ORGANIZER, f"{base}/oauth2/token", SystemClock())
+    response = httpx.post(f"{base}/oauth2/token", data=token_request_form(assertion))
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def count_requests(url: str) -> int:
+    from numident.operator.tables import identification_requests
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = int(conn.execute(select(func.count())
+                                 .select_from(identification_requests)).scalar_one())
+    engine.dispose()
+    return count
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=10, help="measured seconds")
+    parser.add_argument("--warmup", type=int, default=3, help="discarded seconds first")
+    parser.add_argument("--concurrency", type=int, default=32, help="wrk connections")
+    parser.add_argument("--server-cpu", default="0", help="CPU list for the server (taskset)")
+    parser.add_argument("--client-cpu", default="1", help="CPU list for wrk (taskset)")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="py-spy the numident server during the measured run: folded "
+                        "stacks of the thread holding the GIL (where Python CPU goes)")
+    parser.add_argument("--no-pin", action="store_true", help="let the OS place processes")
+    parser.add_argument("--serve-minimal", choices=["async", "sync"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.no_pin or shutil.which("taskset") is None:
+        arguments.server_cpu = arguments.client_cpu = None
+    if arguments.serve_minimal:
+        serve_minimal(arguments.serve_minimal, arguments.port)
+    else:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # drop the database on kill
+        main(arguments)
