@@ -52,7 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, text
+from scratch import postgres_database
+from sqlalchemy import text
 
 from numident.core.identification import ANSWER_DEADLINE, Result
 from numident.operator import organizers
@@ -61,9 +62,6 @@ from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.trust.keys import generate_key
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "NUMIDENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 HIT, MISS = "+7916", "+7903"  # registry numbers / numbers no subscriber holds
 ORGANIZER = "bench"
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
@@ -77,16 +75,7 @@ def database(kind: str, workdir: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="numident-bench-batch-", dir=workdir) as d:
             yield f"sqlite:///{Path(d) / 'operator.db'}"
         return
-    name = f"numident_bench_batch_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from postgres_database("numident_bench_batch")
 
 
 def psycopg_conninfo(url: str) -> str:

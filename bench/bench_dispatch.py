@@ -27,16 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import MetaData, create_engine, text
+from scratch import postgres_database
+from sqlalchemy import MetaData
 
 from numident.core.clock import SystemClock
 from numident.outbox import Dispatcher, OutboxMessage, RetryPolicy, SqlOutbox, outbox_table
 from numident.outbox.http_sender import HttpSender
 from numident.storage.database import create_database_engine
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "NUMIDENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 NATS_URL = os.environ.get("NUMIDENT_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 Scope = MutableMapping[str, Any]
@@ -97,16 +95,7 @@ def database(kind: str) -> Any:
         with tempfile.TemporaryDirectory() as directory:
             yield f"sqlite:///{Path(directory) / 'bench.db'}"
         return
-    name = f"numident_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from postgres_database("numident_bench")
 
 
 def fill(outbox: SqlOutbox, n: int, url: str) -> float:

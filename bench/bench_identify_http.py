@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -46,11 +45,9 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, StrictStr
-from sqlalchemy import create_engine, func, select, text
+from scratch import postgres_database
+from sqlalchemy import create_engine, func, select
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "NUMIDENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 PATH = "/identification/v1/requests"
 ORGANIZER = "bench"
 
@@ -120,16 +117,7 @@ def database(kind: str, directory: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{directory / 'operator.db'}"
         return
-    name = f"numident_bench_http_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from postgres_database("numident_bench_http")
 
 
 def prepare(url: str, subscribers: int) -> tuple[Any, float]:

@@ -40,17 +40,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scratch import postgres_database
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "NUMIDENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 # shared/ lies beside the checkout, as in CI.
 PLAN = Path(__file__).resolve().parents[2] / "shared" / "data" / "DEF-9xx.csv"
 BULK_GOAL = 1_000_000
@@ -180,20 +177,8 @@ def database(kind: str, directory: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{directory / 'messenger.db'}"
         return
-    from sqlalchemy import create_engine, text
-
-    name = f"numident_bench_routing_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    print(f"PostgreSQL database {name} created")
-    try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        print(f"PostgreSQL database {name} dropped")
+    yield from postgres_database("numident_bench_routing")
+    print("scratch PostgreSQL database dropped")
 
 
 def database_size(url: str) -> int | None:
