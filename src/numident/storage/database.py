@@ -6,7 +6,6 @@ busy timeout and foreign keys on, PostgreSQL uses psycopg 3. Nothing connects at
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from numident.errors import ConfigurationError, UpstreamUnavailable
+from numident.errors import ConfigurationError
 
 
 def sqlite_url(path: Path) -> str:
@@ -35,10 +34,7 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine, "connect", _sqlite_pragmas)
-        writers = _WriterQueue()
-        event.listen(engine, "begin", writers.begin)
-        event.listen(engine, "commit", writers.end)
-        event.listen(engine, "rollback", writers.end)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
@@ -62,40 +58,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class _WriterQueue:
-    """Writers of one process wait in line for SQLite's write lock instead of polling it.
-
-    Every write transaction takes the lock up front (BEGIN IMMEDIATE). Left to SQLite, dozens of
-    request threads contending for it retry with sleeps of up to 100 ms, which turns a busy
-    second into multi-second tail latencies; a process-wide queue hands the lock on at once.
-    Read-only transactions (see read_only) take neither: they may run while the same thread
-    holds a write transaction on another connection, and would wait for it forever.
-    """
-
-    TIMEOUT = 30.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def begin(self, connection: Any) -> None:
-        if connection.get_execution_options().get(READ_ONLY):
-            connection.exec_driver_sql("BEGIN")
-            return
-        if not self._lock.acquire(timeout=self.TIMEOUT):
-            raise UpstreamUnavailable("the database stayed busy for 30 s", code="DATABASE_BUSY")
-        try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
-        connection.info[_HOLDS_LOCK] = True
-
-    def end(self, connection: Any) -> None:
-        if connection.info.pop(_HOLDS_LOCK, False):
-            self._lock.release()
-
-
-_HOLDS_LOCK = "numident_holds_write_lock"
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # A read-only transaction (see read_only) must not take the write lock: it may run while
+    # the same thread holds a write transaction on another connection, and would wait for it.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 READ_ONLY = "numident_read_only"
