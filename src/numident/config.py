@@ -33,6 +33,18 @@ class DispatchSettings(_Section):
                                  "notice; after a crash, others take it over when this ends")
 
 
+class CamaraSettings(_Section):
+    """The CAMARA APIs the gateway serves beside the identification API."""
+
+    session_header: str | None = Field(
+        None, description="Request header by which the operator's trusted enrichment proxy "
+        "names a device's network session; unset, sessions are keyed by the client address")
+    authorization_code_seconds: int = Field(60, ge=10, le=600)
+    not_applicable_prefixes: tuple[str, ...] = Field(
+        (), description="E.164 prefixes of lines the CAMARA APIs do not serve (hosted MVNO "
+        "ranges, for example): requests about them get 422 SERVICE_NOT_APPLICABLE")
+
+
 class OperatorSettings(_Section):
     name: str = "operator"
     public_url: str = Field("http://127.0.0.1:8080",
@@ -47,6 +59,7 @@ class OperatorSettings(_Section):
     dispatch: DispatchSettings = DispatchSettings()
     nats_url: str | None = None
     nats_prefix: str = "numident"
+    camara: CamaraSettings = CamaraSettings()
 
 
 class OperatorEndpoint(_Section):

@@ -13,6 +13,7 @@ machine-readable ``code`` and the HTTP ``status`` it maps to (CAMARA Commonaliti
     ├── PermissionDenied        403 PERMISSION_DENIED
     ├── NotFound                404 NOT_FOUND
     ├── Conflict                409 CONFLICT
+    ├── Unprocessable           422 (CAMARA: MISSING_IDENTIFIER, SERVICE_NOT_APPLICABLE, ...)
     ├── TooManyRequests         429 TOO_MANY_REQUESTS (carries ``retry_after`` seconds)
     ├── UpstreamUnavailable     503 UNAVAILABLE (an operator gateway could not be reached)
     └── ConfigurationError      settings are missing or wrong (names the key)
@@ -97,6 +98,13 @@ class NotFound(NumidentError):
 class Conflict(NumidentError):
     status = 409
     code = "CONFLICT"
+
+
+class Unprocessable(NumidentError):
+    """422: a well-formed request the rules cannot serve (CAMARA ``MISSING_IDENTIFIER``...)."""
+
+    status = 422
+    code = "UNPROCESSABLE_ENTITY"
 
 
 class TooManyRequests(NumidentError):

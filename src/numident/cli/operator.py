@@ -24,8 +24,9 @@ from numident.core.clock import SystemClock
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
 from numident.errors import InvalidInput
-from numident.operator import events, organizers, registry
+from numident.operator import authorization, events, organizers, registry
 from numident.operator.app import signing_key_path
+from numident.operator.authorization import Authentication
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
 from numident.trust.keys import ensure_private_key
@@ -94,13 +95,47 @@ def add_organizer(
         help="The organizer's public key (PEM or JWK)")],
     config: ConfigOption = None,
     replace: bool = typer.Option(False, "--replace", help="Update an existing organizer"),
+    scope: Annotated[list[str] | None, typer.Option(
+        "--scope", help="An OAuth2 scope it may be granted (repeat; default identification)")]
+    = None,
+    redirect_uri: Annotated[list[str] | None, typer.Option(
+        "--redirect-uri", help="A redirect URI of its authorization-code flow (repeat)")] = None,
 ) -> None:
     """Register an organizer: its name is its OAuth2 client_id."""
     with database(settings(config), "operator") as engine:
         record = organizers.add_organizer(engine, name, notice_url,
                                           public_key_file.read_text(encoding="utf-8"),
-                                          SystemClock().now(), replace=replace)
-    console.print(f"organizer {record.name} registered; notices go to {record.notice_url}")
+                                          SystemClock().now(), replace=replace,
+                                          scopes=scope or organizers.DEFAULT_SCOPES,
+                                          redirect_uris=redirect_uri or ())
+    console.print(f"organizer {record.name} registered; notices go to {record.notice_url}; "
+                  f"scopes: {' '.join(sorted(record.scopes))}")
+
+
+@app.command("network-session")
+@exits
+def network_session(
+    session_id: Annotated[str, typer.Argument(metavar="SESSION",
+                                              help="Client address or enrichment id")],
+    number: Annotated[str | None, typer.Argument(metavar="NUMBER")] = None,
+    authentication: Annotated[Authentication, typer.Option(
+        case_sensitive=False, help="How the network knows the line")]
+    = Authentication.NETWORK,
+    end: bool = typer.Option(False, "--end", help="Forget the session instead"),
+    config: ConfigOption = None,
+) -> None:
+    """Record which line a network session belongs to (three-legged tokens use it)."""
+    with database(settings(config), "operator") as engine:
+        if end:
+            authorization.end_session(engine, session_id)
+            console.print(f"session {session_id} forgotten")
+            return
+        if number is None:
+            raise typer.BadParameter("NUMBER is required unless --end is given")
+        line = normalize(number)
+        authorization.set_session(engine, session_id, line, authentication,
+                                  SystemClock().now())
+    console.print(f"session {session_id} is {line} ({authentication.value})")
 
 
 @app.command()

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from numident.core.numbers import normalize
-from numident.operator import organizers
+from numident.operator import authorization, organizers
 from numident.operator.api import ERRORS, authenticator, gateway
+from numident.operator.authorization import Authentication
 from numident.operator.lifecycle_intake import LifecycleEvent
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
@@ -30,7 +31,17 @@ class OrganizerIn(BaseModel):
     name: StrictStr
     noticeUrl: StrictStr
     publicKey: StrictStr = Field(description="PEM or JWK (JSON text) of the organizer's key")
+    scopes: list[StrictStr] = Field(["identification"], min_length=1,
+                                    description="OAuth2 scopes the organizer may be granted")
+    redirectUris: list[StrictStr] = Field(
+        [], description="Redirect URIs of its authorization-code flow (exact match)")
     replace: bool = False
+
+
+class NetworkSessionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phoneNumber: StrictStr
+    authentication: Authentication = Authentication.NETWORK
 
 
 @router.post("/events", status_code=201, summary="Record a lifecycle event now")
@@ -49,9 +60,28 @@ def post_event(body: LifecycleEvent, request: Request) -> JSONResponse:
 def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
     g = gateway(request)
     record = organizers.add_organizer(g.engine, body.name, body.noticeUrl, body.publicKey,
-                                      g.clock.now(), replace=body.replace)
+                                      g.clock.now(), replace=body.replace, scopes=body.scopes,
+                                      redirect_uris=body.redirectUris)
     authenticator(request).forget(record.name)
-    return JSONResponse({"name": record.name, "noticeUrl": record.notice_url}, status_code=201)
+    return JSONResponse({"name": record.name, "noticeUrl": record.notice_url,
+                         "scopes": sorted(record.scopes),
+                         "redirectUris": list(record.redirect_uris)}, status_code=201)
+
+
+@router.put("/network-sessions/{sessionId}", status_code=204,
+            summary="Tell the gateway which line a network session (connection) belongs to")
+def put_network_session(sessionId: str, body: NetworkSessionIn, request: Request) -> Response:
+    g = gateway(request)
+    authorization.set_session(g.engine, sessionId, normalize(body.phoneNumber),
+                              body.authentication, g.clock.now())
+    return Response(status_code=204)
+
+
+@router.delete("/network-sessions/{sessionId}", status_code=204,
+               summary="Forget a network session")
+def delete_network_session(sessionId: str, request: Request) -> Response:
+    authorization.end_session(gateway(request).engine, sessionId)
+    return Response(status_code=204)
 
 
 @router.get("/notices", summary="Notices in the outbox, newest first")

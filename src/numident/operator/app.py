@@ -17,10 +17,12 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from numident import __version__
+from numident.camara.app import install_camara
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
-from numident.operator import admin_api, api
+from numident.operator import admin_api, api, authorize_api
 from numident.operator.auth import Authenticator
+from numident.operator.authorization import TableSessionSource
 from numident.operator.gateway import Gateway
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.nats_mode import connect_gateway, run_nats
@@ -88,8 +90,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.authenticator = authenticator
     app.state.signing_key = key
     app.state.dispatcher = dispatcher
+    app.state.network_sessions = TableSessionSource(engine, op.camara.session_header)
     app.include_router(api.router)
+    app.include_router(authorize_api.router)
     app.include_router(admin_api.router)
+    install_camara(app)
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     def jwks() -> dict[str, object]:

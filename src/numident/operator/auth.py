@@ -1,7 +1,10 @@
 """Who is calling: organizers by OAuth2 access tokens, the operator's staff by an admin token.
 
-Organizers obtain tokens at ``POST /oauth2/token`` by client credentials with
-``private_key_jwt`` (RFC 6749 section 4.4, RFC 7523). Every refusal is a 401 with a stable code.
+Organizers obtain tokens at ``POST /oauth2/token`` authenticating with ``private_key_jwt``
+(RFC 7523): by client credentials (RFC 6749 section 4.4, two-legged tokens) or by redeeming an
+authorization code (section 4.1, three-legged tokens bound to the subscriber whose device's
+connection asked for the code; see :mod:`numident.operator.authorization`). A token carries only
+scopes registered for the organizer. Every refusal is a 401 with a stable code.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from sqlalchemy import Engine
 from numident.core.clock import Clock
 from numident.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from numident.operator import organizers
+from numident.operator.authorization import redeem_code
 from numident.operator.organizers import OrganizerRecord
 from numident.trust.assertions import verify_client_assertion
 from numident.trust.keys import PublicKey
 from numident.trust.replay import JtiStore
-from numident.trust.tokens import AccessTokenIssuer, IssuedToken
+from numident.trust.tokens import AccessTokenIssuer, IssuedToken, TokenClaims
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 IDENTIFICATION_SCOPE = "identification"
@@ -54,10 +58,36 @@ class Authenticator:
         return record.public_key if record is not None and record.active else None
 
     def issue_token(self, form: Mapping[str, str]) -> IssuedToken:
-        """Answer a token request (the form fields of RFC 6749 section 4.4 with RFC 7523)."""
-        if form.get("grant_type") != "client_credentials":
-            raise InvalidInput("grant_type must be client_credentials",
+        """Answer a token request (the form fields of RFC 6749 4.1.3 or 4.4, with RFC 7523)."""
+        grant = form.get("grant_type")
+        if grant not in ("client_credentials", "authorization_code"):
+            raise InvalidInput("grant_type must be client_credentials or authorization_code",
                                code="UNSUPPORTED_GRANT_TYPE")
+        client_id = self._authenticate_client(form)
+        if grant == "authorization_code":
+            granted = redeem_code(self._engine, form.get("code") or "", client_id=client_id,
+                                  redirect_uri=form.get("redirect_uri"),
+                                  now=self._clock.now())
+            return self._issuer.issue(client_id, granted.scope,
+                                      phone_number=granted.phone_number,
+                                      amr=[granted.authentication.value])
+        return self._issuer.issue(client_id, self.granted_scope(client_id, form.get("scope")))
+
+    def granted_scope(self, client_id: str, requested: str | None) -> str:
+        """The scope a request for ``requested`` gets: refused if any is not registered."""
+        record = self.organizer_by_name(client_id)
+        allowed = record.scopes if record is not None else frozenset()
+        if not requested:
+            wanted = {IDENTIFICATION_SCOPE} if IDENTIFICATION_SCOPE in allowed else set(allowed)
+        else:
+            wanted = set(requested.split())
+        refused = sorted(wanted - allowed)
+        if refused or not wanted:
+            raise InvalidInput(f"scope not registered for this client: {' '.join(refused)}",
+                               code="INVALID_SCOPE")
+        return " ".join(sorted(wanted))
+
+    def _authenticate_client(self, form: Mapping[str, str]) -> str:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise Unauthenticated(f"client_assertion_type must be {ASSERTION_TYPE}",
                                   code="INVALID_CLIENT")
@@ -70,21 +100,25 @@ class Authenticator:
         if form.get("client_id") not in (None, client_id):
             raise Unauthenticated("client_id does not match the assertion",
                                   code="INVALID_CLIENT")
-        requested = set((form.get("scope") or IDENTIFICATION_SCOPE).split())
-        return self._issuer.issue(client_id, " ".join(sorted(requested)))
+        return client_id
 
     def organizer(self, authorization: str | None, scope: str = IDENTIFICATION_SCOPE
                   ) -> OrganizerRecord:
         """The organizer an ``Authorization: Bearer`` header speaks for."""
+        return self.caller(authorization, scope)[0]
+
+    def caller(self, authorization: str | None, scope: str
+               ) -> tuple[OrganizerRecord, TokenClaims]:
+        """The organizer and the verified token of a request that needs ``scope``."""
         claims = self._issuer.verify(_bearer(authorization))
-        if scope not in claims.scope:
-            raise PermissionDenied(f"the access token does not grant scope {scope!r}",
-                                   code="INSUFFICIENT_SCOPE")
         record = self.organizer_by_name(claims.client_id)
         if record is None or not record.active:
             raise Unauthenticated("the token's organizer is not registered",
                                   code="INVALID_TOKEN")
-        return record
+        if scope not in claims.scope:
+            raise PermissionDenied(f"the access token does not grant scope {scope!r}",
+                                   code="INSUFFICIENT_SCOPE")
+        return record, claims
 
     def admin(self, authorization: str | None) -> None:
         """Accept only the operator staff's admin token (compared in constant time)."""

@@ -1,14 +1,21 @@
-"""Organizers registered by the operator's staff: name (the OAuth2 client_id), notice URL, key."""
+"""Organizers registered by the operator's staff: name (the OAuth2 client_id), notice URL, key.
+
+Each organizer may be granted only the OAuth2 scopes registered for it (``identification`` by
+default; the CAMARA APIs have a scope per operation), and the authorization-code flow redirects
+only to the redirect URIs registered for it (exact match, RFC 9700 section 2.1).
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
 from numident.errors import Conflict, InvalidInput, NotFound
@@ -16,6 +23,8 @@ from numident.operator.tables import organizers
 from numident.trust.keys import PublicKey, load_public_key
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")  # RFC 6749 scope-token
+DEFAULT_SCOPES = ("identification",)
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,8 @@ class OrganizerRecord:
     notice_url: str
     public_key: PublicKey
     active: bool
+    scopes: frozenset[str] = frozenset(DEFAULT_SCOPES)
+    redirect_uris: tuple[str, ...] = ()
 
 
 def validate_notice_url(url: str) -> str:
@@ -35,15 +46,37 @@ def validate_notice_url(url: str) -> str:
     return url
 
 
+def validate_scopes(scopes: Iterable[str]) -> list[str]:
+    chosen = sorted(set(scopes))
+    bad = [s for s in chosen if _SCOPE.fullmatch(s) is None]
+    if bad or not chosen:
+        raise InvalidInput(f"scopes must be OAuth2 scope tokens, not {bad or 'nothing'}",
+                           code="INVALID_SCOPE")
+    return chosen
+
+
+def validate_redirect_uri(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment \
+            or " " in uri:
+        raise InvalidInput(f"redirect URI {uri!r} must be an absolute http(s) URL without a "
+                           "fragment", code="INVALID_REDIRECT_URI")
+    return uri
+
+
 def add_organizer(engine: Engine, name: str, notice_url: str, public_key: str,
-                  now: datetime, *, replace: bool = False) -> OrganizerRecord:
-    """Register an organizer (or, with ``replace``, change its URL and key)."""
+                  now: datetime, *, replace: bool = False,
+                  scopes: Iterable[str] = DEFAULT_SCOPES,
+                  redirect_uris: Iterable[str] = ()) -> OrganizerRecord:
+    """Register an organizer (or, with ``replace``, change its URL, key, scopes and URIs)."""
     if _NAME.fullmatch(name) is None:
         raise InvalidInput("organizer name must be 1-128 characters of A-Z a-z 0-9 . _ -",
                            code="INVALID_ORGANIZER_NAME")
     key = load_public_key(public_key)
     values = {"notice_url": validate_notice_url(notice_url),
-              "public_key": json.dumps(key.public_jwk()), "active": True}
+              "public_key": json.dumps(key.public_jwk()), "active": True,
+              "scopes": " ".join(validate_scopes(scopes)),
+              "redirect_uris": " ".join(validate_redirect_uri(u) for u in redirect_uris)}
     with engine.begin() as conn:
         exists = conn.execute(select(organizers.c.id).where(organizers.c.name == name)).first()
         if exists and not replace:
@@ -66,12 +99,16 @@ def find(engine: Engine, name: str) -> OrganizerRecord:
         row = conn.execute(select(organizers).where(organizers.c.name == name)).first()
     if row is None:
         raise NotFound(f"no organizer named {name}", code="ORGANIZER_NOT_FOUND")
-    return OrganizerRecord(row.id, row.name, row.notice_url, load_public_key(row.public_key),
-                           row.active)
+    return _record(row)
 
 
 def all_organizers(engine: Engine) -> list[OrganizerRecord]:
     with engine.connect() as conn:
         rows = conn.execute(select(organizers).order_by(organizers.c.name)).all()
-    return [OrganizerRecord(r.id, r.name, r.notice_url, load_public_key(r.public_key), r.active)
-            for r in rows]
+    return [_record(r) for r in rows]
+
+
+def _record(row: Row[Any]) -> OrganizerRecord:
+    return OrganizerRecord(row.id, row.name, row.notice_url, load_public_key(row.public_key),
+                           row.active, frozenset(row.scopes.split()),
+                           tuple(row.redirect_uris.split()))

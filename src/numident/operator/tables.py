@@ -32,6 +32,32 @@ organizers = Table(
     Column("public_key", Text, nullable=False, comment="public JWK (JSON)"),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("scopes", Text, nullable=False, server_default="identification",
+           comment="space-separated OAuth2 scopes the organizer may be granted"),
+    Column("redirect_uris", Text, nullable=False, server_default="",
+           comment="space-separated redirect URIs of the authorization-code flow"),
+)
+
+network_sessions = Table(
+    "network_sessions", metadata,
+    Column("session_id", String(128), primary_key=True,
+           comment="the connection as the network sees it: client address or enrichment id"),
+    Column("phone_number", String(16), nullable=False),
+    Column("authentication", String(16), nullable=False,
+           comment="how the network knows the line: network, sim, or otp"),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+authorization_codes = Table(
+    "authorization_codes", metadata,
+    Column("code_hash", String(64), primary_key=True, comment="SHA-256 of the code, hex"),
+    Column("client_id", String(128), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("phone_number", String(16), nullable=False),
+    Column("authentication", String(16), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+    Column("used_at", UtcDateTime, nullable=True),
 )
 
 subscribers = Table(

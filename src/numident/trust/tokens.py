@@ -15,6 +15,7 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -47,6 +48,10 @@ class TokenClaims:
     scope: frozenset[str]
     expires_at: datetime
     jti: str
+    phone_number: str | None = None
+    """Set on three-legged tokens: the subscriber the token speaks for."""
+    amr: frozenset[str] = frozenset()
+    """How that subscriber was authenticated (RFC 8176 values, ``network``, ``sim``...)."""
 
 
 class AccessTokenIssuer:
@@ -63,12 +68,20 @@ class AccessTokenIssuer:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def issue(self, client_id: str, scope: str) -> IssuedToken:
-        """A token for ``client_id`` with the space-separated ``scope``, valid ``lifetime`` s."""
+    def issue(self, client_id: str, scope: str, *, phone_number: str | None = None,
+              amr: Sequence[str] = ()) -> IssuedToken:
+        """A token for ``client_id`` with the space-separated ``scope``, valid ``lifetime`` s.
+
+        A three-legged token also names the subscriber (``phone_number``, which becomes its
+        ``sub``) and how the subscriber was authenticated (``amr``).
+        """
         now = int(self._clock.now().timestamp())
-        claims = {"iss": self._issuer, "sub": client_id, "aud": self._audience, "iat": now,
-                  "exp": now + self._lifetime, "jti": str(uuid.uuid4()), "scope": scope,
-                  "client_id": client_id}
+        claims: dict[str, object] = {
+            "iss": self._issuer, "sub": phone_number or client_id, "aud": self._audience,
+            "iat": now, "exp": now + self._lifetime, "jti": str(uuid.uuid4()), "scope": scope,
+            "client_id": client_id}
+        if phone_number is not None:
+            claims.update(phone_number=phone_number, amr=list(amr))
         token = jwt.encode({"alg": self._key.algorithm, "kid": self._key.kid,
                             "typ": AT_JWT_TYP}, claims, self._key.jose,
                            algorithms=[self._key.algorithm])
@@ -100,18 +113,22 @@ class AccessTokenIssuer:
         except (JoseError, ValueError) as exc:
             raise invalid from exc
         claims = decoded.claims
-        exp, sub, jti, scope = (claims.get("exp"), claims.get("sub"), claims.get("jti"),
-                                claims.get("scope", ""))
+        exp, client, jti, scope = (claims.get("exp"), claims.get("client_id"),
+                                   claims.get("jti"), claims.get("scope", ""))
+        number, amr = claims.get("phone_number"), claims.get("amr", [])
         if (decoded.header.get("typ") != AT_JWT_TYP
                 or claims.get("iss") != self._issuer or claims.get("aud") != self._audience
-                or type(exp) is not int or not isinstance(sub, str) or not sub
-                or not isinstance(jti, str) or not isinstance(scope, str)):
+                or type(exp) is not int or not isinstance(client, str) or not client
+                or not isinstance(jti, str) or not isinstance(scope, str)
+                or not (number is None or isinstance(number, str))
+                or not isinstance(amr, list) or not all(isinstance(m, str) for m in amr)):
             raise invalid
         try:
             expires_at = datetime.fromtimestamp(exp, UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise invalid from exc
-        return TokenClaims(sub, frozenset(scope.split()), expires_at, jti)
+        return TokenClaims(client, frozenset(scope.split()), expires_at, jti,
+                           phone_number=number, amr=frozenset(amr))
 
 
 def token_request_form(assertion: str, scope: str | None = None,
