@@ -27,7 +27,12 @@ class CamaraApi:
 
 def served_apis() -> list[CamaraApi]:
     """Every CAMARA API the gateway serves, in the order of the README's table."""
-    return []
+    from numident.camara import number_verification
+
+    return [
+        CamaraApi("Number Verification", "number-verification", number_verification.VERSION,
+                  number_verification.router),
+    ]
 
 
 def install_camara(app: FastAPI) -> None:

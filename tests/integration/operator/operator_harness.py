@@ -7,22 +7,29 @@ organizer's key so tests can obtain tokens exactly as an organizer would.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
-from numident.core.clock import Clock
+from numident.config import load_settings
+from numident.core.clock import Clock, SystemClock
 from numident.operator import organizers, registry
+from numident.operator.app import create_app
 from numident.operator.gateway import Gateway
+from numident.storage.database import create_database_engine
 from numident.trust.assertions import make_client_assertion
 from numident.trust.keys import PrivateKey, generate_key
-from numident.trust.tokens import token_request_form
+from numident.trust.tokens import ASSERTION_TYPE, token_request_form
 
 BASE_URL = "http://127.0.0.1:8080"
+REDIRECT_URI = "https://chat.example/callback"
+SESSION_HEADER = "X-Network-Session"
 ADMIN = {"Authorization": "Bearer admin-secret"}
 SUBSCRIBERS = """phone_number,contract_id,status,activated_at
 +79161234567,C-1,active,2021-03-01
@@ -46,13 +53,49 @@ class Harness:
     def gateway(self) -> Gateway:
         return self.app.state.gateway  # type: ignore[no-any-return]
 
-    def register(self, name: str, notice_url: str | None = None) -> PrivateKey:
+    def register(self, name: str, notice_url: str | None = None,
+                 scopes: Sequence[str] = ("identification",)) -> PrivateKey:
+        """Register organizer ``name`` with a fresh key, ``scopes`` and REDIRECT_URI."""
         key = generate_key()
         organizers.add_organizer(self.gateway.engine, name,
                                  notice_url or f"http://127.0.0.1:9/{name}/notices",
-                                 json.dumps(key.public_jwk()), self.clock.now())
+                                 json.dumps(key.public_jwk()), self.clock.now(),
+                                 scopes=scopes, redirect_uris=[REDIRECT_URI], replace=True)
         self.keys[name] = key
+        self.app.state.authenticator.forget(name)
         return key
+
+    def assertion(self, name: str = "chat") -> str:
+        return make_client_assertion(self.keys[name], name, f"{BASE_URL}/oauth2/token",
+                                     self.clock)
+
+    async def authorization_code(self, session: str, scope: str, name: str = "chat",
+                                 state: str = "s-1") -> str:
+        """Run the front channel from a device whose connection is ``session``."""
+        response = await self.client.get("/oauth2/authorize", headers={SESSION_HEADER: session},
+                                          params={"response_type": "code", "client_id": name,
+                                                  "redirect_uri": REDIRECT_URI, "scope": scope,
+                                                  "state": state})
+        assert response.status_code == 302, response.text
+        query = dict(parse_qsl(urlsplit(response.headers["location"]).query))
+        assert query.get("state") == state, query
+        assert "code" in query, query
+        return query["code"]
+
+    async def line_token(self, number: str, scope: str, name: str = "chat",
+                         authentication: str = "network") -> str:
+        """A three-legged token for ``number``: its device's session, then the code flow."""
+        session = f"session-{number}-{authentication}"
+        response = await self.client.put(f"/admin/v1/network-sessions/{session}", headers=ADMIN,
+                                         json={"phoneNumber": number,
+                                               "authentication": authentication})
+        assert response.status_code == 204, response.text
+        code = await self.authorization_code(session, scope, name)
+        response = await self.client.post("/oauth2/token", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+            "client_assertion_type": ASSERTION_TYPE, "client_assertion": self.assertion(name)})
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
 
     def import_csv(self, text: str, **options: Any) -> registry.ImportReport:
         path = self.home / "export.csv"
@@ -61,10 +104,8 @@ class Harness:
                                            notice_source=BASE_URL, **options)
 
     async def token(self, name: str = "chat", scope: str | None = None) -> str:
-        assertion = make_client_assertion(self.keys[name], name, f"{BASE_URL}/oauth2/token",
-                                          self.clock)
         response = await self.client.post("/oauth2/token",
-                                          data=token_request_form(assertion, scope))
+                                          data=token_request_form(self.assertion(name), scope))
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
@@ -80,3 +121,40 @@ class Harness:
 
 
 HarnessFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[HarnessFactory]:
+    """Build gateways on the test's database; each is started and stopped with the test."""
+    opened: list[tuple[FastAPI, httpx.AsyncClient, Any]] = []
+
+    async def build(*, clock: Clock | None = None, background: bool = False,
+                    register: bool = True, **operator: Any) -> Harness:
+        """A started gateway; ``register`` adds the organizer "chat" with a fresh key."""
+        settings = load_settings(None, home=str(tmp_path), database_url=database_url,
+                                 operator={"admin_token": "admin-secret", "public_url": BASE_URL,
+                                           "camara": {"session_header": SESSION_HEADER},
+                                           **operator})
+        holder: dict[str, Harness] = {}
+
+        def receive(request: httpx.Request) -> httpx.Response:
+            harness = holder["h"]
+            harness.notices.append(request)
+            return httpx.Response(harness.receiver_status)
+
+        the_clock = clock or SystemClock()
+        app = create_app(settings, engine=create_database_engine(database_url), clock=the_clock,
+                         notice_transport=httpx.MockTransport(receive), background=background)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+        opened.append((app, client, lifespan))
+        holder["h"] = Harness(app, client, the_clock, tmp_path)
+        if register:
+            holder["h"].register("chat")
+        return holder["h"]
+
+    yield build
+    for _app, client, lifespan in reversed(opened):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)

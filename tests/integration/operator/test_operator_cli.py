@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from numident.cli.main import app
+from numident.operator.tables import network_sessions, organizers
 from numident.trust.keys import generate_key, save_public_key
 
 HEADER = "phone_number,contract_id,status,activated_at\n"
@@ -93,3 +95,36 @@ def test_public_key_is_a_jwk(run) -> None:  # type: ignore[no-untyped-def]
     """The gateway's public key prints as a JWK that organizers can register."""
     result = run("operator", "public-key")
     assert json.loads(result.output)["kty"] == "OKP"
+
+
+def test_scopes_and_network_sessions_from_the_command_line(run, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                          database_url: str) -> None:
+    """Staff register an organizer's scopes and redirect URI, and a device's session."""
+    save_public_key(generate_key().public(), tmp_path / "bank.jwk")
+    added = run("operator", "add-organizer", "bank", "--notice-url", "https://bank.example/n",
+                "--public-key", str(tmp_path / "bank.jwk"), "--scope", "sim-swap:check",
+                "--scope", "kyc-match:match", "--redirect-uri", "https://bank.example/cb")
+    bad_scope = run("operator", "add-organizer", "shop", "--notice-url", "https://shop.example",
+                    "--public-key", str(tmp_path / "bank.jwk"), "--scope", "bad scope")
+    assert added.exit_code == 0
+    assert "scopes: kyc-match:match sim-swap:check" in added.output
+    assert bad_scope.exit_code == 2
+    assert "scopes must be OAuth2 scope tokens, not ['bad scope']" in bad_scope.output
+    opened = run("operator", "network-session", "10.1.2.3", "+7 916 123-45-67",
+                 "--authentication", "sim")
+    assert opened.exit_code == 0
+    assert opened.output.strip() == "session 10.1.2.3 is +79161234567 (sim)"
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(network_sessions)).one()
+            scopes = conn.execute(select(organizers.c.scopes, organizers.c.redirect_uris)).one()
+    finally:
+        engine.dispose()
+    assert (row.session_id, row.phone_number, row.authentication) == (
+        "10.1.2.3", "+79161234567", "sim")
+    assert tuple(scopes) == ("kyc-match:match sim-swap:check", "https://bank.example/cb")
+    assert run("operator", "network-session", "10.1.2.3", "--end").exit_code == 0
+    missing = run("operator", "network-session", "10.1.2.3", "--end")
+    assert missing.exit_code == 1
+    assert "SESSION_NOT_FOUND" in missing.output

@@ -1,0 +1,152 @@
+"""Three-legged tokens: the authorization-code flow bound to the device's network session."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from joserfc import jwt
+from operator_harness import ADMIN, REDIRECT_URI, SESSION_HEADER, Harness, HarnessFactory
+
+from numident.core.clock import FakeClock
+from numident.trust.tokens import ASSERTION_TYPE
+
+pytestmark = pytest.mark.anyio
+SCOPES = ["identification", "number-verification:verify"]
+LINE = "+79161234567"
+
+
+async def gateway(make_gateway: HarnessFactory, **options: object) -> Harness:
+    h: Harness = await make_gateway(register=False, **options)
+    h.register("chat", scopes=SCOPES)
+    response = await h.client.put("/admin/v1/network-sessions/s-1", headers=ADMIN,
+                                  json={"phoneNumber": "+7 916 123-45-67"})
+    assert response.status_code == 204
+    return h
+
+
+def decoded(h: Harness, token: str) -> dict[str, object]:
+    key = h.app.state.signing_key
+    return dict(jwt.decode(token, key.jose, algorithms=[key.algorithm]).claims)
+
+
+def redeem_form(h: Harness, code: str, name: str = "chat",
+                redirect_uri: str = REDIRECT_URI) -> dict[str, str]:
+    return {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+            "client_assertion_type": ASSERTION_TYPE, "client_assertion": h.assertion(name)}
+
+
+async def authorize(h: Harness, session: str | None = "s-1", **params: str) -> dict[str, str]:
+    query = {"response_type": "code", "client_id": "chat", "redirect_uri": REDIRECT_URI,
+             "scope": "number-verification:verify", "state": "xyz", **params}
+    response = await h.client.get("/oauth2/authorize", params=query,
+                                  headers={SESSION_HEADER: session} if session else {})
+    assert response.status_code == 302, response.text
+    location = urlsplit(response.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT_URI
+    return {k: v[0] for k, v in parse_qs(location.query).items()}
+
+
+async def test_code_buys_a_token_bound_to_the_session_line(make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    answer = await authorize(h)
+    assert answer["state"] == "xyz"
+    response = await h.client.post("/oauth2/token", data=redeem_form(h, answer["code"]))
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "number-verification:verify"
+    claims = decoded(h, response.json()["access_token"])
+    assert (claims["sub"], claims["phone_number"], claims["amr"], claims["client_id"]) == (
+        LINE, LINE, ["network"], "chat")
+    verified = h.app.state.authenticator.caller(
+        f"Bearer {response.json()['access_token']}", "number-verification:verify")[1]
+    assert (verified.phone_number, verified.amr) == (LINE, frozenset({"network"}))
+
+
+async def test_a_code_is_spent_once_by_its_own_client_and_redirect(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    h.register("bank", scopes=SCOPES)
+    code = (await authorize(h))["code"]
+    for form in (redeem_form(h, code, name="bank"),
+                 redeem_form(h, code, redirect_uri="https://chat.example/other"),
+                 redeem_form(h, "never-issued")):
+        response = await h.client.post("/oauth2/token", data=form)
+        assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+    assert (await h.client.post("/oauth2/token", data=redeem_form(h, code))).status_code == 200
+    again = await h.client.post("/oauth2/token", data=redeem_form(h, code))
+    assert (again.status_code, again.json()["code"]) == (400, "INVALID_GRANT")
+
+
+async def test_a_code_expires(make_gateway: HarnessFactory) -> None:
+    clock = FakeClock()
+    h = await gateway(make_gateway, clock=clock)
+    code = (await authorize(h))["code"]
+    clock.advance(61)
+    response = await h.client.post("/oauth2/token", data=redeem_form(h, code))
+    assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+
+
+@pytest.mark.parametrize(("params", "session", "error"), [
+    ({"response_type": "token"}, "s-1", "unsupported_response_type"),
+    ({"scope": "sim-swap:check"}, "s-1", "invalid_scope"),
+    ({}, None, "access_denied"),
+    ({}, "unknown-session", "access_denied"),
+])
+async def test_refusals_after_the_client_is_known_go_back_to_its_redirect_uri(
+        make_gateway: HarnessFactory, params: dict[str, str], session: str | None,
+        error: str) -> None:
+    h = await gateway(make_gateway)
+    answer = await authorize(h, session, **params)
+    assert (answer["error"], answer["state"]) == (error, "xyz")
+    assert "code" not in answer
+
+
+@pytest.mark.parametrize(("params", "status", "code"), [
+    ({"client_id": "nobody"}, 401, "INVALID_CLIENT"),
+    ({"redirect_uri": "https://evil.example/steal"}, 400, "INVALID_REDIRECT_URI"),
+])
+async def test_unknown_clients_and_redirects_are_never_redirected_to(
+        make_gateway: HarnessFactory, params: dict[str, str], status: int, code: str) -> None:
+    h = await gateway(make_gateway)
+    query = {"response_type": "code", "client_id": "chat", "redirect_uri": REDIRECT_URI,
+             "scope": "identification", **params}
+    response = await h.client.get("/oauth2/authorize", params=query,
+                                  headers={SESSION_HEADER: "s-1"})
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert "location" not in response.headers
+
+
+async def test_sessions_are_keyed_by_client_address_without_an_enrichment_header(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway, camara={})
+    await h.client.put("/admin/v1/network-sessions/127.0.0.1", headers=ADMIN,
+                       json={"phoneNumber": "+79031112233", "authentication": "sim"})
+    code = (await authorize(h, session="s-1"))["code"]  # the header is not trusted here
+    token = (await h.client.post("/oauth2/token", data=redeem_form(h, code))).json()
+    claims = decoded(h, token["access_token"])
+    assert (claims["phone_number"], claims["amr"]) == ("+79031112233", ["sim"])
+
+
+async def test_client_credentials_get_only_registered_scopes(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    assert await h.token(scope="identification number-verification:verify")
+    response = await h.client.post("/oauth2/token", data={
+        "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": h.assertion(), "scope": "identification sim-swap:check"})
+    assert (response.status_code, response.json()["code"]) == (400, "INVALID_SCOPE")
+    assert "sim-swap:check" in response.json()["message"]
+
+
+async def test_network_sessions_are_managed_by_staff_only(make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    path = "/admin/v1/network-sessions/s-2"
+    anonymous = await h.client.put(path, json={"phoneNumber": LINE})
+    assert anonymous.status_code == 401
+    bad = await h.client.put(path, headers=ADMIN, json={"phoneNumber": LINE,
+                                                        "authentication": "password"})
+    assert bad.status_code == 400
+    assert (await h.client.delete(path, headers=ADMIN)).status_code == 404
+    assert (await h.client.delete("/admin/v1/network-sessions/s-1",
+                                  headers=ADMIN)).status_code == 204
+    assert (await authorize(h))["error"] == "access_denied"
