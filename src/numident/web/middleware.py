@@ -7,11 +7,15 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_CORRELATOR = re.compile(r"[\w.:-]{1,256}", re.ASCII)
+_CORRELATOR = re.compile(r"[a-zA-Z0-9\-_:;./<>{}]{1,256}")  # CAMARA XCorrelator, non-empty
 
 
 class Correlator:
-    """Echo a well-formed ``x-correlator`` request header on the response (CAMARA)."""
+    """Echo a well-formed ``x-correlator`` request header on the response (CAMARA).
+
+    A value outside the CAMARA ``XCorrelator`` pattern is not echoed: it could carry header
+    injection or log forging, and the client's own correlation is then lost, not falsified.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

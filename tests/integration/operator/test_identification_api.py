@@ -205,6 +205,12 @@ async def test_correlator_is_echoed(make_gateway: HarnessFactory) -> None:
                              json={"phoneNumber": "+79161234567", "identificationCode": "u"})
     bad = await h.client.post("/identification/v1/requests", headers=headers, json={})
     assert ok.headers["x-correlator"] == bad.headers["x-correlator"] == "req-42"
+    camara = "b4333c46-49c0:4f62;80d7/{f0ef}<930f1c46>"
+    every_allowed = await h.client.get("/healthz", headers={"x-correlator": camara})
+    assert every_allowed.headers["x-correlator"] == camara
+    for unsafe in ("a b", "x" * 257, "é"):
+        refused = await h.client.get("/healthz", headers={"x-correlator": unsafe.encode()})
+        assert "x-correlator" not in refused.headers
 
 
 async def test_audit_trail_is_append_only(make_gateway: HarnessFactory) -> None:
