@@ -12,13 +12,30 @@ from __future__ import annotations
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from numident.errors import InvalidInput, Unauthenticated
 from numident.operator import authorization
 from numident.operator.api import ERRORS, authenticator, gateway
+from numident.trust.keys import ALGORITHMS
 
 router = APIRouter(tags=["auth"])
+
+
+@router.get("/.well-known/oauth-authorization-server",
+            summary="Authorization server metadata (RFC 8414)")
+def metadata(request: Request) -> JSONResponse:
+    base = gateway(request).notice_source
+    return JSONResponse({
+        "issuer": base,
+        "authorization_endpoint": f"{base}/oauth2/authorize",
+        "token_endpoint": f"{base}/oauth2/token",
+        "jwks_uri": f"{base}/.well-known/jwks.json",
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": sorted(ALGORITHMS),
+    })
 
 
 @router.get("/oauth2/authorize", status_code=302, responses=ERRORS,

@@ -150,3 +150,14 @@ async def test_network_sessions_are_managed_by_staff_only(make_gateway: HarnessF
     assert (await h.client.delete("/admin/v1/network-sessions/s-1",
                                   headers=ADMIN)).status_code == 204
     assert (await authorize(h))["error"] == "access_denied"
+
+
+async def test_metadata_names_the_endpoints(make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    document = (await h.client.get("/.well-known/oauth-authorization-server")).json()
+    assert document["issuer"] == h.gateway.notice_source
+    assert document["authorization_endpoint"] == f"{document['issuer']}/oauth2/authorize"
+    assert document["token_endpoint"] == f"{document['issuer']}/oauth2/token"
+    assert document["grant_types_supported"] == ["authorization_code", "client_credentials"]
+    jwks = (await h.client.get("/.well-known/jwks.json")).json()
+    assert jwks["keys"][0]["kid"] == h.app.state.signing_key.kid
