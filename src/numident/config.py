@@ -9,6 +9,7 @@ defaults. A bad value raises :class:`~numident.errors.ConfigurationError` naming
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +44,10 @@ class CamaraSettings(_Section):
     not_applicable_prefixes: tuple[str, ...] = Field(
         (), description="E.164 prefixes of lines the CAMARA APIs do not serve (hosted MVNO "
         "ranges, for example): requests about them get 422 SERVICE_NOT_APPLICABLE")
+    history_starts: date | None = Field(
+        None, description="The earliest day the registry's contract history can answer for "
+        "(Number Recycling's specifiedDate, KYC Tenure's tenureDate): earlier days get 400 "
+        "OUT_OF_RANGE; unset, any past day is answered")
 
 
 class OperatorSettings(_Section):

@@ -27,11 +27,20 @@ class CamaraApi:
 
 def served_apis() -> list[CamaraApi]:
     """Every CAMARA API the gateway serves, in the order of the README's table."""
-    from numident.camara import number_verification
+    from numident.camara import (
+        kyc_match,
+        number_recycling,
+        number_verification,
+        tenure,
+    )
 
     return [
         CamaraApi("Number Verification", "number-verification", number_verification.VERSION,
                   number_verification.router),
+        CamaraApi("Number Recycling", "number-recycling", number_recycling.VERSION,
+                  number_recycling.router),
+        CamaraApi("KYC Tenure", "kyc-tenure", tenure.VERSION, tenure.router),
+        CamaraApi("Know Your Customer Match", "kyc-match", kyc_match.VERSION, kyc_match.router),
     ]
 
 

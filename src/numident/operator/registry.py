@@ -1,6 +1,9 @@
 """The subscriber registry: the billing export's import, and the lookups that answer requests.
 
 The export is ``phone_number,contract_id,status,activated_at`` (extra columns are tolerated).
+The optional columns of :mod:`numident.camara.holders` (``contract_type`` and the KYC holder
+attributes) are checked and stored only when the file has them, so a plain export costs nothing
+more.
 An import is idempotent: rows equal to what is stored change nothing, changed rows are updated
 and recorded in ``subscriber_history``, and changes that end a contract or hand the number to
 another contract are lifecycle events (their notices are written in the same transaction).
@@ -23,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from numident.camara import holders
 from numident.core.identification import ContractStatus
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
@@ -41,6 +45,12 @@ class SubscriberRow:
     contract_id: str
     status: ContractStatus
     activated_at: datetime | None
+    holder: holders.HolderValues | None = None
+    """The optional columns' values, when the file has any of those columns."""
+
+
+Layout = tuple[list[int], int, list[tuple[int, str]]]
+"""Positions of the REQUIRED columns, the header's width, and the optional columns present."""
 
 
 @dataclass
@@ -64,8 +74,13 @@ def parse_timestamp(value: str) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def parse_row(values: Sequence[str], at: Sequence[int], line: int) -> SubscriberRow | FileProblem:
-    """One CSV record (``at``: positions of the REQUIRED columns) as a row, or its problem."""
+def parse_row(values: Sequence[str], at: Sequence[int], line: int,
+              optional: Sequence[tuple[int, str]] = ()) -> SubscriberRow | FileProblem:
+    """One CSV record as a row, or its problem.
+
+    ``at`` are the positions of the REQUIRED columns, ``optional`` the positions and names of
+    the optional columns the file has.
+    """
     raw_number, raw_contract, raw_status, raw_date = (values[i] for i in at)
     try:
         number = normalize(raw_number)
@@ -86,7 +101,12 @@ def parse_row(values: Sequence[str], at: Sequence[int], line: int) -> Subscriber
             activated = parse_timestamp(raw_date)
         except ValueError:
             return FileProblem(line, "activated_at", f"{raw_date!r} is not an ISO 8601 date")
-    return SubscriberRow(number, contract, status, activated)
+    if not optional:
+        return SubscriberRow(number, contract, status, activated)
+    holder = holders.parse_holder(values, optional)
+    if isinstance(holder, holders.BadValue):
+        return FileProblem(line, holder.column, holder.reason)
+    return SubscriberRow(number, contract, status, activated, holder)
 
 
 PARALLEL_FROM_BYTES = 8 << 20
@@ -107,7 +127,8 @@ def read_export(path: Path, workers: int | None = None
     if missing:
         raise InvalidFile(str(path), [FileProblem(1, name, "column is missing")
                                       for name in missing])
-    layout = ([header.index(name) for name in REQUIRED], len(header))
+    layout: Layout = ([header.index(name) for name in REQUIRED], len(header),
+                      [(header.index(name), name) for name in holders.COLUMNS if name in header])
     workers = workers or os.cpu_count() or 1
     parts = _parts(path, workers * 4) if workers > 1 and \
         path.stat().st_size >= PARALLEL_FROM_BYTES else None
@@ -154,10 +175,10 @@ def _parts(path: Path, count: int) -> list[Part] | None:
     return parts
 
 
-def _parse_part(path: Path, part: Part | None, layout: tuple[list[int], int]
+def _parse_part(path: Path, part: Part | None, layout: Layout
                 ) -> tuple[list[tuple[int, SubscriberRow]], list[FileProblem]]:
     """Parse one part (None: the whole file after its header); rows keep their line."""
-    at, width = layout
+    at, width, optional = layout
     if part is None:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             text = handle.read()
@@ -179,7 +200,7 @@ def _parse_part(path: Path, part: Part | None, layout: tuple[list[int], int]
                 problems.append(FileProblem(line, "(row)", f"{len(values)} fields, the "
                                             f"header has {width}"))
             continue
-        parsed = parse_row(values, at, line)
+        parsed = parse_row(values, at, line, optional)
         if isinstance(parsed, FileProblem):
             problems.append(parsed)
         else:
@@ -222,6 +243,9 @@ def _apply_chunk(conn: Connection, chunk: Sequence[SubscriberRow], now: datetime
             .where(subscribers.c.phone_number.in_(numbers))
         )
     }
+    holders.write_holders(conn, [
+        holders.HolderRow(r.phone_number, r.contract_id, r.activated_at, r.holder)
+        for r in chunk if r.holder is not None], now)
     changed: list[dict[str, object]] = []
     happened: list[tuple[NoticeType, str]] = []
     for row in chunk:

@@ -2,6 +2,9 @@
 
 ``subscribers`` is the current registry row per number; ``subscriber_history`` keeps every
 change (imports and lifecycle events) so that questions about the past can be answered.
+``holders`` holds what the billing export says about the holder of each line's contract (KYC
+Match, KYC Tenure): the row names the contract and start it describes, so that a later change of
+holder leaves it unused rather than attributed to the new holder.
 ``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
 """
 
@@ -79,6 +82,42 @@ subscriber_history = Table(
     Column("status", String(16), nullable=True),
     Column("change", String(32), nullable=False),
     Column("occurred_at", UtcDateTime, nullable=False),
+)
+
+holders = Table(
+    "holders", metadata,
+    Column("phone_number", String(16), primary_key=True),
+    Column("contract_id", String(64), nullable=False,
+           comment="the contract these attributes describe"),
+    Column("activated_at", UtcDateTime, nullable=True,
+           comment="the start of that contract's holder, as exported with the attributes"),
+    Column("contract_type", String(8), nullable=True, comment="PAYG, PAYM or Business"),
+    Column("id_document", String(50), nullable=True),
+    Column("id_document_type", String(32), nullable=True),
+    Column("id_document_expiry_date", String(10), nullable=True, comment="YYYY-MM-DD"),
+    Column("bank_account_number", String(50), nullable=True),
+    Column("name", String(256), nullable=True),
+    Column("given_name", String(100), nullable=True),
+    Column("family_name", String(150), nullable=True),
+    Column("name_kana_hankaku", String(256), nullable=True),
+    Column("name_kana_zenkaku", String(256), nullable=True),
+    Column("middle_names", String(100), nullable=True),
+    Column("family_name_at_birth", String(150), nullable=True),
+    Column("address", String(256), nullable=True),
+    Column("street_name", String(150), nullable=True),
+    Column("street_number", String(20), nullable=True),
+    Column("postal_code", String(20), nullable=True),
+    Column("region", String(100), nullable=True),
+    Column("locality", String(100), nullable=True),
+    Column("country", String(2), nullable=True),
+    Column("house_number_extension", String(20), nullable=True),
+    Column("birthdate", String(10), nullable=True, comment="YYYY-MM-DD"),
+    Column("email", String(254), nullable=True),
+    Column("gender", String(6), nullable=True),
+    Column("city_of_birth", String(100), nullable=True),
+    Column("country_of_birth", String(2), nullable=True),
+    Column("nationality", String(2), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 identification_requests = Table(

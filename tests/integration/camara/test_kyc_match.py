@@ -1,0 +1,195 @@
+"""KYC Match: given attributes against the line's holder, per attribute, with scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from operator_harness import ADMIN, Harness, HarnessFactory
+
+pytestmark = pytest.mark.anyio
+SCOPE = "kyc-match:match"
+MATCH = "/kyc-match/vwip/match"
+LINE, PARTS, BARE, OTHER = "+34629255833", "+34629255834", "+34629255835", "+34629255836"
+EXPORT = (
+    "phone_number,contract_id,status,activated_at,id_document,id_document_type,"
+    "id_document_expiry_date,bank_account_number,name,given_name,family_name,"
+    "name_kana_hankaku,name_kana_zenkaku,middle_names,family_name_at_birth,address,"
+    "street_name,street_number,postal_code,region,locality,country,house_number_extension,"
+    "birthdate,email,gender,city_of_birth,country_of_birth,nationality\n"
+    f"{LINE},C-1,active,2020-01-01,66666666Q,passport,2027-07-12,IBAN:NL59ABNA0123456789,"
+    "Federica Sanchez Arjona,Federica,Sanchez Arjona,ﾌｪﾃﾞﾘｶ,フェデリカ,Maria,Arjona,"
+    "Nicolas Salmeron 4,Nicolas Salmeron,4,28004,Madrid,Madrid,ES,B,1978-08-22,"
+    "federica@example.com,female,Madrid,ES,es\n"
+    f"{PARTS},C-2,active,2020-01-01,,,,,,Jan,de Vries,,,Pieter,,,Keizersgracht,12,,,,NL,A,,,,,,\n"
+    f"{BARE},C-3,active,2020-01-01,,,,,,,,,,,,,,,,,,,,,,,,,\n"
+    f"{OTHER},C-4,active,2020-01-01,,,,,,,,,,,,,,,,,,,,,,,,,\n"
+)
+SAME = {
+    "idDocument": "66666666q", "idDocumentType": "passport", "idDocumentExpiryDate": "2027-07-12",
+    "bankAccountNumber": "IBAN:NL59ABNA0123456789", "name": "FEDERICA SÁNCHEZ ARJONA",
+    "givenName": "federica", "familyName": "Sánchez-Arjona", "nameKanaHankaku": "ﾌｪﾃﾞﾘｶ",
+    "nameKanaZenkaku": "フェデリカ", "middleNames": "María", "familyNameAtBirth": "Arjona",
+    "address": "Nicolás Salmerón, 4", "streetName": "Nicolas Salmeron", "streetNumber": "4",
+    "postalCode": "28 004", "region": "Madrid", "locality": "madrid", "country": "es",
+    "houseNumberExtension": "b", "birthdate": "1978-08-22", "email": "Federica@Example.com",
+    "gender": "FEMALE", "cityOfBirth": "Madrid", "countryOfBirth": "ES", "nationality": "ES",
+}
+DIFFERENT = {
+    "idDocument": "66666666R", "idDocumentType": "national_id_card",
+    "idDocumentExpiryDate": "2027-07-13", "bankAccountNumber": "IBAN:NL59ABNA0123456780",
+    "name": "Frederica Sanches Arjona", "givenName": "Frederica", "familyName": "Sanches Arjona",
+    "nameKanaHankaku": "ﾌｪﾃﾘｶ", "nameKanaZenkaku": "フェテリカ", "middleNames": "Mario",
+    "familyNameAtBirth": "Arjana", "address": "Nicolas Salmeron 5", "streetName": "Nicola Salmeron",
+    "streetNumber": "41", "postalCode": "28005", "region": "Madrit", "locality": "Madri",
+    "country": "PT", "houseNumberExtension": "C", "birthdate": "1978-08-23",
+    "email": "federico@example.com", "gender": "MALE", "cityOfBirth": "Madrit",
+    "countryOfBirth": "PT", "nationality": "PT",
+}
+SCORED = {"name", "givenName", "familyName", "nameKanaHankaku", "nameKanaZenkaku",
+          "middleNames", "familyNameAtBirth", "address", "streetName", "streetNumber", "region",
+          "locality", "email", "cityOfBirth"}
+
+
+async def gateway(make_gateway: HarnessFactory, **operator: Any) -> Harness:
+    h: Harness = await make_gateway(register=False, **operator)
+    h.register("chat", scopes=[SCOPE])
+    h.register("other", scopes=["identification"])
+    h.import_csv(EXPORT)
+    return h
+
+
+async def match(h: Harness, body: object, headers: dict[str, str] | None = None
+                ) -> tuple[int, dict[str, Any]]:
+    if headers is None:
+        headers = {"Authorization": f"Bearer {await h.token(scope=SCOPE)}",
+                   "x-correlator": "kyc-1"}
+    response = await (h.client.post(MATCH, headers=headers, json=body) if body is not None
+                      else h.client.post(MATCH, headers=headers))
+    if response.status_code == 200:
+        assert response.headers["x-correlator"] == "kyc-1"
+    return response.status_code, response.json()
+
+
+async def test_every_attribute_matching_the_holder_is_true_without_scores(
+        make_gateway: HarnessFactory) -> None:
+    """Case, accents, punctuation and spacing do not matter; no score on a match."""
+    h = await gateway(make_gateway)
+    status, body = await match(h, {"phoneNumber": LINE, **SAME})
+    assert status == 200
+    assert body == {f"{name}Match": "true" for name in SAME}
+
+
+async def test_every_attribute_differing_is_false_and_text_ones_carry_a_score(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    status, body = await match(h, {"phoneNumber": LINE, **DIFFERENT})
+    assert status == 200
+    expected_keys = {f"{n}Match" for n in DIFFERENT} | {f"{n}MatchScore" for n in SCORED}
+    assert set(body) == expected_keys
+    assert all(body[f"{n}Match"] == "false" for n in DIFFERENT)
+    for name in SCORED:
+        assert 0 <= body[f"{name}MatchScore"] <= 99
+        assert body[f"{name}MatchScore"] >= 70, name  # each is one slip from the holder's
+    assert "federica@example.com" not in str(body)
+
+
+async def test_only_the_attributes_asked_are_answered(make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    assert await match(h, {"phoneNumber": LINE, "givenName": "Federica",
+                           "birthdate": "1978-08-22"}) == \
+        (200, {"givenNameMatch": "true", "birthdateMatch": "true"})
+
+
+async def test_attributes_the_operator_does_not_hold_are_not_available(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    status, body = await match(h, {"phoneNumber": BARE, **SAME})
+    assert status == 200
+    assert body == {f"{name}Match": "not_available" for name in SAME}
+
+
+async def test_a_full_name_and_address_compare_with_the_parts_held(
+        make_gateway: HarnessFactory) -> None:
+    """With only parts held, the name and address are compared with their usual joins."""
+    h = await gateway(make_gateway)
+    assert await match(h, {"phoneNumber": PARTS, "name": "Jan Pieter de Vries",
+                           "address": "Keizersgracht 12 A"}) == \
+        (200, {"nameMatch": "true", "addressMatch": "true"})
+    assert await match(h, {"phoneNumber": PARTS, "name": "de Vries Jan",
+                           "address": "12 Keizersgracht"}) == \
+        (200, {"nameMatch": "true", "addressMatch": "true"})
+    status, body = await match(h, {"phoneNumber": PARTS, "name": "Jan de Vris",
+                                   "givenName": "Federica"})
+    assert status == 200
+    assert body["nameMatch"] == "false"
+    assert 90 <= body["nameMatchScore"] <= 99
+    assert body["givenNameMatch"] == "false"
+
+
+async def test_a_new_holder_is_not_matched_with_the_previous_holders_attributes(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    response = await h.client.post("/admin/v1/events", headers=ADMIN, json={
+        "type": "number_reassigned", "phoneNumber": LINE, "newContractId": "C-9",
+        "occurredAt": "2025-01-01T00:00:00Z"})
+    assert response.status_code == 201, response.text
+    assert await match(h, {"phoneNumber": LINE, "givenName": "Federica"}) == \
+        (200, {"givenNameMatch": "not_available"})
+
+
+async def test_a_body_needs_an_attribute_besides_the_phone_number(make_gateway: HarnessFactory
+                                                                  ) -> None:
+    h = await gateway(make_gateway, camara={"session_header": "X-Network-Session"})
+    status, body = await match(h, {"phoneNumber": LINE})
+    assert (status, body["status"], body["code"]) == \
+        (400, 400, "KNOW_YOUR_CUSTOMER.INVALID_PARAM_COMBINATION")
+    line = {"Authorization": f"Bearer {await h.line_token(LINE, SCOPE)}"}
+    status, body = await match(h, {"phoneNumber": LINE}, line)
+    assert (status, body["code"]) == (400, "KNOW_YOUR_CUSTOMER.INVALID_PARAM_COMBINATION")
+    empty: dict[str, str] | None
+    for empty in ({}, None):
+        status, body = await match(h, empty)
+        assert (status, body["code"]) == (400, "INVALID_ARGUMENT")
+
+
+@pytest.mark.parametrize("wrong", [
+    {"email": "federica.example.com"}, {"email": "a b@example.com"}, {"gender": "female"},
+    {"country": "ESP"}, {"nationality": "E1"}, {"bankAccountNumber": "NL59ABNA0123456789"},
+    {"birthdate": "22/08/1978"}, {"idDocumentType": "visa"}, {"givenName": "x" * 101},
+    {"givenName": 7}, {"nickname": "Fede"},
+])
+async def test_attributes_outside_the_schema_are_invalid_arguments(
+        make_gateway: HarnessFactory, wrong: dict[str, object]) -> None:
+    h = await gateway(make_gateway)
+    status, body = await match(h, {"phoneNumber": LINE, "name": "Federica", **wrong})
+    assert (status, body["code"]) == (400, "INVALID_ARGUMENT")
+
+
+async def test_three_legged_tokens_name_the_line_and_a_different_number_is_refused(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway, camara={"session_header": "X-Network-Session"})
+    line = {"Authorization": f"Bearer {await h.line_token(LINE, SCOPE)}",
+            "x-correlator": "kyc-1"}
+    assert await match(h, {"givenName": "Federica"}, line) == (200, {"givenNameMatch": "true"})
+    assert await match(h, {"phoneNumber": LINE, "givenName": "Federica"}, line) == \
+        (200, {"givenNameMatch": "true"})
+    status, body = await match(h, {"phoneNumber": OTHER, "givenName": "Federica"}, line)
+    assert (status, body["status"], body["code"]) == (403, 403, "INVALID_TOKEN_CONTEXT")
+    status, body = await match(h, {"givenName": "Federica"})
+    assert (status, body["code"]) == (422, "MISSING_IDENTIFIER")
+
+
+async def test_unknown_lines_lines_not_served_and_token_refusals(make_gateway: HarnessFactory
+                                                                 ) -> None:
+    h = await gateway(make_gateway, camara={"not_applicable_prefixes": [OTHER]})
+    cases = [
+        (None, "+34600000000", 404, "IDENTIFIER_NOT_FOUND"),
+        (None, OTHER, 422, "SERVICE_NOT_APPLICABLE"),
+        ({}, LINE, 401, "UNAUTHENTICATED"),
+        ({"Authorization": "Bearer nonsense"}, LINE, 401, "UNAUTHENTICATED"),
+        ({"Authorization": f"Bearer {await h.token('other')}"}, LINE, 403, "PERMISSION_DENIED"),
+    ]
+    for headers, number, status, code in cases:
+        got_status, got = await match(h, {"phoneNumber": number, "name": "Federica"}, headers)
+        assert (got_status, got["status"], got["code"]) == (status, status, code)
