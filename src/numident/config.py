@@ -48,6 +48,16 @@ class CamaraSettings(_Section):
         None, description="The earliest day the registry's contract history can answer for "
         "(Number Recycling's specifiedDate, KYC Tenure's tenureDate): earlier days get 400 "
         "OUT_OF_RANGE; unset, any past day is answered")
+    sim_swap_monitored_days: int | None = Field(
+        None, ge=1, le=36_500, description="How far back (days) SIM changes may be answered, "
+        "when local rules limit it: older changes are answered as null with monitoredPeriod, "
+        "and a check with a longer maxAge is 400 OUT_OF_RANGE; unset, there is no limit")
+    sim_swap_sweep_seconds: float = Field(
+        30.0, gt=0, description="How often SIM swap subscriptions past their expiry time (or "
+        "their sink token's) are ended and their subscription-ended event queued")
+    sim_swap_http_sinks: bool = Field(
+        False, description="Accept plain http:// sinks for SIM swap subscriptions (loopback "
+        "tests and demos); otherwise only https:// sinks are accepted")
 
 
 class OperatorSettings(_Section):

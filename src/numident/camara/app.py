@@ -31,6 +31,8 @@ def served_apis() -> list[CamaraApi]:
         kyc_match,
         number_recycling,
         number_verification,
+        sim_swap,
+        sim_swap_subscriptions,
         tenure,
     )
 
@@ -39,6 +41,9 @@ def served_apis() -> list[CamaraApi]:
                   number_verification.router),
         CamaraApi("Number Recycling", "number-recycling", number_recycling.VERSION,
                   number_recycling.router),
+        CamaraApi("SIM Swap", "sim-swap", sim_swap.VERSION, sim_swap.router),
+        CamaraApi("Sim Swap Subscriptions", "sim-swap-subscriptions",
+                  sim_swap_subscriptions.VERSION, sim_swap_subscriptions.router),
         CamaraApi("KYC Tenure", "kyc-tenure", tenure.VERSION, tenure.router),
         CamaraApi("Know Your Customer Match", "kyc-match", kyc_match.VERSION, kyc_match.router),
     ]

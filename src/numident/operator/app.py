@@ -1,7 +1,8 @@
 """The operator gateway's composition root: ``create_app(settings)`` wires every part.
 
-Nothing here runs at import time. Background work (the deferred-answer queue and the notice
-dispatcher) starts with the application's lifespan and stops with it.
+Nothing here runs at import time. Background work (the deferred-answer queue, the notice
+dispatcher and the sweep that ends expired SIM swap subscriptions) starts with the
+application's lifespan and stops with it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 
 from numident import __version__
 from numident.camara.app import install_camara
+from numident.camara.sim_swap_delivery import ByKind, SinkSender, run_sweep
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
 from numident.operator import admin_api, api, authorize_api
@@ -61,6 +63,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
 
     client = httpx.AsyncClient(transport=notice_transport, timeout=10.0)
     dispatcher = notice_dispatcher(engine, client, key, clock, op.dispatch)
+    # SIM swap subscription events share the outbox but go to their sinks with a bearer token.
+    dispatcher.sender = ByKind(dispatcher.sender, SinkSender(client, engine, now=clock.now))
     gateway.on_notice = dispatcher.wake
 
     @contextlib.asynccontextmanager
@@ -69,6 +73,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
         tasks: list[asyncio.Task[None]] = []
         if background:
             tasks.append(asyncio.create_task(gateway.answer_deferred(stop)))
+            tasks.append(asyncio.create_task(run_sweep(
+                engine, clock, base_url, lambda: gateway.on_notice(), stop,
+                op.camara.sim_swap_sweep_seconds)))
             if op.nats_url:
                 connection = await connect_gateway(op)
                 tasks.append(asyncio.create_task(

@@ -2,8 +2,9 @@
 
 An event updates the registry and, in the same transaction, invalidates every active usage
 of the number (a SIM swap only puts them at risk) and writes one notice per affected usage to
-the durable outbox. An event with an id already recorded changes nothing (events arrive
-again from NATS redeliveries and retried admin calls).
+the durable outbox; a SIM swap also writes one CloudEvent per SIM swap subscription of the
+line (CAMARA SIM Swap subscriptions). An event with an id already recorded changes nothing
+(events arrive again from NATS redeliveries and retried admin calls).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select, update
 
+from numident.camara import sim_swap_events
 from numident.core.identification import ContractStatus
 from numident.core.notices import NoticeType
 from numident.errors import NotFound
@@ -95,7 +97,15 @@ def _registry_change(kind: NoticeType, new_contract_id: str | None,
 def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,
                   occurred_at: datetime, recorded_at: datetime, event_id: str | None,
                   actor: str, notice_source: str) -> int:
-    """End (or flag) every active usage of ``phone_number`` and queue one notice for each."""
+    """End (or flag) every active usage of ``phone_number`` and queue one notice for each.
+
+    A SIM swap is also announced, in the same transaction, to every SIM swap subscription of
+    the line (:func:`numident.camara.sim_swap_events.announce_swap`); the count returned is of
+    usage notices only.
+    """
+    if kind is NoticeType.SIM_SWAPPED:
+        sim_swap_events.announce_swap(conn, phone_number, occurred_at=occurred_at,
+                                      recorded_at=recorded_at, source=notice_source)
     affected = conn.execute(
         select(usages.c.id, usages.c.identification_code, organizers.c.name,
                organizers.c.notice_url)

@@ -4,8 +4,9 @@ Streams (``P`` = ``operator.nats_prefix``, ``N`` = ``operator.name``):
 
 - ``{P}_LIFECYCLE_{N}`` on ``{P}.lifecycle.{N}``: events from the operator's systems, read by
   every replica through one durable consumer (each event is handled by one replica).
-- ``{P}_NOTICES_{N}`` on ``{P}.notice.>`` (work queue): outbox rows relayed by any replica and
-  delivered by whichever replica pulls them.
+- ``{P}_NOTICES_{N}`` on ``{P}.notice.>`` and ``{P}.sim_swap_event.>`` (work queue): outbox
+  rows relayed by any replica and delivered by whichever replica pulls them; notices signed,
+  SIM swap subscription events with their sink's bearer token, by one consumer each.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import httpx
 from nats.aio.client import Client as NATS
 from sqlalchemy import Engine
 
+from numident.camara.sim_swap_delivery import SinkSender
+from numident.camara.sim_swap_events import OUTBOX_KIND
 from numident.config import OperatorSettings
 from numident.core.clock import Clock
 from numident.operator.gateway import Gateway
@@ -37,13 +40,15 @@ class Subjects:
     lifecycle_subject: str
     notice_stream: str
     notice_subject: str
+    sink_event_subject: str
 
     @classmethod
     def for_gateway(cls, settings: OperatorSettings) -> Subjects:
         prefix, name = settings.nats_prefix, subject_token(settings.name)
         stream = subject_token(prefix).upper()
         return cls(f"{stream}_LIFECYCLE_{name.upper()}", f"{prefix}.lifecycle.{name}",
-                   f"{stream}_NOTICES_{name.upper()}", f"{prefix}.notice.>")
+                   f"{stream}_NOTICES_{name.upper()}", f"{prefix}.notice.>",
+                   f"{prefix}.{subject_token(OUTBOX_KIND)}.>")
 
 
 async def connect_gateway(settings: OperatorSettings) -> NATS:
@@ -58,7 +63,8 @@ async def connect_gateway(settings: OperatorSettings) -> NATS:
     js = connection.jetstream()
     try:
         await ensure_stream(js, subjects.lifecycle_stream, [subjects.lifecycle_subject])
-        await ensure_stream(js, subjects.notice_stream, [subjects.notice_subject],
+        await ensure_stream(js, subjects.notice_stream,
+                            [subjects.notice_subject, subjects.sink_event_subject],
                             work_queue=True)
     except BaseException:
         await connection.close()
@@ -83,12 +89,18 @@ async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSetting
             js, store, sender, clock, policy, stream=subjects.notice_stream,
             subject=subjects.notice_subject, durable=f"{subjects.notice_stream}-delivery",
             concurrency=settings.dispatch.concurrency)
+        sink_worker = JetStreamDeliveryWorker(
+            js, store, SinkSender(client, engine, now=clock.now), clock, policy,
+            stream=subjects.notice_stream, subject=subjects.sink_event_subject,
+            durable=f"{subjects.notice_stream}-sim-swap-delivery",
+            concurrency=settings.dispatch.concurrency)
         intake = JetStreamSubscriber(js, subjects.lifecycle_stream, subjects.lifecycle_subject,
                                      f"{subjects.lifecycle_stream}-gateway",
                                      NatsLifecycleIntake(gateway).handle)
         await asyncio.gather(relay.run(stop, idle_interval=settings.dispatch.poll_seconds),
-                             worker.run(stop), intake.run(stop))
+                             worker.run(stop), sink_worker.run(stop), intake.run(stop))
         await worker.close()
+        await sink_worker.close()
         await intake.close()
     finally:
         await connection.close()

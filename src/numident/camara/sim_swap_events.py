@@ -1,0 +1,253 @@
+"""SIM swap subscriptions as stored, and the CloudEvents they owe their sinks.
+
+A subscription asks for ``org.camaraproject.sim-swap-subscriptions.v0.swapped`` events about
+one line, POSTed to the organizer's sink with the subscription's sink credential. Every event
+is an outbox message of kind :data:`OUTBOX_KIND`, written in the transaction that caused it,
+and is therefore retried and dead-lettered like the gateway's notices:
+
+* :func:`announce_swap` runs inside the transaction that records a ``sim_swapped`` lifecycle
+  event (:func:`numident.operator.events.notify_usages`, whatever the event's source): one
+  ``swapped`` event per active subscription of the line. A subscription that reaches its
+  ``subscriptionMaxEvents`` ends there with ``MAX_EVENTS_REACHED``.
+* :func:`delete` (by the organizer: ``SUBSCRIPTION_DELETED``) and :func:`sweep` (expiry time
+  reached: ``SUBSCRIPTION_EXPIRED``; the sink token's expiry reached: ``ACCESS_TOKEN_EXPIRED``)
+  end a subscription and queue its ``subscription-ended`` event.
+
+An ended subscription keeps its row, so that its last events still go out with its credential,
+but the API no longer serves it. A subscription made with a three-legged token never has its
+phone number shown back or put in an event (the spec's data minimisation).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, or_, select, update
+
+from numident.operator.tables import organizers, outbox, sim_swap_subscriptions
+from numident.outbox.store import OutboxMessage, SqlOutbox
+
+SWAPPED = "org.camaraproject.sim-swap-subscriptions.v0.swapped"
+ENDED = "org.camaraproject.sim-swap-subscriptions.v0.subscription-ended"
+OUTBOX_KIND = "sim_swap_event"
+SWEEP_BATCH = 500
+
+t = sim_swap_subscriptions
+
+
+class TerminationReason(StrEnum):
+    MAX_EVENTS_REACHED = "MAX_EVENTS_REACHED"
+    NETWORK_TERMINATED = "NETWORK_TERMINATED"
+    SUBSCRIPTION_EXPIRED = "SUBSCRIPTION_EXPIRED"
+    ACCESS_TOKEN_EXPIRED = "ACCESS_TOKEN_EXPIRED"  # noqa: S105 - a reason, not a secret
+    SUBSCRIPTION_DELETED = "SUBSCRIPTION_DELETED"
+
+
+DESCRIPTIONS = {
+    TerminationReason.MAX_EVENTS_REACHED: "the maximum number of events has been sent",
+    TerminationReason.NETWORK_TERMINATED: "the operator stopped the subscription",
+    TerminationReason.SUBSCRIPTION_EXPIRED: "the subscription expire time has been reached",
+    TerminationReason.ACCESS_TOKEN_EXPIRED: "the sink credential's access token has expired",
+    TerminationReason.SUBSCRIPTION_DELETED: "the subscription was deleted by its owner",
+}
+
+
+@dataclass(frozen=True)
+class NewSubscription:
+    """What a valid creation request asks for."""
+
+    organizer_id: int
+    phone_number: str
+    by_token: bool
+    sink: str
+    sink_token: str | None
+    sink_token_expires_at: datetime | None
+    expires_at: datetime | None
+    max_events: int | None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """An active subscription as the API shows it (never with its sink token)."""
+
+    id: str
+    phone_number: str
+    by_token: bool
+    sink: str
+    starts_at: datetime
+    expires_at: datetime | None
+    max_events: int | None
+
+
+_SHOWN = (t.c.id, t.c.phone_number, t.c.by_token, t.c.sink, t.c.starts_at, t.c.expires_at,
+          t.c.max_events)
+
+
+def _subscription(row: Any) -> Subscription:
+    return Subscription(row.id, row.phone_number, row.by_token, row.sink, row.starts_at,
+                        row.expires_at, row.max_events)
+
+
+def create(engine: Engine, new: NewSubscription, now: datetime) -> Subscription:
+    """Store ``new``, active from ``now``."""
+    subscription_id = str(uuid.uuid4())
+    with engine.begin() as conn:
+        conn.execute(t.insert().values(
+            id=subscription_id, organizer_id=new.organizer_id, phone_number=new.phone_number,
+            by_token=new.by_token, sink=new.sink, sink_token=new.sink_token,
+            sink_token_expires_at=new.sink_token_expires_at, starts_at=now,
+            expires_at=new.expires_at, max_events=new.max_events, events_sent=0))
+    return Subscription(subscription_id, new.phone_number, new.by_token, new.sink, now,
+                        new.expires_at, new.max_events)
+
+
+def _visible(organizer_id: int, phone_number: str | None) -> list[Any]:
+    """The active subscriptions an organizer sees (only the token's line's, with a line)."""
+    conditions: list[Any] = [t.c.organizer_id == organizer_id, t.c.ended_at.is_(None)]
+    if phone_number is not None:
+        conditions.append(t.c.phone_number == phone_number)
+    return conditions
+
+
+def find(engine: Engine, organizer_id: int, subscription_id: str,
+         phone_number: str | None = None) -> Subscription | None:
+    """The organizer's active subscription ``subscription_id`` (of ``phone_number``), or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(*_SHOWN).where(
+            t.c.id == subscription_id, *_visible(organizer_id, phone_number))).first()
+    return None if row is None else _subscription(row)
+
+
+def listing(engine: Engine, organizer_id: int,
+            phone_number: str | None = None) -> list[Subscription]:
+    """The organizer's active subscriptions (of ``phone_number``), oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(*_SHOWN).where(*_visible(organizer_id, phone_number))
+                            .order_by(t.c.starts_at, t.c.id)).all()
+    return [_subscription(r) for r in rows]
+
+
+def delete(engine: Engine, organizer_id: int, subscription_id: str, phone_number: str | None,
+           now: datetime, source: str) -> bool:
+    """End the organizer's subscription as deleted; False when it has none such."""
+    with engine.begin() as conn:
+        row = conn.execute(_ending_query().where(
+            t.c.id == subscription_id, *_visible(organizer_id, phone_number))).first()
+        if row is None:
+            return False
+        message = _end(conn, row, TerminationReason.SUBSCRIPTION_DELETED, now, now, source)
+        if message is not None:
+            SqlOutbox(conn.engine, outbox).add(conn, message)
+        return message is not None
+
+
+def announce_swap(conn: Connection, phone_number: str, *, occurred_at: datetime,
+                  recorded_at: datetime, source: str) -> int:
+    """Queue a ``swapped`` event for each active subscription of the line; returns how many.
+
+    Runs in the caller's transaction (the one recording the swap). Subscriptions past their
+    expiry are not served even if the sweep has not ended them yet.
+    """
+    rows = conn.execute(_ending_query().where(
+        t.c.phone_number == phone_number, t.c.ended_at.is_(None),
+        or_(t.c.expires_at.is_(None), t.c.expires_at > recorded_at),
+        or_(t.c.sink_token_expires_at.is_(None), t.c.sink_token_expires_at > recorded_at),
+    ).order_by(t.c.starts_at, t.c.id)).all()
+    messages: list[OutboxMessage] = []
+    for row in rows:
+        conn.execute(update(t).where(t.c.id == row.id).values(events_sent=t.c.events_sent + 1))
+        messages.append(_message(row, SWAPPED, {}, occurred_at, recorded_at, source))
+        if row.max_events is not None and row.events_sent + 1 >= row.max_events:
+            ended = _end(conn, row, TerminationReason.MAX_EVENTS_REACHED, recorded_at,
+                         recorded_at, source)
+            if ended is not None:
+                messages.append(ended)
+    SqlOutbox(conn.engine, outbox).add_many(conn, messages)
+    return len(rows)
+
+
+def sweep(engine: Engine, now: datetime, source: str) -> int:
+    """End every subscription whose expiry (or sink token's) has passed; returns how many."""
+    ended = 0
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(_ending_query().where(
+                t.c.ended_at.is_(None),
+                or_(t.c.expires_at <= now, t.c.sink_token_expires_at <= now),
+            ).order_by(t.c.id).limit(SWEEP_BATCH)).all()
+            messages = []
+            for row in rows:
+                reason, at = _expiry(row, now)
+                message = _end(conn, row, reason, at, now, source)
+                if message is not None:
+                    messages.append(message)
+            SqlOutbox(conn.engine, outbox).add_many(conn, messages)
+        ended += len(messages)
+        if len(rows) < SWEEP_BATCH:
+            return ended
+
+
+def sink_token(engine: Engine, subscription_id: str) -> tuple[bool, str | None]:
+    """Whether the subscription exists, and the access token its events are sent with."""
+    with engine.connect() as conn:
+        row = conn.execute(select(t.c.sink_token).where(t.c.id == subscription_id)).first()
+    return (False, None) if row is None else (True, row.sink_token)
+
+
+def _expiry(row: Row[Any], now: datetime) -> tuple[TerminationReason, datetime]:
+    """Why and when an expired subscription ended: the earlier of its two expiry times."""
+    if row.expires_at is not None and row.expires_at <= now and (
+            row.sink_token_expires_at is None or row.expires_at <= row.sink_token_expires_at):
+        return TerminationReason.SUBSCRIPTION_EXPIRED, row.expires_at
+    return TerminationReason.ACCESS_TOKEN_EXPIRED, row.sink_token_expires_at
+
+
+def _ending_query() -> Any:
+    """The subscription rows an event is written from, locked against a concurrent end."""
+    return (select(t.c.id, t.c.phone_number, t.c.by_token, t.c.sink, t.c.max_events,
+                   t.c.events_sent, t.c.expires_at, t.c.sink_token_expires_at,
+                   organizers.c.name.label("organizer"))
+            .join(organizers, organizers.c.id == t.c.organizer_id)
+            .with_for_update(of=t))
+
+
+def _end(conn: Connection, row: Row[Any], reason: TerminationReason, at: datetime,
+         now: datetime, source: str) -> OutboxMessage | None:
+    """Mark the subscription ended at ``at``; its ``subscription-ended`` event, or None if it
+    had already ended (only one end is ever announced)."""
+    changed = conn.execute(update(t).where(t.c.id == row.id, t.c.ended_at.is_(None))
+                           .values(ended_at=at, termination_reason=reason.value)).rowcount
+    if not changed:
+        return None
+    return _message(row, ENDED, {"terminationReason": reason.value,
+                                 "terminationDescription": DESCRIPTIONS[reason]},
+                    at, now, source)
+
+
+def _message(row: Row[Any], kind: str, data: dict[str, str], time: datetime,
+             created_at: datetime, source: str) -> OutboxMessage:
+    """One CloudEvent (structured mode) for the subscription's sink."""
+    event_id = str(uuid.uuid4())
+    shown = {} if row.by_token else {"phoneNumber": row.phone_number}
+    document = {
+        "id": event_id,
+        "source": source,
+        "type": kind,
+        "specversion": "1.0",
+        "datacontenttype": "application/json",
+        "time": rfc3339(time),
+        "data": {**shown, "subscriptionId": row.id, **data},
+    }
+    return OutboxMessage(id=event_id, kind=OUTBOX_KIND, owner=row.organizer,
+                         destination=row.sink, content_type="application/cloudevents+json",
+                         payload=json.dumps(document, separators=(",", ":")).encode(),
+                         created_at=created_at)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
