@@ -8,12 +8,13 @@ defaults. A bad value raises :class:`~numident.errors.ConfigurationError` naming
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from numident.core.identification import ANSWER_DEADLINE
@@ -58,6 +59,17 @@ class CamaraSettings(_Section):
     sim_swap_http_sinks: bool = Field(
         False, description="Accept plain http:// sinks for SIM swap subscriptions (loopback "
         "tests and demos); otherwise only https:// sinks are accepted")
+    holder_key: SecretStr | None = Field(
+        None, description="The key (64 hex digits) of the digests that stand for exact-match "
+        "KYC holder attributes; replicas and the import must share it; when unset a random key "
+        "is kept in <home>/operator/holder-key")
+
+    @field_validator("holder_key")
+    @classmethod
+    def _hex_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
+            raise ValueError("must be 64 hex digits (32 bytes)")
+        return value
 
 
 class OperatorSettings(_Section):

@@ -6,6 +6,18 @@ as the snake_case of its KYC Match request property (:data:`ATTRIBUTES`). Empty 
 schema bounds them) and reports the first bad field; :func:`write_holders` stores the parsed
 rows with the driver's executemany, as the subscriber import does.
 
+Only what KYC Match and Tenure need is kept, and only in the form they need it:
+
+* the attributes KYC Match compares only for equality (:data:`KEYED`: id document and its type
+  and expiry, bank account, postal code, country, birth date, gender, country of birth,
+  nationality) are stored as keyed digests (HMAC-SHA256, hex) of their normal form, bound to
+  the column and the line (:mod:`numident.camara.holder_key`); empty when the normal form is.
+  Each row names the key's id (``holder_key_id``);
+* the attributes KYC Match scores (names, address parts, places, e-mail) are stored as
+  exported, because a Jaro-Winkler score needs the text; so is the house number extension,
+  compared exactly on its own but also a part of the scored address, and ``contract_type``
+  (Tenure answers it).
+
 Each ``holders`` row names the contract and holder start it was exported with. A later holder
 change (a reassignment or holder-change event, or an import with another contract or start)
 makes :func:`current_holder` ignore it: attributes are never attributed to the next holder.
@@ -22,6 +34,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from numident.camara.holder_key import HolderKey
+from numident.camara.matching import Way, normal_form
 from numident.operator.tables import holders, subscribers
 
 CONTRACT_TYPES = {"payg": "PAYG", "paym": "PAYM", "business": "Business"}
@@ -116,6 +130,15 @@ COLUMNS: tuple[str, ...] = tuple(CHECKS)
 ATTRIBUTES: tuple[str, ...] = COLUMNS[1:]
 """The KYC holder attributes (every optional column but ``contract_type``)."""
 
+KEYED: dict[str, Way] = {
+    "id_document": Way.IDENTIFIER, "id_document_type": Way.CODE,
+    "id_document_expiry_date": Way.DATE, "bank_account_number": Way.IDENTIFIER,
+    "postal_code": Way.IDENTIFIER, "country": Way.CODE, "birthdate": Way.DATE,
+    "gender": Way.CODE, "country_of_birth": Way.CODE, "nationality": Way.CODE,
+}
+"""The attributes stored only as keyed digests, with the way that gives their normal form."""
+_KEYED_AT = tuple((COLUMNS.index(column), column, way) for column, way in KEYED.items())
+
 HolderValues = tuple[str | None, ...]
 """One row's optional values in :data:`COLUMNS` order; None is unknown."""
 
@@ -152,8 +175,13 @@ class HolderRow:
     values: HolderValues
 
 
-def write_holders(conn: Connection, rows: Sequence[HolderRow], now: datetime) -> None:
-    """Upsert the rows (all optional columns: the export is the whole truth about them)."""
+def write_holders(conn: Connection, rows: Sequence[HolderRow], now: datetime,
+                  key: HolderKey | None) -> None:
+    """Upsert the rows (all optional columns: the export is the whole truth about them).
+
+    The :data:`KEYED` values are written as their digests under ``key``; without a key, a row
+    with any such value raises ValueError before anything is written.
+    """
     if not rows:
         return
     processor = holders.c.updated_at.type.bind_processor(conn.dialect)
@@ -163,11 +191,27 @@ def write_holders(conn: Connection, rows: Sequence[HolderRow], now: datetime) ->
 
     sql = _UPSERT if conn.dialect.name == "sqlite" else _UPSERT.replace("?", "%s")
     updated = stamp(now)
+    key_id = key.id if key is not None else None
     conn.exec_driver_sql(sql, [(r.phone_number, r.contract_id, stamp(r.activated_at),
-                                *r.values, updated) for r in rows])
+                                *keyed_values(r, key), key_id, updated) for r in rows])
 
 
-_NAMES = ("phone_number", "contract_id", "activated_at", *COLUMNS, "updated_at")
+def keyed_values(row: HolderRow, key: HolderKey | None) -> HolderValues:
+    """The row's values with each :data:`KEYED` one replaced by its digest."""
+    values = list(row.values)
+    for at, column, way in _KEYED_AT:
+        value = values[at]
+        if value is None:
+            continue
+        if key is None:
+            raise ValueError(f"{row.phone_number}: storing {column} needs the holder key")
+        normal = normal_form(way, value)
+        values[at] = key.digest(column, row.phone_number, normal) if normal else None
+    return tuple(values)
+
+
+_NAMES = ("phone_number", "contract_id", "activated_at", *COLUMNS, "holder_key_id",
+          "updated_at")
 _COLUMN_LIST = ", ".join(_NAMES)
 _MARKS = ", ".join("?" for _ in _NAMES)
 _SET = ", ".join(f"{name} = excluded.{name}" for name in _NAMES[1:])
@@ -176,7 +220,9 @@ _UPSERT = f"INSERT INTO holders ({_COLUMN_LIST}) VALUES ({_MARKS}) ON CONFLICT (
     f"DO UPDATE SET {_SET}"  # noqa: S608
 
 Holder = Mapping[str, str | None]
-"""The current holder's stored values by column name (every column of :data:`COLUMNS`)."""
+"""The current holder's stored values by column name (every column of :data:`COLUMNS`, and
+``holder_key_id``): :data:`KEYED` ones are digests."""
+_READ = (*COLUMNS, "holder_key_id")
 
 
 def current_holder(engine: Engine, phone_number: str) -> Holder:
@@ -187,7 +233,7 @@ def current_holder(engine: Engine, phone_number: str) -> Holder:
     """
     with engine.connect() as conn:
         row = conn.execute(
-            select(*(holders.c[name] for name in COLUMNS))
+            select(*(holders.c[name] for name in _READ))
             .join(subscribers, subscribers.c.phone_number == holders.c.phone_number)
             .where(holders.c.phone_number == phone_number,
                    holders.c.contract_id == subscribers.c.contract_id,
@@ -196,5 +242,5 @@ def current_holder(engine: Engine, phone_number: str) -> Holder:
                    | (holders.c.activated_at.is_(None) & subscribers.c.activated_at.is_(None)))
         ).first()
     if row is None:
-        return dict.fromkeys(COLUMNS)
+        return dict.fromkeys(_READ)
     return dict(row._mapping)

@@ -7,6 +7,15 @@ scores also carries its ``...MatchScore`` (0-99). How values are normalised and 
 a full name or address is compared with a holder stored as parts, is in
 :mod:`numident.camara.matching`. Stored attributes are never returned.
 
+The scored attributes are stored as exported and compared as text (:class:`Clear`), as is the
+house number extension, a part of the scored address. The others (:class:`Keyed`) are stored
+only as digests under the installation's holder key
+(:mod:`numident.camara.holder_key`): the given value's normal form is digested the same way and
+the digests are compared in constant time. Digests stored under another key than the gateway's
+(an import run with another ``operator.camara.holder_key`` or home) cannot be compared: those
+attributes are ``not_available``, as the operator cannot tell, never ``false``, which would
+wrongly tell the organizer the customer differs from the holder; a warning is logged.
+
 Refusals, in order: an empty body is 400 ``INVALID_ARGUMENT``; a body with nothing but
 ``phoneNumber`` is 400 ``KNOW_YOUR_CUSTOMER.INVALID_PARAM_COMBINATION``; with a three-legged
 token a ``phoneNumber`` other than the token's is 403 ``INVALID_TOKEN_CONTEXT`` (the same one
@@ -16,10 +25,12 @@ is accepted); with a two-legged token a missing ``phoneNumber`` is 422 ``MISSING
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+import structlog
+from fastapi import APIRouter, Depends, Request
 from pydantic import Field, create_model
 
 from numident.camara.common import (
@@ -32,18 +43,29 @@ from numident.camara.common import (
     subject,
 )
 from numident.camara.dates import CalendarDate
+from numident.camara.holder_key import HolderKey
 from numident.camara.holders import (
     BANK_ACCOUNT_PATTERN,
     COUNTRY_PATTERN,
     EMAIL_PATTERN,
+    KEYED,
     Holder,
     current_holder,
 )
-from numident.camara.matching import Outcome, Verdict, Way, compare, joined
+from numident.camara.matching import (
+    NOT_AVAILABLE,
+    Outcome,
+    Verdict,
+    Way,
+    compare,
+    joined,
+    normal_form,
+)
 from numident.errors import InvalidInput, PermissionDenied
 
 VERSION = "vwip"
 SCOPE = "kyc-match:match"
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix=f"/kyc-match/{VERSION}", tags=["Match"],
                    responses=error_responses(400, 401, 403, 404, 422))
 
@@ -116,32 +138,51 @@ def _addresses(holder: Holder) -> list[str | None]:
             joined(number, street, extension), joined(number, street)]
 
 
-FIELDS: dict[str, tuple[Way, Candidates]] = {
-    "idDocument": (Way.IDENTIFIER, _column("id_document")),
-    "idDocumentType": (Way.CODE, _column("id_document_type")),
-    "idDocumentExpiryDate": (Way.DATE, _column("id_document_expiry_date")),
-    "bankAccountNumber": (Way.IDENTIFIER, _column("bank_account_number")),
-    "name": (Way.TEXT, _full_names),
-    "givenName": (Way.TEXT, _column("given_name")),
-    "familyName": (Way.TEXT, _column("family_name")),
-    "nameKanaHankaku": (Way.TEXT, _column("name_kana_hankaku")),
-    "nameKanaZenkaku": (Way.TEXT, _column("name_kana_zenkaku")),
-    "middleNames": (Way.TEXT, _column("middle_names")),
-    "familyNameAtBirth": (Way.TEXT, _column("family_name_at_birth")),
-    "address": (Way.TEXT, _addresses),
-    "streetName": (Way.TEXT, _column("street_name")),
-    "streetNumber": (Way.TEXT, _column("street_number")),
-    "postalCode": (Way.IDENTIFIER, _column("postal_code")),
-    "region": (Way.TEXT, _column("region")),
-    "locality": (Way.TEXT, _column("locality")),
-    "country": (Way.CODE, _column("country")),
-    "houseNumberExtension": (Way.IDENTIFIER, _column("house_number_extension")),
-    "birthdate": (Way.DATE, _column("birthdate")),
-    "email": (Way.EMAIL, _column("email")),
-    "gender": (Way.CODE, _column("gender")),
-    "cityOfBirth": (Way.TEXT, _column("city_of_birth")),
-    "countryOfBirth": (Way.CODE, _column("country_of_birth")),
-    "nationality": (Way.CODE, _column("nationality")),
+@dataclass(frozen=True)
+class Clear:
+    """An attribute compared (and scored, if its way is) with the stored text of candidates."""
+
+    way: Way
+    candidates: Candidates
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """An attribute compared only for equality, with the digest stored in ``column``."""
+
+    column: str
+
+    @property
+    def way(self) -> Way:
+        return KEYED[self.column]
+
+
+FIELDS: dict[str, Clear | Keyed] = {
+    "idDocument": Keyed("id_document"),
+    "idDocumentType": Keyed("id_document_type"),
+    "idDocumentExpiryDate": Keyed("id_document_expiry_date"),
+    "bankAccountNumber": Keyed("bank_account_number"),
+    "name": Clear(Way.TEXT, _full_names),
+    "givenName": Clear(Way.TEXT, _column("given_name")),
+    "familyName": Clear(Way.TEXT, _column("family_name")),
+    "nameKanaHankaku": Clear(Way.TEXT, _column("name_kana_hankaku")),
+    "nameKanaZenkaku": Clear(Way.TEXT, _column("name_kana_zenkaku")),
+    "middleNames": Clear(Way.TEXT, _column("middle_names")),
+    "familyNameAtBirth": Clear(Way.TEXT, _column("family_name_at_birth")),
+    "address": Clear(Way.TEXT, _addresses),
+    "streetName": Clear(Way.TEXT, _column("street_name")),
+    "streetNumber": Clear(Way.TEXT, _column("street_number")),
+    "postalCode": Keyed("postal_code"),
+    "region": Clear(Way.TEXT, _column("region")),
+    "locality": Clear(Way.TEXT, _column("locality")),
+    "country": Keyed("country"),
+    "houseNumberExtension": Clear(Way.IDENTIFIER, _column("house_number_extension")),
+    "birthdate": Keyed("birthdate"),
+    "email": Clear(Way.EMAIL, _column("email")),
+    "gender": Keyed("gender"),
+    "cityOfBirth": Clear(Way.TEXT, _column("city_of_birth")),
+    "countryOfBirth": Keyed("country_of_birth"),
+    "nationality": Keyed("nationality"),
 }
 """Each request attribute: how it is compared and with which stored values."""
 
@@ -151,9 +192,9 @@ Score = Annotated[int, Field(ge=0, le=99)]
 
 def _response_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    for name, (way, _) in FIELDS.items():
+    for name, rule in FIELDS.items():
         fields[f"{name}Match"] = (MatchResult | None, None)
-        if way.scored:
+        if rule.way.scored:
             fields[f"{name}MatchScore"] = (Score | None, None)
     return fields
 
@@ -161,17 +202,41 @@ def _response_fields() -> dict[str, Any]:
 KYC_MatchResponse = create_model("KYC_MatchResponse", **_response_fields())
 
 
-def match(given: dict[str, Any], holder: Holder) -> dict[str, object]:
+def match(given: dict[str, Any], holder: Holder, key: HolderKey, phone_number: str
+          ) -> dict[str, object]:
     """The response body for the attributes ``given`` (request names, non-null values)."""
     answer: dict[str, object] = {}
     for name, value in given.items():
-        way, candidates = FIELDS[name]
+        rule = FIELDS[name]
         text = value.isoformat() if isinstance(value, date) else str(value)
-        outcome: Outcome = compare(way, text, (c for c in candidates(holder) if c))
+        if isinstance(rule, Clear):
+            outcome = compare(rule.way, text, (c for c in rule.candidates(holder) if c))
+        else:
+            outcome = compare_keyed(rule, text, holder, key, phone_number)
         answer[f"{name}Match"] = outcome.verdict.value
         if outcome.verdict is Verdict.FALSE and outcome.score is not None:
             answer[f"{name}MatchScore"] = outcome.score
     return answer
+
+
+def compare_keyed(rule: Keyed, given: str, holder: Holder, key: HolderKey, phone_number: str
+                  ) -> Outcome:
+    """The verdict on ``given`` against the digest stored for the holder under ``key``."""
+    stored = holder[rule.column]
+    if stored is None:
+        return NOT_AVAILABLE
+    if holder["holder_key_id"] != key.id:
+        log.warning("holder attributes stored under another holder key cannot be compared",
+                    stored_key_id=holder["holder_key_id"], key_id=key.id)
+        return NOT_AVAILABLE
+    matched = key.matches(stored, rule.column, phone_number, normal_form(rule.way, given))
+    return Outcome(Verdict.TRUE if matched else Verdict.FALSE)
+
+
+def installation_key(request: Request) -> HolderKey:
+    """The gateway's holder key (``app.state.holder_key``)."""
+    key: HolderKey = request.app.state.holder_key
+    return key
 
 
 def kyc_subject(caller: Caller, given: str | None) -> str:
@@ -188,7 +253,8 @@ def kyc_subject(caller: Caller, given: str | None) -> str:
              response_model_exclude_none=True,
              summary="Match a customer's attributes with the holder of their phone number")
 def match_customer(body: KYC_MatchRequestBody,
-                   caller: Annotated[Caller, Depends(caller_with(SCOPE))]) -> dict[str, object]:
+                   caller: Annotated[Caller, Depends(caller_with(SCOPE))],
+                   key: Annotated[HolderKey, Depends(installation_key)]) -> dict[str, object]:
     given = body.model_dump(exclude_none=True)
     number = given.pop("phoneNumber", None)
     if not given and number is None:
@@ -197,4 +263,5 @@ def match_customer(body: KYC_MatchRequestBody,
         raise InvalidInput("give at least one attribute besides phoneNumber",
                            code="KNOW_YOUR_CUSTOMER.INVALID_PARAM_COMBINATION")
     line = registry_line(caller.engine, kyc_subject(caller, number))
-    return match(given, current_holder(caller.engine, line.phone_number))
+    return match(given, current_holder(caller.engine, line.phone_number), key,
+                 line.phone_number)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from numident.camara.holder_key import holder_key
 from numident.cli.common import (
     ConfigOption,
     console,
@@ -77,7 +78,8 @@ def import_subscribers(
             progress_bar("importing subscribers", count_lines(file)) as advance:
         report = registry.import_subscribers(
             engine, file, now=SystemClock().now(), notice_source=loaded.operator.public_url,
-            partial=partial, reject_file=reject_file, progress=advance)
+            partial=partial, reject_file=reject_file, progress=advance,
+            holder_key=holder_key(loaded))
     console.print(f"{report.rows} rows: {report.inserted} new, {report.updated} changed, "
                   f"{report.unchanged} unchanged, {report.rejected} rejected; "
                   f"{report.notices} notices queued")

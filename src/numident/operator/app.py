@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from numident import __version__
 from numident.camara.app import install_camara
+from numident.camara.holder_key import holder_key
 from numident.camara.sim_swap_delivery import ByKind, SinkSender, run_sweep
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
@@ -96,6 +97,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.gateway = gateway
     app.state.authenticator = authenticator
     app.state.signing_key = key
+    app.state.holder_key = holder_key(settings)
     app.state.dispatcher = dispatcher
     app.state.network_sessions = TableSessionSource(engine, op.camara.session_header)
     app.include_router(api.router)

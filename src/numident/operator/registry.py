@@ -3,7 +3,8 @@
 The export is ``phone_number,contract_id,status,activated_at`` (extra columns are tolerated).
 The optional columns of :mod:`numident.camara.holders` (``contract_type`` and the KYC holder
 attributes) are checked and stored only when the file has them, so a plain export costs nothing
-more.
+more; the attributes KYC Match compares only for equality are stored as digests under the
+installation's holder key, which the import must then be given.
 An import is idempotent: rows equal to what is stored change nothing, changed rows are updated
 and recorded in ``subscriber_history``, and changes that end a contract or hand the number to
 another contract are lifecycle events (their notices are written in the same transaction).
@@ -27,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from numident.camara import holders
+from numident.camara.holder_key import HolderKey
 from numident.core.identification import ContractStatus
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
@@ -211,12 +213,14 @@ def _parse_part(path: Path, part: Part | None, layout: Layout
 def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_source: str,
                        partial: bool = False,
                        reject_file: Path | None = None,
-                       progress: Progress | None = None) -> ImportReport:
+                       progress: Progress | None = None,
+                       holder_key: HolderKey | None = None) -> ImportReport:
     """Load the billing export at ``path`` into the registry in one transaction.
 
     Without ``partial`` a file with any bad row raises :class:`InvalidFile` listing them and
     nothing is written. With ``partial`` good rows load and bad rows are copied, with the reason,
-    to ``reject_file``.
+    to ``reject_file``. ``holder_key`` is needed (ValueError without it) when the file has
+    attributes stored as digests (:data:`numident.camara.holders.KEYED`).
     """
     rows, problems = read_export(path)
     if problems and not partial:
@@ -226,14 +230,15 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
     report = ImportReport(rows=len(rows), rejected=len(problems), problems=problems)
     with engine.begin() as conn:
         for chunk in _chunks(rows, CHUNK):
-            _apply_chunk(conn, chunk, now, notice_source, report)
+            _apply_chunk(conn, chunk, now, notice_source, report, holder_key)
             if progress is not None:
                 progress(len(chunk))
     return report
 
 
 def _apply_chunk(conn: Connection, chunk: Sequence[SubscriberRow], now: datetime,
-                 notice_source: str, report: ImportReport) -> None:
+                 notice_source: str, report: ImportReport, holder_key: HolderKey | None
+                 ) -> None:
     numbers = [r.phone_number for r in chunk]
     stored = {
         row.phone_number: row
@@ -245,7 +250,7 @@ def _apply_chunk(conn: Connection, chunk: Sequence[SubscriberRow], now: datetime
     }
     holders.write_holders(conn, [
         holders.HolderRow(r.phone_number, r.contract_id, r.activated_at, r.holder)
-        for r in chunk if r.holder is not None], now)
+        for r in chunk if r.holder is not None], now, holder_key)
     changed: list[dict[str, object]] = []
     happened: list[tuple[NoticeType, str]] = []
     for row in chunk:

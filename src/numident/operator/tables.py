@@ -4,7 +4,8 @@
 change (imports and lifecycle events) so that questions about the past can be answered.
 ``holders`` holds what the billing export says about the holder of each line's contract (KYC
 Match, KYC Tenure): the row names the contract and start it describes, so that a later change of
-holder leaves it unused rather than attributed to the new holder.
+holder leaves it unused rather than attributed to the new holder. The attributes compared only
+for equality are HMAC digests (:mod:`numident.camara.holders`).
 ``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
 """
 
@@ -84,6 +85,13 @@ subscriber_history = Table(
     Column("occurred_at", UtcDateTime, nullable=False),
 )
 
+KEYED_DIGEST = "HMAC-SHA256 (holder key) of column, line and normal form, hex; never the value"
+
+
+def _keyed_digest(name: str) -> Column[str]:
+    return Column(name, String(64), nullable=True, comment=KEYED_DIGEST)
+
+
 holders = Table(
     "holders", metadata,
     Column("phone_number", String(16), primary_key=True),
@@ -92,10 +100,10 @@ holders = Table(
     Column("activated_at", UtcDateTime, nullable=True,
            comment="the start of that contract's holder, as exported with the attributes"),
     Column("contract_type", String(8), nullable=True, comment="PAYG, PAYM or Business"),
-    Column("id_document", String(50), nullable=True),
-    Column("id_document_type", String(32), nullable=True),
-    Column("id_document_expiry_date", String(10), nullable=True, comment="YYYY-MM-DD"),
-    Column("bank_account_number", String(50), nullable=True),
+    _keyed_digest("id_document"),
+    _keyed_digest("id_document_type"),
+    _keyed_digest("id_document_expiry_date"),
+    _keyed_digest("bank_account_number"),
     Column("name", String(256), nullable=True),
     Column("given_name", String(100), nullable=True),
     Column("family_name", String(150), nullable=True),
@@ -106,17 +114,19 @@ holders = Table(
     Column("address", String(256), nullable=True),
     Column("street_name", String(150), nullable=True),
     Column("street_number", String(20), nullable=True),
-    Column("postal_code", String(20), nullable=True),
+    _keyed_digest("postal_code"),
     Column("region", String(100), nullable=True),
     Column("locality", String(100), nullable=True),
-    Column("country", String(2), nullable=True),
+    _keyed_digest("country"),
     Column("house_number_extension", String(20), nullable=True),
-    Column("birthdate", String(10), nullable=True, comment="YYYY-MM-DD"),
+    _keyed_digest("birthdate"),
     Column("email", String(254), nullable=True),
-    Column("gender", String(6), nullable=True),
+    _keyed_digest("gender"),
     Column("city_of_birth", String(100), nullable=True),
-    Column("country_of_birth", String(2), nullable=True),
-    Column("nationality", String(2), nullable=True),
+    _keyed_digest("country_of_birth"),
+    _keyed_digest("nationality"),
+    Column("holder_key_id", String(16), nullable=True,
+           comment="the id of the holder key of this row's HMAC digests"),
     Column("updated_at", UtcDateTime, nullable=False),
 )
 

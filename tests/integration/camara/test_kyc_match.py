@@ -1,11 +1,25 @@
-"""KYC Match: given attributes against the line's holder, per attribute, with scores."""
+"""KYC Match: given attributes against the line's holder, per attribute, with scores.
+
+Exact-match attributes are stored as digests under the holder key; the billing import (CLI) and
+the gateway find the same key in the home or in ``operator.camara.holder_key``.
+"""
 
 from __future__ import annotations
 
+import re
+import secrets
+import stat
+from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_harness import ADMIN, Harness, HarnessFactory
+from operator_harness import ADMIN, SESSION_HEADER, Harness, HarnessFactory
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from numident.camara.holder_key import HolderKey
+from numident.cli.main import app as cli
+from numident.operator.tables import holders
 
 pytestmark = pytest.mark.anyio
 SCOPE = "kyc-match:match"
@@ -49,14 +63,41 @@ DIFFERENT = {
 SCORED = {"name", "givenName", "familyName", "nameKanaHankaku", "nameKanaZenkaku",
           "middleNames", "familyNameAtBirth", "address", "streetName", "streetNumber", "region",
           "locality", "email", "cityOfBirth"}
+CLEAR = SCORED | {"houseNumberExtension"}
+"""What is stored as text: the scored attributes and an address part."""
+KEYED_COLUMNS = ("id_document", "id_document_type", "id_document_expiry_date",
+                 "bank_account_number", "postal_code", "country", "birthdate", "gender",
+                 "country_of_birth", "nationality")
+"""The export columns of the attributes not in CLEAR."""
 
 
-async def gateway(make_gateway: HarnessFactory, **operator: Any) -> Harness:
+async def gateway(make_gateway: HarnessFactory, imported: bool = True, **operator: Any
+                  ) -> Harness:
+    """A gateway with organizers; ``imported``: EXPORT loaded under the gateway's key."""
     h: Harness = await make_gateway(register=False, **operator)
     h.register("chat", scopes=[SCOPE])
     h.register("other", scopes=["identification"])
-    h.import_csv(EXPORT)
+    if imported:
+        h.import_csv(EXPORT, holder_key=h.app.state.holder_key)
     return h
+
+
+def stored_row(h: Harness, number: str) -> dict[str, Any]:
+    with h.gateway.engine.connect() as conn:
+        return dict(conn.execute(select(holders).where(holders.c.phone_number == number))
+                    .one()._mapping)
+
+
+def cli_import(tmp_path: Path, database_url: str, home: Path, **camara: str) -> None:
+    """``numident operator import-subscribers`` of EXPORT, configured by a TOML file."""
+    export, config = tmp_path / "cli-export.csv", tmp_path / "cli.toml"
+    export.write_text(EXPORT, encoding="utf-8")
+    table = "".join(f'{name} = "{value}"\n' for name, value in camara.items())
+    config.write_text(f'home = "{home}"\ndatabase_url = "{database_url}"\n'
+                      f"[operator.camara]\n{table}", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["operator", "import-subscribers", str(export),
+                                      "--config", str(config)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
 
 
 async def match(h: Harness, body: object, headers: dict[str, str] | None = None
@@ -92,6 +133,72 @@ async def test_every_attribute_differing_is_false_and_text_ones_carry_a_score(
         assert 0 <= body[f"{name}MatchScore"] <= 99
         assert body[f"{name}MatchScore"] >= 70, name  # each is one slip from the holder's
     assert "federica@example.com" not in str(body)
+
+
+async def test_exact_match_attributes_are_stored_only_as_keyed_digests(
+        make_gateway: HarnessFactory) -> None:
+    """What is not scored is not kept in clear (nor canonical form); what is scored is."""
+    h = await gateway(make_gateway)
+    row = stored_row(h, LINE)
+    key: HolderKey = h.app.state.holder_key
+    for column in KEYED_COLUMNS:
+        assert re.fullmatch(r"[0-9a-f]{64}", row[column]), column
+    clear = ("66666666", "NL59ABNA", "2027-07-12", "1978-08-22", "19780822", "PASSPORT",
+             "passport", "FEMALE", "28004")
+    assert not [text for text in clear if text in str(row)]
+    assert row["id_document"] == key.digest("id_document", LINE, "66666666Q")
+    assert row["holder_key_id"] == key.id
+    assert (row["name"], row["given_name"], row["email"], row["house_number_extension"]) == \
+        ("Federica Sanchez Arjona", "Federica", "federica@example.com", "B")
+
+
+async def test_digests_stored_under_another_key_are_not_available(make_gateway: HarnessFactory
+                                                                 ) -> None:
+    """Digests of an import under another key cannot be compared: not_available, never false.
+
+    ``false`` would tell the organizer that the customer's document or birth date differs from
+    the holder's, when the gateway cannot tell; scored attributes, kept as text, still answer.
+    """
+    h = await gateway(make_gateway, imported=False)
+    h.import_csv(EXPORT, holder_key=HolderKey(secrets.token_bytes(32)))
+    for given in (SAME, DIFFERENT):
+        status, body = await match(h, {"phoneNumber": LINE, **given})
+        assert status == 200
+        assert {n: body[f"{n}Match"] for n in given if n not in CLEAR} == \
+            {n: "not_available" for n in given if n not in CLEAR}
+        assert all(body[f"{n}Match"] == ("true" if given is SAME else "false") for n in CLEAR)
+    h.import_csv(EXPORT, holder_key=h.app.state.holder_key)
+    assert await match(h, {"phoneNumber": LINE, **SAME}) == \
+        (200, {f"{name}Match": "true" for name in SAME})
+
+
+async def test_the_import_command_and_the_gateway_share_the_key_kept_in_the_home(
+        make_gateway: HarnessFactory, database_url: str, tmp_path: Path) -> None:
+    """The command creates the key owner-only on first use; the gateway reads the same one."""
+    cli_import(tmp_path, database_url, tmp_path)
+    path = tmp_path / "operator" / "holder-key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert re.fullmatch(r"[0-9a-f]{64}\n", path.read_text(encoding="ascii"))
+    h = await gateway(make_gateway, imported=False)
+    assert h.app.state.holder_key == HolderKey(bytes.fromhex(path.read_text(encoding="ascii")))
+    assert await match(h, {"phoneNumber": LINE, **SAME}) == \
+        (200, {f"{name}Match": "true" for name in SAME})
+
+
+async def test_a_configured_key_wins_and_is_shared_by_import_hosts_and_replicas(
+        make_gateway: HarnessFactory, database_url: str, tmp_path: Path) -> None:
+    """``operator.camara.holder_key`` replaces the home's key: homes do not matter then."""
+    shared = secrets.token_hex(32)
+    cli_import(tmp_path, database_url, tmp_path / "import-host", holder_key=shared)
+    assert not (tmp_path / "import-host" / "operator" / "holder-key").exists()
+    replica = await gateway(make_gateway, imported=False,
+                            camara={"session_header": SESSION_HEADER, "holder_key": shared})
+    assert await match(replica, {"phoneNumber": LINE, "birthdate": "1978-08-22",
+                                 "idDocument": "66666666Q"}) == \
+        (200, {"birthdateMatch": "true", "idDocumentMatch": "true"})
+    unconfigured = await gateway(make_gateway, imported=False)
+    assert await match(unconfigured, {"phoneNumber": LINE, "birthdate": "1978-08-22"}) == \
+        (200, {"birthdateMatch": "not_available"})
 
 
 async def test_only_the_attributes_asked_are_answered(make_gateway: HarnessFactory) -> None:

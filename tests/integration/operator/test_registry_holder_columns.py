@@ -1,13 +1,19 @@
-"""The export's optional columns: contract type and KYC holder attributes, checked and kept."""
+"""The export's optional columns: contract type and KYC holder attributes, checked and kept.
+
+Attributes KYC Match compares only for equality are kept as digests under the holder key.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
 from operator_harness import Harness, HarnessFactory
 from sqlalchemy import func, select
 
+from numident.camara.holder_key import HolderKey
 from numident.errors import InvalidFile
 from numident.operator import registry as registry_module
 from numident.operator.tables import holders, subscribers
@@ -15,6 +21,10 @@ from numident.operator.tables import holders, subscribers
 pytestmark = pytest.mark.anyio
 HEADER = ("phone_number,contract_id,status,activated_at,contract_type,given_name,birthdate,"
           "email,gender,country,bank_account_number,id_document_type\n")
+
+
+def key(h: Harness) -> HolderKey:
+    return h.app.state.holder_key  # type: ignore[no-any-return]
 
 
 def stored(h: Harness) -> dict[str, dict[str, object]]:
@@ -27,17 +37,53 @@ async def test_optional_columns_are_stored_in_canonical_form(make_gateway: Harne
     h: Harness = await make_gateway()
     report = h.import_csv(HEADER + "+79161234567,C-1,active,2021-03-01,payg, Anna ,1990-05-17,"
                           "anna@example.ru,female,ru,IBAN:RU0012,Passport\n"
-                          "+79161234568,C-2,active,2022-01-01,,,,,,,,\n")
+                          "+79161234568,C-2,active,2022-01-01,,,,,,,,\n", holder_key=key(h))
     assert (report.inserted, report.rejected) == (2, 0)
     rows = stored(h)
     anna = rows["+79161234567"]
-    assert (anna["contract_id"], anna["contract_type"], anna["given_name"], anna["birthdate"],
-            anna["email"], anna["gender"], anna["country"], anna["id_document_type"]) == \
-        ("C-1", "PAYG", "Anna", "1990-05-17", "anna@example.ru", "FEMALE", "RU", "passport")
+    assert (anna["contract_id"], anna["contract_type"], anna["given_name"], anna["email"]) == \
+        ("C-1", "PAYG", "Anna", "anna@example.ru")
+    digest = key(h).digest
+    assert (anna["birthdate"], anna["gender"], anna["country"], anna["bank_account_number"],
+            anna["id_document_type"], anna["holder_key_id"]) == (
+        digest("birthdate", "+79161234567", "1990-05-17"),
+        digest("gender", "+79161234567", "FEMALE"), digest("country", "+79161234567", "RU"),
+        digest("bank_account_number", "+79161234567", "IBANRU0012"),
+        digest("id_document_type", "+79161234567", "PASSPORT"), key(h).id)
     assert anna["family_name"] is None
     unknown = rows["+79161234568"]
     assert unknown["contract_type"] is None
     assert unknown["given_name"] is None
+    assert unknown["birthdate"] is None
+
+
+async def test_exact_match_attributes_are_never_stored_in_clear(make_gateway: HarnessFactory
+                                                                ) -> None:
+    """Neither the value nor its canonical form is anywhere in the row; the digest is keyed."""
+    h: Harness = await make_gateway()
+    h.import_csv(HEADER + "+79161234567,C-1,active,2021-03-01,PAYG,Anna,1990-05-17,"
+                 "anna@example.ru,FEMALE,RU,IBAN:RU0012,passport\n", holder_key=key(h))
+    row = stored(h)["+79161234567"]
+    clear = ("1990-05-17", "19900517", "FEMALE", "RU0012", "passport", "PASSPORT")
+    assert not any(text in str(value) for text in clear for value in row.values())
+    assert row["country"] != "RU"
+    for column in ("birthdate", "gender", "country", "bank_account_number", "id_document_type"):
+        assert re.fullmatch(r"[0-9a-f]{64}", str(row[column])), column
+    unkeyed = hashlib.sha256(b"1990-05-17").hexdigest()
+    assert row["birthdate"] != unkeyed
+    assert row["birthdate"] != HolderKey(bytes(32)).digest("birthdate", "+79161234567",
+                                                           "1990-05-17")
+
+
+async def test_exact_match_attributes_are_refused_without_the_holder_key(
+        make_gateway: HarnessFactory) -> None:
+    """Such values are never written in clear for want of a key: nothing is written."""
+    h: Harness = await make_gateway()
+    with pytest.raises(ValueError, match="birthdate needs the holder key"):
+        h.import_csv(HEADER + "+79161234567,C-1,active,2021-03-01,PAYG,Anna,1990-05-17,,,,,\n")
+    assert stored(h) == {}
+    with h.gateway.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(subscribers)).scalar_one() == 0
 
 
 async def test_a_plain_export_writes_no_holder_rows_and_keeps_earlier_ones(

@@ -1,10 +1,17 @@
-"""KYC Match comparison: normal forms, verdicts and Jaro-Winkler scores."""
+"""KYC Match comparison: normal forms, verdicts, Jaro-Winkler scores, and what is kept as text."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 from rapidfuzz.distance import JaroWinkler
 
+from numident.camara.holders import KEYED
+from numident.camara.kyc_match import FIELDS, Clear, Keyed
 from numident.camara.matching import Outcome, Verdict, Way, compare, joined, normal_text
 
 
@@ -73,3 +80,26 @@ def test_joined_needs_every_part() -> None:
     assert joined("Federica", "Sanchez") == "Federica Sanchez"
     assert joined("Federica", None) is None
     assert joined("Federica", " ") is None
+
+
+def kyc_match_spec() -> dict[str, Any]:
+    """The published KYC Match definition (``shared/camara`` or ``NUMIDENT_CAMARA_DIR``)."""
+    default = Path(__file__).resolve().parents[4] / "shared" / "camara"
+    folder = Path(os.environ.get("NUMIDENT_CAMARA_DIR", default))
+    path = folder / "KnowYourCustomerMatch" / "kyc-match.yaml"
+    assert path.is_file(), f"{path} is missing (set NUMIDENT_CAMARA_DIR)"
+    spec: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return spec
+
+
+def test_what_the_api_scores_is_kept_as_text_and_the_rest_as_digests() -> None:
+    """The scored ways are the response's ...MatchScore properties; all else is a digest but
+    the house number extension, a part of the scored address."""
+    response = kyc_match_spec()["components"]["schemas"]["KYC_MatchResponse"]["properties"]
+    scored = {name.removesuffix("MatchScore") for name in response if name.endswith("MatchScore")}
+    assert {name for name, rule in FIELDS.items() if rule.way.scored} == scored
+    assert all(isinstance(FIELDS[name], Clear) for name in scored)
+    assert {rule.column for rule in FIELDS.values() if isinstance(rule, Keyed)} == set(KEYED)
+    assert not any(way.scored for way in KEYED.values())
+    assert {name for name, rule in FIELDS.items() if isinstance(rule, Clear)} - scored == \
+        {"houseNumberExtension"}
