@@ -102,14 +102,7 @@ def cli_import(tmp_path: Path, database_url: str, home: Path, **camara: str) -> 
 
 async def match(h: Harness, body: object, headers: dict[str, str] | None = None
                 ) -> tuple[int, dict[str, Any]]:
-    if headers is None:
-        headers = {"Authorization": f"Bearer {await h.token(scope=SCOPE)}",
-                   "x-correlator": "kyc-1"}
-    response = await (h.client.post(MATCH, headers=headers, json=body) if body is not None
-                      else h.client.post(MATCH, headers=headers))
-    if response.status_code == 200:
-        assert response.headers["x-correlator"] == "kyc-1"
-    return response.status_code, response.json()
+    return await h.camara(MATCH, SCOPE, body, headers)
 
 
 async def test_every_attribute_matching_the_holder_is_true_without_scores(

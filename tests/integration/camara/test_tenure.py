@@ -29,14 +29,7 @@ async def gateway(make_gateway: HarnessFactory, **operator: Any) -> Harness:
 
 async def check(h: Harness, body: object, headers: dict[str, str] | None = None
                 ) -> tuple[int, dict[str, Any]]:
-    if headers is None:
-        headers = {"Authorization": f"Bearer {await h.token(scope=SCOPE)}",
-                   "x-correlator": "kt-1"}
-    response = await (h.client.post(CHECK, headers=headers, json=body) if body is not None
-                      else h.client.post(CHECK, headers=headers))
-    if response.status_code == 200:
-        assert response.headers["x-correlator"] == "kt-1"
-    return response.status_code, response.json()
+    return await h.camara(CHECK, SCOPE, body, headers)
 
 
 async def test_tenure_since_the_date_with_the_exported_contract_type(

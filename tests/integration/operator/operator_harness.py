@@ -109,6 +109,19 @@ class Harness:
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
+    async def camara(self, path: str, scope: str, body: object,
+                     headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        """POST ``body`` (None: no body) to a CAMARA operation; a two-legged ``scope`` token
+        unless ``headers`` are given. A success must echo the request's x-correlator."""
+        if headers is None:
+            headers = {"Authorization": f"Bearer {await self.token(scope=scope)}",
+                       "x-correlator": "camara-1"}
+        response = await (self.client.post(path, headers=headers, json=body) if body is not None
+                          else self.client.post(path, headers=headers))
+        if response.status_code == 200:
+            assert response.headers.get("x-correlator") == headers.get("x-correlator")
+        return response.status_code, response.json()
+
     async def auth(self, name: str = "chat") -> dict[str, str]:
         return {"Authorization": f"Bearer {await self.token(name)}"}
 
