@@ -76,13 +76,15 @@ class Caller:
         return self.gateway.clock.now()
 
 
-def caller_with(scope: str) -> Callable[..., Caller]:
-    """The dependency that admits only callers whose token grants ``scope``."""
+def caller_with(scope: str, *alternatives: str) -> Callable[..., Caller]:
+    """The dependency that admits only callers whose token grants ``scope`` or one of the
+    ``alternatives`` (an API's umbrella scope, such as ``sim-swap``)."""
 
     def dependency(request: Request,
                    authorization: Annotated[str | None, Header()] = None) -> Caller:
         try:
-            record, claims = authenticator(request).caller(authorization, scope)
+            record, claims = authenticator(request).caller(authorization, scope,
+                                                           *alternatives)
         except Unauthenticated as exc:
             raise Unauthenticated(exc.message, code="UNAUTHENTICATED") from exc
         except PermissionDenied as exc:

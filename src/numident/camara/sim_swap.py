@@ -37,6 +37,8 @@ from numident.operator.tables import lifecycle_events
 VERSION = "vwip"
 MAX_AGE_LIMIT = 2400
 DEFAULT_MAX_AGE = 240
+UMBRELLA = "sim-swap"
+"""The scope that the specification accepts for both operations."""
 router = APIRouter(prefix=f"/sim-swap/{VERSION}", tags=["SIM Swap"],
                    responses=error_responses(400, 401, 403, 404, 422, 429))
 
@@ -89,7 +91,8 @@ def check_range(max_age: int, monitored_days: int | None) -> None:
 @router.post("/check", response_model=CheckSimSwapInfo, operation_id="checkSimSwap",
              summary="Has the line's SIM changed within the last maxAge hours?")
 def check(body: CreateCheckSimSwap,
-          caller: Annotated[Caller, Depends(caller_with("sim-swap:check"))]) -> CheckSimSwapInfo:
+          caller: Annotated[Caller, Depends(caller_with("sim-swap:check", UMBRELLA))]
+          ) -> CheckSimSwapInfo:
     check_range(body.maxAge, caller.settings.sim_swap_monitored_days)
     latest = latest_sim_change(caller.engine, subject(caller, body.phoneNumber))
     since = caller.now() - timedelta(hours=body.maxAge)
@@ -99,7 +102,8 @@ def check(body: CreateCheckSimSwap,
 @router.post("/retrieve-date", response_model=SimSwapInfo, response_model_exclude_unset=True,
              operation_id="retrieveSimSwapDate", summary="When did the line's SIM last change?")
 def retrieve_date(body: CreateSimSwapDate,
-                  caller: Annotated[Caller, Depends(caller_with("sim-swap:retrieve-date"))]
+                  caller: Annotated[Caller, Depends(
+                      caller_with("sim-swap:retrieve-date", UMBRELLA))]
                   ) -> SimSwapInfo:
     latest = latest_sim_change(caller.engine, subject(caller, body.phoneNumber))
     days = caller.settings.sim_swap_monitored_days

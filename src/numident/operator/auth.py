@@ -107,15 +107,16 @@ class Authenticator:
         """The organizer an ``Authorization: Bearer`` header speaks for."""
         return self.caller(authorization, scope)[0]
 
-    def caller(self, authorization: str | None, scope: str
+    def caller(self, authorization: str | None, scope: str, *alternatives: str
                ) -> tuple[OrganizerRecord, TokenClaims]:
-        """The organizer and the verified token of a request that needs ``scope``."""
+        """The organizer and the verified token of a request that needs ``scope`` (or one of
+        the ``alternatives``, as an OpenAPI security requirement lists them)."""
         claims = self._issuer.verify(_bearer(authorization))
         record = self.organizer_by_name(claims.client_id)
         if record is None or not record.active:
             raise Unauthenticated("the token's organizer is not registered",
                                   code="INVALID_TOKEN")
-        if scope not in claims.scope:
+        if claims.scope.isdisjoint((scope, *alternatives)):
             raise PermissionDenied(f"the access token does not grant scope {scope!r}",
                                    code="INSUFFICIENT_SCOPE")
         return record, claims

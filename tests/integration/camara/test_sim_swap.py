@@ -166,6 +166,18 @@ async def test_tokens_are_required_and_must_grant_the_operation(
     assert (denied.status_code, denied.json()["code"]) == (403, "PERMISSION_DENIED")
 
 
+async def test_the_umbrella_scope_grants_both_operations(make_gateway: HarnessFactory) -> None:
+    """The specification accepts scope sim-swap as well as each operation's own."""
+    h = await gateway(make_gateway)
+    h.register("bank", scopes=["sim-swap"])
+    umbrella = await two_legged(h, "sim-swap")
+    checked = await post(h, "check", {"phoneNumber": SWAPPED}, umbrella)
+    dated = await post(h, "retrieve-date", {"phoneNumber": SWAPPED}, umbrella)
+    assert (checked.status_code, checked.json()) == (200, {"swapped": True})
+    assert dated.status_code == 200
+    assert dated.json()["latestSimChange"]
+
+
 async def test_each_api_serves_its_own_openapi_document(make_gateway: HarnessFactory) -> None:
     h = await gateway(make_gateway)
     document = (await h.client.get("/sim-swap/vwip/openapi.json")).json()
