@@ -42,6 +42,8 @@ class CamaraSettings(_Section):
         None, description="Request header by which the operator's trusted enrichment proxy "
         "names a device's network session; unset, sessions are keyed by the client address")
     authorization_code_seconds: int = Field(60, ge=10, le=600)
+    require_pkce: bool = Field(
+        False, description="Refuse authorization requests without a PKCE S256 challenge")
     not_applicable_prefixes: tuple[str, ...] = Field(
         (), description="E.164 prefixes of lines the CAMARA APIs do not serve (hosted MVNO "
         "ranges, for example): requests about them get 422 SERVICE_NOT_APPLICABLE")

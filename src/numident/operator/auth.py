@@ -67,7 +67,8 @@ class Authenticator:
         if grant == "authorization_code":
             granted = redeem_code(self._engine, form.get("code") or "", client_id=client_id,
                                   redirect_uri=form.get("redirect_uri"),
-                                  now=self._clock.now())
+                                  now=self._clock.now(),
+                                  code_verifier=form.get("code_verifier"))
             return self._issuer.issue(client_id, granted.scope,
                                       phone_number=granted.phone_number,
                                       amr=[granted.authentication.value])

@@ -10,13 +10,18 @@ provisioning feed or a test fill. A session records how the line was authenticat
 device off the mobile network); Number Verification accepts only the first two.
 
 Codes are random, stored only as their SHA-256, single-use, bound to the client and redirect
-URI, and live ``authorization_code_seconds``.
+URI, and live ``authorization_code_seconds``. A client may bind a code to a secret of its own
+with PKCE (RFC 7636, ``S256`` only); ``operator.camara.require_pkce`` makes that mandatory. A
+code issued without a challenge is never redeemed with a verifier (RFC 9700 section 4.8.2).
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
+import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -117,28 +122,43 @@ def _digest(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
+_PKCE_VALUE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")  # RFC 7636 sections 4.1 and 4.2
+
+
+def s256(verifier: str) -> str:
+    """The PKCE ``S256`` challenge of ``verifier``: BASE64URL(SHA256(verifier)), unpadded."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def valid_challenge(challenge: str) -> bool:
+    return _PKCE_VALUE.fullmatch(challenge) is not None
+
+
 def create_code(engine: Engine, *, client_id: str, redirect_uri: str, scope: str,
-                session: NetworkSession, now: datetime, lifetime: int) -> str:
+                session: NetworkSession, now: datetime, lifetime: int,
+                code_challenge: str | None = None) -> str:
     code = secrets.token_urlsafe(32)
     with engine.begin() as conn:
         conn.execute(delete(authorization_codes).where(authorization_codes.c.expires_at < now))
         conn.execute(authorization_codes.insert().values(
             code_hash=_digest(code), client_id=client_id, redirect_uri=redirect_uri,
             scope=scope, phone_number=session.phone_number,
-            authentication=session.authentication.value,
+            authentication=session.authentication.value, code_challenge=code_challenge,
             expires_at=now + timedelta(seconds=lifetime)))
     return code
 
 
 def redeem_code(engine: Engine, code: str, *, client_id: str, redirect_uri: str | None,
-                now: datetime) -> Grant:
+                now: datetime, code_verifier: str | None = None) -> Grant:
     """Spend a code once. Every refusal is the same ``invalid_grant``, telling nothing more."""
     refused = InvalidGrant("the authorization code is not valid")
     with engine.begin() as conn:
         row = conn.execute(select(authorization_codes)
                            .where(authorization_codes.c.code_hash == _digest(code))).first()
         if row is None or row.used_at is not None or row.expires_at <= now \
-                or row.client_id != client_id or row.redirect_uri != redirect_uri:
+                or row.client_id != client_id or row.redirect_uri != redirect_uri \
+                or not _proves(row.code_challenge, code_verifier):
             raise refused
         spent = conn.execute(update(authorization_codes)
                              .where(authorization_codes.c.code_hash == row.code_hash,
@@ -147,3 +167,11 @@ def redeem_code(engine: Engine, code: str, *, client_id: str, redirect_uri: str 
         if spent != 1:
             raise refused
     return Grant(row.client_id, row.scope, row.phone_number, Authentication(row.authentication))
+
+
+def _proves(challenge: str | None, verifier: str | None) -> bool:
+    if challenge is None:
+        return verifier is None
+    if verifier is None or _PKCE_VALUE.fullmatch(verifier) is None:
+        return False
+    return hmac.compare_digest(s256(verifier), challenge)

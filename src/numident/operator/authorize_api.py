@@ -34,6 +34,7 @@ def metadata(request: Request) -> JSONResponse:
         "response_types_supported": ["code"],
         "grant_types_supported": ["authorization_code", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_signing_alg_values_supported": sorted(ALGORITHMS),
     })
 
@@ -41,7 +42,8 @@ def metadata(request: Request) -> JSONResponse:
 @router.get("/oauth2/authorize", status_code=302, responses=ERRORS,
             summary="Authorization code for the subscriber of this device's connection")
 def authorize(request: Request, response_type: str = "", client_id: str = "",
-              redirect_uri: str = "", scope: str = "", state: str | None = None
+              redirect_uri: str = "", scope: str = "", state: str | None = None,
+              code_challenge: str | None = None, code_challenge_method: str | None = None
               ) -> RedirectResponse:
     auth = authenticator(request)
     record = auth.organizer_by_name(client_id)
@@ -62,16 +64,24 @@ def authorize(request: Request, response_type: str = "", client_id: str = "",
     if response_type != "code":
         return back(error="unsupported_response_type",
                     error_description="only response_type=code is supported")
+    g = gateway(request)
+    if code_challenge is None and g.settings.camara.require_pkce:
+        return back(error="invalid_request", error_description="PKCE is required: send "
+                    "code_challenge with code_challenge_method=S256")
+    if code_challenge is not None and (code_challenge_method != "S256"
+                                       or not authorization.valid_challenge(code_challenge)):
+        return back(error="invalid_request", error_description="code_challenge must be an "
+                    "S256 challenge (RFC 7636) with code_challenge_method=S256")
     try:
         granted = auth.granted_scope(client_id, scope or None)
     except InvalidInput as exc:
         return back(error="invalid_scope", error_description=exc.message)
-    g = gateway(request)
     session = request.app.state.network_sessions.session_for(request)
     if session is None:
         return back(error="access_denied",
                     error_description="the device's connection is not known to the network")
     code = authorization.create_code(
         g.engine, client_id=client_id, redirect_uri=redirect_uri, scope=granted,
-        session=session, now=g.clock.now(), lifetime=g.settings.camara.authorization_code_seconds)
+        session=session, now=g.clock.now(), lifetime=g.settings.camara.authorization_code_seconds,
+        code_challenge=code_challenge)
     return back(code=code)

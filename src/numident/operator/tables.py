@@ -60,6 +60,8 @@ authorization_codes = Table(
     Column("scope", Text, nullable=False),
     Column("phone_number", String(16), nullable=False),
     Column("authentication", String(16), nullable=False),
+    Column("code_challenge", String(128), nullable=True,
+           comment="PKCE S256 challenge (RFC 7636), when the client sent one"),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
     Column("used_at", UtcDateTime, nullable=True),
 )

@@ -9,6 +9,7 @@ from joserfc import jwt
 from operator_harness import ADMIN, REDIRECT_URI, SESSION_HEADER, Harness, HarnessFactory
 
 from numident.core.clock import FakeClock
+from numident.operator.authorization import s256
 from numident.trust.tokens import ASSERTION_TYPE
 
 pytestmark = pytest.mark.anyio
@@ -161,3 +162,46 @@ async def test_metadata_names_the_endpoints(make_gateway: HarnessFactory) -> Non
     assert document["grant_types_supported"] == ["authorization_code", "client_credentials"]
     jwks = (await h.client.get("/.well-known/jwks.json")).json()
     assert jwks["keys"][0]["kid"] == h.app.state.signing_key.kid
+
+
+VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"  # RFC 7636 appendix B
+CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def test_s256_is_the_rfc_7636_transform() -> None:
+    assert s256(VERIFIER) == CHALLENGE
+
+
+async def test_pkce_binds_the_code_to_the_client_secret_verifier(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    pkce = {"code_challenge": CHALLENGE, "code_challenge_method": "S256"}
+    code = (await authorize(h, **pkce))["code"]
+    for verifier in (None, "x" * 43, VERIFIER[:-1] + "Y"):
+        form = redeem_form(h, code) | ({"code_verifier": verifier} if verifier else {})
+        response = await h.client.post("/oauth2/token", data=form)
+        assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+    proven = await h.client.post("/oauth2/token",
+                                 data=redeem_form(h, code) | {"code_verifier": VERIFIER})
+    assert proven.status_code == 200, proven.text
+    without = (await authorize(h))["code"]  # no challenge: a verifier is a downgrade attempt
+    response = await h.client.post("/oauth2/token",
+                                   data=redeem_form(h, without) | {"code_verifier": VERIFIER})
+    assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+
+
+@pytest.mark.parametrize("pkce", [{"code_challenge": CHALLENGE, "code_challenge_method": "plain"},
+                                  {"code_challenge": CHALLENGE},
+                                  {"code_challenge": "short", "code_challenge_method": "S256"}])
+async def test_only_s256_challenges_are_accepted(make_gateway: HarnessFactory,
+                                                 pkce: dict[str, str]) -> None:
+    h = await gateway(make_gateway)
+    answer = await authorize(h, **pkce)
+    assert (answer["error"], answer["state"]) == ("invalid_request", "xyz")
+
+
+async def test_pkce_can_be_required(make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway, camara={"session_header": SESSION_HEADER,
+                                            "require_pkce": True})
+    assert (await authorize(h))["error"] == "invalid_request"
+    assert "code" in await authorize(h, code_challenge=CHALLENGE, code_challenge_method="S256")

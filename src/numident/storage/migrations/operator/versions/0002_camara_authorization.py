@@ -26,6 +26,7 @@ def upgrade() -> None:
     sa.Column('scope', sa.Text(), nullable=False),
     sa.Column('phone_number', sa.String(length=16), nullable=False),
     sa.Column('authentication', sa.String(length=16), nullable=False),
+    sa.Column('code_challenge', sa.String(length=128), nullable=True, comment='PKCE S256 challenge (RFC 7636), when the client sent one'),
     sa.Column('expires_at', numident.storage.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('used_at', numident.storage.types.UtcDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('code_hash', name=op.f('pk_authorization_codes'))
