@@ -29,6 +29,7 @@ from numident.operator.api import authenticator, gateway
 from numident.operator.gateway import Gateway
 from numident.operator.organizers import OrganizerRecord
 from numident.operator.tables import subscribers
+from numident.storage.database import read_only
 from numident.trust.tokens import TokenClaims
 
 PHONE_NUMBER_PATTERN = r"^\+[1-9][0-9]{4,14}$"
@@ -125,7 +126,7 @@ class Line:
 
 def registry_line(engine: Engine, number: str) -> Line:
     """The registry's row for ``number``, or 404 ``IDENTIFIER_NOT_FOUND``."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         row = conn.execute(select(subscribers.c.phone_number, subscribers.c.contract_id,
                                   subscribers.c.status, subscribers.c.activated_at,
                                   subscribers.c.sim_changed_at)

@@ -37,6 +37,7 @@ from sqlalchemy import Connection, Engine, select
 from numident.camara.holder_key import HolderKey
 from numident.camara.matching import Way, normal_form
 from numident.operator.tables import holders, subscribers
+from numident.storage.database import read_only
 
 CONTRACT_TYPES = {"payg": "PAYG", "paym": "PAYM", "business": "Business"}
 ID_DOCUMENT_TYPES = frozenset({"passport", "national_id_card", "residence_permit",
@@ -231,7 +232,7 @@ def current_holder(engine: Engine, phone_number: str) -> Holder:
     Values exported for another contract or holder start than the registry's current one,
     or for a terminated contract, belong to nobody who holds the line now.
     """
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         row = conn.execute(
             select(*(holders.c[name] for name in _READ))
             .join(subscribers, subscribers.c.phone_number == holders.c.phone_number)

@@ -30,6 +30,7 @@ from numident.camara.contract_history import LineState, Record, Since, subscribe
 from numident.camara.dates import CalendarDate, check_answerable
 from numident.errors import InvalidInput
 from numident.operator.tables import subscriber_history
+from numident.storage.database import read_only
 
 VERSION = "vwip"
 SCOPE = "number-recycling:check"
@@ -54,7 +55,7 @@ def line_state(caller: Caller, number: str) -> LineState:
     line = registry_line(caller.engine, number)
     records: list[Record] = []
     if line.activated_at is None:
-        with caller.engine.connect() as conn:
+        with read_only(caller.engine) as conn:
             records = [Record(r.occurred_at, r.change, r.contract_id, r.status)
                        for r in conn.execute(
                            select(subscriber_history.c.occurred_at, subscriber_history.c.change,

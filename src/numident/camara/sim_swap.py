@@ -33,6 +33,7 @@ from numident.camara.common import (
 )
 from numident.errors import InvalidInput
 from numident.operator.tables import lifecycle_events
+from numident.storage.database import read_only
 
 VERSION = "vwip"
 MAX_AGE_LIMIT = 2400
@@ -70,7 +71,7 @@ class SimSwapInfo(CamaraModel):
 def latest_sim_change(engine: Engine, number: str) -> datetime | None:
     """The latest SIM change of a line in the registry (see the module docstring)."""
     line = registry_line(engine, number)
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         swapped = conn.execute(select(func.max(lifecycle_events.c.occurred_at)).where(
             lifecycle_events.c.phone_number == number,
             lifecycle_events.c.type == "sim_swapped")).scalar_one_or_none()

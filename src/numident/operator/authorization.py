@@ -32,6 +32,7 @@ from starlette.requests import Request
 
 from numident.errors import InvalidInput, NotFound
 from numident.operator.tables import authorization_codes, network_sessions
+from numident.storage.database import read_only
 from numident.storage.dialect import upsert
 
 
@@ -73,7 +74,7 @@ class TableSessionSource:
         key = self.session_key(request)
         if not key:
             return None
-        with self._engine.connect() as conn:
+        with read_only(self._engine) as conn:
             row = conn.execute(select(network_sessions.c.phone_number,
                                       network_sessions.c.authentication)
                                .where(network_sessions.c.session_id == key)).first()

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from numident.errors import Conflict, InvalidInput, NotFound
 from numident.operator.tables import organizers
+from numident.storage.database import read_only
 from numident.trust.keys import PublicKey, load_public_key
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -95,7 +96,7 @@ def add_organizer(engine: Engine, name: str, notice_url: str, public_key: str,
 
 
 def find(engine: Engine, name: str) -> OrganizerRecord:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         row = conn.execute(select(organizers).where(organizers.c.name == name)).first()
     if row is None:
         raise NotFound(f"no organizer named {name}", code="ORGANIZER_NOT_FOUND")
@@ -103,7 +104,7 @@ def find(engine: Engine, name: str) -> OrganizerRecord:
 
 
 def all_organizers(engine: Engine) -> list[OrganizerRecord]:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         rows = conn.execute(select(organizers).order_by(organizers.c.name)).all()
     return [_record(r) for r in rows]
 
