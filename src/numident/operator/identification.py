@@ -43,6 +43,7 @@ from numident.errors import NotFound
 from numident.operator import audit
 from numident.operator.tables import identification_requests as requests
 from numident.operator.tables import organizers, subscribers, usages
+from numident.storage.database import read_only, write_transaction
 from numident.storage.dialect import upsert
 
 
@@ -109,7 +110,7 @@ def lookup(conn: Connection, numbers: Sequence[str]) -> dict[str, ContractStatus
 def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item],
                now: datetime) -> list[RequestView]:
     """Receive and answer ``items`` at once, all in one transaction."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         views = [_new(item, now) for item in items]
         statuses = lookup(conn, [i.phone_number for i in items])
         answered = [_answered(v, answer_for(statuses.get(v.phone_number)), now) for v in views]
@@ -175,7 +176,7 @@ def answer_pending(engine: Engine, request_ids: Sequence[str],
 
 def due_pending(engine: Engine, limit: int) -> list[tuple[str, datetime]]:
     """Pending request ids with their deadlines, earliest deadline first."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return [(r.request_id, r.answer_due) for r in conn.execute(
             select(requests.c.request_id, requests.c.answer_due)
             .where(requests.c.status == RequestStatus.PENDING.value)
@@ -183,7 +184,7 @@ def due_pending(engine: Engine, limit: int) -> list[tuple[str, datetime]]:
 
 
 def count_pending(engine: Engine) -> int:
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         return int(conn.execute(select(func.count()).select_from(requests)
                                 .where(requests.c.status == RequestStatus.PENDING.value))
                    .scalar_one())
@@ -191,7 +192,7 @@ def count_pending(engine: Engine) -> int:
 
 def get(engine: Engine, organizer: Organizer, request_id: str) -> RequestView:
     """The organizer's own request; another organizer's request is reported as not found."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         row = conn.execute(select(requests).where(
             requests.c.request_id == request_id,
             requests.c.organizer_id == organizer.id)).first()

@@ -6,10 +6,12 @@ busy timeout and foreign keys on, PostgreSQL uses psycopg 3. Nothing connects at
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -83,6 +85,30 @@ def read_only(engine: Engine) -> Iterator[Connection]:
             options.update(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.execution_options(**options).begin() as transaction:
             yield transaction.connection
+
+
+_WRITE_LOCKS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """``engine.begin()`` for a hot write path, queued in-process on SQLite.
+
+    SQLite has one writer at a time; threads that find the file locked poll it with growing
+    sleeps, so under load most of a request's time is spent asleep while the lock is free.
+    Here the writers of one process wait on a lock of the engine's instead, and are woken the
+    moment the previous transaction ends. Other processes (and other write paths) still meet
+    at the file lock. PostgreSQL needs none of this: its writers do not exclude each other.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.setdefault(engine, threading.Lock())
+    with lock, engine.begin() as conn:
+        yield conn
 
 
 def is_postgresql(engine: Engine) -> bool:
