@@ -61,6 +61,11 @@ class CamaraSettings(_Section):
     sim_swap_http_sinks: bool = Field(
         False, description="Accept plain http:// sinks for SIM swap subscriptions (loopback "
         "tests and demos); otherwise only https:// sinks are accepted")
+    sim_swap_private_sinks: bool = Field(
+        False, description="Accept SIM swap subscription sinks whose host is, or resolves to, "
+        "a loopback, private, link-local or other non-global address, and deliver to them "
+        "(loopback tests, demos, private deployments); otherwise such sinks, and names that do "
+        "not resolve, are refused at creation and before every delivery")
     holder_key: SecretStr | None = Field(
         None, description="The key (64 hex digits) of the digests that stand for exact-match "
         "KYC holder attributes; replicas and the import must share it; when unset a random key "

@@ -9,7 +9,7 @@ code), expired (minted with the gateway's own key and a clock in the past) and f
 
 SIM swap subscriptions need an ``https://`` sink (the schema's pattern): :class:`Sink` is an
 HTTPS server on loopback with a certificate of a throw-away authority, which the gateway process
-trusts through ``SSL_CERT_FILE``.
+trusts through ``SSL_CERT_FILE``; ``sim_swap_private_sinks`` lets the gateway deliver to it.
 """
 
 from __future__ import annotations
@@ -170,6 +170,7 @@ session_header = "{SESSION_HEADER}"
 not_applicable_prefixes = ["{NOT_APPLICABLE_PREFIX}"]
 sim_swap_monitored_days = {SIM_SWAP_MONITORED_DAYS}
 sim_swap_sweep_seconds = 0.5
+sim_swap_private_sinks = true
 holder_key = "{HOLDER_KEY}"
 """
 

@@ -4,9 +4,10 @@ The events share the notices' outbox, dispatcher, retries and dead letters, but 
 authentication: a notice is signed with the operator's key and goes to the organizer's
 registered address, while a SIM swap event goes to the subscription's sink with
 ``Authorization: Bearer <sinkCredential.accessToken>``, read from the subscription when the
-event is sent (the token is stored once, never copied into the outbox). :class:`ByKind` puts
-both senders behind one dispatcher; :func:`run_sweep` ends expired subscriptions even when no
-request or swap comes in.
+event is sent (the token is stored once, sealed, never copied into the outbox). Sinks inside
+the operator's network are refused before every send (:mod:`numident.camara.sink_addresses`).
+:class:`ByKind` puts both senders behind one dispatcher; :func:`run_sweep` ends expired
+subscriptions even when no request or swap comes in.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import httpx
 from sqlalchemy import Engine
 
 from numident.camara import sim_swap_events
+from numident.camara.sink_addresses import SinkGuard
+from numident.camara.sink_tokens import SinkTokenCipher, UnreadableSinkToken
 from numident.core.clock import Clock
 from numident.outbox.dispatcher import DeliveryOutcome, Sender
 from numident.outbox.http_sender import HttpSender
@@ -28,12 +31,20 @@ from numident.outbox.store import OutboxMessage
 
 
 class SinkSender:
-    """POSTs SIM swap events to their sink with the subscription's bearer token."""
+    """POSTs SIM swap events to their sink with the subscription's bearer token.
 
-    def __init__(self, client: httpx.AsyncClient, engine: Engine, *,
-                 now: Callable[[], datetime]) -> None:
+    Before each send the sink's host is checked again (``guard``: the name may resolve
+    elsewhere since the subscription was made) and the stored token is opened (``cipher``);
+    when either fails the attempt fails without connecting, and is retried and eventually
+    dead-lettered like any other failure, with the reason as its error.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, engine: Engine, cipher: SinkTokenCipher,
+                 guard: SinkGuard, *, now: Callable[[], datetime]) -> None:
         self.client = client
         self.engine = engine
+        self.cipher = cipher
+        self.guard = guard
         self._now = now
 
     async def send(self, message: OutboxMessage) -> DeliveryOutcome:
@@ -41,10 +52,17 @@ class SinkSender:
             subscription_id = str(json.loads(message.payload)["data"]["subscriptionId"])
         except (ValueError, KeyError, TypeError):
             return DeliveryOutcome.reject("not a SIM swap subscription event")
-        found, token = await asyncio.to_thread(sim_swap_events.sink_token, self.engine,
-                                               subscription_id)
+        refusal = await asyncio.to_thread(self.guard.refusal, message.destination)
+        if refusal is not None:
+            return DeliveryOutcome.retry(f"sink refused: {refusal}")
+        found, sealed = await asyncio.to_thread(sim_swap_events.sealed_sink_token, self.engine,
+                                                subscription_id)
         if not found:
             return DeliveryOutcome.reject(f"subscription {subscription_id} does not exist")
+        try:
+            token = None if sealed is None else self.cipher.open(subscription_id, sealed)
+        except UnreadableSinkToken as exc:
+            return DeliveryOutcome.retry(f"subscription {subscription_id}: {exc}")
         header = {} if token is None else {"Authorization": f"Bearer {token}"}
         sender = HttpSender(self.client, lambda *_: header, now=self._now)
         return await sender.send(message)

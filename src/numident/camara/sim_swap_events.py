@@ -14,7 +14,8 @@ and is therefore retried and dead-lettered like the gateway's notices:
   end a subscription and queue its ``subscription-ended`` event.
 
 An ended subscription keeps its row, so that its last events still go out with its credential,
-but the API no longer serves it. A subscription made with a three-legged token never has its
+but the API no longer serves it. The credential's token is stored sealed
+(:mod:`numident.camara.sink_tokens`). A subscription made with a three-legged token never has its
 phone number shown back or put in an event (the spec's data minimisation).
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, or_, select, update
 
+from numident.camara.sink_tokens import SinkTokenCipher
 from numident.operator.tables import organizers, outbox, sim_swap_subscriptions
 from numident.outbox.store import OutboxMessage, SqlOutbox
 
@@ -93,13 +95,15 @@ def _subscription(row: Any) -> Subscription:
                         row.expires_at, row.max_events)
 
 
-def create(engine: Engine, new: NewSubscription, now: datetime) -> Subscription:
-    """Store ``new``, active from ``now``."""
+def create(engine: Engine, new: NewSubscription, now: datetime,
+           cipher: SinkTokenCipher) -> Subscription:
+    """Store ``new``, active from ``now``, its sink token sealed with ``cipher``."""
     subscription_id = str(uuid.uuid4())
+    sealed = None if new.sink_token is None else cipher.seal(subscription_id, new.sink_token)
     with engine.begin() as conn:
         conn.execute(t.insert().values(
             id=subscription_id, organizer_id=new.organizer_id, phone_number=new.phone_number,
-            by_token=new.by_token, sink=new.sink, sink_token=new.sink_token,
+            by_token=new.by_token, sink=new.sink, sink_token=sealed,
             sink_token_expires_at=new.sink_token_expires_at, starts_at=now,
             expires_at=new.expires_at, max_events=new.max_events, events_sent=0))
     return Subscription(subscription_id, new.phone_number, new.by_token, new.sink, now,
@@ -192,8 +196,8 @@ def sweep(engine: Engine, now: datetime, source: str) -> int:
             return ended
 
 
-def sink_token(engine: Engine, subscription_id: str) -> tuple[bool, str | None]:
-    """Whether the subscription exists, and the access token its events are sent with."""
+def sealed_sink_token(engine: Engine, subscription_id: str) -> tuple[bool, str | None]:
+    """Whether the subscription exists, and its sink's access token as stored (sealed)."""
     with engine.connect() as conn:
         row = conn.execute(select(t.c.sink_token).where(t.c.id == subscription_id)).first()
     return (False, None) if row is None else (True, row.sink_token)

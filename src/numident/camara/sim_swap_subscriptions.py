@@ -4,8 +4,13 @@ Creation is synchronous (201, status ``ACTIVE``). Only HTTP delivery and an ``AC
 sink credential of type ``bearer`` are served (400 ``INVALID_PROTOCOL``,
 ``INVALID_CREDENTIAL``, ``INVALID_TOKEN`` otherwise); the sink must be an ``https`` URL
 (``http`` too when ``operator.camara.sim_swap_http_sinks`` is set), any other URL is 400
-``INVALID_SINK`` and a value that is not a URL 400 ``INVALID_ARGUMENT``. The spec defines no
-initial event for SIM swaps (a swap is an instant, not a state) and none is sent.
+``INVALID_SINK`` and a value that is not a URL 400 ``INVALID_ARGUMENT``. A sink whose host is,
+or resolves to, an address of the operator's own network, or does not resolve, is 400
+``INVALID_SINK`` too, unless ``operator.camara.sim_swap_private_sinks`` is set
+(:mod:`numident.camara.sink_addresses`; checked last, so that only an otherwise valid request
+costs a name resolution). The credential's token is stored sealed
+(:mod:`numident.camara.sink_tokens`). The spec defines no initial event for SIM swaps (a swap
+is an instant, not a state) and none is sent.
 
 The line comes from a three-legged token or from ``config.subscriptionDetail.phoneNumber``.
 As the conformance features require, with a two-legged token an absent ``phoneNumber`` is 400
@@ -22,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, Field, StrictInt, StrictStr
 
@@ -37,6 +42,8 @@ from numident.camara.common import (
     subject,
 )
 from numident.camara.sim_swap_events import SWAPPED, NewSubscription, Subscription
+from numident.camara.sink_addresses import SinkGuard
+from numident.camara.sink_tokens import SinkTokenCipher
 from numident.errors import InvalidInput, NotFound, Unprocessable
 
 VERSION = "vwip"
@@ -171,12 +178,19 @@ def checked_sink(sink: str, http_allowed: bool) -> str:
     return sink
 
 
+def sink_cipher(request: Request) -> SinkTokenCipher:
+    """The gateway's sink token cipher (``app.state.sink_cipher``)."""
+    cipher: SinkTokenCipher = request.app.state.sink_cipher
+    return cipher
+
+
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionInfo,
              response_model_exclude_unset=True, operation_id="createSimSwapSubscription",
              responses=error_responses(409, 422, 429),
              summary="Create a sim swap event subscription for a phone number")
 def create(body: SubscriptionRequest,
-           caller: Annotated[Caller, Depends(caller_with(CREATE))]) -> SubscriptionInfo:
+           caller: Annotated[Caller, Depends(caller_with(CREATE))],
+           cipher: Annotated[SinkTokenCipher, Depends(sink_cipher)]) -> SubscriptionInfo:
     now = caller.now()
     if body.protocol != "HTTP":
         raise InvalidInput("Only HTTP is supported", code="INVALID_PROTOCOL")
@@ -187,11 +201,14 @@ def create(body: SubscriptionRequest,
         raise InvalidInput("config.subscriptionExpireTime is in the past")
     expires = expires and expires.astimezone(UTC)
     number = subscribed_line(caller, body.config.subscriptionDetail)
+    refusal = SinkGuard(caller.settings.sim_swap_private_sinks).refusal(sink)  # resolves
+    if refusal is not None:
+        raise InvalidInput(f"sink not allowed: {refusal}", code="INVALID_SINK")
     subscription = sim_swap_events.create(caller.engine, NewSubscription(
         organizer_id=caller.organizer.id, phone_number=number,
         by_token=caller.phone_number is not None, sink=sink, sink_token=token,
         sink_token_expires_at=token_expires, expires_at=expires,
-        max_events=body.config.subscriptionMaxEvents), now)
+        max_events=body.config.subscriptionMaxEvents), now, cipher)
     return shown(subscription, caller)
 
 

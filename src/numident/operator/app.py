@@ -21,6 +21,8 @@ from numident import __version__
 from numident.camara.app import install_camara
 from numident.camara.holder_key import holder_key
 from numident.camara.sim_swap_delivery import ByKind, SinkSender, run_sweep
+from numident.camara.sink_addresses import SinkGuard
+from numident.camara.sink_tokens import SinkTokenCipher
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
 from numident.operator import admin_api, api, authorize_api
@@ -64,8 +66,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
 
     client = httpx.AsyncClient(transport=notice_transport, timeout=10.0)
     dispatcher = notice_dispatcher(engine, client, key, clock, op.dispatch)
+    holder = holder_key(settings)
+    sink_cipher = SinkTokenCipher.from_holder_key(holder)
     # SIM swap subscription events share the outbox but go to their sinks with a bearer token.
-    dispatcher.sender = ByKind(dispatcher.sender, SinkSender(client, engine, now=clock.now))
+    sink_sender = SinkSender(client, engine, sink_cipher,
+                             SinkGuard(op.camara.sim_swap_private_sinks), now=clock.now)
+    dispatcher.sender = ByKind(dispatcher.sender, sink_sender)
     gateway.on_notice = dispatcher.wake
 
     @contextlib.asynccontextmanager
@@ -80,7 +86,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
             if op.nats_url:
                 connection = await connect_gateway(op)
                 tasks.append(asyncio.create_task(
-                    run_nats(connection, gateway, op, engine, client, key, clock, stop)))
+                    run_nats(connection, gateway, op, engine, client, key, sink_sender, clock,
+                             stop)))
             else:
                 tasks.append(asyncio.create_task(
                     dispatcher.run(stop, idle_interval=op.dispatch.poll_seconds)))
@@ -97,7 +104,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.gateway = gateway
     app.state.authenticator = authenticator
     app.state.signing_key = key
-    app.state.holder_key = holder_key(settings)
+    app.state.holder_key = holder
+    app.state.sink_cipher = sink_cipher
     app.state.dispatcher = dispatcher
     app.state.network_sessions = TableSessionSource(engine, op.camara.session_header)
     app.include_router(api.router)

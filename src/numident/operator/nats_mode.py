@@ -18,7 +18,6 @@ import httpx
 from nats.aio.client import Client as NATS
 from sqlalchemy import Engine
 
-from numident.camara.sim_swap_delivery import SinkSender
 from numident.camara.sim_swap_events import OUTBOX_KIND
 from numident.config import OperatorSettings
 from numident.core.clock import Clock
@@ -26,6 +25,7 @@ from numident.operator.gateway import Gateway
 from numident.operator.lifecycle_intake import NatsLifecycleIntake
 from numident.operator.notice_delivery import retry_policy
 from numident.operator.tables import outbox
+from numident.outbox.dispatcher import Sender
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.nats import JetStreamSubscriber, connect, ensure_stream, subject_token
 from numident.outbox.nats_relay import JetStreamDeliveryWorker, JetStreamNoticeRelay
@@ -73,9 +73,10 @@ async def connect_gateway(settings: OperatorSettings) -> NATS:
 
 
 async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSettings,
-                   engine: Engine, client: httpx.AsyncClient, key: PrivateKey, clock: Clock,
-                   stop: asyncio.Event) -> None:
-    """Consume lifecycle events and relay and deliver notices until ``stop`` is set."""
+                   engine: Engine, client: httpx.AsyncClient, key: PrivateKey,
+                   sink_sender: Sender, clock: Clock, stop: asyncio.Event) -> None:
+    """Consume lifecycle events and relay and deliver notices (SIM swap events through
+    ``sink_sender``) until ``stop`` is set."""
     subjects = Subjects.for_gateway(settings)
     try:
         js = connection.jetstream()
@@ -90,7 +91,7 @@ async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSetting
             subject=subjects.notice_subject, durable=f"{subjects.notice_stream}-delivery",
             concurrency=settings.dispatch.concurrency)
         sink_worker = JetStreamDeliveryWorker(
-            js, store, SinkSender(client, engine, now=clock.now), clock, policy,
+            js, store, sink_sender, clock, policy,
             stream=subjects.notice_stream, subject=subjects.sink_event_subject,
             durable=f"{subjects.notice_stream}-sim-swap-delivery",
             concurrency=settings.dispatch.concurrency)

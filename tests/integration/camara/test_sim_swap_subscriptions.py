@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nats
 import pytest
 import yaml
@@ -20,11 +21,15 @@ from operator_harness import ADMIN, SESSION_HEADER, Harness, HarnessFactory
 from sqlalchemy import func, select
 
 from numident.camara import sim_swap_events
+from numident.camara.sim_swap_delivery import SinkSender
+from numident.camara.sink_addresses import SinkGuard
 from numident.core.clock import FakeClock
 from numident.core.notices import NoticeType
 from numident.operator import events
 from numident.operator.nats_mode import Subjects
-from numident.operator.tables import lifecycle_events, outbox, subscribers
+from numident.operator.tables import lifecycle_events, outbox, sim_swap_subscriptions, subscribers
+from numident.outbox.dispatcher import DeliveryOutcome
+from numident.outbox.store import OutboxMessage
 
 pytestmark = pytest.mark.anyio
 SPEC = (Path(__file__).resolve().parents[4] / "shared" / "camara" / "SimSwap"
@@ -63,6 +68,7 @@ def assert_complies(name: str, instance: object) -> None:
 async def gateway(make_gateway: HarnessFactory, clock: FakeClock | None = None,
                   **options: Any) -> Harness:
     camara = {"session_header": SESSION_HEADER, "not_applicable_prefixes": ["+7999"],
+              "sim_swap_private_sinks": True,  # SINK is served by the recording transport
               **options.pop("camara", {})}
     h: Harness = await make_gateway(register=False, clock=clock or FakeClock(NOW),
                                     camara=camara, **options)
@@ -416,7 +422,9 @@ async def test_on_nats_a_swap_event_reaches_the_sink_through_its_own_consumer(
     the sink with the bearer credential, next to the signed notices' consumer."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
     h: Harness = await make_gateway(register=False, background=True, nats_url=NATS_URL,
-                                    nats_prefix=prefix, dispatch={"poll_seconds": 0.1})
+                                    nats_prefix=prefix, dispatch={"poll_seconds": 0.1},
+                                    camara={"session_header": SESSION_HEADER,
+                                            "sim_swap_private_sinks": True})
     h.register("bank", scopes=SCOPES)
     h.import_csv(f"phone_number,contract_id,status,activated_at\n{LINE},C-1,active,2021-03-01\n")
     body = request_body()
@@ -437,3 +445,152 @@ async def test_on_nats_a_swap_event_reaches_the_sink_through_its_own_consumer(
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_stream(stream)
         await connection.close()
+
+
+# -- sinks inside the operator's network, and the sink credential at rest ---------------------
+
+def stored_tokens(h: Harness) -> dict[str, str | None]:
+    """Each subscription's ``sink_token`` column as stored."""
+    with h.gateway.engine.connect() as conn:
+        rows = conn.execute(select(sim_swap_subscriptions.c.id,
+                                   sim_swap_subscriptions.c.sink_token)).all()
+    return {row.id: row.sink_token for row in rows}
+
+
+def store_token(h: Harness, subscription_id: str, stored: str) -> None:
+    with h.gateway.engine.begin() as conn:
+        conn.execute(sim_swap_subscriptions.update()
+                     .where(sim_swap_subscriptions.c.id == subscription_id)
+                     .values(sink_token=stored))
+
+
+async def attempts(h: Harness) -> list[tuple[str, int, str | None]]:
+    """(status, attempts, lastError) of the bank's outbox messages, newest first."""
+    listed = (await h.client.get("/admin/v1/notices", headers=ADMIN,
+                                 params={"organizer": "bank"})).json()
+    return [(n["status"], n["attempts"], n["lastError"]) for n in listed["notices"]]
+
+
+async def test_sinks_inside_the_operators_network_are_refused(
+        make_gateway: HarnessFactory) -> None:
+    """Addresses and names of loopback, private, link-local (cloud metadata) or unspecified
+    addresses, and names that do not resolve, are INVALID_SINK; a global address is served."""
+    h = await gateway(make_gateway, camara={"sim_swap_private_sinks": False})
+    headers = await bearer(h)
+    refused = {}
+    for sink in ("https://127.0.0.1:8443/events", "https://localhost/events",
+                 "https://2130706433/events", "https://10.20.30.40/events",
+                 "https://169.254.169.254/latest/meta-data", "https://[::ffff:192.168.1.10]/",
+                 "https://0.0.0.0/events", "https://no-such-sink.invalid/events"):
+        response = await h.client.post(ROOT, json=request_body() | {"sink": sink},
+                                       headers=headers)
+        refused[sink] = (response.status_code, response.json()["code"])
+    public = await h.client.post(ROOT, json=request_body() | {"sink": "https://93.184.215.14/e"},
+                                 headers=headers)
+    localhost = await h.client.post(ROOT, json=request_body() | {"sink": "https://localhost/"},
+                                    headers=headers)
+    assert set(refused.values()) == {(400, "INVALID_SINK")}, refused
+    assert localhost.json()["message"].startswith("sink not allowed: localhost resolves to ")
+    assert localhost.json()["message"].endswith(", a loopback address")
+    assert public.status_code == 201
+    assert list(stored_tokens(h)) == [public.json()["id"]]
+
+
+async def test_delivery_checks_the_sink_again_and_fails_the_attempt_without_connecting(
+        make_gateway: HarnessFactory) -> None:
+    """A subscription accepted while private sinks were allowed is not delivered to once they
+    are not: the attempt fails with the reason recorded, and is retried like any failure."""
+    clock = FakeClock(NOW)
+    allowed = await gateway(make_gateway, clock)
+    await subscribe(allowed, request_body() | {"sink": "https://localhost:8443/events"})
+    await swap(allowed)
+    h = await gateway(make_gateway, clock, camara={"sim_swap_private_sinks": False})
+    assert await h.deliver_notices() == 0
+    [(status, tries, error)] = await attempts(h)
+    assert (status, tries) == ("pending", 1)
+    assert error is not None
+    assert error.startswith("sink refused: localhost resolves to ")
+    assert error.endswith(", a loopback address")
+    assert h.notices == []
+
+
+async def test_each_send_resolves_the_sink_anew(make_gateway: HarnessFactory) -> None:
+    """A name that resolved to a global address and now resolves inside is not sent to."""
+    h = await gateway(make_gateway)
+    await subscribe(h, request_body() | {"sink": "https://sink.bank.example/events"})
+    await swap(h)
+    answers = iter([["93.184.215.14"], ["93.184.215.14", "10.0.0.7"]])
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(204)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        sender = SinkSender(client, h.gateway.engine, h.app.state.sink_cipher,
+                            SinkGuard(resolve=lambda host, port: next(answers)), now=h.clock.now)
+        message = queued(h)
+        first = await sender.send(message)
+        second = await sender.send(message)
+    assert first == DeliveryOutcome.delivered()
+    assert second == DeliveryOutcome.retry(
+        "sink refused: sink.bank.example resolves to 10.0.0.7, a private address")
+    assert [r.headers["authorization"] for r in sent] == [f"Bearer {SECRET}"]
+
+
+def queued(h: Harness) -> OutboxMessage:
+    """The one SIM swap event in the outbox."""
+    with h.gateway.engine.connect() as conn:
+        row = conn.execute(select(outbox).where(
+            outbox.c.kind == sim_swap_events.OUTBOX_KIND)).one()
+    return OutboxMessage(id=row.id, kind=row.kind, owner=row.owner, destination=row.destination,
+                         content_type=row.content_type, payload=row.payload,
+                         created_at=row.created_at)
+
+
+async def test_the_sink_token_is_stored_sealed_and_sent_in_clear(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    first, second = await subscribe(h), await subscribe(h)
+    await swap(h)
+    stored = stored_tokens(h)
+    assert await h.deliver_notices() == 2
+    assert len(received(h)) == 2  # each with Authorization: Bearer SECRET
+    assert all(value is not None and value.startswith("v1:") for value in stored.values())
+    assert not any(SECRET in str(value) for value in stored.values())
+    assert stored[first["id"]] != stored[second["id"]]
+    with h.gateway.engine.connect() as conn:
+        payloads = conn.execute(select(outbox.c.payload)).scalars().all()
+    assert not any(SECRET.encode() in payload for payload in payloads)
+
+
+async def test_a_tampered_or_moved_sealed_token_fails_the_delivery(
+        make_gateway: HarnessFactory) -> None:
+    """An altered value, or one copied from another subscription, does not open: the attempt
+    fails with the reason recorded and nothing is sent."""
+    h = await gateway(make_gateway)
+    tampered, moved = await subscribe(h), await subscribe(h, request_body(OTHER))
+    stored = stored_tokens(h)
+    value = str(stored[tampered["id"]])
+    store_token(h, tampered["id"], value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
+    store_token(h, moved["id"], value)
+    await swap(h)
+    await swap(h, OTHER)
+    assert await h.deliver_notices() == 0
+    assert h.notices == []
+    unreadable = "the sink token does not open: altered, or sealed under another holder key"
+    assert sorted(await attempts(h)) == sorted(
+        ("pending", 1, f"subscription {s['id']}: {unreadable}") for s in (tampered, moved))
+
+
+async def test_another_holder_key_cannot_open_the_stored_tokens(
+        make_gateway: HarnessFactory) -> None:
+    """A gateway whose holder key changed fails those deliveries instead of crashing."""
+    first = await gateway(make_gateway)
+    created = await subscribe(first)
+    await swap(first)
+    h = await gateway(make_gateway, camara={"holder_key": "ab" * 32})
+    assert await h.deliver_notices() == 0
+    assert h.notices == []
+    assert await attempts(h) == [("pending", 1, f"subscription {created['id']}: the sink token "
+                                  "does not open: altered, or sealed under another holder key")]

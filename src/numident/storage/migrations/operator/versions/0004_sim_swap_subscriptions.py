@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.Column('phone_number', sa.String(length=16), nullable=False),
     sa.Column('by_token', sa.Boolean(), nullable=False, comment='the line came from a three-legged token: never shown back or sent'),
     sa.Column('sink', sa.Text(), nullable=False),
-    sa.Column('sink_token', sa.Text(), nullable=True, comment="the sink credential's access token"),
+    sa.Column('sink_token', sa.Text(), nullable=True, comment="the sink credential's access token, sealed (AES-GCM, v1:...)"),
     sa.Column('sink_token_expires_at', numident.storage.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('starts_at', numident.storage.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', numident.storage.types.UtcDateTime(timezone=True), nullable=True),
