@@ -9,9 +9,10 @@ and is therefore retried and dead-lettered like the gateway's notices:
   event (:func:`numident.operator.events.notify_usages`, whatever the event's source): one
   ``swapped`` event per active subscription of the line. A subscription that reaches its
   ``subscriptionMaxEvents`` ends there with ``MAX_EVENTS_REACHED``.
-* :func:`delete` (by the organizer: ``SUBSCRIPTION_DELETED``) and :func:`sweep` (expiry time
+* :func:`delete` (by the organizer: ``SUBSCRIPTION_DELETED``), :func:`sweep` (expiry time
   reached: ``SUBSCRIPTION_EXPIRED``; the sink token's expiry reached: ``ACCESS_TOKEN_EXPIRED``)
-  end a subscription and queue its ``subscription-ended`` event.
+  and :func:`end_for_line` (the line's holder is gone: ``NETWORK_TERMINATED``) end a
+  subscription and queue its ``subscription-ended`` event.
 
 An ended subscription keeps its row, so that its last events still go out with its credential,
 but the API no longer serves it. The credential's token is stored sealed
@@ -173,6 +174,22 @@ def announce_swap(conn: Connection, phone_number: str, *, occurred_at: datetime,
                 messages.append(ended)
     SqlOutbox(conn.engine, outbox).add_many(conn, messages)
     return len(rows)
+
+
+def end_for_line(conn: Connection, phone_number: str, *, occurred_at: datetime,
+                 recorded_at: datetime, source: str) -> int:
+    """End every active subscription of a line whose holder is gone (``NETWORK_TERMINATED``).
+
+    Runs in the transaction recording the contract's end, a port-out, a reassignment or a
+    change of holder: a subscription was asked about the line's holder of the time, and the
+    next holder's SIM changes are none of its business.
+    """
+    rows = conn.execute(_ending_query().where(t.c.phone_number == phone_number,
+                                              t.c.ended_at.is_(None))).all()
+    messages = [m for row in rows if (m := _end(conn, row, TerminationReason.NETWORK_TERMINATED,
+                                                occurred_at, recorded_at, source)) is not None]
+    SqlOutbox(conn.engine, outbox).add_many(conn, messages)
+    return len(messages)
 
 
 def sweep(engine: Engine, now: datetime, source: str) -> int:

@@ -100,12 +100,16 @@ def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,
     """End (or flag) every active usage of ``phone_number`` and queue one notice for each.
 
     A SIM swap is also announced, in the same transaction, to every SIM swap subscription of
-    the line (:func:`numident.camara.sim_swap_events.announce_swap`); the count returned is of
-    usage notices only.
+    the line (:func:`numident.camara.sim_swap_events.announce_swap`), and an event that ends
+    the holder's use of the number ends those subscriptions (``NETWORK_TERMINATED``); the count
+    returned is of usage notices only.
     """
     if kind is NoticeType.SIM_SWAPPED:
         sim_swap_events.announce_swap(conn, phone_number, occurred_at=occurred_at,
                                       recorded_at=recorded_at, source=notice_source)
+    elif kind.invalidates_usage:
+        sim_swap_events.end_for_line(conn, phone_number, occurred_at=occurred_at,
+                                     recorded_at=recorded_at, source=notice_source)
     affected = conn.execute(
         select(usages.c.id, usages.c.identification_code, organizers.c.name,
                organizers.c.notice_url)

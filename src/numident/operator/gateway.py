@@ -80,8 +80,8 @@ class Gateway:
                                       occurred_at=occurred_at or now, recorded_at=now,
                                       source=source, notice_source=self.notice_source,
                                       event_id=event_id, new_contract_id=new_contract_id)
-        if outcome.notices or (kind is NoticeType.SIM_SWAPPED and not outcome.duplicate):
-            self.on_notice()  # a SIM swap may also have queued subscription events
+        if not outcome.duplicate:
+            self.on_notice()  # usage notices, or SIM swap subscription events
         return outcome
 
     async def answer_deferred(self, stop: asyncio.Event, idle_interval: float = 1.0) -> None:

@@ -247,6 +247,27 @@ async def test_deleting_a_subscription_sends_subscription_ended(
     assert event["data"]["phoneNumber"] == LINE
 
 
+@pytest.mark.parametrize("kind", ["number_reassigned", "contract_terminated",
+                                  "number_ported_out", "holder_changed"])
+async def test_a_line_whose_holder_is_gone_ends_its_subscriptions(
+        make_gateway: HarnessFactory, kind: str) -> None:
+    """The next holder's SIM changes are not sent to whoever watched the previous holder."""
+    h = await gateway(make_gateway)
+    created = await subscribe(h)
+    ended = await h.client.post("/admin/v1/events", headers=ADMIN, json={
+        "type": kind, "phoneNumber": LINE, "occurredAt": NOW.isoformat(),
+        **({"newContractId": "C-NEW"} if kind in ("number_reassigned", "holder_changed")
+           else {})})
+    assert ended.status_code == 201, ended.text
+    await swap(h)
+    await h.deliver_notices()
+    [event] = received(h)
+    assert (event["type"], event["data"]["subscriptionId"]) == (ENDED, created["id"])
+    assert event["data"]["terminationReason"] == "NETWORK_TERMINATED"
+    shown = await h.client.get(f"{ROOT}/{created['id']}", headers=await bearer(h))
+    assert shown.status_code == 404
+
+
 async def test_expiry_ends_a_subscription_without_any_traffic(
         make_gateway: HarnessFactory) -> None:
     """The gateway's background sweep ends it and its dispatcher delivers the event."""
