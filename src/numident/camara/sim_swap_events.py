@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, Row, or_, select, update
 from numident.camara.sink_tokens import SinkTokenCipher
 from numident.operator.tables import organizers, outbox, sim_swap_subscriptions
 from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.storage.database import read_only
 
 SWAPPED = "org.camaraproject.sim-swap-subscriptions.v0.swapped"
 ENDED = "org.camaraproject.sim-swap-subscriptions.v0.subscription-ended"
@@ -122,7 +123,7 @@ def _visible(organizer_id: int, phone_number: str | None) -> list[Any]:
 def find(engine: Engine, organizer_id: int, subscription_id: str,
          phone_number: str | None = None) -> Subscription | None:
     """The organizer's active subscription ``subscription_id`` (of ``phone_number``), or None."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         row = conn.execute(select(*_SHOWN).where(
             t.c.id == subscription_id, *_visible(organizer_id, phone_number))).first()
     return None if row is None else _subscription(row)
@@ -131,10 +132,37 @@ def find(engine: Engine, organizer_id: int, subscription_id: str,
 def listing(engine: Engine, organizer_id: int,
             phone_number: str | None = None) -> list[Subscription]:
     """The organizer's active subscriptions (of ``phone_number``), oldest first."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         rows = conn.execute(select(*_SHOWN).where(*_visible(organizer_id, phone_number))
                             .order_by(t.c.starts_at, t.c.id)).all()
     return [_subscription(r) for r in rows]
+
+
+def all_active(engine: Engine, *, phone_number: str | None = None,
+               organizer: str | None = None, limit: int = 1000
+               ) -> list[tuple[str, Subscription]]:
+    """Active subscriptions with their organizer's name, for the operator's staff."""
+    query = (select(organizers.c.name, *_SHOWN)
+             .join(organizers, organizers.c.id == t.c.organizer_id)
+             .where(t.c.ended_at.is_(None)).order_by(t.c.starts_at, t.c.id).limit(limit))
+    if phone_number is not None:
+        query = query.where(t.c.phone_number == phone_number)
+    if organizer is not None:
+        query = query.where(organizers.c.name == organizer)
+    with read_only(engine) as conn:
+        return [(row.name, _subscription(row)) for row in conn.execute(query)]
+
+
+def terminate(engine: Engine, subscription_id: str, now: datetime, source: str) -> bool:
+    """The operator's staff end a subscription (``NETWORK_TERMINATED``); False if none such."""
+    with engine.begin() as conn:
+        row = conn.execute(_ending_query().where(t.c.id == subscription_id,
+                                                 t.c.ended_at.is_(None))).first()
+        message = None if row is None else _end(
+            conn, row, TerminationReason.NETWORK_TERMINATED, now, now, source)
+        if message is not None:
+            SqlOutbox(conn.engine, outbox).add(conn, message)
+    return message is not None
 
 
 def delete(engine: Engine, organizer_id: int, subscription_id: str, phone_number: str | None,

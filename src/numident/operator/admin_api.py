@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from numident.camara import sim_swap_events
 from numident.core.numbers import normalize
+from numident.errors import NotFound
 from numident.operator import authorization, organizers
 from numident.operator.api import ERRORS, authenticator, gateway
 from numident.operator.authorization import Authentication
@@ -84,6 +86,30 @@ def delete_network_session(sessionId: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
+@router.get("/sim-swap-subscriptions", summary="Active SIM swap subscriptions")
+def get_sim_swap_subscriptions(request: Request, phoneNumber: str | None = None,
+                               organizer: str | None = None, limit: int = 100) -> JSONResponse:
+    g = gateway(request)
+    found = sim_swap_events.all_active(
+        g.engine, phone_number=normalize(phoneNumber) if phoneNumber else None,
+        organizer=organizer, limit=min(max(limit, 1), 1000))
+    return JSONResponse({"subscriptions": [
+        {"id": s.id, "organizer": name, "phoneNumber": s.phone_number, "sink": s.sink,
+         "startsAt": _iso(s.starts_at), "expiresAt": _iso(s.expires_at),
+         "maxEvents": s.max_events} for name, s in found]})
+
+
+@router.delete("/sim-swap-subscriptions/{subscriptionId}", status_code=204,
+               summary="End a SIM swap subscription (NETWORK_TERMINATED)")
+def end_sim_swap_subscription(subscriptionId: str, request: Request) -> Response:
+    g = gateway(request)
+    if not sim_swap_events.terminate(g.engine, subscriptionId, g.clock.now(), g.notice_source):
+        raise NotFound(f"no active SIM swap subscription {subscriptionId}",
+                       code="SUBSCRIPTION_NOT_FOUND")
+    g.on_notice()
+    return Response(status_code=204)
+
+
 @router.get("/notices", summary="Notices in the outbox, newest first")
 def get_notices(request: Request,
                 status: Literal["pending", "delivered", "dead"] | None = None,
@@ -101,10 +127,11 @@ def retry_notice(noticeId: str, request: Request) -> JSONResponse:
     return JSONResponse({"requeued": count})
 
 
-def _notice(message: Any) -> dict[str, Any]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value else None
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
 
+
+def _notice(message: Any) -> dict[str, Any]:
     return {"id": message.id, "organizer": message.owner, "status": message.status,
-            "attempts": message.attempts, "createdAt": iso(message.created_at),
-            "lastError": message.last_error, "deliveredAt": iso(message.delivered_at)}
+            "attempts": message.attempts, "createdAt": _iso(message.created_at),
+            "lastError": message.last_error, "deliveredAt": _iso(message.delivered_at)}

@@ -268,6 +268,31 @@ async def test_a_line_whose_holder_is_gone_ends_its_subscriptions(
     assert shown.status_code == 404
 
 
+async def test_staff_list_and_end_subscriptions(make_gateway: HarnessFactory) -> None:
+    """The operator's staff see every active subscription and may stop one."""
+    h = await gateway(make_gateway)
+    created = await subscribe(h)
+    assert (await h.client.get("/admin/v1/sim-swap-subscriptions")).status_code == 401
+    listed = await h.client.get("/admin/v1/sim-swap-subscriptions", headers=ADMIN,
+                                params={"phoneNumber": LINE, "organizer": "bank"})
+    [shown] = listed.json()["subscriptions"]
+    assert (shown["id"], shown["organizer"], shown["phoneNumber"], shown["sink"]) == (
+        created["id"], "bank", LINE, SINK)
+    assert "sinkCredential" not in shown
+    other = await h.client.get("/admin/v1/sim-swap-subscriptions", headers=ADMIN,
+                               params={"organizer": "nobody"})
+    assert other.json() == {"subscriptions": []}
+    path = f"/admin/v1/sim-swap-subscriptions/{created['id']}"
+    assert (await h.client.delete(path, headers=ADMIN)).status_code == 204
+    again = await h.client.delete(path, headers=ADMIN)
+    assert (again.status_code, again.json()["code"]) == (404, "SUBSCRIPTION_NOT_FOUND")
+    await h.deliver_notices()
+    [event] = received(h)
+    assert event["data"]["terminationReason"] == "NETWORK_TERMINATED"
+    gone = await h.client.get("/admin/v1/sim-swap-subscriptions", headers=ADMIN)
+    assert gone.json() == {"subscriptions": []}
+
+
 async def test_expiry_ends_a_subscription_without_any_traffic(
         make_gateway: HarnessFactory) -> None:
     """The gateway's background sweep ends it and its dispatcher delivers the event."""
