@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_identify_http.py                      # SQLite, 100k subscribers
     .venv/bin/python bench/bench_identify_http.py --db postgresql      # a fresh PostgreSQL database
     .venv/bin/python bench/bench_identify_http.py --duration 20 --concurrency 64
+    .venv/bin/python bench/bench_identify_http.py --api sim-swap       # CAMARA SIM Swap check
 
 What runs:
 
@@ -22,6 +23,10 @@ What runs:
 
 The machine has 2 cores: by default the server is pinned to CPU 0 and wrk to CPU 1
 (``taskset``), so each gets one core (PostgreSQL's own processes are not pinned: they float).
+With ``--api sim-swap`` the target is CAMARA ``POST /sim-swap/vwip/check``
+(``{"phoneNumber", "maxAge"}``, a read of the registry and its SIM swap events, no write) and
+the minimal app serves the same path and body.
+
 Prints figures; never fails on time (benchmarks are not tests).
 """
 
@@ -39,17 +44,40 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from scratch import postgres_database
 from sqlalchemy import create_engine, func, select
 
-PATH = "/identification/v1/requests"
 ORGANIZER = "bench"
+
+
+@dataclass(frozen=True)
+class Api:
+    """What is measured: the operation's path, its token scope, wrk's request body (a Lua
+    format of the number's index), and a request whose answer must include ``expected``."""
+
+    path: str
+    scope: str
+    body_format: str
+    check: dict[str, Any]
+    expected: dict[str, Any]
+
+
+APIS = {
+    "identification": Api("/identification/v1/requests", "identification",
+                          '{"phoneNumber":"+7916%07d","identificationCode":"u-%d"}',
+                          {"phoneNumber": "+79160000001", "identificationCode": "check"},
+                          {"result": "confirmed"}),
+    "sim-swap": Api("/sim-swap/vwip/check", "sim-swap:check",
+                    '{"phoneNumber":"+7916%07d","maxAge":240}',
+                    {"phoneNumber": "+79160000001", "maxAge": 240}, {"swapped": False}),
+}
 
 WRK_SCRIPT = r"""
 local n = %(n)d
@@ -59,7 +87,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer %(token)s"
 request = function()
   local i = math.random(0, n - 1)
-  local body = string.format('{"phoneNumber":"+7916%%07d","identificationCode":"u-%%d"}', i, i)
+  local body = string.format('%(body)s', i, i)
   return wrk.format(nil, nil, nil, body)
 end
 done = function(summary, latency, requests)
@@ -85,19 +113,36 @@ class Body(BaseModel):
     identificationCode: StrictStr
 
 
+class CheckBody(BaseModel):
+    """The same body model as numident's SIM Swap ``CreateCheckSimSwap``."""
+
+    model_config = ConfigDict(extra="forbid")
+    phoneNumber: StrictStr | None = None
+    maxAge: StrictInt = Field(240, ge=1)
+
+
 def serve_minimal(kind: str, port: int) -> None:
     import uvicorn
     from fastapi import FastAPI
 
     app = FastAPI()
+    identify, check = APIS["identification"].path, APIS["sim-swap"].path
     if kind == "async":
-        @app.post(PATH)
+        @app.post(identify)
         async def answer_async(body: Body) -> dict[str, str]:
             return {"phoneNumber": body.phoneNumber, "result": "confirmed"}
+
+        @app.post(check)
+        async def check_async(body: CheckBody) -> dict[str, bool]:
+            return {"swapped": False}
     else:
-        @app.post(PATH)
+        @app.post(identify)
         def answer_sync(body: Body) -> dict[str, str]:
             return {"phoneNumber": body.phoneNumber, "result": "confirmed"}
+
+        @app.post(check)
+        def check_sync(body: CheckBody) -> dict[str, bool]:
+            return {"swapped": False}
 
     # The same uvicorn settings as ``numident operator serve``.
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
@@ -142,7 +187,8 @@ def prepare(url: str, subscribers: int) -> tuple[Any, float]:
     seconds = time.perf_counter() - started
     key = generate_key()
     organizers.add_organizer(engine, ORGANIZER, "http://127.0.0.1:9/notices",
-                             json.dumps(key.public_jwk()), now)
+                             json.dumps(key.public_jwk()), now,
+                             scopes=[api.scope for api in APIS.values()])
     engine.dispose()
     return key, seconds
 
@@ -152,8 +198,8 @@ def pinned(cpu: str | None, command: list[str]) -> list[str]:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], ready_url: str,
-           ready_method: str = "GET") -> Iterator[subprocess.Popen[bytes]]:
+def server(command: list[str], env: dict[str, str], ready_url: str
+           ) -> Iterator[subprocess.Popen[bytes]]:
     child = subprocess.Popen(command, env=env)
     try:
         deadline = time.monotonic() + 60
@@ -161,10 +207,7 @@ def server(command: list[str], env: dict[str, str], ready_url: str,
             if child.poll() is not None:
                 raise SystemExit(f"server exited with {child.returncode}: {command}")
             try:
-                response = httpx.request(ready_method, ready_url, timeout=2,
-                                         json={"phoneNumber": "+79160000000",
-                                               "identificationCode": "ready"}
-                                         if ready_method == "POST" else None)
+                response = httpx.get(ready_url, timeout=2)
                 if response.status_code < 300:
                     break
             except httpx.TransportError:
@@ -229,6 +272,7 @@ def show(result: dict[str, Any]) -> None:
 
 
 def main(args: Any) -> None:
+    api = APIS[args.api]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     numident_cli = Path(sys.executable).parent / "numident"
@@ -237,7 +281,8 @@ def main(args: Any) -> None:
         directory = Path(tmp)
         with database(args.db, directory) as url:
             key, fill_seconds = prepare(url, args.subscribers)
-            print(f"db={args.db} subscribers={args.subscribers} (filled in {fill_seconds:.1f} s) "
+            print(f"api={args.api} ({api.path}) db={args.db} subscribers={args.subscribers} "
+                  f"(filled in {fill_seconds:.1f} s) "
                   f"duration={args.duration}s warmup={args.warmup}s "
                   f"concurrency={args.concurrency} (wrk, 1 thread, keep-alive)")
             print(f"CPU split: {os.cpu_count()} cores; server pinned to CPU {args.server_cpu}, "
@@ -254,17 +299,16 @@ def main(args: Any) -> None:
             command = pinned(args.server_cpu, [str(numident_cli), "operator", "serve",
                                                "--host", "127.0.0.1", "--port", str(port)])
             with server(command, env, f"{base}/healthz") as child:
-                token = obtain_token(key, base)
-                script = directory / "identify.lua"
+                token = obtain_token(key, base, api.scope)
+                script = directory / "load.lua"
                 script.write_text(WRK_SCRIPT % {"n": args.subscribers, "seed": 42,
-                                                "token": token})
-                check = httpx.post(f"{base}{PATH}", headers={"Authorization": f"Bearer {token}"},
-                                   json={"phoneNumber": "+79160000001",
-                                         "identificationCode": "check"})
-                if check.status_code != 200 or check.json().get("result") != "confirmed":
+                                                "token": token, "body": api.body_format})
+                check = httpx.post(f"{base}{api.path}",
+                                   headers={"Authorization": f"Bearer {token}"}, json=api.check)
+                if check.status_code != 200 or not api.expected.items() <= check.json().items():
                     raise SystemExit(f"unexpected answer: {check.status_code} {check.text}")
-                results.append(measure(args, "numident", child.pid, f"{base}{PATH}", script,
-                                       args.profile))
+                results.append(measure(args, "numident", child.pid, f"{base}{api.path}",
+                                       script, args.profile))
                 show(results[-1])
             stored = count_requests(url)
 
@@ -273,15 +317,19 @@ def main(args: Any) -> None:
                 port = free_port()
                 command = pinned(args.server_cpu, [sys.executable, __file__, "--serve-minimal",
                                                    kind, "--port", str(port)])
-                url_min = f"http://127.0.0.1:{port}{PATH}"
-                with server(command, dict(os.environ), url_min, "POST") as child:
+                url_min = f"http://127.0.0.1:{port}{api.path}"
+                ready = f"http://127.0.0.1:{port}/openapi.json"
+                with server(command, dict(os.environ), ready) as child:
                     results.append(measure(args, f"minimal ({kind})", child.pid, url_min,
                                            script))
                     show(results[-1])
 
     numident, *minimal = results
-    print(f"  numident stored {stored} identification requests (warm-up and check included)")
-    for other, note in zip(minimal, (" (goal >= 0.5)", ""), strict=True):
+    if args.api == "identification":
+        print(f"  numident stored {stored} identification requests (warm-up and check "
+              "included)")
+    goal = " (goal >= 0.5)" if args.api == "identification" else ""
+    for other, note in zip(minimal, (goal, ""), strict=True):
         if not other["rps"]:
             print(f"ratio numident/{other['label']}: n/a (no successful requests)")
             continue
@@ -292,13 +340,13 @@ def main(args: Any) -> None:
         print(f"py-spy folded stacks of the numident server: {args.profile}")
 
 
-def obtain_token(key: Any, base: str) -> str:
+def obtain_token(key: Any, base: str, scope: str) -> str:
     from numident.core.clock import SystemClock
     from numident.trust.assertions import make_client_assertion
     from numident.trust.tokens import token_request_form
 
     assertion = make_client_assertion(key, ORGANIZER, f"{base}/oauth2/token", SystemClock())
-    response = httpx.post(f"{base}/oauth2/token", data=token_request_form(assertion))
+    response = httpx.post(f"{base}/oauth2/token", data=token_request_form(assertion, scope))
     response.raise_for_status()
     return str(response.json()["access_token"])
 
@@ -316,6 +364,7 @@ def count_requests(url: str) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--api", choices=sorted(APIS), default="identification")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=10, help="measured seconds")

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import Header, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from numident.config import CamaraSettings
 from numident.errors import NotFound, PermissionDenied, Unauthenticated, Unprocessable
@@ -127,10 +127,15 @@ class Line:
 def registry_line(engine: Engine, number: str) -> Line:
     """The registry's row for ``number``, or 404 ``IDENTIFIER_NOT_FOUND``."""
     with read_only(engine) as conn:
-        row = conn.execute(select(subscribers.c.phone_number, subscribers.c.contract_id,
-                                  subscribers.c.status, subscribers.c.activated_at,
-                                  subscribers.c.sim_changed_at)
-                           .where(subscribers.c.phone_number == number)).first()
+        return read_line(conn, number)
+
+
+def read_line(conn: Connection, number: str) -> Line:
+    """:func:`registry_line` within the caller's transaction."""
+    row = conn.execute(select(subscribers.c.phone_number, subscribers.c.contract_id,
+                              subscribers.c.status, subscribers.c.activated_at,
+                              subscribers.c.sim_changed_at)
+                       .where(subscribers.c.phone_number == number)).first()
     if row is None:
         raise NotFound("the phone number is not a line of this operator",
                        code="IDENTIFIER_NOT_FOUND")

@@ -28,7 +28,7 @@ from numident.camara.common import (
     PhoneNumber,
     caller_with,
     error_responses,
-    registry_line,
+    read_line,
     subject,
 )
 from numident.errors import InvalidInput
@@ -70,8 +70,8 @@ class SimSwapInfo(CamaraModel):
 
 def latest_sim_change(engine: Engine, number: str) -> datetime | None:
     """The latest SIM change of a line in the registry (see the module docstring)."""
-    line = registry_line(engine, number)
     with read_only(engine) as conn:
+        line = read_line(conn, number)
         swapped = conn.execute(select(func.max(lifecycle_events.c.occurred_at)).where(
             lifecycle_events.c.phone_number == number,
             lifecycle_events.c.type == "sim_swapped")).scalar_one_or_none()
