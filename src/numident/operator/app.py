@@ -27,7 +27,7 @@ from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
 from numident.operator import admin_api, api, authorize_api
 from numident.operator.auth import Authenticator
-from numident.operator.authorization import TableSessionSource
+from numident.operator.authorization import NetworkSessionSource, TableSessionSource
 from numident.operator.gateway import Gateway
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.nats_mode import connect_gateway, run_nats
@@ -48,8 +48,11 @@ def signing_key_path(settings: Settings) -> Path:
 
 def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
                key: PrivateKey | None = None, notice_transport: httpx.AsyncBaseTransport | None
-               = None, background: bool = True) -> FastAPI:
-    """Build the gateway. ``notice_transport`` lets tests deliver notices without sockets."""
+               = None, background: bool = True,
+               network_sessions: NetworkSessionSource | None = None) -> FastAPI:
+    """Build the gateway. ``notice_transport`` lets tests deliver notices without sockets;
+    ``network_sessions`` replaces the built-in table of network sessions with the operator's
+    own source (a policy server or packet gateway lookup, say)."""
     op = settings.operator
     engine = engine or create_database_engine(settings.database_url_for("operator"))
     upgrade(engine, "operator")
@@ -107,7 +110,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.holder_key = holder
     app.state.sink_cipher = sink_cipher
     app.state.dispatcher = dispatcher
-    app.state.network_sessions = TableSessionSource(engine, op.camara.session_header)
+    app.state.network_sessions = network_sessions or TableSessionSource(
+        engine, op.camara.session_header)
     app.include_router(api.router)
     app.include_router(authorize_api.router)
     app.include_router(admin_api.router)

@@ -142,7 +142,8 @@ async def make_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[Harne
     opened: list[tuple[FastAPI, httpx.AsyncClient, Any]] = []
 
     async def build(*, clock: Clock | None = None, background: bool = False,
-                    register: bool = True, **operator: Any) -> Harness:
+                    register: bool = True, network_sessions: Any = None,
+                    **operator: Any) -> Harness:
         """A started gateway; ``register`` adds the organizer "chat" with a fresh key."""
         settings = load_settings(None, home=str(tmp_path), database_url=database_url,
                                  operator={"admin_token": "admin-secret", "public_url": BASE_URL,
@@ -157,7 +158,8 @@ async def make_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[Harne
 
         the_clock = clock or SystemClock()
         app = create_app(settings, engine=create_database_engine(database_url), clock=the_clock,
-                         notice_transport=httpx.MockTransport(receive), background=background)
+                         notice_transport=httpx.MockTransport(receive), background=background,
+                         network_sessions=network_sessions)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fastapi import Request
 from joserfc import jwt
 from operator_harness import ADMIN, REDIRECT_URI, SESSION_HEADER, Harness, HarnessFactory
 
 from numident.core.clock import FakeClock
-from numident.operator.authorization import s256
+from numident.operator.authorization import Authentication, NetworkSession, s256
 from numident.trust.tokens import ASSERTION_TYPE
 
 pytestmark = pytest.mark.anyio
@@ -205,3 +206,25 @@ async def test_pkce_can_be_required(make_gateway: HarnessFactory) -> None:
                                             "require_pkce": True})
     assert (await authorize(h))["error"] == "invalid_request"
     assert "code" in await authorize(h, code_challenge=CHALLENGE, code_challenge_method="S256")
+
+
+class EnrichedByProxy:
+    """An operator's own session source: its proxy puts the line in a header."""
+
+    def session_for(self, request: Request) -> NetworkSession | None:
+        line = request.headers.get("x-enriched-msisdn")
+        return NetworkSession(line, Authentication.SIM) if line else None
+
+
+async def test_the_operator_may_plug_in_its_own_session_source(
+        make_gateway: HarnessFactory) -> None:
+    h: Harness = await make_gateway(register=False, network_sessions=EnrichedByProxy())
+    h.register("chat", scopes=SCOPES)
+    response = await h.client.get("/oauth2/authorize", headers={
+        "x-enriched-msisdn": "+79031112233", SESSION_HEADER: "s-1"}, params={
+        "response_type": "code", "client_id": "chat", "redirect_uri": REDIRECT_URI,
+        "scope": "number-verification:verify"})
+    code = parse_qs(urlsplit(response.headers["location"]).query)["code"][0]
+    token = (await h.client.post("/oauth2/token", data=redeem_form(h, code))).json()
+    claims = decoded(h, token["access_token"])
+    assert (claims["phone_number"], claims["amr"]) == ("+79031112233", ["sim"])
