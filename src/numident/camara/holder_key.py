@@ -17,17 +17,14 @@ stored under another key are recognised as such rather than compared.
 
 from __future__ import annotations
 
-import contextlib
 import hmac
-import os
 import re
-import secrets
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from numident.config import Settings
 from numident.errors import ConfigurationError
+from numident.trust.keys import ensure_secret
 
 KEY_BYTES = 32
 HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -68,22 +65,7 @@ def holder_key(settings: Settings) -> HolderKey:
 
 
 def _read_or_create(path: Path) -> bytes:
-    if not path.exists():
-        _create(path)
-    text = path.read_text(encoding="ascii").strip()
+    text = ensure_secret(path, KEY_BYTES)
     if not HEX_KEY.match(text):
         raise ConfigurationError(f"{path} does not hold a holder key (64 hex digits)")
     return bytes.fromhex(text)
-
-
-def _create(path: Path) -> None:
-    """Write a new key owner-only and link it into place; a key already there wins."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".holder-key-")  # mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(KEY_BYTES) + "\n")
-        with contextlib.suppress(FileExistsError):  # a key already there wins
-            os.link(temporary, path)  # atomic and never replaces: two first uses agree
-    finally:
-        os.unlink(temporary)

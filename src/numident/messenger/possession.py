@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 
 from sqlalchemy import Connection, select, update
 
@@ -30,6 +28,7 @@ from numident.config import PossessionSettings, Settings
 from numident.errors import TooManyRequests
 from numident.messenger.tables import possession_challenges as challenges
 from numident.storage.dialect import upsert
+from numident.trust.keys import ensure_secret
 
 OPEN, USED, BURNT = "open", "used", "burnt"
 
@@ -120,16 +119,4 @@ def possession_secret(settings: Settings) -> bytes:
     if configured is not None:
         return configured.get_secret_value().encode()
     path = settings.home / "messenger" / "possession.key"
-    return _read_or_create(path)
-
-
-def _read_or_create(path: Path) -> bytes:
-    if path.exists():
-        return path.read_text(encoding="ascii").strip().encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_hex(32)
-    # Created owner-only from the start: the key must never be readable by others.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secret + "\n")
-    return secret.encode()
+    return ensure_secret(path).encode()

@@ -10,8 +10,10 @@ successor of ``EdDSA``; joserfc flags ``EdDSA`` as deprecated), a P-256 key with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +119,27 @@ def save_private_key(key: PrivateKey, path: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def ensure_secret(path: Path, nbytes: int = 32) -> str:
+    """The random secret kept at ``path`` as hex text, created on first use.
+
+    It is written owner-only (mode 0600) beside its destination and linked into place, which
+    never replaces a file: when two processes create it at once, both end up reading the same
+    secret.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp creates the file with mode 0600 whatever the umask.
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(nbytes) + "\n")
+            with contextlib.suppress(FileExistsError):  # a secret already there wins
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    return path.read_text(encoding="ascii").strip()
 
 
 def save_public_key(key: PublicKey, path: Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from numident.trust.keys import (
     ALGORITHMS,
     PrivateKey,
     ensure_private_key,
+    ensure_secret,
     generate_key,
     load_private_key,
     load_public_key,
@@ -153,3 +155,14 @@ def test_ensure_private_key_creates_once_then_reuses(tmp_path: Path) -> None:
     second = ensure_private_key(path)
     assert (second.kid, second.algorithm) == (first.kid, "ES256")
     assert load_public_key(tmp_path / "gateway.pub.json").kid == first.kid
+
+
+def test_a_secret_is_created_owner_only_once_and_then_kept(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "secret"
+    first = ensure_secret(path)
+    assert re.fullmatch(r"[0-9a-f]{64}", first)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ensure_secret(path) == first
+    assert [p.name for p in path.parent.iterdir()] == ["secret"]  # no temporary left
+    path.write_text("already-there\n", encoding="ascii")
+    assert ensure_secret(path) == "already-there"
