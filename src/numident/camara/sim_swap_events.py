@@ -25,13 +25,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, or_, select, update
 
 from numident.camara.sink_tokens import SinkTokenCipher
+from numident.core.clock import rfc3339
 from numident.operator.tables import organizers, outbox, sim_swap_subscriptions
 from numident.outbox.store import OutboxMessage, SqlOutbox
 from numident.storage.database import read_only
@@ -296,7 +297,3 @@ def _message(row: Row[Any], kind: str, data: dict[str, str], time: datetime,
                          destination=row.sink, content_type="application/cloudevents+json",
                          payload=json.dumps(document, separators=(",", ":")).encode(),
                          created_at=created_at)
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select, update
 
 from numident.core.accounts import AccountState, transition
+from numident.core.clock import rfc3339
 from numident.errors import InvalidInput
 from numident.messenger.tables import account_audit, accounts
 from numident.outbox.store import OutboxMessage, SqlOutbox
@@ -116,7 +117,7 @@ class AccountStore:
         self._audit(conn, moved, account.state, target, now, detail)
         if self._outbox is not None and self._webhook_url and account.state is not target:
             payload = {"accountId": account.account_id, "from": account.state.value,
-                       "to": target.value, "at": _iso(now)}
+                       "to": target.value, "at": rfc3339(now)}
             self._outbox.add(conn, OutboxMessage(
                 id=str(uuid.uuid4()), destination=self._webhook_url, kind=WEBHOOK_KIND,
                 payload=json.dumps(payload, separators=(",", ":")).encode(),
@@ -148,5 +149,3 @@ class AccountStore:
             reason=account.reason, phone_number=account.phone_number, detail=detail))
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")

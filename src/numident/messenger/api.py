@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from numident.core.clock import rfc3339
 from numident.errors import Unauthenticated
 from numident.messenger.accounts import Account
 from numident.messenger.service import MessengerService
@@ -87,12 +88,8 @@ def present(account: Account) -> dict[str, Any]:
         state=account.state.value, operator=account.operator_inn,
         operatorName=account.operator_name, canSend=account.can_send,
         identificationCode=account.identification_code, reason=account.reason,
-        updatedAt=_time(account.updated_at) or "", simSwappedAt=_time(account.sim_swapped_at),
+        updatedAt=rfc3339(account.updated_at) or "", simSwappedAt=rfc3339(account.sim_swapped_at),
     ).model_dump()
-
-
-def _time(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 @router.put("/messenger/v1/accounts/{accountId}/phone-number", status_code=202,

@@ -18,7 +18,7 @@ import anyio
 import httpx
 
 from numident.config import Settings
-from numident.core.clock import Clock, SystemClock
+from numident.core.clock import Clock, SystemClock, rfc3339
 from numident.errors import ConfigurationError, UpstreamUnavailable
 
 _CODE = re.compile(r"\b(\d{4,10})\b")
@@ -59,7 +59,7 @@ class FileSmsSender:
 
     async def send(self, to: str, text: str) -> None:
         line = json.dumps({"to": to, "text": text,
-                           "at": self._clock.now().isoformat().replace("+00:00", "Z")},
+                           "at": rfc3339(self._clock.now())},
                           ensure_ascii=False) + "\n"
         try:
             await anyio.to_thread.run_sync(self._append, line)

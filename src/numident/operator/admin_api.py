@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -10,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from numident.camara import sim_swap_events
+from numident.core.clock import rfc3339
 from numident.core.numbers import normalize
 from numident.errors import NotFound
 from numident.operator import authorization, organizers
@@ -95,7 +95,7 @@ def get_sim_swap_subscriptions(request: Request, phoneNumber: str | None = None,
         organizer=organizer, limit=min(max(limit, 1), 1000))
     return JSONResponse({"subscriptions": [
         {"id": s.id, "organizer": name, "phoneNumber": s.phone_number, "sink": s.sink,
-         "startsAt": _iso(s.starts_at), "expiresAt": _iso(s.expires_at),
+         "startsAt": rfc3339(s.starts_at), "expiresAt": rfc3339(s.expires_at),
          "maxEvents": s.max_events} for name, s in found]})
 
 
@@ -127,11 +127,7 @@ def retry_notice(noticeId: str, request: Request) -> JSONResponse:
     return JSONResponse({"requeued": count})
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def _notice(message: Any) -> dict[str, Any]:
     return {"id": message.id, "organizer": message.owner, "status": message.status,
-            "attempts": message.attempts, "createdAt": _iso(message.created_at),
-            "lastError": message.last_error, "deliveredAt": _iso(message.delivered_at)}
+            "attempts": message.attempts, "createdAt": rfc3339(message.created_at),
+            "lastError": message.last_error, "deliveredAt": rfc3339(message.delivered_at)}

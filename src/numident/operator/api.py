@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from numident.core.clock import rfc3339
 from numident.core.identification import RequestStatus, validate_identification_code
 from numident.core.numbers import normalize
 from numident.errors import InvalidInput, NotFound
@@ -82,18 +83,14 @@ def to_item(body: IdentificationRequest) -> Item:
 def present(view: RequestView) -> dict[str, Any]:
     shown: dict[str, Any] = {"requestId": view.request_id, "phoneNumber": view.phone_number,
                              "identificationCode": view.identification_code,
-                             "receivedAt": _time(view.received_at),
-                             "answerDue": _time(view.answer_due)}
+                             "receivedAt": rfc3339(view.received_at),
+                             "answerDue": rfc3339(view.answer_due)}
     if view.status is RequestStatus.PENDING:
         shown["status"] = "pending"
     else:
         shown.update(status="answered", result=str(view.result),
-                     answeredAt=_time(view.answered_at))
+                     answeredAt=rfc3339(view.answered_at))
     return shown
-
-
-def _time(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def _respond(view: RequestView) -> JSONResponse:
