@@ -16,11 +16,12 @@ from pydantic import BeforeValidator, Field
 
 from numident.errors import InvalidInput
 
-_FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+FULL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+"""RFC 3339 ``full-date`` text, in the request bodies and in the billing export."""
 
 
 def _full_date_text(value: Any) -> Any:
-    if not isinstance(value, str) or not _FULL_DATE.match(value):
+    if not isinstance(value, str) or not FULL_DATE.match(value):
         raise ValueError("must be a calendar date, YYYY-MM-DD")
     return value
 

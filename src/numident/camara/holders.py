@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
+from numident.camara.dates import FULL_DATE
 from numident.camara.holder_key import HolderKey
 from numident.camara.matching import Way, normal_form
 from numident.operator.tables import holders, subscribers
@@ -47,7 +48,6 @@ COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
 BANK_ACCOUNT_PATTERN = r"^[A-Z]+:[A-Za-z0-9]+$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$"
 """local-part@domain, the domain with at least one dot: the shape the KYC Match schema means."""
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _COUNTRY = re.compile(COUNTRY_PATTERN)
 _BANK_ACCOUNT = re.compile(BANK_ACCOUNT_PATTERN)
 _EMAIL = re.compile(EMAIL_PATTERN)
@@ -62,7 +62,7 @@ def _text(limit: int) -> Callable[[str], str]:
 
 
 def _calendar_date(value: str) -> str:
-    if not _DATE.match(value):
+    if not FULL_DATE.match(value):
         raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
     try:
         return date.fromisoformat(value).isoformat()

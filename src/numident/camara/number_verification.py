@@ -21,9 +21,9 @@ from fastapi import APIRouter, Depends
 from pydantic import Field, model_validator
 
 from numident.camara.common import (
-    PHONE_NUMBER_PATTERN,
     Caller,
     CamaraModel,
+    PhoneNumber,
     caller_with,
     error_responses,
 )
@@ -39,8 +39,7 @@ MOBILE_NETWORK = frozenset(a.value for a in Authentication if a.by_mobile_networ
 class VerifyRequest(CamaraModel):
     """Exactly one of the plain or the hashed number."""
 
-    phoneNumber: str | None = Field(None, pattern=PHONE_NUMBER_PATTERN,
-                                    examples=["+79161234567"])
+    phoneNumber: PhoneNumber | None = None
     hashedPhoneNumber: str | None = Field(
         None, pattern=r"^[a-fA-F0-9]{64}$",
         description="SHA-256, in hexadecimal, of the E.164 number with its leading +")

@@ -244,7 +244,7 @@ def sweep(engine: Engine, now: datetime, source: str) -> int:
 
 def sealed_sink_token(engine: Engine, subscription_id: str) -> tuple[bool, str | None]:
     """Whether the subscription exists, and its sink's access token as stored (sealed)."""
-    with engine.connect() as conn:
+    with read_only(engine) as conn:
         row = conn.execute(select(t.c.sink_token).where(t.c.id == subscription_id)).first()
     return (False, None) if row is None else (True, row.sink_token)
 
