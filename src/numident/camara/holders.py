@@ -30,7 +30,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -39,6 +38,7 @@ from numident.camara.holder_key import HolderKey
 from numident.camara.matching import Way, normal_form
 from numident.operator.tables import holders, subscribers
 from numident.storage.database import read_only
+from numident.storage.dialect import driver_sql, timestamp_binder
 
 CONTRACT_TYPES = {"payg": "PAYG", "paym": "PAYM", "business": "Business"}
 ID_DOCUMENT_TYPES = frozenset({"passport", "national_id_card", "residence_permit",
@@ -185,16 +185,12 @@ def write_holders(conn: Connection, rows: Sequence[HolderRow], now: datetime,
     """
     if not rows:
         return
-    processor = holders.c.updated_at.type.bind_processor(conn.dialect)
-
-    def stamp(value: datetime | None) -> Any:
-        return processor(value) if processor and value is not None else value
-
-    sql = _UPSERT if conn.dialect.name == "sqlite" else _UPSERT.replace("?", "%s")
+    stamp = timestamp_binder(conn, holders.c.updated_at)
     updated = stamp(now)
     key_id = key.id if key is not None else None
-    conn.exec_driver_sql(sql, [(r.phone_number, r.contract_id, stamp(r.activated_at),
-                                *keyed_values(r, key), key_id, updated) for r in rows])
+    conn.exec_driver_sql(driver_sql(conn, _UPSERT), [
+        (r.phone_number, r.contract_id, stamp(r.activated_at), *keyed_values(r, key), key_id,
+         updated) for r in rows])
 
 
 def keyed_values(row: HolderRow, key: HolderKey | None) -> HolderValues:

@@ -35,6 +35,7 @@ from numident.core.numbers import normalize
 from numident.errors import FileProblem, InvalidFile, InvalidInput
 from numident.operator import events
 from numident.operator.tables import subscribers
+from numident.storage.dialect import driver_sql, timestamp_binder
 
 REQUIRED = ("phone_number", "contract_id", "status", "activated_at")
 CHUNK = 20_000
@@ -285,21 +286,11 @@ def _write(conn: Connection, changed: list[dict[str, Any]], now: datetime) -> No
     (with the columns' own bind processors for the timestamps) is several times faster than
     the statement layer and writes exactly the same values.
     """
-    qmark = conn.dialect.name == "sqlite"
-    processor = subscribers.c.updated_at.type.bind_processor(conn.dialect)
-    stamps: dict[datetime, Any] = {}
-
-    def stamp(value: datetime | None) -> Any:
-        if value is None:
-            return None
-        if value not in stamps:
-            stamps[value] = processor(value) if processor else value
-        return stamps[value]
-
-    conn.exec_driver_sql(_UPSERT if qmark else _UPSERT.replace("?", "%s"), [
+    stamp = timestamp_binder(conn, subscribers.c.updated_at)
+    conn.exec_driver_sql(driver_sql(conn, _UPSERT), [
         (c["phone_number"], c["contract_id"], c["status"], stamp(c["activated_at"]), stamp(now))
         for c in changed])
-    conn.exec_driver_sql(_HISTORY if qmark else _HISTORY.replace("?", "%s"), [
+    conn.exec_driver_sql(driver_sql(conn, _HISTORY), [
         (c["phone_number"], c["contract_id"], c["status"], "import", stamp(now))
         for c in changed])
 

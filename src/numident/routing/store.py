@@ -27,7 +27,7 @@ from numident.routing.tables import (
     routing_ports,
 )
 from numident.storage.database import read_only
-from numident.storage.dialect import upsert
+from numident.storage.dialect import driver_sql, upsert
 
 DatasetKind = Literal["plan", "ports"]
 CHUNK = 200_000
@@ -141,7 +141,7 @@ class SqlRoutingStore:
                              .where(routing_ports.c.generation == generation)).scalar_one()
         numbers = np.empty(total, dtype=np.int64)
         operator_ids = np.empty(total, dtype=np.int64)
-        query = _READ_PORTS if conn.dialect.name == "sqlite" else _READ_PORTS.replace("?", "%s")
+        query = driver_sql(conn, _READ_PORTS)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(query, (generation,))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table
+from sqlalchemy import Column, Connection, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -29,3 +30,31 @@ def insert_ignore(conn: Connection, target: Table, keys: Sequence[str]) -> Inser
     if conn.dialect.name == "postgresql":
         return postgresql.insert(target).on_conflict_do_nothing(index_elements=list(keys))
     return sqlite.insert(target).on_conflict_do_nothing(index_elements=list(keys))
+
+
+def driver_sql(conn: Connection, sql: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the paramstyle of ``conn``'s driver.
+
+    For the few hot paths that call the driver directly (``exec_driver_sql``, a raw cursor):
+    sqlite3 takes ``?``, psycopg ``%s``.
+    """
+    return sql if conn.dialect.name == "sqlite" else sql.replace("?", "%s")
+
+
+def timestamp_binder(conn: Connection, column: Column[Any]
+                     ) -> Callable[[datetime | None], Any]:
+    """The ``column``'s own bind processing of a timestamp, for driver-level executemany.
+
+    Results are remembered per value: a large import holds far fewer distinct times than rows.
+    """
+    processor = column.type.bind_processor(conn.dialect)
+    bound: dict[datetime, Any] = {}
+
+    def bind(value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value not in bound:
+            bound[value] = processor(value) if processor else value
+        return bound[value]
+
+    return bind
