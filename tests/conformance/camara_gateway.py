@@ -6,6 +6,8 @@ organizer with every CAMARA scope through the admin API and records the assets' 
 events. :class:`GatewayClient` obtains the tokens the scenarios name: two-legged (client
 credentials), three-legged (``/oauth2/authorize`` from the device's network session, then the
 code), expired (minted with the gateway's own key and a clock in the past) and forged.
+:class:`Gateways` holds one such gateway per definition set, each with the ``operator.camara``
+settings its set's features ask for.
 
 SIM swap subscriptions need an ``https://`` sink (the schema's pattern): :class:`Sink` is an
 HTTPS server on loopback with a certificate of a throw-away authority, which the gateway process
