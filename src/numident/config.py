@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from numident.camara.releases import version_names
 from numident.core.identification import ANSWER_DEADLINE
 from numident.errors import ConfigurationError
 
@@ -70,12 +71,29 @@ class CamaraSettings(_Section):
         None, description="The key (64 hex digits) of the digests that stand for exact-match "
         "KYC holder attributes; replicas and the import must share it; when unset a random key "
         "is kept in <home>/operator/holder-key")
+    disabled_versions: tuple[str, ...] = Field(
+        (), description="CAMARA API versions not to serve, as <api>/<version> "
+        "(\"sim-swap/v2\", \"kyc-match/vwip\"); their paths answer 404 naming the versions "
+        "served")
+    kyc_match_id_document_required: bool = Field(
+        False, description="KYC Match second-level validation, in the versions that define it "
+        "(0.4): a request without idDocument is 403 KNOW_YOUR_CUSTOMER.ID_DOCUMENT_REQUIRED, "
+        "one whose idDocument is not the holder's 403 KNOW_YOUR_CUSTOMER.ID_DOCUMENT_MISMATCH")
 
     @field_validator("holder_key")
     @classmethod
     def _hex_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
             raise ValueError("must be 64 hex digits (32 bytes)")
+        return value
+
+    @field_validator("disabled_versions")
+    @classmethod
+    def _known_versions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in version_names()]
+        if unknown:
+            raise ValueError(f"unknown CAMARA API version {', '.join(unknown)}; the versions "
+                             f"are {', '.join(version_names())}")
         return value
 
 

@@ -1,13 +1,14 @@
-"""Every scenario of every CAMARA feature file as a pytest test, and the list of n/a ones.
+"""Every scenario of every CAMARA feature file of both sets as a pytest test, and the n/a ones.
 
 :func:`bind` puts one test per scenario (an outline's examples become its parameters) into a
-test module, named after the feature file and the scenario's tag, and records on it what the
-conformance table reports (:class:`ScenarioInfo`).
+test module, named after the definition set, the feature file and the scenario's tag, and
+records on it what the conformance tables report (:class:`ScenarioInfo`).
 
-A scenario is not applicable only when the feature itself makes it optional, and only when the
-gateway offers the alternative the feature names: :data:`NOT_APPLICABLE` maps such a scenario's
-tag to the spec's words and to a check of that alternative, which runs in place of the scenario
-(so an n/a scenario still fails when its alternative breaks).
+A scenario is not applicable only when the feature itself makes it optional and the gateway
+offers the alternative the feature names, or when the published scenario contradicts its own
+definition (and a later one corrects it): :data:`NOT_APPLICABLE` maps such a scenario's set and
+tag to the reason and to a check of what the gateway does instead, which runs in place of the
+scenario (so an n/a scenario still fails when that breaks).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from camara_context import Scenario
-from camara_spec import feature_files
+from camara_spec import DEFINITION_SETS, RELEASED_SET, DefinitionSet, feature_files
 from pytest_bdd import scenario
 from pytest_bdd.feature import get_feature
 
@@ -36,16 +37,37 @@ def _creates_synchronously(ctx: Scenario) -> None:
     ctx.create_subscription()  # asserts 201 Created: the synchronous creation of scenario 01
 
 
-NOT_APPLICABLE: dict[str, NotApplicable] = {
-    "sim_swap_subscription_creation_02_async_creation": NotApplicable(
-        '"Check async subscription creation - This scenario could be bypass if previous '
-        'scenario is provided": the gateway creates subscriptions synchronously (201, '
-        "sim_swap_subscription_creation_01_sync_creation)", _creates_synchronously),
+def _perfect_match_is_true(ctx: Scenario) -> None:
+    """Every attribute of the default body holds the holder's value: each answer is true.
+    (An n/a check runs without the feature's background steps.)"""
+    ctx.headers = {"Content-Type": "application/json"}
+    ctx.body = ctx.default_body()
+    response = ctx.exchange()
+    assert response.status_code == 200, response.text
+    verdicts = {k: v for k, v in response.json().items() if k.endswith("Match")}
+    assert verdicts, response.text
+    assert set(verdicts.values()) == {"true"}, verdicts
+
+
+ASYNC_CREATION = NotApplicable(
+    '"Check async subscription creation - This scenario could be bypass if previous '
+    'scenario is provided": the gateway creates subscriptions synchronously (201, '
+    "sim_swap_subscription_creation_01_sync_creation)", _creates_synchronously)
+NOT_APPLICABLE: dict[tuple[str, str], NotApplicable] = {
+    **{(definitions.name, "sim_swap_subscription_creation_02_async_creation"): ASYNC_CREATION
+       for definitions in DEFINITION_SETS},
+    (RELEASED_SET.name, "KYC_Match_5_success_specific_property_false"): NotApplicable(
+        "r1.2 expects false for a value that does perfectly match the stored one (its own "
+        "scenario 4 expects true for the same request; the WIP definition corrects it to a "
+        "value that does not match): the gateway answers true for a perfect match",
+        _perfect_match_is_true),
 }
+"""By (definition set, scenario tag)."""
 
 
 @dataclass(frozen=True)
 class ScenarioInfo:
+    definitions: DefinitionSet
     api: str
     """The title of the API's OpenAPI document."""
     feature: Path
@@ -60,18 +82,27 @@ class ScenarioInfo:
 def bind(namespace: MutableMapping[str, Any]) -> int:
     """Add a test for every scenario to ``namespace`` (a test module's globals); the count."""
     count = 0
-    for found in feature_files():
+    for definitions in DEFINITION_SETS:
+        count += _bind_set(namespace, definitions)
+    return count
+
+
+def _bind_set(namespace: MutableMapping[str, Any], definitions: DefinitionSet) -> int:
+    count = 0
+    for found in feature_files(definitions.folder):
         feature = get_feature(str(found.path.parent), found.path.name)
         operation = re.search(r"Operation (\w+)", feature.name)
         for name, template in feature.scenarios.items():
             tag = sorted(template.tags)[0] if template.tags else name
-            info = ScenarioInfo(found.document.title, found.path, found.document.path, name,
-                                tag, operation[1] if operation else None,
-                                NOT_APPLICABLE.get(tag))
+            info = ScenarioInfo(definitions, found.document.title, found.path,
+                                found.document.path, name, tag,
+                                operation[1] if operation else None,
+                                NOT_APPLICABLE.get((definitions.name, tag)))
             test = _not_applicable_test(info) if info.not_applicable else scenario(
                 found.path.name, name, features_base_dir=str(found.path.parent))(_no_more)
             test.camara = info  # type: ignore[attr-defined]
-            test.__name__ = "test_" + re.sub(r"\W+", "_", f"{found.path.stem}__{tag}")
+            test.__name__ = "test_" + re.sub(
+                r"\W+", "_", f"{definitions.name}__{found.path.stem}__{tag}")
             assert test.__name__ not in namespace, f"two scenarios are {test.__name__}"
             namespace[test.__name__] = test
             count += 1

@@ -97,10 +97,19 @@ class Scenario:
         schema = self.document.request_schema(operation)
         assert schema is not None, f"{operation.operation_id} has no request body"
         extras = DEFAULT_EXTRAS.get(self.document.title, ())
+        if self.id_document_required:
+            extras = (*extras, "idDocument")
         body = build(schema, self.document.resolve, self.values(), include=extras)
         problems = self.document.errors(body, self.document.request_located(operation))
         assert not problems, f"the default body {body} breaks the schema: {problems}"
         return body
+
+    @property
+    def id_document_required(self) -> bool:
+        """True when the gateway requires the holder's idDocument (KYC Match second-level
+        validation) and the document defines that rule."""
+        defined = "KNOW_YOUR_CUSTOMER.ID_DOCUMENT_REQUIRED" in str(self.document.doc)
+        return defined and bool(self.gateway.camara.get("kyc_match_id_document_required"))
 
     def values(self) -> dict[str, Any]:
         """What the assets say a body should hold, by property name."""

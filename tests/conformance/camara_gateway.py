@@ -6,6 +6,8 @@ organizer with every CAMARA scope through the admin API and records the assets' 
 events. :class:`GatewayClient` obtains the tokens the scenarios name: two-legged (client
 credentials), three-legged (``/oauth2/authorize`` from the device's network session, then the
 code), expired (minted with the gateway's own key and a clock in the past) and forged.
+:class:`Gateways` holds one such gateway per definition set, each with the ``operator.camara``
+settings its set's features ask for.
 
 SIM swap subscriptions need an ``https://`` sink (the schema's pattern): :class:`Sink` is an
 HTTPS server on loopback with a certificate of a throw-away authority, which the gateway process
@@ -19,8 +21,8 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +32,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import pytest
 from camara_assets import NOT_APPLICABLE_PREFIX, SIM_SWAP_MONITORED_DAYS, Assets
+from camara_spec import DEFINITION_SETS, DefinitionSet, api_documents
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -150,8 +154,11 @@ def https_sink(folder: Path) -> Iterator[tuple[Sink, Path]]:
 
 # -- the gateway ------------------------------------------------------------------------------
 
-def settings_toml(home: Path, port: int) -> str:
-    """The gateway's configuration: SQLite in ``home``, the CAMARA options the features use."""
+def settings_toml(home: Path, port: int, camara: Mapping[str, bool]) -> str:
+    """The gateway's configuration: SQLite in ``home``, the CAMARA options the features use
+    and ``camara``'s."""
+    extra = "".join(f"{name} = {'true' if value else 'false'}\n"
+                    for name, value in camara.items())
     return f"""
 home = "{home}"
 database_url = "sqlite:///{home / 'operator.db'}"
@@ -172,7 +179,7 @@ sim_swap_monitored_days = {SIM_SWAP_MONITORED_DAYS}
 sim_swap_sweep_seconds = 0.5
 sim_swap_private_sinks = true
 holder_key = "{HOLDER_KEY}"
-"""
+{extra}"""
 
 
 @dataclass
@@ -261,17 +268,21 @@ class RunningGateway:
     assets: Assets
     sink: Sink
     server: Server
+    camara: Mapping[str, bool]
+    """The ``operator.camara`` settings beyond the ones every gateway of the suite has."""
 
 
 @contextmanager
-def running_gateway(folder: Path, scopes: list[str]) -> Iterator[RunningGateway]:
-    """The gateway process with the assets loaded; stopped (and the sink closed) on exit."""
+def running_gateway(folder: Path, scopes: list[str], camara: Mapping[str, bool]
+                    ) -> Iterator[RunningGateway]:
+    """The gateway process with the assets loaded, its ``operator.camara`` settings completed
+    by ``camara``; stopped (and the sink closed) on exit."""
     assets = Assets()
     home = folder / "home"
     home.mkdir()
     port = free_port()
     config = folder / "operator.toml"
-    config.write_text(settings_toml(home, port), encoding="utf-8")
+    config.write_text(settings_toml(home, port, camara), encoding="utf-8")
     export = folder / "export.csv"
     export.write_text(assets.export(), encoding="utf-8")
     with https_sink(folder) as (sink, ca):
@@ -288,6 +299,26 @@ def running_gateway(folder: Path, scopes: list[str]) -> Iterator[RunningGateway]
                     "redirectUris": [REDIRECT_URI]})
                 for event in assets.events():
                     client.admin_call("POST", "/admin/v1/events", event)
-                yield RunningGateway(client, assets, sink, server)
+                yield RunningGateway(client, assets, sink, server, camara)
         finally:
             server.stop()
+
+
+@dataclass
+class Gateways:
+    """The gateway of each definition set, started on first use."""
+
+    tmp_path_factory: pytest.TempPathFactory
+    stack: ExitStack
+    running: dict[str, RunningGateway] = field(default_factory=dict)
+
+    def __getitem__(self, definitions: DefinitionSet) -> RunningGateway:
+        if definitions.name not in self.running:
+            scopes = sorted({scope for d in DEFINITION_SETS
+                             for document in api_documents(d.folder)
+                             for operation in document.operations
+                             for alternative in operation.scopes for scope in alternative})
+            folder = self.tmp_path_factory.mktemp(f"conformance-{definitions.name}")
+            self.running[definitions.name] = self.stack.enter_context(
+                running_gateway(folder, scopes, definitions.camara_settings))
+        return self.running[definitions.name]

@@ -1,8 +1,11 @@
 """The published CAMARA definitions the conformance suite runs: features and OpenAPI documents.
 
-The folder (``shared/camara`` beside the checkout, or ``NUMIDENT_CAMARA_DIR``) holds one folder
-per API with its ``.feature`` files and its YAML documents. A YAML refers to the CAMARA common
-schemas as ``../common/CAMARA_common.yaml``; here that resolves to the copy in the same folder.
+There are two sets (:data:`DEFINITION_SETS`): the work-in-progress definitions
+(``shared/camara`` beside the checkout, or ``NUMIDENT_CAMARA_DIR``) and the latest public
+releases (``shared/camara-released``, or ``NUMIDENT_CAMARA_RELEASED_DIR``). Each folder holds
+one folder per API with its ``.feature`` files and its YAML documents. A YAML refers to the
+CAMARA common schemas as ``../common/CAMARA_common.yaml``; here that resolves to the copy in
+the same folder (the released documents carry their common schemas inline).
 
 :class:`ApiDocument` answers what the steps need from a YAML: the operation a request is (by
 operationId, or by method and path), its scopes, the schema at a JSON pointer, a request body
@@ -27,18 +30,46 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 CAMARA_DIR_VARIABLE = "NUMIDENT_CAMARA_DIR"
+RELEASED_DIR_VARIABLE = "NUMIDENT_CAMARA_RELEASED_DIR"
 BASE_URI = "https://camara.invalid"
 METHODS = ("get", "put", "post", "delete", "patch")
 Located = tuple[Any, Path, str]
 """A schema, the file it is in and its JSON pointer there (references resolve in that file)."""
 
 
+@dataclass(frozen=True)
+class DefinitionSet:
+    """One set of definitions, run against a gateway of its own."""
+
+    name: str
+    title: str
+    folder_name: str
+    variable: str
+    camara_settings: Mapping[str, bool] = field(default_factory=dict)
+    """The ``operator.camara`` settings of its gateway: the implementation indications its
+    features ask for."""
+
+    @property
+    def folder(self) -> Path:
+        """The folder of the definitions (its environment variable overrides the default)."""
+        default = Path(__file__).resolve().parents[2] / ".." / "shared" / self.folder_name
+        path = Path(os.environ.get(self.variable, default)).resolve()
+        assert path.is_dir(), f"the CAMARA definitions {path} are missing (set {self.variable})"
+        return path
+
+
+WIP_SET = DefinitionSet("wip", "work in progress (vwip)", "camara", CAMARA_DIR_VARIABLE)
+RELEASED_SET = DefinitionSet(
+    "released", "latest public releases", "camara-released", RELEASED_DIR_VARIABLE,
+    # KYC Match r1.2: "Whether or not the idDocument request body property is mandatory" is
+    # an implementation indication; mandatory, its scenarios 12 and 13 apply.
+    {"kyc_match_id_document_required": True})
+DEFINITION_SETS = (WIP_SET, RELEASED_SET)
+
+
 def camara_dir() -> Path:
-    """The folder of the CAMARA definitions (``NUMIDENT_CAMARA_DIR`` overrides the default)."""
-    default = Path(__file__).resolve().parents[2] / ".." / "shared" / "camara"
-    path = Path(os.environ.get(CAMARA_DIR_VARIABLE, default)).resolve()
-    assert path.is_dir(), f"the CAMARA definitions {path} are missing (set {CAMARA_DIR_VARIABLE})"
-    return path
+    """The folder of the WIP definitions."""
+    return WIP_SET.folder
 
 
 class _JsonLoader(yaml.SafeLoader):

@@ -337,6 +337,13 @@ def stored_value(ctx: Scenario, m: re.Match[str]) -> None:
     assert not ctx.document.errors(ctx.line.holder[key], property_schema(ctx, m["path"]))
 
 
+def other_persons_value(ctx: Scenario, m: re.Match[str]) -> None:
+    key = split_path(m["path"])[-1]
+    assert OTHER_PERSON[key] != ctx.line.holder.get(key)
+    set_property(ctx, m["path"], OTHER_PERSON[key])
+    assert not ctx.document.errors(OTHER_PERSON[key], property_schema(ctx, m["path"]))
+
+
 def hashed_valid(ctx: Scenario, m: re.Match[str]) -> None:
     value = hashlib.sha256(ctx.line.number.encode()).hexdigest()
     located = ctx.document.schema_at(m["pointer"], ctx.body_operation)
@@ -394,6 +401,8 @@ REQUEST_PROPERTY: list[tuple[str, Action]] = [
      stored_value),
     (r'is set to a valid value that complies with the OAS schema at "(?P<pointer>[^"]+)"',
      stored_value),
+    (r"is set to a valid idDocument that is not associated with the identified phone number",
+     other_persons_value),
 ]
 
 
@@ -434,6 +443,14 @@ def combination_with(ctx: Scenario, path: str, rest: str) -> None:
     else:
         assert rest.endswith("does perfectly match the value stored in the MNO system"), rest
         set_property(ctx, normal(path), ctx.line.holder[key])
+
+
+@step(parsers.re(r'the request body is set to a valid parameter combination without property '
+                 r'"(?P<path>[^"]+)"'))
+def combination_without(ctx: Scenario, path: str) -> None:
+    ctx.body = ctx.default_body()
+    remove_path(ctx.body, path)
+    assert ctx.body, "nothing is left of the parameter combination"
 
 
 @step(parsers.re(r'the body property "(?P<path>[^"]+)" is set to (?P<rest>.+)'))

@@ -1,18 +1,20 @@
-"""The conformance suite's fixtures (one gateway per session, one context per scenario) and
-its report: after the session, a table of the CAMARA APIs with their scenarios passed, failed
-and not applicable, and the reason of each n/a.
+"""The conformance suite's fixtures (one gateway per definition set, started when a test of
+that set first needs it and reused by all of them; one context per scenario) and its report:
+after the session, for each definition set, a table of the CAMARA APIs with their scenarios
+passed, failed and not applicable, and the reason of each n/a.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import pytest
 from camara_binding import ScenarioInfo
 from camara_context import Scenario
-from camara_gateway import RunningGateway, running_gateway
-from camara_spec import ApiDocument, api_documents
+from camara_gateway import Gateways
+from camara_spec import DEFINITION_SETS, ApiDocument, DefinitionSet
 
 RESULTS = pytest.StashKey["ConformanceResults"]()
 SCENARIO = pytest.StashKey[Scenario]()
@@ -25,23 +27,21 @@ class ConformanceResults:
 
 
 @pytest.fixture(scope="session")
-def camara_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateway]:
-    """The gateway with the assets, organizer and events; stopped after the session."""
-    scopes = sorted({scope for document in api_documents() for operation in
-                     document.operations for alternative in operation.scopes
-                     for scope in alternative})
-    with running_gateway(tmp_path_factory.mktemp("conformance"), scopes) as gateway:
-        yield gateway
+def camara_gateways(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateways]:
+    """The gateways with the assets, organizer and events; stopped after the session."""
+    with ExitStack() as stack:
+        yield Gateways(tmp_path_factory, stack)
 
 
 @pytest.fixture
-def ctx(request: pytest.FixtureRequest, camara_gateway: RunningGateway) -> Scenario:
-    """The state of the scenario being run."""
+def ctx(request: pytest.FixtureRequest, camara_gateways: Gateways) -> Scenario:
+    """The state of the scenario being run, on the gateway of its definition set."""
     info: ScenarioInfo = request.node.function.camara
+    gateway = camara_gateways[info.definitions]
     document = ApiDocument(info.document)
-    assets = camara_gateway.assets
+    assets = gateway.assets
     line = assets.subscribed if "subscriptions" in document.path.stem else assets.long_held
-    scenario = Scenario(camara_gateway, document, info.operation, line)
+    scenario = Scenario(gateway, document, info.operation, line)
     request.node.stash[SCENARIO] = scenario
     return scenario
 
@@ -80,17 +80,21 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
     results = config.stash.get(RESULTS, None)
     if results is None or not results.outcomes:
         return
-    for line in conformance_table(results):
-        terminalreporter.write_line(line)
+    for definitions in DEFINITION_SETS:
+        for line in conformance_table(results, definitions):
+            terminalreporter.write_line(line)
 
 
-def conformance_table(results: ConformanceResults) -> list[str]:
-    """The table of the run's scenarios by API, then the n/a reasons and the failures."""
+def conformance_table(results: ConformanceResults, definitions: DefinitionSet) -> list[str]:
+    """The table of the run's scenarios of one set by API, then the n/a reasons and the
+    failures (nothing when the run had none of that set)."""
     rows: dict[str, list[int]] = {}
     not_applicable: list[str] = []
     failed: list[str] = []
     for nodeid, outcome in results.outcomes.items():
         info = results.scenarios[nodeid]
+        if info.definitions != definitions:
+            continue
         counts = rows.setdefault(info.api, [0, 0, 0, 0])
         counts[0] += 1
         if outcome == "failed":
@@ -101,9 +105,12 @@ def conformance_table(results: ConformanceResults) -> list[str]:
             not_applicable.append(f"  {info.tag}: {info.not_applicable.reason}")
         else:
             counts[1] += 1
+    if not rows:
+        return []
     header = ("API", "scenarios", "passed", "failed", "n/a")
     width = max(len(header[0]), *(len(api) for api in rows))
-    lines = ["", "CAMARA conformance", f"{header[0]:<{width}}  " + "  ".join(
+    lines = ["", f"CAMARA conformance: {definitions.title} ({definitions.folder})",
+             f"{header[0]:<{width}}  " + "  ".join(
         f"{h:>9}" for h in header[1:])]
     for api, counts in sorted(rows.items()):
         lines.append(f"{api:<{width}}  " + "  ".join(f"{c:>9}" for c in counts))

@@ -13,10 +13,17 @@ import camara_checks
 import camara_steps
 import pytest
 import test_camara_features
-from camara_spec import feature_files
+from camara_spec import DEFINITION_SETS, FeatureFile, feature_files
 from pytest_bdd.steps import step_function_context_registry
 
 pytestmark = pytest.mark.conformance
+
+
+def every_feature_file() -> list[FeatureFile]:
+    return [found for definitions in DEFINITION_SETS
+            for found in feature_files(definitions.folder)]
+
+
 KEYWORDS = re.compile(r"^\s*(?:Given|When|Then|And|But)\s+(?P<text>.+?)\s*$")
 
 
@@ -60,10 +67,10 @@ def test_every_scenario_of_every_feature_file_is_a_test() -> None:
     """One test per scenario; an outline's test runs once per example row."""
     bound = {(f.camara.feature, f.camara.name): f for f in vars(test_camara_features).values()
              if hasattr(f, "camara")}
-    expected = {(found.path, name): runs for found in feature_files()
+    expected = {(found.path, name): runs for found in every_feature_file()
                 for name, runs in scenarios_in(found.path).items()}
     assert set(bound) == set(expected)
-    assert len(expected) > 100
+    assert len(expected) > 200
     for key, runs in expected.items():
         marks = [m for m in getattr(bound[key], "pytestmark", []) if m.name == "parametrize"]
         count = len(marks[0].args[1]) if marks else 1
@@ -74,7 +81,7 @@ def test_every_step_text_has_exactly_one_definition() -> None:
     """No step is left undefined, and no two definitions compete for one."""
     parsers = [c.parser for c in step_function_context_registry.values()
                if c.step_func.__module__ in (camara_steps.__name__, camara_checks.__name__)]
-    texts = {t for found in feature_files() for t in step_texts(found.path)}
+    texts = {t for found in every_feature_file() for t in step_texts(found.path)}
     assert len(texts) > 150
     for text in sorted(texts):
         matching = [p for p in parsers if p.is_matching(text)]

@@ -1,7 +1,8 @@
 """The CAMARA / GSMA Open Gateway APIs that the operator gateway serves from its registry.
 
-Each API is one module with one router; :mod:`numident.camara.app` mounts them, serves each
-API's own OpenAPI document, and lists the versions served. They share the gateway's OAuth2
+Each API is one module with one implementation; :mod:`numident.camara.releases` lists the
+versions each is served at, and :mod:`numident.camara.app` mounts every version not switched
+off, with its own OpenAPI document. They share the gateway's OAuth2
 tokens (a scope per operation), its error bodies and ``x-correlator`` echo
 (:mod:`numident.camara.common`).
 """

@@ -19,7 +19,15 @@ wrongly tell the organizer the customer differs from the holder; a warning is lo
 Refusals, in order: an empty body is 400 ``INVALID_ARGUMENT``; a body with nothing but
 ``phoneNumber`` is 400 ``KNOW_YOUR_CUSTOMER.INVALID_PARAM_COMBINATION``; with a three-legged
 token a ``phoneNumber`` other than the token's is 403 ``INVALID_TOKEN_CONTEXT`` (the same one
-is accepted); with a two-legged token a missing ``phoneNumber`` is 422 ``MISSING_IDENTIFIER``.
+is accepted); with a two-legged token a missing ``phoneNumber`` is 422 ``MISSING_IDENTIFIER``;
+then, where the version defines second-level validation and the operator requires it, a body
+without ``idDocument`` is 403 ``KNOW_YOUR_CUSTOMER.ID_DOCUMENT_REQUIRED`` and one whose
+``idDocument`` is not the holder's 403 ``KNOW_YOUR_CUSTOMER.ID_DOCUMENT_MISMATCH``, before any
+other attribute is compared.
+
+The versions differ as :data:`DEFINITIONS` says: 0.4.0 has no ``bankAccountNumber``, no
+length limits and free-form countries, and defines second-level validation; WIP has the
+limits and the bank account, and no second-level validation.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Depends, Request
-from pydantic import Field, create_model
+from pydantic import BaseModel, Field, create_model
 
 from numident.camara.common import (
     Caller,
@@ -61,53 +69,75 @@ from numident.camara.matching import (
     joined,
     normal_form,
 )
+from numident.camara.releases import WIP, Release
 from numident.errors import InvalidInput, PermissionDenied
 
-VERSION = "vwip"
 SCOPE = "kyc-match:match"
 log = structlog.get_logger(__name__)
-router = APIRouter(prefix=f"/kyc-match/{VERSION}", tags=["Match"],
-                   responses=error_responses(400, 401, 403, 404, 422))
 
 Country = Annotated[str, Field(pattern=COUNTRY_PATTERN, min_length=2, max_length=2,
                                description="ISO 3166-1 alpha-2")]
+DocumentType = Literal["passport", "national_id_card", "residence_permit", "diplomatic_id",
+                       "driver_licence", "social_security_id", "other"]
 
 
-def _text(limit: int) -> Any:
-    return Field(None, max_length=limit)
+@dataclass(frozen=True)
+class Definition:
+    """What one version of the API defines its own way (the rest is the same in all).
+
+    ``bank_account``: the request has ``bankAccountNumber`` (and the response its match);
+    ``limits``: text properties have ``maxLength`` and countries are ISO 3166-1 alpha-2 codes,
+    else any string; ``id_document_validation``: the version defines second-level validation
+    (403 ``KNOW_YOUR_CUSTOMER.ID_DOCUMENT_REQUIRED`` / ``ID_DOCUMENT_MISMATCH``), which the
+    operator switches on with ``operator.camara.kyc_match_id_document_required``.
+    """
+
+    bank_account: bool
+    limits: bool
+    id_document_validation: bool
+
+    @property
+    def attributes(self) -> list[str]:
+        return [name for name in FIELDS if self.bank_account or name != "bankAccountNumber"]
 
 
-class KYC_MatchRequestBody(CamaraModel):
-    """The attributes to compare; at least one besides ``phoneNumber``."""
+DEFINITIONS: dict[str, Definition] = {
+    "v0.4": Definition(bank_account=False, limits=False, id_document_validation=True),
+    WIP: Definition(bank_account=True, limits=True, id_document_validation=False),
+}
+"""Each release's :class:`Definition`, by path segment (r1.2 is 0.4.0)."""
 
-    phoneNumber: PhoneNumber | None = None
-    idDocument: str | None = _text(50)
-    idDocumentType: Literal["passport", "national_id_card", "residence_permit",
-                            "diplomatic_id", "driver_licence", "social_security_id",
-                            "other"] | None = None
-    idDocumentExpiryDate: CalendarDate | None = None
-    bankAccountNumber: str | None = Field(None, max_length=50, pattern=BANK_ACCOUNT_PATTERN)
-    name: str | None = _text(256)
-    givenName: str | None = _text(100)
-    familyName: str | None = _text(150)
-    nameKanaHankaku: str | None = _text(256)
-    nameKanaZenkaku: str | None = _text(256)
-    middleNames: str | None = _text(100)
-    familyNameAtBirth: str | None = _text(150)
-    address: str | None = _text(256)
-    streetName: str | None = _text(150)
-    streetNumber: str | None = _text(20)
-    postalCode: str | None = _text(20)
-    region: str | None = _text(100)
-    locality: str | None = _text(100)
-    country: Country | None = None
-    houseNumberExtension: str | None = _text(20)
-    birthdate: CalendarDate | None = None
-    email: str | None = Field(None, max_length=254, pattern=EMAIL_PATTERN)
-    gender: Literal["MALE", "FEMALE", "OTHER"] | None = None
-    cityOfBirth: str | None = _text(100)
-    countryOfBirth: Country | None = None
-    nationality: Country | None = None
+
+REQUEST_BODY = "The attributes to compare; at least one besides ``phoneNumber``."
+
+
+def request_body(definition: Definition) -> type[CamaraModel]:
+    """The request body of a version (its schema's description is :data:`REQUEST_BODY`)."""
+    limits = definition.limits
+
+    def text(limit: int, **constraints: Any) -> tuple[Any, Any]:
+        return str | None, Field(None, max_length=limit if limits else None, **constraints)
+
+    country: Any = (Country if limits else str) | None
+    fields: dict[str, tuple[Any, Any]] = {
+        "phoneNumber": (PhoneNumber | None, None),
+        "idDocument": text(50),
+        "idDocumentType": (DocumentType | None, None),
+        "idDocumentExpiryDate": (CalendarDate | None, None),
+        "bankAccountNumber": text(50, pattern=BANK_ACCOUNT_PATTERN),
+        "name": text(256), "givenName": text(100), "familyName": text(150),
+        "nameKanaHankaku": text(256), "nameKanaZenkaku": text(256), "middleNames": text(100),
+        "familyNameAtBirth": text(150), "address": text(256), "streetName": text(150),
+        "streetNumber": text(20), "postalCode": text(20), "region": text(100),
+        "locality": text(100), "country": (country, None), "houseNumberExtension": text(20),
+        "birthdate": (CalendarDate | None, None), "email": text(254, pattern=EMAIL_PATTERN),
+        "gender": (Literal["MALE", "FEMALE", "OTHER"] | None, None),
+        "cityOfBirth": text(100), "countryOfBirth": (country, None),
+        "nationality": (country, None)}
+    wanted = {name: fields[name] for name in ["phoneNumber", *definition.attributes]}
+    model: type[CamaraModel] = create_model(  # type: ignore[call-overload]
+        "KYC_MatchRequestBody", __base__=CamaraModel, __doc__=REQUEST_BODY, **wanted)
+    return model
 
 
 Candidates = Callable[[Holder], list[str | None]]
@@ -190,16 +220,14 @@ MatchResult = Literal["true", "false", "not_available"]
 Score = Annotated[int, Field(ge=0, le=99)]
 
 
-def _response_fields() -> dict[str, Any]:
+def response_body(definition: Definition) -> type[BaseModel]:
+    """The response of a version: a verdict for each attribute given, and its score."""
     fields: dict[str, Any] = {}
-    for name, rule in FIELDS.items():
+    for name in definition.attributes:
         fields[f"{name}Match"] = (MatchResult | None, None)
-        if rule.way.scored:
+        if FIELDS[name].way.scored:
             fields[f"{name}MatchScore"] = (Score | None, None)
-    return fields
-
-
-KYC_MatchResponse = create_model("KYC_MatchResponse", **_response_fields())
+    return create_model("KYC_MatchResponse", **fields)
 
 
 def match(given: dict[str, Any], holder: Holder, key: HolderKey, phone_number: str
@@ -249,12 +277,25 @@ def kyc_subject(caller: Caller, given: str | None) -> str:
     return subject(caller, given)
 
 
-@router.post("/match", operation_id="KYC_Match", response_model=KYC_MatchResponse,
-             response_model_exclude_none=True,
-             summary="Match a customer's attributes with the holder of their phone number")
-def match_customer(body: KYC_MatchRequestBody,
-                   caller: Annotated[Caller, Depends(caller_with(SCOPE))],
-                   key: Annotated[HolderKey, Depends(installation_key)]) -> dict[str, object]:
+def check_id_document(given: dict[str, Any], holder: Holder, key: HolderKey,
+                      phone_number: str) -> None:
+    """Second-level validation: 403 unless ``idDocument`` is given and is the holder's (one
+    that cannot be compared, none being stored, does not pass either)."""
+    if "idDocument" not in given:
+        raise PermissionDenied("The idDocument is required to perform the properties "
+                               "validation", code="KNOW_YOUR_CUSTOMER.ID_DOCUMENT_REQUIRED")
+    rule = FIELDS["idDocument"]
+    assert isinstance(rule, Keyed)
+    if compare_keyed(rule, str(given["idDocument"]), holder, key,
+                     phone_number).verdict is not Verdict.TRUE:
+        raise PermissionDenied("The idDocument needs to match the one associated with the "
+                               "provided phoneNumber",
+                               code="KNOW_YOUR_CUSTOMER.ID_DOCUMENT_MISMATCH")
+
+
+def answer(definition: Definition, body: BaseModel, caller: Caller, key: HolderKey
+           ) -> dict[str, object]:
+    """The response to ``body`` (see the module docstring for the refusals and their order)."""
     given = body.model_dump(exclude_none=True)
     number = given.pop("phoneNumber", None)
     if not given and number is None:
@@ -263,5 +304,27 @@ def match_customer(body: KYC_MatchRequestBody,
         raise InvalidInput("give at least one attribute besides phoneNumber",
                            code="KNOW_YOUR_CUSTOMER.INVALID_PARAM_COMBINATION")
     line = registry_line(caller.engine, kyc_subject(caller, number))
-    return match(given, current_holder(caller.engine, line.phone_number), key,
-                 line.phone_number)
+    holder = current_holder(caller.engine, line.phone_number)
+    if definition.id_document_validation and caller.settings.kyc_match_id_document_required:
+        check_id_document(given, holder, key, line.phone_number)
+    return match(given, holder, key, line.phone_number)
+
+
+def router_for(release: Release) -> APIRouter:
+    """The API as ``release`` defines it (:data:`DEFINITIONS`)."""
+    definition = DEFINITIONS[release.segment]
+    router = APIRouter(tags=["Match"], responses=error_responses(400, 401, 403, 404, 422))
+
+    def match_customer(body: BaseModel,
+                       caller: Annotated[Caller, Depends(caller_with(SCOPE))],
+                       key: Annotated[HolderKey, Depends(installation_key)]
+                       ) -> dict[str, object]:
+        return answer(definition, body, caller, key)
+
+    # FastAPI validates and documents the body by this annotation: the version's own model.
+    match_customer.__annotations__["body"] = request_body(definition)
+    router.add_api_route(
+        "/match", match_customer, methods=["POST"], operation_id="KYC_Match",
+        response_model=response_body(definition), response_model_exclude_none=True,
+        summary="Match a customer's attributes with the holder of their phone number")
+    return router

@@ -32,9 +32,8 @@ from numident.errors import InvalidInput
 from numident.operator.tables import subscriber_history
 from numident.storage.database import read_only
 
-VERSION = "vwip"
 SCOPE = "number-recycling:check"
-router = APIRouter(prefix=f"/number-recycling/{VERSION}", tags=["Check Number Recycling"],
+router = APIRouter(tags=["Check Number Recycling"],
                    responses=error_responses(400, 401, 403, 404, 422))
 
 

@@ -30,8 +30,7 @@ from numident.camara.common import (
 from numident.errors import PermissionDenied
 from numident.operator.authorization import Authentication
 
-VERSION = "vwip"
-router = APIRouter(prefix=f"/number-verification/{VERSION}", tags=["Number Verification"],
+router = APIRouter(tags=["Number Verification"],
                    responses=error_responses(400, 401, 403))
 MOBILE_NETWORK = frozenset(a.value for a in Authentication if a.by_mobile_network)
 

@@ -35,12 +35,11 @@ from numident.errors import InvalidInput
 from numident.operator.tables import lifecycle_events
 from numident.storage.database import read_only
 
-VERSION = "vwip"
 MAX_AGE_LIMIT = 2400
 DEFAULT_MAX_AGE = 240
 UMBRELLA = "sim-swap"
 """The scope that the specification accepts for both operations."""
-router = APIRouter(prefix=f"/sim-swap/{VERSION}", tags=["SIM Swap"],
+router = APIRouter(tags=["SIM Swap"],
                    responses=error_responses(400, 401, 403, 404, 422, 429))
 
 

@@ -46,11 +46,10 @@ from numident.camara.sink_addresses import SinkGuard
 from numident.camara.sink_tokens import SinkTokenCipher
 from numident.errors import InvalidInput, NotFound, Unprocessable
 
-VERSION = "vwip"
 CREATE = f"sim-swap-subscriptions:{SWAPPED}:create"
 READ = "sim-swap-subscriptions:read"
 DELETE = "sim-swap-subscriptions:delete"
-router = APIRouter(prefix=f"/sim-swap-subscriptions/{VERSION}", tags=["Sim Swap Subscription"],
+router = APIRouter(tags=["Sim Swap Subscription"],
                    responses=error_responses(400, 401, 403, 404))
 
 SubscriptionId = Annotated[str, Path(max_length=256, description="The subscription's id")]

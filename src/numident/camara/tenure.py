@@ -28,9 +28,8 @@ from numident.camara.dates import CalendarDate, check_answerable
 from numident.camara.holders import current_holder
 from numident.camara.number_recycling import known, line_state
 
-VERSION = "vwip"
 SCOPE = "kyc-tenure:check-tenure"
-router = APIRouter(prefix=f"/kyc-tenure/{VERSION}", tags=["Check Subscriber Tenure"],
+router = APIRouter(tags=["Check Subscriber Tenure"],
                    responses=error_responses(400, 401, 403, 404, 422))
 
 

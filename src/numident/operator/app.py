@@ -115,7 +115,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(api.router)
     app.include_router(authorize_api.router)
     app.include_router(admin_api.router)
-    install_camara(app)
+    install_camara(app, op.camara.disabled_versions)
 
     @app.get("/.well-known/jwks.json", include_in_schema=False)
     def jwks() -> dict[str, object]:

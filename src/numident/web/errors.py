@@ -2,10 +2,13 @@
 
 Every error body is ``{"status": int, "code": "STABLE_CODE", "message": str}`` (CAMARA
 Commonalities). Validation failures of the framework become 400 ``INVALID_ARGUMENT`` naming the
-field; unknown routes 404; anything unexpected 500 ``INTERNAL`` without internals in the body.
+field; unknown routes 404 (a part of the server may explain them: :func:`explain_not_found`);
+anything unexpected 500 ``INTERNAL`` without internals in the body.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import structlog
 from fastapi import FastAPI, Request
@@ -47,12 +50,29 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(400, "INVALID_ARGUMENT", f"{where}: {first.get('msg')}")
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+NotFoundExplainer = Callable[[str], str | None]
+"""The message for a path no route has, or None when the path is not its part's."""
+
+
+def explain_not_found(app: FastAPI, explainer: NotFoundExplainer) -> None:
+    """Let ``explainer`` word the 404 of paths that no route matches (the first that answers
+    wins); the others keep the framework's message."""
+    explainers: list[NotFoundExplainer] = getattr(app.state, "not_found_explainers", [])
+    app.state.not_found_explainers = [*explainers, explainer]
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED",
              403: "PERMISSION_DENIED", 413: "PAYLOAD_TOO_LARGE"}
+    message = str(exc.detail)
+    if exc.status_code == 404:
+        explainers: list[NotFoundExplainer] = getattr(request.app.state,
+                                                      "not_found_explainers", [])
+        message = next((m for e in explainers if (m := e(request.url.path)) is not None),
+                       message)
     return error_response(exc.status_code, codes.get(exc.status_code, "INVALID_ARGUMENT"),
-                          str(exc.detail), dict(exc.headers or {}))
+                          message, dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

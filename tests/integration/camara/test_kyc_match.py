@@ -293,3 +293,78 @@ async def test_unknown_lines_lines_not_served_and_token_refusals(make_gateway: H
     for headers, number, status, code in cases:
         got_status, got = await match(h, {"phoneNumber": number, "name": "Federica"}, headers)
         assert (got_status, got["status"], got["code"]) == (status, status, code)
+
+
+RELEASE_0_4 = "/kyc-match/v0.4/match"
+
+
+async def test_release_0_4_has_no_bank_account_nor_limits_and_free_form_countries(
+        make_gateway: HarnessFactory) -> None:
+    """0.4.0 refuses ``bankAccountNumber`` (undeclared there) and accepts a long name and a
+    country that is no ISO code, which WIP refuses; the same line, the same verdicts."""
+    h = await gateway(make_gateway)
+    long_name = "Federica" + "a" * 120
+    for body, released, wip in [
+            ({"bankAccountNumber": SAME["bankAccountNumber"]}, 400, 200),
+            ({"country": "Spain"}, 200, 400),
+            ({"givenName": long_name}, 200, 400)]:
+        status, _ = await h.camara(RELEASE_0_4, SCOPE, {"phoneNumber": LINE, **body})
+        assert status == released, body
+        status, _ = await h.camara(MATCH, SCOPE, {"phoneNumber": LINE, **body})
+        assert status == wip, body
+    status, refused = await h.camara(RELEASE_0_4, SCOPE, {"phoneNumber": LINE,
+                                                          "bankAccountNumber": "IBAN:X1"})
+    assert (refused["code"], refused["message"]) == ("INVALID_ARGUMENT",
+                                                     "unknown field 'bankAccountNumber'")
+    same = {k: v for k, v in SAME.items() if k != "bankAccountNumber"}
+    status, body = await h.camara(RELEASE_0_4, SCOPE, {"phoneNumber": LINE, **same})
+    assert (status, body) == (200, {f"{name}Match": "true" for name in same})
+
+
+async def test_release_0_4_documents_its_own_request_body(make_gateway: HarnessFactory) -> None:
+    """The 0.4 document has no bank account and no length limits; WIP's has both."""
+    h = await gateway(make_gateway)
+    schemas = {}
+    for segment in ("v0.4", "vwip"):
+        document = (await h.client.get(f"/kyc-match/{segment}/openapi.json")).json()
+        schemas[segment] = document["components"]["schemas"]["KYC_MatchRequestBody"]
+    assert "bankAccountNumber" not in schemas["v0.4"]["properties"]
+    assert "bankAccountNumber" in schemas["vwip"]["properties"]
+    assert "maxLength" not in str(schemas["v0.4"]["properties"]["givenName"])
+    assert "'maxLength': 100" in str(schemas["vwip"]["properties"]["givenName"])
+
+
+async def test_second_level_validation_requires_the_holders_id_document_in_0_4(
+        make_gateway: HarnessFactory) -> None:
+    """With ``kyc_match_id_document_required``, 0.4 answers only a request carrying the
+    holder's idDocument (403 ID_DOCUMENT_REQUIRED without it, ID_DOCUMENT_MISMATCH with
+    another, or for a line with none stored); WIP, which defines no such rule, answers."""
+    h = await gateway(make_gateway, camara={"kyc_match_id_document_required": True})
+    cases = [
+        ({"phoneNumber": LINE, "givenName": "Federica"}, 403,
+         "KNOW_YOUR_CUSTOMER.ID_DOCUMENT_REQUIRED"),
+        ({"phoneNumber": LINE, "idDocument": "66666666R", "givenName": "Federica"}, 403,
+         "KNOW_YOUR_CUSTOMER.ID_DOCUMENT_MISMATCH"),
+        ({"phoneNumber": BARE, "idDocument": "66666666Q", "givenName": "Federica"}, 403,
+         "KNOW_YOUR_CUSTOMER.ID_DOCUMENT_MISMATCH"),
+    ]
+    for request, status, code in cases:
+        got, body = await h.camara(RELEASE_0_4, SCOPE, request)
+        assert (got, body["status"], body["code"]) == (status, status, code), request
+        assert body["message"]
+    status, body = await h.camara(RELEASE_0_4, SCOPE, {
+        "phoneNumber": LINE, "idDocument": "66666666q", "givenName": "Frederica"})
+    assert status == 200
+    assert body["idDocumentMatch"] == "true"
+    assert body["givenNameMatch"] == "false"
+    status, body = await h.camara(MATCH, SCOPE, {"phoneNumber": LINE, "givenName": "Federica"})
+    assert (status, body) == (200, {"givenNameMatch": "true"})
+
+
+async def test_without_second_level_validation_0_4_matches_without_id_document(
+        make_gateway: HarnessFactory) -> None:
+    """The operator's default: no idDocument needed in any version."""
+    h = await gateway(make_gateway)
+    status, body = await h.camara(RELEASE_0_4, SCOPE, {"phoneNumber": LINE,
+                                                       "givenName": "Federica"})
+    assert (status, body) == (200, {"givenNameMatch": "true"})
