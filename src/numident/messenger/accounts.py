@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from numident.core.clock import rfc3339
 from numident.errors import InvalidInput
 from numident.messenger.tables import account_audit, accounts
 from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.storage.dialect import insert_ignore
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 WEBHOOK_KIND = "webhook"
@@ -71,6 +73,20 @@ class Account:
                    row.updated_at, row.sim_swapped_at)
 
 
+@dataclass(frozen=True)
+class Adopted:
+    """An account that enters the service already answered (bulk first identification)."""
+
+    account_id: str
+    phone_number: str
+    identification_code: str
+    state: AccountState
+    reason: str | None
+    operator_inn: str | None
+    operator_name: str | None
+    detail: dict[str, Any]
+
+
 class AccountStore:
     """Reads and changes accounts inside the caller's transaction (``Connection``)."""
 
@@ -103,6 +119,30 @@ class AccountStore:
         self._audit(conn, account, None, account.state, now, {"event": "created"})
         return account
 
+    def adopt(self, conn: Connection, entries: Sequence[Adopted], now: datetime) -> set[str]:
+        """Create the ``entries`` in their given state, each audited and announced once.
+
+        An account the service already holds is left as it is (it is not in the returned set
+        of account ids created).
+        """
+        if not entries:
+            return set()
+        created = set(conn.scalars(insert_ignore(conn, accounts, ["account_id"])
+                                   .returning(accounts.c.account_id), [
+            {"account_id": e.account_id, "phone_number": e.phone_number,
+             "state": e.state.value, "operator_inn": e.operator_inn,
+             "operator_name": e.operator_name, "identification_code": e.identification_code,
+             "reason": e.reason, "created_at": now, "updated_at": now} for e in entries]))
+        fresh = [e for e in entries if e.account_id in created]
+        conn.execute(account_audit.insert(), [
+            {"account_id": e.account_id, "at": now, "from_state": None,
+             "to_state": e.state.value, "reason": e.reason, "phone_number": e.phone_number,
+             "detail": e.detail} for e in fresh])
+        if self._outbox is not None and self._webhook_url:
+            self._outbox.add_many(conn, [self._webhook(e.account_id, None, e.state, now)
+                                         for e in fresh])
+        return created
+
     def move(self, conn: Connection, account: Account, target: AccountState, now: datetime,
              *, reason: str | None = None, detail: dict[str, Any] | None = None,
              **changes: Any) -> Account:
@@ -116,13 +156,18 @@ class AccountStore:
                      .values(state=target.value, reason=reason, updated_at=now, **changes))
         self._audit(conn, moved, account.state, target, now, detail)
         if self._outbox is not None and self._webhook_url and account.state is not target:
-            payload = {"accountId": account.account_id, "from": account.state.value,
-                       "to": target.value, "at": rfc3339(now)}
-            self._outbox.add(conn, OutboxMessage(
-                id=str(uuid.uuid4()), destination=self._webhook_url, kind=WEBHOOK_KIND,
-                payload=json.dumps(payload, separators=(",", ":")).encode(),
-                created_at=now, owner=account.account_id))
+            self._outbox.add(conn, self._webhook(account.account_id, account.state, target, now))
         return moved
+
+    def _webhook(self, account_id: str, before: AccountState | None, after: AccountState,
+                 now: datetime) -> OutboxMessage:
+        assert self._webhook_url is not None
+        payload = {"accountId": account_id, "from": before.value if before else None,
+                   "to": after.value, "at": rfc3339(now)}
+        return OutboxMessage(
+            id=str(uuid.uuid4()), destination=self._webhook_url, kind=WEBHOOK_KIND,
+            payload=json.dumps(payload, separators=(",", ":")).encode(),
+            created_at=now, owner=account_id)
 
     def touch(self, conn: Connection, account: Account, now: datetime, *,
               detail: dict[str, Any], **changes: Any) -> Account:
