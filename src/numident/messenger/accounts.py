@@ -27,7 +27,7 @@ from numident.core.clock import rfc3339
 from numident.errors import InvalidInput
 from numident.messenger.tables import account_audit, accounts
 from numident.outbox.store import OutboxMessage, SqlOutbox
-from numident.storage.dialect import insert_ignore
+from numident.storage.dialect import driver_sql, timestamp_binder
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 WEBHOOK_KIND = "webhook"
@@ -87,6 +87,13 @@ class Adopted:
     detail: dict[str, Any]
 
 
+_ADOPT = ("INSERT INTO accounts (account_id, phone_number, state, operator_inn, operator_name, "
+          "identification_code, reason, created_at, updated_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO NOTHING")
+_ADOPT_AUDIT = ("INSERT INTO account_audit (account_id, at, from_state, to_state, reason, "
+                "phone_number, detail) VALUES (?, ?, NULL, ?, ?, ?, ?)")
+
+
 class AccountStore:
     """Reads and changes accounts inside the caller's transaction (``Connection``)."""
 
@@ -127,17 +134,17 @@ class AccountStore:
         """
         if not entries:
             return set()
-        created = set(conn.scalars(insert_ignore(conn, accounts, ["account_id"])
-                                   .returning(accounts.c.account_id), [
-            {"account_id": e.account_id, "phone_number": e.phone_number,
-             "state": e.state.value, "operator_inn": e.operator_inn,
-             "operator_name": e.operator_name, "identification_code": e.identification_code,
-             "reason": e.reason, "created_at": now, "updated_at": now} for e in entries]))
+        stamp = timestamp_binder(conn, accounts.c.created_at)
+        conn.exec_driver_sql(driver_sql(conn, _ADOPT), [
+            (e.account_id, e.phone_number, e.state.value, e.operator_inn, e.operator_name,
+             e.identification_code, e.reason, stamp(now), stamp(now)) for e in entries])
+        # Codes are random and unique: the accounts holding ours are the ones created here.
+        created = set(conn.scalars(select(accounts.c.account_id).where(
+            accounts.c.identification_code.in_([e.identification_code for e in entries]))))
         fresh = [e for e in entries if e.account_id in created]
-        conn.execute(account_audit.insert(), [
-            {"account_id": e.account_id, "at": now, "from_state": None,
-             "to_state": e.state.value, "reason": e.reason, "phone_number": e.phone_number,
-             "detail": e.detail} for e in fresh])
+        conn.exec_driver_sql(driver_sql(conn, _ADOPT_AUDIT), [
+            (e.account_id, stamp(now), e.state.value, e.reason, e.phone_number,
+             json.dumps(e.detail, separators=(",", ":"))) for e in fresh])
         if self._outbox is not None and self._webhook_url:
             self._outbox.add_many(conn, [self._webhook(e.account_id, None, e.state, now)
                                          for e in fresh])

@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, select, text
 
 from numident.core.accounts import AccountState
 from numident.core.clock import Clock, rfc3339
@@ -56,7 +57,7 @@ from numident.messenger.operators import OperatorDirectory, Route
 from numident.messenger.tables import accounts, received_notices
 from numident.messenger.tables import bulk_identifications as bulk
 from numident.outbox.store import SqlOutbox
-from numident.storage.dialect import insert_ignore
+from numident.storage.dialect import driver_sql, timestamp_binder
 
 COLUMNS = ("account_id", "phone_number", "possession_proven_at")
 QUEUED, PENDING, SKIPPED = "queued", "pending", "skipped"
@@ -121,8 +122,8 @@ def read_entries(path: Path, clock: Clock, *, default_region: str | None,
                  allowed_regions: frozenset[str]) -> Iterator[Entry]:
     """Every row of ``path``, checked; raises ``InvalidFile`` (after reading it all) if any is bad.
 
-    Valid entries are yielded as they are read, so a caller that only needs to know whether the
-    file is good should exhaust the iterator before storing any of them (``check_file``).
+    Valid entries are yielded as they are read (none after the first bad row), so a caller
+    must exhaust the iterator before it stores any of them (``load`` spools them).
     """
     from numident.messenger.accounts import validate_account_id
 
@@ -194,32 +195,37 @@ def _proven_at(value: str, now: datetime) -> datetime | str:
     return proven
 
 
-def check_file(path: Path, clock: Clock, *, default_region: str | None,
-               allowed_regions: frozenset[str]) -> int:
-    """How many accounts ``path`` lists; raises ``InvalidFile`` when any row is bad."""
-    return sum(1 for _ in read_entries(path, clock, default_region=default_region,
-                                       allowed_regions=allowed_regions))
-
-
-# -- loading ----------------------------------------------------------------------------------
-
-
 def load(engine: Engine, path: Path, routes: RouteMany, operators: OperatorDirectory,
          store: AccountStore, clock: Clock, *, default_region: str | None,
          allowed_regions: frozenset[str]) -> LoadReport:
-    """Check the whole of ``path``, then store and route its accounts (module contract, 1)."""
-    check_file(path, clock, default_region=default_region, allowed_regions=allowed_regions)
-    report = LoadReport()
-    chunk: list[Entry] = []
-    for entry in read_entries(path, clock, default_region=default_region,
-                              allowed_regions=allowed_regions):
-        chunk.append(entry)
-        if len(chunk) == CHUNK:
+    """Check the whole of ``path``, then store and route its accounts (module contract, 1).
+
+    The checked rows are spooled to a temporary file, so that each number is parsed once and
+    memory stays flat however long the file is.
+    """
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as spool:
+        for entry in read_entries(path, clock, default_region=default_region,
+                                  allowed_regions=allowed_regions):
+            spool.write(f"{entry.account_id}\t{entry.phone_number}\t"
+                        f"{entry.possession_proven_at.isoformat()}\n")
+        spool.seek(0)
+        report = LoadReport()
+        chunk: list[Entry] = []
+        for line, text_line in enumerate(spool):
+            account_id, number, proven = text_line.rstrip("\n").split("\t")
+            chunk.append(Entry(line, account_id, number, datetime.fromisoformat(proven)))
+            if len(chunk) == CHUNK:
+                _load_chunk(engine, chunk, routes, operators, store, clock, report)
+                chunk = []
+        if chunk:
             _load_chunk(engine, chunk, routes, operators, store, clock, report)
-            chunk = []
-    if chunk:
-        _load_chunk(engine, chunk, routes, operators, store, clock, report)
     return report
+
+
+_INSERT_QUEUED = (
+    "INSERT INTO bulk_identifications (account_id, phone_number, identification_code, "
+    "possession_proven_at, operator_inn, operator_name, status, reason, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO NOTHING")
 
 
 def _load_chunk(engine: Engine, chunk: list[Entry], routes: RouteMany,
@@ -227,11 +233,16 @@ def _load_chunk(engine: Engine, chunk: list[Entry], routes: RouteMany,
                 report: LoadReport) -> None:
     now = clock.now()
     routed = routes([entry.phone_number for entry in chunk])
+    ids = [entry.account_id for entry in chunk]
     with engine.begin() as conn:
-        held = set(conn.scalars(select(accounts.c.account_id).where(
-            accounts.c.account_id.in_([entry.account_id for entry in chunk]))))
+        held = set(conn.scalars(select(accounts.c.account_id)
+                                .where(accounts.c.account_id.in_(ids))))
+        loaded = set(conn.scalars(select(bulk.c.account_id).where(bulk.c.account_id.in_(ids))))
         rows: list[dict[str, Any]] = []
         for entry, route in zip(chunk, routed, strict=True):
+            if entry.account_id in loaded:
+                continue
+            loaded.add(entry.account_id)  # a second line for the same account is ignored
             status, reason = QUEUED, None
             if entry.account_id in held:
                 status, reason = SKIPPED, ACCOUNT_IN_SERVICE
@@ -244,15 +255,18 @@ def _load_chunk(engine: Engine, chunk: list[Entry], routes: RouteMany,
                 "identification_code": new_identification_code(),
                 "possession_proven_at": entry.possession_proven_at,
                 "operator_inn": route.operator_inn, "operator_name": route.operator_name,
-                "status": status, "reason": reason, "updated_at": now})
-        added = set(conn.scalars(
-            insert_ignore(conn, bulk, ["account_id"]).returning(bulk.c.account_id), rows))
+                "status": status, "reason": reason})
+        stamp = timestamp_binder(conn, bulk.c.updated_at)
+        if rows:
+            conn.exec_driver_sql(driver_sql(conn, _INSERT_QUEUED), [
+                (r["account_id"], r["phone_number"], r["identification_code"],
+                 stamp(r["possession_proven_at"]), r["operator_inn"], r["operator_name"],
+                 r["status"], r["reason"], stamp(now)) for r in rows])
         report.rows += len(chunk)
-        report.added += len(added)
-        report.already_loaded += len(chunk) - len(added)
-        fresh = [row for row in rows if row["account_id"] in added]
-        report.skipped += sum(1 for row in fresh if row["status"] == SKIPPED)
-        refused = [row for row in fresh if row["status"] == AccountState.REFUSED.value]
+        report.added += len(rows)
+        report.already_loaded += len(chunk) - len(rows)
+        report.skipped += sum(1 for row in rows if row["status"] == SKIPPED)
+        refused = [row for row in rows if row["status"] == AccountState.REFUSED.value]
         report.refused += len(refused)
         store.adopt(conn, [_adopted(row, AccountState.REFUSED, row["reason"], None)
                            for row in refused], now)
@@ -280,6 +294,11 @@ class _Outcome:
     reason: str | None = None
     request_id: str | None = None
     answer_due: datetime | None = None
+
+
+_RECORD = ("UPDATE bulk_identifications SET status = ?, reason = ?, request_id = ?, "
+           "answer_due = ?, sent_at = COALESCE(sent_at, ?), updated_at = ? "
+           "WHERE account_id = ?")
 
 
 class BulkIdentification:
@@ -420,16 +439,10 @@ class BulkIdentification:
         now = self._clock.now()
         with self._engine.begin() as conn:
             outcomes = self._after_notices(conn, inn, rows, outcomes)
-            conn.execute(update(bulk).where(bulk.c.account_id == bindparam("b_account"))
-                         .values(status=bindparam("b_status"), reason=bindparam("b_reason"),
-                                 request_id=bindparam("b_request"),
-                                 answer_due=bindparam("b_due"),
-                                 sent_at=func.coalesce(bulk.c.sent_at, bindparam("b_sent")),
-                                 updated_at=now),
-                         [{"b_account": r.account_id, "b_status": o.status,
-                           "b_reason": o.reason, "b_request": o.request_id,
-                           "b_due": o.answer_due, "b_sent": sent_at}
-                          for r, o in zip(rows, outcomes, strict=True)])
+            stamp = timestamp_binder(conn, bulk.c.updated_at)
+            conn.exec_driver_sql(driver_sql(conn, _RECORD), [
+                (o.status, o.reason, o.request_id, stamp(o.answer_due), stamp(sent_at),
+                 stamp(now), r.account_id) for r, o in zip(rows, outcomes, strict=True)])
             final = [(r, o) for r, o in zip(rows, outcomes, strict=True)
                      if o.status != PENDING]
             adopted = self._store.adopt(conn, [

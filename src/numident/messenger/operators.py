@@ -69,7 +69,7 @@ class RoutingLookup:
         return _route(self._service.route(phone_number))
 
     def route_many(self, phone_numbers: Sequence[str]) -> list[Route]:
-        return [_route(result) for result in self._service.route_many(phone_numbers)]
+        return [_route(result) for result in self._service.route_e164(phone_numbers)]
 
 
 def _route(result: Any) -> Route:
