@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -96,6 +96,19 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
                   disable=not errors.is_terminal) as bar:
         task = bar.add_task(description, total=total)
         yield lambda rows: bar.advance(task, rows)
+
+
+@contextmanager
+def operator_progress(work: Mapping[str, tuple[str, int, int]]
+                      ) -> Iterator[Callable[[str, int], None]]:
+    """One rich progress bar per operator (``{inn: (name, total, done)}``); yields
+    ``advance(inn, accounts)``."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=errors, transient=False,
+                  disable=not errors.is_terminal) as bar:
+        tasks = {inn: bar.add_task(name, total=total, completed=done)
+                 for inn, (name, total, done) in work.items()}
+        yield lambda inn, accounts: bar.advance(tasks[inn], accounts)
 
 
 def count_lines(path: Path) -> int:

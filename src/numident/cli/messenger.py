@@ -16,7 +16,9 @@ from numident.cli.common import (
     console,
     count_lines,
     database,
+    errors,
     exits,
+    operator_progress,
     progress_bar,
     serve_forever,
     settings,
@@ -150,6 +152,72 @@ def identify(
         result = anyio.run(run, engine)
     _print_account(result)
     if result.state is not AccountState.IDENTIFIED:
+        raise typer.Exit(1)
+
+
+@app.command("identify-all")
+@exits
+def identify_all(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="CSV: account_id,phone_number,"
+                                         "possession_proven_at")],
+    config: ConfigOption = None,
+    unidentified: Annotated[Path, typer.Option(
+        help="Where to write the accounts not identified, with their reasons")]
+    = Path("unidentified.csv"),
+    batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 1000,
+    concurrency: Annotated[int, typer.Option(min=1, max=64,
+                                             help="Batches in flight per operator")] = 4,
+    give_up_after: Annotated[float, typer.Option(
+        min=1, help="Seconds without a usable answer before an operator is left for the "
+        "next run")] = 1200.0,
+) -> None:
+    """Identify an existing user base in bulk: route, batch per operator, resume on restart.
+
+    Exit 0 when every account was answered; 1 when some operator gave no usable answer (its
+    accounts wait for the next run of the same command); 2 when the file is bad.
+    """
+    from numident.messenger.app import build_service
+    from numident.messenger.bulk import BulkIdentification, load, summary, write_unidentified
+
+    loaded = settings(config)
+    messenger = loaded.messenger
+    regions = messenger.allowed_regions
+    region = next(iter(regions)) if len(regions) == 1 else None
+
+    async def run(engine: Engine) -> bool:
+        service = build_service(loaded, engine=engine)
+        try:
+            report = load(engine, file, service.identifications.lookup.route_many,
+                          service.operators, service.store, service.clock,
+                          default_region=region, allowed_regions=regions)
+            console.print(f"accounts loaded: {report}")
+            job = BulkIdentification(engine, service.operators, service.store,
+                                     service.outbox, service.clock,
+                                     block_on_sim_swap=messenger.block_on_sim_swap,
+                                     batch_size=batch_size, concurrency=concurrency,
+                                     poll_seconds=messenger.poll_max_seconds,
+                                     give_up_seconds=give_up_after)
+            with operator_progress(job.open_work()) as advance:
+                result = await job.run(advance)
+            for run in result.operators.values():
+                if run.stopped:
+                    errors.print(f"operator {run.inn}: {run.stopped}; its accounts stay "
+                                 "queued for the next run", highlight=False)
+            return result.complete
+        finally:
+            await service.aclose()
+
+    with database(loaded, "messenger") as engine:
+        complete = anyio.run(run, engine)
+        table = Table("operator", "ИНН", "status", "accounts", title="bulk identification")
+        for name, inn, state, count in summary(engine):
+            table.add_row(name, inn, state, str(count))
+        console.print(table)
+        with unidentified.open("w", encoding="utf-8", newline="") as target:
+            written = write_unidentified(engine, target)
+    console.print(f"{written} accounts not identified, with their reasons: {unidentified}")
+    if not complete:
         raise typer.Exit(1)
 
 

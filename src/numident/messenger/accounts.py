@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from numident.core.clock import rfc3339
 from numident.errors import InvalidInput
 from numident.messenger.tables import account_audit, accounts
 from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.storage.dialect import driver_sql, timestamp_binder
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 WEBHOOK_KIND = "webhook"
@@ -71,6 +73,27 @@ class Account:
                    row.updated_at, row.sim_swapped_at)
 
 
+@dataclass(frozen=True)
+class Adopted:
+    """An account that enters the service already answered (bulk first identification)."""
+
+    account_id: str
+    phone_number: str
+    identification_code: str
+    state: AccountState
+    reason: str | None
+    operator_inn: str | None
+    operator_name: str | None
+    detail: dict[str, Any]
+
+
+_ADOPT = ("INSERT INTO accounts (account_id, phone_number, state, operator_inn, operator_name, "
+          "identification_code, reason, created_at, updated_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO NOTHING")
+_ADOPT_AUDIT = ("INSERT INTO account_audit (account_id, at, from_state, to_state, reason, "
+                "phone_number, detail) VALUES (?, ?, NULL, ?, ?, ?, ?)")
+
+
 class AccountStore:
     """Reads and changes accounts inside the caller's transaction (``Connection``)."""
 
@@ -103,6 +126,30 @@ class AccountStore:
         self._audit(conn, account, None, account.state, now, {"event": "created"})
         return account
 
+    def adopt(self, conn: Connection, entries: Sequence[Adopted], now: datetime) -> set[str]:
+        """Create the ``entries`` in their given state, each audited and announced once.
+
+        An account the service already holds is left as it is (it is not in the returned set
+        of account ids created).
+        """
+        if not entries:
+            return set()
+        stamp = timestamp_binder(conn, accounts.c.created_at)
+        conn.exec_driver_sql(driver_sql(conn, _ADOPT), [
+            (e.account_id, e.phone_number, e.state.value, e.operator_inn, e.operator_name,
+             e.identification_code, e.reason, stamp(now), stamp(now)) for e in entries])
+        # Codes are random and unique: the accounts holding ours are the ones created here.
+        created = set(conn.scalars(select(accounts.c.account_id).where(
+            accounts.c.identification_code.in_([e.identification_code for e in entries]))))
+        fresh = [e for e in entries if e.account_id in created]
+        conn.exec_driver_sql(driver_sql(conn, _ADOPT_AUDIT), [
+            (e.account_id, stamp(now), e.state.value, e.reason, e.phone_number,
+             json.dumps(e.detail, separators=(",", ":"))) for e in fresh])
+        if self._outbox is not None and self._webhook_url:
+            self._outbox.add_many(conn, [self._webhook(e.account_id, None, e.state, now)
+                                         for e in fresh])
+        return created
+
     def move(self, conn: Connection, account: Account, target: AccountState, now: datetime,
              *, reason: str | None = None, detail: dict[str, Any] | None = None,
              **changes: Any) -> Account:
@@ -116,13 +163,18 @@ class AccountStore:
                      .values(state=target.value, reason=reason, updated_at=now, **changes))
         self._audit(conn, moved, account.state, target, now, detail)
         if self._outbox is not None and self._webhook_url and account.state is not target:
-            payload = {"accountId": account.account_id, "from": account.state.value,
-                       "to": target.value, "at": rfc3339(now)}
-            self._outbox.add(conn, OutboxMessage(
-                id=str(uuid.uuid4()), destination=self._webhook_url, kind=WEBHOOK_KIND,
-                payload=json.dumps(payload, separators=(",", ":")).encode(),
-                created_at=now, owner=account.account_id))
+            self._outbox.add(conn, self._webhook(account.account_id, account.state, target, now))
         return moved
+
+    def _webhook(self, account_id: str, before: AccountState | None, after: AccountState,
+                 now: datetime) -> OutboxMessage:
+        assert self._webhook_url is not None
+        payload = {"accountId": account_id, "from": before.value if before else None,
+                   "to": after.value, "at": rfc3339(now)}
+        return OutboxMessage(
+            id=str(uuid.uuid4()), destination=self._webhook_url, kind=WEBHOOK_KIND,
+            payload=json.dumps(payload, separators=(",", ":")).encode(),
+            created_at=now, owner=account_id)
 
     def touch(self, conn: Connection, account: Account, now: datetime, *,
               detail: dict[str, Any], **changes: Any) -> Account:

@@ -14,8 +14,10 @@ call drops the cached token and repeats the call once with a fresh one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -84,6 +86,34 @@ class GatewayClient:
                                     {"phoneNumber": phone_number,
                                      "identificationCode": identification_code})
         return response if not isinstance(response, httpx.Response) else _answer(response)
+
+    async def submit_batch(self, items: Sequence[tuple[str, str]]
+                           ) -> list[Answer | Refused] | TryLater | Refused:
+        """``POST /identification/v1/requests/batch`` of ``(phone number, code)`` pairs.
+
+        Returns one ``Answer`` or ``Refused`` per item, in order; or, for the whole batch, a
+        ``TryLater`` (429 with its ``Retry-After``, 5xx, network) or a ``Refused`` (another 4xx).
+        """
+        response = await self._call("POST", "/identification/v1/requests/batch",
+                                    {"requests": [{"phoneNumber": number,
+                                                   "identificationCode": code}
+                                                  for number, code in items]})
+        if not isinstance(response, httpx.Response):
+            return response
+        try:
+            results = response.json()["results"]
+            if not isinstance(results, list) or len(results) != len(items):
+                raise ValueError("one result per request expected")
+        except (ValueError, KeyError, TypeError):
+            return TryLater("MALFORMED_ANSWER")
+        replies: list[Answer | Refused] = []
+        for result in results:
+            if isinstance(result, dict) and isinstance(result.get("error"), dict):
+                replies.append(Refused(str(result["error"].get("code") or "INVALID_ITEM")))
+                continue
+            reply = _parse_answer(result)
+            replies.append(reply if isinstance(reply, Answer) else Refused(reply.reason))
+        return replies
 
     async def fetch(self, request_id: str) -> Reply:
         """``GET /identification/v1/requests/{id}``: the request as the gateway sees it now."""
@@ -156,6 +186,13 @@ class GatewayClient:
 def _answer(response: httpx.Response) -> Reply:
     try:
         document = response.json()
+    except ValueError:
+        return TryLater("MALFORMED_ANSWER")
+    return _parse_answer(document)
+
+
+def _parse_answer(document: Any) -> Answer | TryLater:
+    try:
         request_id = str(document["requestId"])
         status = document.get("status")
         result = Result(document["result"]) if status == "answered" else None

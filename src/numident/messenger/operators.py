@@ -8,7 +8,7 @@ use ``StaticLookup``. ``OperatorDirectory`` holds one ``GatewayClient`` per conf
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +38,10 @@ class OperatorLookup(Protocol):
         """Route an E.164 number (already normalised) to its current operator."""
         ...
 
+    def route_many(self, phone_numbers: Sequence[str]) -> list[Route]:
+        """Route many E.164 numbers at once (bulk identification), in order."""
+        ...
+
 
 class StaticLookup:
     """Routes by the longest matching number prefix: ``{"+7916": ("7707083893", "MTS")}``."""
@@ -51,6 +55,9 @@ class StaticLookup:
                 return Route(phone_number, inn, name, "plan")
         return Route(phone_number, None, None, "none")
 
+    def route_many(self, phone_numbers: Sequence[str]) -> list[Route]:
+        return [self.route(number) for number in phone_numbers]
+
 
 class RoutingLookup:
     """Adapter of ``numident.routing.RoutingService`` (numbering plan + portability)."""
@@ -59,11 +66,18 @@ class RoutingLookup:
         self._service = service
 
     def route(self, phone_number: str) -> Route:
-        result = self._service.route(phone_number)
-        operator = result.operator
-        if operator is None:
-            return Route(phone_number, None, None, str(result.source))
-        return Route(phone_number, str(operator.key), str(operator.name), str(result.source))
+        return _route(self._service.route(phone_number))
+
+    def route_many(self, phone_numbers: Sequence[str]) -> list[Route]:
+        return [_route(result) for result in self._service.route_e164(phone_numbers)]
+
+
+def _route(result: Any) -> Route:
+    operator = result.operator
+    if operator is None:
+        return Route(result.phone_number, None, None, str(result.source))
+    return Route(result.phone_number, str(operator.key), str(operator.name),
+                 str(result.source))
 
 
 class OperatorDirectory:

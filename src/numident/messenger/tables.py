@@ -2,7 +2,8 @@
 
 Names are chosen not to clash with the operator gateway's tables, so that both sides may share
 one PostgreSQL database in tests: ``accounts``, ``account_audit``, ``identification_attempts``,
-``received_notices``, ``possession_challenges`` and the outbox ``messenger_outbox``.
+``received_notices``, ``possession_challenges``, ``bulk_identifications`` and the outbox
+``messenger_outbox``.
 
 ``account_audit`` is append-only (SPEC rule 8): the code only ever inserts into it.
 """
@@ -101,6 +102,25 @@ possession_challenges = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("last_sent_at", UtcDateTime, nullable=True),
+)
+
+bulk_identifications = Table(
+    "bulk_identifications", metadata,
+    Column("account_id", String(128), primary_key=True),
+    Column("phone_number", String(16), nullable=False),
+    Column("identification_code", String(128), nullable=False, unique=True),
+    Column("possession_proven_at", UtcDateTime, nullable=False),
+    Column("operator_inn", String(16), nullable=True),
+    Column("operator_name", String(256), nullable=True),
+    Column("status", String(32), nullable=False,
+           comment="queued | pending | identified | refused | unanswered | "
+           "reidentification_required | skipped"),
+    Column("reason", String(64), nullable=True),
+    Column("request_id", String(64), nullable=True, comment="the gateway's, while pending"),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Column("answer_due", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_bulk_identifications_work", "operator_inn", "status", "account_id"),
 )
 
 messenger_outbox = outbox_table(metadata, "messenger_outbox")

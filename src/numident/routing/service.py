@@ -106,7 +106,11 @@ class RoutingService:
 
     def route_many(self, numbers: Sequence[str]) -> list[RouteResult]:
         """Route many numbers in one vectorised pass."""
-        e164 = [normalize(n, allowed_regions=RUSSIA) for n in numbers]
+        return self.route_e164([normalize(n, allowed_regions=RUSSIA) for n in numbers])
+
+    def route_e164(self, e164: Sequence[str]) -> list[RouteResult]:
+        """``route_many`` for numbers already normalised to Russian E.164 (``+7`` and ten
+        digits), as a caller that checked them itself holds them."""
         index = self.router()
         national = np.fromiter((national_significant(n) for n in e164), dtype=np.int64,
                                count=len(e164))

@@ -1,0 +1,233 @@
+"""Benchmark: bulk first identification (``numident messenger identify-all``) over three gateways.
+
+    .venv/bin/python bench/bench_identify_all.py                      # 90,000 accounts
+    .venv/bin/python bench/bench_identify_all.py --accounts 1000000   # the national-scale run
+    .venv/bin/python bench/bench_identify_all.py --concurrency 8 --batch-size 500
+    .venv/bin/python bench/bench_identify_all.py --profile /tmp/bulk.prof  # cProfile the command
+
+What runs (all on 127.0.0.1, in a temporary folder, SQLite files): the demo's three operators,
+each a real ``numident operator serve`` process (immediate answers) with ``accounts / 3`` active
+subscribers of its DEF range imported by ``numident operator import-subscribers``; the demo's
+numbering plan loaded by ``numident messenger import-plan``; two organizers registered at every
+gateway: ``baseline`` and ``chat``.
+
+What it measures, in one run:
+
+* **gateways**: the gateways' own batch throughput for the same numbers: a plain asyncio +
+  httpx client (organizer ``baseline``, its own codes) posts every number in batches of
+  ``--batch-size`` to its gateway with ``--concurrency`` batches in flight per gateway, all
+  three gateways at once, and waits for each answer. Nothing else runs.
+* **identify-all**: ``numident messenger identify-all FILE`` (organizer ``chat``) as a process
+  over the same accounts with the same batch size and concurrency, end to end: reading and
+  checking the file, routing, storing, sending, recording the answers and the accounts, the
+  summary and the CSV of accounts not identified. Its peak RSS is sampled with psutil.
+
+Printed: numbers/s for both, the ratio identify-all / gateways (goal >= 0.8: the messenger side
+is never the bottleneck), identify-all's peak RSS, and the load average (figures compare only
+on a quiet machine). Never fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+NUMIDENT = [sys.executable, "-m", "numident"]
+
+
+def cli(args: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run([*NUMIDENT, *args], env={**os.environ, **env}, capture_output=True,
+                            text=True, check=False, timeout=3600)
+    if result.returncode != 0:
+        raise SystemExit(f"numident {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_gateway(root: Path, key: str, subscribers: list[str], organizers: dict[str, Path]
+                  ) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"NUMIDENT_HOME": str(root / key), "NUMIDENT_OPERATOR__PUBLIC_URL": url,
+           "NUMIDENT_LOG_LEVEL": "WARNING"}
+    export = root / f"{key}.csv"
+    with export.open("w", encoding="utf-8") as handle:
+        handle.write("phone_number,contract_id,status,activated_at\n")
+        handle.writelines(f"{n},{key}-{i},active,2024-01-01\n" for i, n in enumerate(subscribers))
+    cli(["operator", "import-subscribers", str(export)], env)
+    for name, jwk in organizers.items():
+        cli(["operator", "add-organizer", name, "--notice-url", "http://127.0.0.1:9/notices",
+             "--public-key", str(jwk)], env)
+    (root / f"{key}.jwk").write_text(cli(["operator", "public-key"], env))
+    log = (root / f"{key}.log").open("ab")
+    process = subprocess.Popen([*NUMIDENT, "operator", "serve", "--host", "127.0.0.1",
+                                "--port", str(port)], env={**os.environ, **env},
+                               stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url, env
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit(f"gateway {key} did not start")
+
+
+async def baseline(gateways: list[tuple[str, list[str]]], key_file: Path, batch_size: int,
+                   concurrency: int) -> float:
+    """Seconds the gateways take to answer every number in batches (organizer ``baseline``)."""
+    from numident.core.clock import SystemClock
+    from numident.trust.assertions import make_client_assertion
+    from numident.trust.keys import load_private_key
+    from numident.trust.tokens import token_request_form
+
+    key = load_private_key(key_file)
+    clock = SystemClock()
+
+    async def one_gateway(url: str, numbers: list[str]) -> None:
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
+            assertion = make_client_assertion(key, "baseline", f"{url}/oauth2/token", clock)
+            token = (await http.post("/oauth2/token", data=token_request_form(
+                assertion, "identification"))).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            batches = [numbers[i:i + batch_size] for i in range(0, len(numbers), batch_size)]
+            queue: asyncio.Queue[list[str]] = asyncio.Queue()
+            for batch in batches:
+                queue.put_nowait(batch)
+
+            async def worker() -> None:
+                while not queue.empty():
+                    batch = queue.get_nowait()
+                    response = await http.post("/identification/v1/requests/batch", json={
+                        "requests": [{"phoneNumber": n, "identificationCode": f"b-{n[1:]}"}
+                                     for n in batch]}, headers=headers)
+                    response.raise_for_status()
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_gateway(url, numbers) for url, numbers in gateways))
+    return time.perf_counter() - started
+
+
+def sample_rss(pid: int, peak: list[int], stop: threading.Event) -> None:
+    try:
+        process = psutil.Process(pid)
+        while not stop.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            time.sleep(0.05)
+    except psutil.NoSuchProcess:
+        return
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--accounts", type=int, default=90_000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--profile", type=Path, help="run identify-all under cProfile, write "
+                        "its stats here and print the top functions")
+    args = parser.parse_args()
+
+    from numident.demo.data import OPERATORS, write_plan
+    from numident.trust.keys import generate_key
+
+    per_gateway = args.accounts // len(OPERATORS)
+    with tempfile.TemporaryDirectory(prefix="numident-bulk-") as tmp:
+        root = Path(tmp)
+        messenger_env = {"NUMIDENT_HOME": str(root / "messenger"),
+                         "NUMIDENT_LOG_LEVEL": "WARNING"}
+        (root / "chat.jwk").write_text(cli(["messenger", "public-key"], messenger_env))
+        baseline_key = generate_key()
+        (root / "baseline.key").write_bytes(baseline_key.private_pem())
+        (root / "baseline.jwk").write_text(json.dumps(baseline_key.public_jwk()))
+        organizers = {"chat": root / "chat.jwk", "baseline": root / "baseline.jwk"}
+        started: list[tuple[subprocess.Popen[bytes], str, list[str], Any]] = []
+        setup = time.perf_counter()
+        try:
+            for operator in OPERATORS:
+                numbers = [f"+7{operator.def_code}{i:07d}" for i in range(per_gateway)]
+                process, url, _ = start_gateway(root, operator.key, numbers, organizers)
+                started.append((process, url, numbers, operator))
+            config = root / "messenger.toml"
+            config.write_text('[messenger]\norganizer = "chat"\n' + "".join(
+                f'[[messenger.operators]]\ninn = "{op.inn}"\nname = "{op.key}"\n'
+                f'gateway_url = "{url}"\nnotice_public_key = "{root / (op.key + ".jwk")}"\n'
+                for _, url, _, op in started), encoding="utf-8")
+            cli(["messenger", "import-plan", str(write_plan(root / "plan.csv")), "--config",
+                 str(config)], messenger_env)
+            users = root / "users.csv"
+            with users.open("w", encoding="utf-8") as handle:
+                handle.write("account_id,phone_number,possession_proven_at\n")
+                for _, _, numbers, _ in started:
+                    handle.writelines(f"u{n[1:]},{n},2026-11-30T10:00:00Z\n" for n in numbers)
+            print(f"setup: {len(OPERATORS)} gateways x {per_gateway:,} subscribers in "
+                  f"{time.perf_counter() - setup:.1f} s")
+
+            seconds = asyncio.run(baseline([(url, numbers) for _, url, numbers, _ in started],
+                                           root / "baseline.key", args.batch_size,
+                                           args.concurrency))
+            total = per_gateway * len(OPERATORS)
+            gateway_rate = total / seconds
+
+            profiled = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+            command = [sys.executable, *profiled, "-m", "numident", "messenger",
+                       "identify-all", str(users), "--config", str(config),
+                       "--batch-size", str(args.batch_size), "--concurrency",
+                       str(args.concurrency), "--unidentified", str(root / "left.csv")]
+            began = time.perf_counter()
+            run = subprocess.Popen(command, env={**os.environ, **messenger_env},
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            peak, stop = [0], threading.Event()
+            sampler = threading.Thread(target=sample_rss, args=(run.pid, peak, stop))
+            sampler.start()
+            output, _ = run.communicate(timeout=3600)
+            elapsed = time.perf_counter() - began
+            stop.set()
+            sampler.join()
+            if run.returncode != 0:
+                raise SystemExit(f"identify-all failed ({run.returncode}):\n{output.decode()}")
+            bulk_rate = total / elapsed
+            print(output.decode().rstrip())
+            print(f"\naccounts: {total:,} over {len(OPERATORS)} gateways, batches of "
+                  f"{args.batch_size}, {args.concurrency} in flight per gateway")
+            print(f"gateways alone (batch endpoint):  {gateway_rate:10,.0f} numbers/s "
+                  f"({seconds:.1f} s)")
+            print(f"identify-all end to end:          {bulk_rate:10,.0f} numbers/s "
+                  f"({elapsed:.1f} s)")
+            print(f"ratio identify-all / gateways:    {bulk_rate / gateway_rate:10.2f}"
+                  "   (goal >= 0.8)")
+            print(f"identify-all peak RSS:            {peak[0] / 2**20:10,.0f} MiB")
+            print(f"load average:                     {os.getloadavg()[0]:10.2f}")
+            if args.profile:
+                import pstats
+
+                pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(30)
+        finally:
+            for process, _, _, _ in started:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
