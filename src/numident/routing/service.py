@@ -18,6 +18,7 @@ import numpy as np
 
 from numident.core.numbers import national_significant, normalize
 from numident.errors import InvalidInput
+from numident.routing.files import refuse_empty
 from numident.routing.index import SOURCES, RouteResult, RouterIndex
 from numident.routing.plan import read_plan
 from numident.routing.ports import Kind, kind_of, read_ports
@@ -79,8 +80,10 @@ class RoutingService:
         chosen = kind_of(path, kind)
         self.store.save_aliases(self._configured)
         aliases = self.store.aliases()
-        rows = read_ports(path, aliases.get, progress)
         now = datetime.now(UTC)
+        rows = read_ports(path, aliases.get, progress, now)
+        if chosen == "full":
+            refuse_empty(path, len(rows))
         generation = self.store.load_ports(rows, path.name, now) if chosen == "full" \
             else self.store.apply_increment(rows, path.name, now)
         return ImportReport(f"ports ({chosen})", len(rows), len(rows.inns), generation,
