@@ -176,3 +176,27 @@ def test_the_cli_exits_2_naming_why_and_keeps_the_loaded_data(tmp_path: Path, co
         assert_untouched(before)
     finally:
         engine.dispose()
+
+
+def test_the_cli_refuses_a_shrinking_snapshot_until_allowed(tmp_path: Path) -> None:
+    """A Port_All with far fewer ports than the active one exits 2; --allow-shrink loads it."""
+    home = tmp_path / "home"
+    engine = create_database_engine(f"sqlite:///{home / 'messenger.db'}")
+    try:
+        upgrade(engine, "messenger")
+        routing = routing_over(engine, tmp_path)
+        routing.import_ports(write(tmp_path / "Port_All_many.csv", (
+            "number,operator,ported_at\n" + "".join(
+                f"+7916{n:07d},{BEELINE},\n" for n in range(1_234_560, 1_234_580))).encode()))
+        few = write(tmp_path / "Port_All_few.csv", PORTS.encode("cp1251"))
+        refused_run = run_cli(home, "import-ports", str(few))
+        assert refused_run.returncode == 2, refused_run.stderr
+        assert "from 20 to 1 numbers" in refused_run.stderr
+        assert "--allow-shrink" in refused_run.stderr
+        assert routing.route("+79161234570").source == "portability"
+        allowed = run_cli(home, "import-ports", "--allow-shrink", str(few))
+        assert allowed.returncode == 0, allowed.stderr
+        assert routing.route("+79161234570").source == "plan"
+        assert_untouched(routing)
+    finally:
+        engine.dispose()

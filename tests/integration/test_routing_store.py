@@ -65,7 +65,7 @@ def test_full_load_then_increment(routing: RoutingService, tmp_path: Path) -> No
     assert routing.route("+79001234567").operator.key == BEELINE  # type: ignore[union-attr]
     assert routing.route("+79161234567").source == "portability"
     routing.import_ports(write(tmp_path, "Port_All_2.csv", PLAIN +
-                               f"+79031112233,{BEELINE},\n"))
+                               f"+79031112233,{BEELINE},\n"), allow_shrink=True)
     assert routing.route("+79161234567").source == "plan"
     assert routing.route("+79031112233").source == "portability"
     with routing.store.engine.connect() as conn:
