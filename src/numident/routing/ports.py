@@ -18,6 +18,7 @@ any bad row is rejected whole.
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,9 +41,9 @@ PORTABILITY_STARTED = datetime(2013, 12, 1, tzinfo=UTC)
 CLOCK_SLACK = timedelta(days=1)
 """How far past the load a port date may lie: exporters' clocks and zones disagree a little."""
 BLOCK = 10_000
-"""phonenumbers decides a ten-digit +7 number's country and validity by its first six digits
-(the deepest pattern, Russia's mobile ``9300 05..``, is six digits and then any four), so the
-check is made once per block of 10,000 numbers, not once per row."""
+"""phonenumbers decides a ten-digit +7 number's country by its first six digits (the deepest
+pattern, Russia's mobile ``9300 05..``, is six digits and then any four), so the check is made
+once per block of 10,000 numbers, not once per row."""
 Resolve = Callable[[str], str | None]
 """An operator alias (``"owner:mMTS"``, ``"mnc:01"``, ``"inn:7740000076"``) to its ИНН."""
 
@@ -170,10 +171,27 @@ def _check_russian(rows: PortRows, lines: npt.NDArray[np.int32], field: str,
 
 
 def _region(number: int) -> str | None:
+    """The country of +7 ``number`` by phonenumbers, or None when it belongs to none.
+
+    The registry allocates blocks before phonenumbers' metadata knows them (in 2026 some of
+    930 00xx); such a number is taken as Russian when it fits Russia's general pattern and no
+    other +7 country (Kazakhstan: ``33``, ``7``) claims its leading digits.
+    """
     parsed = phonenumbers.PhoneNumber(country_code=7, national_number=number)
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.region_code_for_number(parsed)
+    if phonenumbers.is_valid_number(parsed):
+        return phonenumbers.region_code_for_number(parsed)
+    national = str(number)
+    for region in phonenumbers.region_codes_for_country_code(7):
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if metadata is None:
+            continue
+        if metadata.leading_digits and re.match(metadata.leading_digits, national):
+            return region
+        pattern = metadata.general_desc.national_number_pattern if metadata.general_desc \
+            else None
+        if not metadata.leading_digits and pattern and re.fullmatch(pattern, national):
+            return region
+    return None
 
 
 def _country(number: int) -> str:

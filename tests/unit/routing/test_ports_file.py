@@ -101,7 +101,7 @@ def test_a_truncated_national_export_is_refused_by_its_row_count(tmp_path: Path)
 
 
 def test_the_block_shortcut_agrees_with_phonenumbers_number_by_number() -> None:
-    """Deciding the country per block of 10,000 numbers gives phonenumbers' own answers."""
+    """A number's country is its block's, and phonenumbers' own for the numbers it knows."""
     import random
 
     import phonenumbers
@@ -111,7 +111,20 @@ def test_the_block_shortcut_agrees_with_phonenumbers_number_by_number() -> None:
     rng = random.Random(10)
     for _ in range(3000):
         number = rng.randrange(3_000_000_000, 10_000_000_000)
+        assert _region(number) == _region(number // BLOCK * BLOCK), number
         parsed = phonenumbers.PhoneNumber(country_code=7, national_number=number)
-        own = phonenumbers.region_code_for_number(parsed) \
-            if phonenumbers.is_valid_number(parsed) else None
-        assert _region(number // BLOCK * BLOCK) == own, number
+        if phonenumbers.is_valid_number(parsed):
+            assert _region(number) == phonenumbers.region_code_for_number(parsed), number
+    assert _region(7012345678) == "KZ"
+    assert _region(7912345678) == "KZ"  # not a valid number, but in Kazakhstan's space
+
+
+def test_every_block_of_the_real_plan_is_russian(real_plan: Path) -> None:
+    """Blocks the registry allocated before phonenumbers knew them are still Russian."""
+    from numident.routing.plan import read_plan
+    from numident.routing.ports import BLOCK, _region
+
+    ranges = read_plan(real_plan).ranges
+    blocks = {b for r in ranges for b in range(r.start // BLOCK, r.end // BLOCK + 1)}
+    assert len(blocks) > 69_000
+    assert {b for b in blocks if _region(b * BLOCK) != "RU"} == set()
