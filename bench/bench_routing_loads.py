@@ -1,6 +1,6 @@
 """Benchmark: routing loads that meet, as separate ``numident`` processes.
 
-    .venv/bin/python bench/bench_routing_loads.py                        # SQLite, 3 rounds
+    .venv/bin/python bench/bench_routing_loads.py            # SQLite, 2 rounds of 1M rows
     .venv/bin/python bench/bench_routing_loads.py --db postgresql --rows 400000 --rounds 3
 
 Each round, on one database (a temporary SQLite file or a scratch PostgreSQL database):
@@ -128,9 +128,9 @@ def round_trip(url: str, env: dict[str, str], root: Path, second: str, rows: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--rows", type=int, default=400_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--increment", type=int, default=1_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="numident-bench-loads-") as tmp:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
 
 from numident.errors import FileProblem, InvalidFile
 
@@ -27,6 +30,9 @@ WHOLE_FILE = "(file)"
 _BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
          (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+_NEWLINE = ord("\n")
+_BLOCK = 1 << 20
 _LABELS = {"utf-8-sig": "UTF-8", "cp1251": "Windows-1251"}
 _SAMPLE = 1 << 16
 
@@ -77,6 +83,20 @@ def _refuse(path: Path, message: str) -> None:
     raise InvalidFile(str(path), [FileProblem(1, WHOLE_FILE, message)])
 
 
+def _split(data: bytes) -> list[bytes]:
+    """The lines of ``data``, ends kept, cut at line feeds only (not at a stray CR)."""
+    parts = data.split(b"\n")
+    lines = [part + b"\n" for part in parts[:-1]]
+    return [*lines, parts[-1]] if parts[-1] else lines
+
+
+def _skip_line(handle: BinaryIO) -> None:
+    """Read past the rest of an over-long line without holding it."""
+    while chunk := handle.readline(MAX_LINE_BYTES):
+        if chunk.endswith(b"\n"):
+            return
+
+
 class Problems:
     """Collects bad rows; the file is rejected whole when any were found."""
 
@@ -111,28 +131,66 @@ class RegistryRows:
         self.delimiter = delimiter
         self.problems = problems
         self.encoding = detect_encoding(path)
-        self.header: list[str] = []
+        # Known before the rows are checked, so that a problem can name its column.
+        with path.open("rb") as handle:
+            first = handle.readline(MAX_LINE_BYTES).decode(self.encoding, errors="replace")
+        self.header: list[str] = next(csv.reader([first], delimiter=delimiter), [])
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         with self.path.open("rb") as handle:
             reader = csv.reader(self._lines(handle), delimiter=self.delimiter)
             try:
                 for row in reader:
-                    if reader.line_num == 1:
-                        self.header = row
                     yield reader.line_num, row
             except csv.Error as exc:
                 self.problems.add(reader.line_num + 1, "(row)", f"cannot be read: {exc}")
 
     def _lines(self, handle: BinaryIO) -> Iterator[str]:
-        line = 0
-        while raw := handle.readline(MAX_LINE_BYTES + 1):
+        """The file's lines, a megabyte at a time; a block with any problem line by line.
+
+        Decoding and searching whole blocks runs in C; the line-by-line path that names
+        each problem is taken only where a block fails those checks.
+        """
+        line, tail = 0, b""
+        while block := handle.read(_BLOCK):
+            data = tail + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0 and len(data) > MAX_LINE_BYTES:
+                line += 1
+                self._too_long(line, data)
+                _skip_line(handle)
+                tail = b""
+                yield "\n"
+                continue
+            data, tail = data[:cut], data[cut:]
+            lines = self._fast(data)
+            if lines is None:
+                lines = list(self._slow(data, line))
+            line += data.count(b"\n")
+            yield from lines
+        if tail:
+            yield from self._fast(tail) or self._slow(tail, line)
+
+    def _fast(self, data: bytes) -> list[str] | None:
+        """``data``'s lines if none is too long, undecodable or holds a control character."""
+        breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE)
+        if len(breaks) and (np.diff(breaks, prepend=-1).max() > MAX_LINE_BYTES):
+            return None
+        if not len(breaks) and len(data) > MAX_LINE_BYTES:
+            return None
+        try:
+            text = data.decode(self.encoding)
+        except UnicodeDecodeError:
+            return None
+        if _CONTROL_IN_TEXT.search(text):
+            return None
+        return io.StringIO(text, newline="").readlines()
+
+    def _slow(self, data: bytes, line: int) -> Iterator[str]:
+        for raw in _split(data):
             line += 1
             if len(raw) > MAX_LINE_BYTES:
-                while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                    pass
-                self.problems.add(line, self._field(raw, MAX_LINE_BYTES),
-                                  f"longer than {MAX_LINE_BYTES} bytes: not a registry row")
+                self._too_long(line, raw)
                 yield "\n"
                 continue
             try:
@@ -150,6 +208,10 @@ class RegistryRows:
                 yield "\n"
                 continue
             yield text
+
+    def _too_long(self, line: int, raw: bytes) -> None:
+        self.problems.add(line, self._field(raw, MAX_LINE_BYTES),
+                          f"longer than {MAX_LINE_BYTES} bytes: not a registry row")
 
     def _field(self, line: bytes | str, position: int) -> str:
         """The header name of the column at ``position`` of a raw line (quotes ignored)."""
