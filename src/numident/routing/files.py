@@ -79,7 +79,7 @@ def refuse_non_text(path: Path) -> None:
         _refuse(path, "the file holds binary data (NUL bytes), not UTF-8 or Windows-1251 text")
 
 
-def _refuse(path: Path, message: str) -> None:
+def _refuse(path: Path | str, message: str) -> None:
     raise InvalidFile(str(path), [FileProblem(1, WHOLE_FILE, message)])
 
 
@@ -238,7 +238,7 @@ def column_positions(path: Path, header: Sequence[str],
     return {name: found[normalise_header(name)] for name in wanted}
 
 
-def refuse_empty(path: Path, rows: int) -> None:
+def refuse_empty(source: Path | str, rows: int) -> None:
     """A snapshot with no rows is never the truth: it would empty the active data."""
     if rows == 0:
-        _refuse(path, "the file holds no rows (only a header, or nothing)")
+        _refuse(source, "the file holds no rows (only a header, or nothing)")

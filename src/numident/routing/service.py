@@ -18,7 +18,6 @@ import numpy as np
 
 from numident.core.numbers import national_significant, normalize
 from numident.errors import InvalidInput
-from numident.routing.files import refuse_empty
 from numident.routing.index import SOURCES, RouteResult, RouterIndex
 from numident.routing.lock import Waiting
 from numident.routing.plan import read_plan
@@ -104,8 +103,6 @@ class RoutingService:
         aliases = self.store.aliases()
         now = datetime.now(UTC)
         rows = read_ports(path, aliases.get, progress, now)
-        if chosen == "full":
-            refuse_empty(path, len(rows))
         guard = self._guard(allow_shrink, waiting, before_switch)
         generation = self.store.load_ports(rows, path.name, now, guard=guard) \
             if chosen == "full" else self.store.apply_increment(rows, path.name, now, guard)

@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 
 from numident.errors import FileProblem, InvalidFile
-from numident.routing.files import WHOLE_FILE
+from numident.routing.files import WHOLE_FILE, refuse_empty
 from numident.routing.index import Operator, RouterIndex
 from numident.routing.lock import Lease, LoadLock, Waiting
 from numident.routing.plan import Plan
@@ -102,6 +102,7 @@ class SqlRoutingStore:
     def load_plan(self, plan: Plan, source: str, now: datetime,
                   guard: Guard = Guard()) -> int:
         """Replace the numbering plan in one transaction; returns the new generation."""
+        refuse_empty(source, len(plan.ranges))
         with self._locked(f"numbering plan load of {source}", guard) as lease, \
                 self.engine.begin() as conn:
             self.lock.renew(conn, lease)
@@ -122,7 +123,11 @@ class SqlRoutingStore:
 
     def load_ports(self, rows: PortRows, source: str, now: datetime,
                    progress: Progress | None = None, guard: Guard = Guard()) -> int:
-        """Replace all ported numbers by ``rows``; readers switch at the very end."""
+        """Replace all ported numbers by ``rows``; readers switch at the very end.
+
+        An empty ``rows`` is refused: no snapshot of the national database is empty.
+        """
+        refuse_empty(source, len(rows))
         with self._locked(f"ports full load of {source}", guard) as lease:
             generation = lease.fence
             with self.engine.begin() as conn:
