@@ -137,13 +137,22 @@ HOSTILE_PORTS: dict[str, tuple[str, tuple[int, str]]] = {
 }
 
 
-@pytest.mark.parametrize("case", HOSTILE_PORTS)
+HOSTILE_PORT_BYTES: dict[str, tuple[bytes, tuple[int, str]]] = {
+    **{case: (text.encode("cp1251"), expected) for case, (text, expected) in HOSTILE_PORTS.items()},
+    "UTF-16": (PORTS.encode("utf-16"), (1, "(file)")),
+    "a field over 128 KB": ((NATIONAL + "9161234568," + "m" * 140_000 +
+                             ",99,D2599,77,2025-11-01T10:00:00,1\n").encode(), (2, "OwnerId")),
+    "a cut RowCount export": ((NATIONAL + "9161234568,mBEE,99,D2599,77,2025-11-01T10:00:00,2\n"
+                               ).encode(), (2, "RowCount")),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_PORT_BYTES)
 def test_hostile_ports_files_are_refused_with_line_and_field(routing: RoutingService,
                                                              tmp_path: Path, case: str) -> None:
-    """Foreign numbers, impossible dates, NULs and empty snapshots change nothing."""
-    text, expected = HOSTILE_PORTS[case]
-    error = refused(routing.import_ports, write(tmp_path / "Port_All_bad.csv",
-                                                text.encode("cp1251")))
+    """Foreign numbers, impossible dates, NULs, cut and empty snapshots change nothing."""
+    data, expected = HOSTILE_PORT_BYTES[case]
+    error = refused(routing.import_ports, write(tmp_path / "Port_All_bad.csv", data))
     assert where(error) == expected
     assert_untouched(routing)
 
