@@ -18,6 +18,7 @@ any bad row is rejected whole.
 
 from __future__ import annotations
 
+import functools
 import re
 from array import array
 from collections.abc import Callable
@@ -171,27 +172,37 @@ def _check_russian(rows: PortRows, lines: npt.NDArray[np.int32], field: str,
 
 
 def _region(number: int) -> str | None:
-    """The country of +7 ``number`` by phonenumbers, or None when it belongs to none.
+    """The country of +7 ``number`` by phonenumbers' metadata, or None when it has none.
 
-    The registry allocates blocks before phonenumbers' metadata knows them (in 2026 some of
-    930 00xx); such a number is taken as Russian when it fits Russia's general pattern and no
-    other +7 country (Kazakhstan: ``33``, ``7``) claims its leading digits.
+    Countries that share +7 by leading digits (Kazakhstan: ``33``, ``7``) come first, then
+    the code's main country (Russia) by its general pattern. For every number phonenumbers
+    holds valid this is its own ``region_code_for_number`` (a test checks that), at two
+    regular expressions instead of a match against every number type; and it also takes as
+    Russian the blocks the registry allocated before the metadata listed them (in 2026 some
+    of 930 00xx).
     """
-    parsed = phonenumbers.PhoneNumber(country_code=7, national_number=number)
-    if phonenumbers.is_valid_number(parsed):
-        return phonenumbers.region_code_for_number(parsed)
     national = str(number)
+    for region, leading, _general in _plus_seven():
+        if leading is not None and leading.match(national):
+            return region
+    for region, leading, general in _plus_seven():
+        if leading is None and general is not None and general.fullmatch(national):
+            return region
+    return None
+
+
+@functools.cache
+def _plus_seven() -> tuple[tuple[str, re.Pattern[str] | None, re.Pattern[str] | None], ...]:
+    found = []
     for region in phonenumbers.region_codes_for_country_code(7):
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
         if metadata is None:
             continue
-        if metadata.leading_digits and re.match(metadata.leading_digits, national):
-            return region
-        pattern = metadata.general_desc.national_number_pattern if metadata.general_desc \
+        general = metadata.general_desc.national_number_pattern if metadata.general_desc \
             else None
-        if not metadata.leading_digits and pattern and re.fullmatch(pattern, national):
-            return region
-    return None
+        found.append((region, re.compile(metadata.leading_digits) if metadata.leading_digits
+                      else None, re.compile(general) if general else None))
+    return tuple(found)
 
 
 def _country(number: int) -> str:
