@@ -139,11 +139,20 @@ class RegistryRows:
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         with self.path.open("rb") as handle:
             reader = csv.reader(self._lines(handle), delimiter=self.delimiter)
+            start = 1
             try:
                 for row in reader:
-                    yield reader.line_num, row
+                    if reader.line_num != start:
+                        # A registry row is one line: a quote left open swallows the lines
+                        # after it, and the row is reported where it began.
+                        spans = next((i for i, cell in enumerate(row) if "\n" in cell), 0)
+                        self.problems.add(start, self._column(spans), "a quote opened here "
+                                          f"is not closed before line {reader.line_num}")
+                    else:
+                        yield start, row
+                    start = reader.line_num + 1
             except csv.Error as exc:
-                self.problems.add(reader.line_num + 1, "(row)", f"cannot be read: {exc}")
+                self.problems.add(start, "(row)", f"cannot be read: {exc}")
 
     def _lines(self, handle: BinaryIO) -> Iterator[str]:
         """The file's lines, a megabyte at a time; a block with any problem line by line.
@@ -218,6 +227,9 @@ class RegistryRows:
         before = line[:position]
         index = before.count(self.delimiter.encode()) if isinstance(before, bytes) \
             else before.count(self.delimiter)
+        return self._column(index)
+
+    def _column(self, index: int) -> str:
         if not self.header:
             return "(header)"
         return self.header[index].strip() if index < len(self.header) else "(row)"

@@ -39,3 +39,21 @@ def test_a_control_character_deep_in_a_big_file_is_named(tmp_path: Path) -> None
     rows, problems = rows_of(tmp_path, ("a;b\n" + "".join(lines)).encode())
     assert [(p.line, p.field) for p in problems.items] == [(150_002, "b")]
     assert len([row for _, row in rows if row]) == 200_000
+
+
+def test_a_quote_left_open_is_named_where_it_opened(tmp_path: Path) -> None:
+    """An unclosed quote swallows the lines after it; the problem is on the line it began."""
+    data = 'a;b\n1;"open\n' + "".join(f"{n};x\n" for n in range(2, 500))
+    rows, problems = rows_of(tmp_path, data.encode())
+    assert [(p.line, p.field) for p in problems.items] == [(2, "b")]
+    assert "not closed before line 500" in problems.items[0].message
+    assert rows == [(1, ["a", "b"])]
+
+
+def test_a_quoted_field_past_the_csv_limit_is_a_problem_not_an_exception(
+        tmp_path: Path) -> None:
+    """Lines glued by an open quote beyond 128 KB end the reading with one problem."""
+    data = 'a;b\n1;"open\n' + "".join(f"{n};{'x' * 60}\n" for n in range(2, 5000))
+    _, problems = rows_of(tmp_path, data.encode())
+    assert [(p.line, p.field) for p in problems.items] == [(2, "(row)")]
+    assert "field larger than field limit" in problems.items[0].message
