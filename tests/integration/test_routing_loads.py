@@ -36,13 +36,8 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def plan_text(blocks: range) -> str:
-    return HEADER + "".join(f'{code};0000000;9999999;10000000;ПАО "МТС";М;М;{MTS}\n'
-                            f"".replace("{code}", str(code)) for code in blocks)
-
-
-def service(engine: Engine, **options: float) -> RoutingService:
-    return RoutingService(engine, refresh_seconds=0, **options)  # type: ignore[arg-type]
+def service(engine: Engine, load_wait_seconds: float = 300.0) -> RoutingService:
+    return RoutingService(engine, refresh_seconds=0, load_wait_seconds=load_wait_seconds)
 
 
 @pytest.fixture
