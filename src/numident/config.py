@@ -149,6 +149,21 @@ class PossessionSettings(_Section):
         "in <home>/messenger/possession.key")
 
 
+class RoutingSettings(_Section):
+    """How loads of the numbering plan and the portability data guard the active data."""
+
+    max_shrink_percent: float = Field(
+        10.0, ge=0, le=100, description="A full load that would lose more than this share of "
+        "the active data (ports: rows; plan: numbers routed) is refused unless --allow-shrink "
+        "is given: a cut or partial snapshot must not pass for the truth")
+    load_wait_seconds: float = Field(
+        300.0, ge=0, description="How long a load waits for a running routing load before it "
+        "is refused (exit 1)")
+    lease_seconds: float = Field(
+        60.0, gt=0, description="How long a load holds the load lock without renewing it "
+        "(it renews with every chunk); a load that died frees the lock after this")
+
+
 class MessengerSettings(_Section):
     organizer: str = "messenger"
     key_file: Path | None = None
@@ -173,6 +188,7 @@ class MessengerSettings(_Section):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     dispatch: DispatchSettings = Field(
         DispatchSettings(), description="Retries of state-change webhooks and usage withdrawals")
+    routing: RoutingSettings = RoutingSettings()
 
 
 class Settings(BaseSettings):

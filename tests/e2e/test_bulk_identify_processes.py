@@ -10,11 +10,11 @@ from pathlib import Path
 from e2e_servers import NUMIDENT, cli, free_port, start_server, wait_for
 from sqlalchemy import create_engine, func, select
 
-from numident.demo.data import write_plan
+from numident.demo.data import OPERATORS, write_plan
 from numident.messenger.tables import accounts, bulk_identifications
 from numident.operator.tables import identification_requests
 
-ALFA_INN = "7700000001"
+ALFA_INN = OPERATORS[0].inn
 ACCOUNTS = 3000
 BATCH = 50
 

@@ -11,7 +11,7 @@ from e2e_servers import cli, free_port, start_server, wait_for
 from numident.demo.data import write_plan
 from numident.messenger.sms import last_code_in_file
 
-ALFA_INN = "7700000001"
+ALFA_INN = "7700000016"
 
 
 def test_identification_and_notice_between_two_server_processes(tmp_path: Path) -> None:

@@ -58,20 +58,35 @@ def public_key(config: ConfigOption = None) -> None:
     console.print_json(json.dumps(organizer_key(settings(config)).public_jwk()))
 
 
+AllowShrink = Annotated[bool, typer.Option(
+    "--allow-shrink", help="Accept a full load that loses more of the active data than "
+    "messenger.routing.max_shrink_percent (the registry really shrank)")]
+
+
+def _waiting(holder: str) -> None:
+    errors.print(f"waiting for another routing load to end: {holder}", highlight=False,
+                 markup=False)
+
+
 @app.command("import-plan")
 @exits
 def import_plan(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     config: ConfigOption = None,
+    allow_shrink: AllowShrink = False,
 ) -> None:
     """Load the national numbering plan (the registry's CSV, UTF-8 or Windows-1251).
 
-    A file with any bad row is refused whole and the plan loaded before stays active.
+    A file with any bad row, an empty plan, or one that would stop routing more than the
+    allowed share of the numbers routed now is refused whole (exit 2) and the plan loaded
+    before stays active. Waits for a running routing load; refused (exit 1) if it does not
+    end within messenger.routing.load_wait_seconds.
     """
     loaded = settings(config)
     with database(loaded, "messenger") as engine, \
             progress_bar("importing numbering plan", count_lines(file)) as advance:
-        report = routing_service(loaded, engine).import_plan(file, advance)
+        report = routing_service(loaded, engine).import_plan(
+            file, advance, allow_shrink=allow_shrink, waiting=_waiting)
     console.print(f"numbering plan loaded: {report}")
 
 
@@ -83,13 +98,21 @@ def import_ports(
     kind: Annotated[Kind | None, typer.Option(
         help="full (replaces all ports) or increment; by default Port_Increment* files are "
         "increments and all others full snapshots")] = None,
+    allow_shrink: AllowShrink = False,
 ) -> None:
-    """Load the portability database: a full snapshot or an increment."""
+    """Load the portability database: a full snapshot or an increment.
+
+    Refused whole (exit 2): a bad row, an empty snapshot, a national export whose RowCount
+    is not the rows it holds, a snapshot with fewer ports than the allowed share of the
+    active ones. An increment that arrives during a full load waits and then applies on
+    top of it.
+    """
     loaded = settings(config)
     chosen = kind_of(file, kind)
     with database(loaded, "messenger") as engine, \
             progress_bar(f"importing ports ({chosen})", count_lines(file)) as advance:
-        report = routing_service(loaded, engine).import_ports(file, chosen, advance)
+        report = routing_service(loaded, engine).import_ports(
+            file, chosen, advance, allow_shrink=allow_shrink, waiting=_waiting)
     console.print(f"portability data loaded: {report}")
 
 

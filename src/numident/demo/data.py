@@ -21,16 +21,16 @@ class DemoOperator:
 
 
 OPERATORS = (
-    DemoOperator("alfa", "7700000001", 'ПАО "Альфа Мобайл"', "г. Москва", 916, False,
+    DemoOperator("alfa", "7700000016", 'ПАО "Альфа Мобайл"', "г. Москва", 916, False,
                  (("+79165550001", "active"), ("+79165550004", "active"))),
-    DemoOperator("beta", "7700000002", 'ООО "Бета Телеком"', "Санкт-Петербург", 917, False,
+    DemoOperator("beta", "7700000023", 'ООО "Бета Телеком"', "Санкт-Петербург", 917, False,
                  (("+79165550002", "active"), ("+79175550005", "active"),
                   ("+79175550006", "active"))),
-    DemoOperator("gamma", "7700000003", 'АО "Гамма Связь"', "Новосибирская обл.", 918, True,
+    DemoOperator("gamma", "7700000030", 'АО "Гамма Связь"', "Новосибирская обл.", 918, True,
                  (("+79185550007", "active"), ("+79185550008", "terminated"))),
 )
 
-PORTED = (("+79165550002", "7700000002", "2025-05-01T00:00:00Z"),)
+PORTED = (("+79165550002", "7700000023", "2025-05-01T00:00:00Z"),)
 """A number of Alfa's range that moved to Beta: routing must follow the port, not the plan."""
 
 

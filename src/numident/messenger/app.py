@@ -45,9 +45,12 @@ log = structlog.get_logger(__name__)
 
 def routing_service(settings: Settings, engine: Engine) -> RoutingService:
     """Routing over the messenger's database, with the operators' aliases from the config."""
+    loads = settings.messenger.routing
     return RoutingService(engine, {
         op.inn: OperatorAliases(owner_ids=op.owner_ids, mncs=op.mncs)
-        for op in settings.messenger.operators})
+        for op in settings.messenger.operators},
+        load_wait_seconds=loads.load_wait_seconds, max_shrink_percent=loads.max_shrink_percent,
+        lease_seconds=loads.lease_seconds)
 
 
 def routing_lookup(settings: Settings, engine: Engine) -> OperatorLookup:

@@ -9,7 +9,6 @@ whole, naming the line and field of each: a half-loaded plan would misroute sile
 
 from __future__ import annotations
 
-import csv
 import itertools
 import re
 from collections import Counter, defaultdict
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from numident.routing.files import Problems, column_positions, detect_encoding
+from numident.routing.files import Problems, RegistryRows, column_positions, refuse_empty
 
 COLUMNS = ("АВС/ DEF", "От", "До", "Емкость", "Оператор", "Регион", "ИНН")
 _INN = re.compile(r"\d{10}|\d{12}")
@@ -44,23 +43,25 @@ def read_plan(path: Path, progress: Callable[[int], None] | None = None) -> Plan
     problems = Problems(path)
     ranges: list[PlanRange] = []
     spellings: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    with path.open(encoding=detect_encoding(path), newline="") as handle:
-        reader = csv.reader(handle, delimiter=";")
-        header: list[str] = next(reader, [])
-        at = column_positions(path, header, COLUMNS)
-        width = max(at.values()) + 1
-        for line, row in enumerate(reader, start=2):
-            if progress is not None and line % 1000 == 0:
-                progress(1000)
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) < width:
-                problems.add(line, "(row)", f"{len(row)} fields, the header names {width}")
-                continue
-            parsed = _range(row, at, line, problems)
-            if parsed is not None:
-                ranges.append(parsed)
-                spellings[parsed.inn][row[at["Оператор"]].strip()] += 1
+    rows = iter(RegistryRows(path, ";", problems))
+    _, header = next(rows, (1, []))
+    problems.raise_if_any()
+    at = column_positions(path, header, COLUMNS)
+    width = max(at.values()) + 1
+    for line, row in rows:
+        if progress is not None and line % 1000 == 0:
+            progress(1000)
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) < width:
+            problems.add(line, "(row)", f"{len(row)} fields, the header names {width}")
+            continue
+        parsed = _range(row, at, line, problems)
+        if parsed is not None:
+            ranges.append(parsed)
+            spellings[parsed.inn][row[at["Оператор"]].strip()] += 1
+    problems.raise_if_any()
+    refuse_empty(path, len(ranges))
     ranges.sort(key=lambda r: r.start)
     for before, after in itertools.pairwise(ranges):
         if after.start <= before.end:
@@ -89,7 +90,26 @@ def _range(row: list[str], at: dict[str, int], line: int,
     if _INN.fullmatch(inn) is None:
         problems.add(line, "ИНН", f"{inn!r} is not a 10- or 12-digit ИНН")
         return None
+    if not inn_checksum_holds(inn):
+        problems.add(line, "ИНН", f"{inn!r} fails the ИНН check digits (mistyped or cut off)")
+        return None
     if not row[at["Оператор"]].strip():
         problems.add(line, "Оператор", "the operator's name is empty")
         return None
     return PlanRange(start, end, inn, row[at["Регион"]].strip(), line)
+
+
+_INN_WEIGHTS = ((2, 4, 10, 3, 5, 9, 4, 6, 8), (7, 2, 4, 10, 3, 5, 9, 4, 6, 8),
+                (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8))
+
+
+def inn_checksum_holds(inn: str) -> bool:
+    """The check digits of a 10-digit (one) or 12-digit (two) ИНН, per the tax service's rule.
+
+    They catch a mistyped ИНН, and the last row of a file cut off inside its ИНН column: a
+    12-digit ИНН cut to 10 digits still has the right length.
+    """
+    digits = [int(c) for c in inn]
+    weights = _INN_WEIGHTS[:1] if len(digits) == 10 else _INN_WEIGHTS[1:]
+    return all(sum(w * d for w, d in zip(ws, digits, strict=False)) % 11 % 10
+               == digits[len(ws)] for ws in weights)

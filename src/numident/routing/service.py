@@ -19,9 +19,10 @@ import numpy as np
 from numident.core.numbers import national_significant, normalize
 from numident.errors import InvalidInput
 from numident.routing.index import SOURCES, RouteResult, RouterIndex
+from numident.routing.lock import Waiting
 from numident.routing.plan import read_plan
 from numident.routing.ports import Kind, kind_of, read_ports
-from numident.routing.store import SqlRoutingStore
+from numident.routing.store import Guard, Hook, SqlRoutingStore
 
 RUSSIA = frozenset({"RU"})
 Progress = Callable[[int], None]
@@ -50,11 +51,14 @@ class ImportReport:
 
 class RoutingService:
     def __init__(self, engine: object, aliases: Mapping[str, OperatorAliases] | None = None,
-                 *, refresh_seconds: float = 1.0) -> None:
+                 *, refresh_seconds: float = 1.0, load_wait_seconds: float = 300.0,
+                 max_shrink_percent: float = 10.0, lease_seconds: float = 60.0) -> None:
         from sqlalchemy import Engine
 
         assert isinstance(engine, Engine)
-        self.store = SqlRoutingStore(engine)
+        self.store = SqlRoutingStore(engine, lease_seconds=lease_seconds)
+        self._wait = load_wait_seconds
+        self._max_shrink = max_shrink_percent / 100
         self._configured = {f"{kind}:{value}": inn for inn, names in (aliases or {}).items()
                             for kind, values in (("owner", names.owner_ids),
                                                  ("mnc", names.mncs)) for value in values}
@@ -64,27 +68,51 @@ class RoutingService:
         self._checked = 0.0
         self._lock = threading.Lock()
 
-    def import_plan(self, path: Path, progress: Progress | None = None) -> ImportReport:
-        """Replace the numbering plan by the file's; a bad file changes nothing."""
+    def import_plan(self, path: Path, progress: Progress | None = None, *,
+                    allow_shrink: bool = False, waiting: Waiting | None = None,
+                    before_switch: Hook | None = None) -> ImportReport:
+        """Replace the numbering plan by the file's; a bad file changes nothing.
+
+        The load waits for a running routing load (``waiting`` is told once, with what it
+        waits for) and is refused when ``load_wait_seconds`` pass. A plan that would stop
+        routing more than ``max_shrink_percent`` of the numbers the active plan routes is
+        refused unless ``allow_shrink``. ``before_switch`` is called when the rows are
+        written and not yet active.
+        """
         started = time.perf_counter()
         plan = read_plan(path, progress)
-        generation = self.store.load_plan(plan, path.name, datetime.now(UTC))
+        generation = self.store.load_plan(plan, path.name, datetime.now(UTC),
+                                          self._guard(allow_shrink, waiting, before_switch))
         return ImportReport("plan", len(plan.ranges), len(plan.names), generation,
                             time.perf_counter() - started)
 
     def import_ports(self, path: Path, kind: Kind | None = None,
-                     progress: Progress | None = None) -> ImportReport:
-        """Load a full snapshot (replaces all ports) or an increment (changes some)."""
+                     progress: Progress | None = None, *, allow_shrink: bool = False,
+                     waiting: Waiting | None = None, before_switch: Hook | None = None
+                     ) -> ImportReport:
+        """Load a full snapshot (replaces all ports) or an increment (changes some).
+
+        As :meth:`import_plan`: loads wait for each other, and a full snapshot with fewer
+        than ``100 - max_shrink_percent`` % of the active ports' rows is refused unless
+        ``allow_shrink``; an empty snapshot is always refused. An increment applies to the
+        generation active when it commits, after any full load that was running.
+        """
         started = time.perf_counter()
         chosen = kind_of(path, kind)
         self.store.save_aliases(self._configured)
         aliases = self.store.aliases()
-        rows = read_ports(path, aliases.get, progress)
         now = datetime.now(UTC)
-        generation = self.store.load_ports(rows, path.name, now) if chosen == "full" \
-            else self.store.apply_increment(rows, path.name, now)
+        rows = read_ports(path, aliases.get, progress, now)
+        guard = self._guard(allow_shrink, waiting, before_switch)
+        generation = self.store.load_ports(rows, path.name, now, guard=guard) \
+            if chosen == "full" else self.store.apply_increment(rows, path.name, now, guard)
         return ImportReport(f"ports ({chosen})", len(rows), len(rows.inns), generation,
                             time.perf_counter() - started)
+
+    def _guard(self, allow_shrink: bool, waiting: Waiting | None,
+               before_switch: Hook | None) -> Guard:
+        return Guard(max_shrink=self._max_shrink, allow_shrink=allow_shrink,
+                     wait_seconds=self._wait, waiting=waiting, before_switch=before_switch)
 
     def router(self) -> RouterIndex:
         """The current index, rebuilt when the data changed since it was built."""

@@ -53,3 +53,14 @@ routing_ports = Table(
     Column("ported_at", BigInteger, nullable=True, comment="unix seconds"),
     PrimaryKeyConstraint("generation", "number"),
 )
+
+routing_load_lock = Table(
+    "routing_load_lock", metadata,
+    Column("name", String(16), primary_key=True),
+    Column("holder", String(36), nullable=True, comment="the lease holder's token; NULL: free"),
+    Column("purpose", Text, nullable=True, comment="what the holder loads, for waiters"),
+    Column("acquired_at", UtcDateTime, nullable=True),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("fence", Integer, nullable=False,
+           comment="grows with every acquisition; a full load's generation"),
+)

@@ -82,3 +82,41 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
     with pytest.raises(InvalidFile) as caught:
         read_plan(write(tmp_path, "АВС/ DEF;От;До\n916;0000000;0000009\n"))
     assert {p.field for p in caught.value.problems} == {"Емкость", "Оператор", "Регион", "ИНН"}
+
+
+def test_a_last_line_cut_inside_a_twelve_digit_inn_is_refused(tmp_path: Path) -> None:
+    """A file cut off after ten digits of a 12-digit ИНН fails the ИНН check digits."""
+    whole = "916;0000000;0000009;10;ИП Иванов;М;М;500100732259"
+    cut = whole[:-2]
+    read_plan(write(tmp_path, HEADER + whole + "\n"))
+    with pytest.raises(InvalidFile) as caught:
+        read_plan(write(tmp_path, HEADER + cut))
+    assert [(p.line, p.field) for p in caught.value.problems] == [(2, "ИНН")]
+    assert "check digits" in caught.value.problems[0].message
+
+
+def test_a_header_only_plan_is_refused_as_empty(tmp_path: Path) -> None:
+    """A plan without a single range would empty the routing: it is refused."""
+    with pytest.raises(InvalidFile, match="holds no rows"):
+        read_plan(write(tmp_path, HEADER))
+
+
+@pytest.mark.parametrize(("data", "field", "words"), [
+    (b"\x00" * 50 + b"\n", "(file)", "binary"),
+    ("\ufeff".encode("utf-16-le") + HEADER.encode("utf-16-le"), "(file)", "UTF-16"),
+    (HEADER.encode() + "916;0000000;0000009;10;ПАО \"МТС\";Моск\rва;М;7740000076\n".encode(),
+     "Регион", "U+000D"),
+])
+def test_files_that_are_not_registry_text_are_named(tmp_path: Path, data: bytes, field: str,
+                                                    words: str) -> None:
+    """Binary data, UTF-16 and control characters are problems with a line and a field."""
+    with pytest.raises(InvalidFile) as caught:
+        read_plan(write_bytes(tmp_path, data))
+    assert caught.value.problems[0].field == field
+    assert words in caught.value.problems[0].message
+
+
+def write_bytes(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "plan.csv"
+    path.write_bytes(data)
+    return path

@@ -24,7 +24,7 @@ def test_national_export_in_windows_1251_is_read(tmp_path: Path) -> None:
     """Ten-digit numbers, owners by OwnerId (or MNC), port times as UTC seconds."""
     path = write(tmp_path, "Port_All_20261101.csv", NATIONAL +
                  "9161234567,mBEE,99,D2599,77,2026-11-01T10:00:00,2\n"
-                 "9031112233,,99,D2599,77,2026-11-01 11:00:00,2\n", "cp1251")
+                 "9031112233,,99,D2599,77,2026-11-01 11:00:00,\n", "cp1251")
     rows = read_ports(path, ALIASES.get)
     assert rows.numbers.tolist() == [9161234567, 9031112233]
     assert [rows.inns[i] for i in rows.operators] == ["7713076301", "7713076301"]
@@ -44,14 +44,18 @@ def test_plain_csv_takes_any_alias_and_number_form(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("line", "field", "words"), [
-    ("916123456,mBEE,99,D,77,2026-11-01T10:00:00,1", "Number", "ten digits"),
-    ("9161234567,mNOPE,00,D,77,2026-11-01T10:00:00,1", "OwnerId", "not in the operator"),
-    ("9161234567,mBEE,99,D,77,yesterday,1", "PortDate", "date and time"),
+    ("916123456,mBEE,99,D,77,2026-11-01T10:00:00,", "Number", "ten digits"),
+    ("9161234567,mNOPE,00,D,77,2026-11-01T10:00:00,", "OwnerId", "not in the operator"),
+    ("9161234567,mBEE,99,D,77,yesterday,", "PortDate", "date and time"),
+    ("7012345678,mBEE,99,D,77,2026-11-01T10:00:00,", "Number", "a number of KZ"),
+    ("9161234567,mBEE,99,D,77,2099-11-01T10:00:00,", "PortDate", "in the future"),
+    ("9161234567,mBEE,99,D,77,1800-11-01T10:00:00,", "PortDate", "before number portability"),
+    ("9161234567,mBEE,99,D,77,2026-11-01T10:00:00,5", "RowCount", "contradicts the count 2"),
 ])
 def test_bad_national_rows_are_named(tmp_path: Path, line: str, field: str, words: str) -> None:
     """A bad row names its line and field; nothing of the file is returned."""
     path = write(tmp_path, "Port_Increment_1.csv",
-                 NATIONAL + "9031112233,mMTS,01,D,77,2026-11-01T10:00:00,1\n" + line + "\n")
+                 NATIONAL + "9031112233,mMTS,01,D,77,2026-11-01T10:00:00,2\n" + line + "\n")
     with pytest.raises(InvalidFile) as caught:
         read_ports(path, ALIASES.get)
     [problem] = caught.value.problems
@@ -82,3 +86,45 @@ def test_kind_follows_the_file_name_unless_given() -> None:
     assert kind_of(Path("Port_All_20261101.csv"), None) == "full"
     assert kind_of(Path("ports.csv"), None) == "full"
     assert kind_of(Path("ports.csv"), "increment") == "increment"
+
+
+def test_a_truncated_national_export_is_refused_by_its_row_count(tmp_path: Path) -> None:
+    """RowCount on the first row says how many rows follow; a cut file holds fewer."""
+    path = write(tmp_path, "Port_All_1.csv", NATIONAL +
+                 "9161234567,mBEE,99,D,77,2026-11-01T10:00:00,3\n"
+                 "9161234568,mBEE,99,D,77,2026-11-01T10:00:00,\n", "cp1251")
+    with pytest.raises(InvalidFile) as caught:
+        read_ports(path, ALIASES.get)
+    [problem] = caught.value.problems
+    assert (problem.line, problem.field) == (2, "RowCount")
+    assert "declares 3 row(s) but holds 2" in problem.message
+
+
+def test_the_block_shortcut_agrees_with_phonenumbers_number_by_number() -> None:
+    """A number's country is its block's, and phonenumbers' own for the numbers it knows."""
+    import random
+
+    import phonenumbers
+
+    from numident.routing.ports import BLOCK, _region
+
+    rng = random.Random(10)
+    for _ in range(3000):
+        number = rng.randrange(3_000_000_000, 10_000_000_000)
+        assert _region(number) == _region(number // BLOCK * BLOCK), number
+        parsed = phonenumbers.PhoneNumber(country_code=7, national_number=number)
+        if phonenumbers.is_valid_number(parsed):
+            assert _region(number) == phonenumbers.region_code_for_number(parsed), number
+    assert _region(7012345678) == "KZ"
+    assert _region(7912345678) == "KZ"  # not a valid number, but in Kazakhstan's space
+
+
+def test_every_block_of_the_real_plan_is_russian(real_plan: Path) -> None:
+    """Blocks the registry allocated before phonenumbers knew them are still Russian."""
+    from numident.routing.plan import read_plan
+    from numident.routing.ports import BLOCK, _region
+
+    ranges = read_plan(real_plan).ranges
+    blocks = {b for r in ranges for b in range(r.start // BLOCK, r.end // BLOCK + 1)}
+    assert len(blocks) > 69_000
+    assert {b for b in blocks if _region(b * BLOCK) != "RU"} == set()
