@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from operator_harness import SUBSCRIBERS, Harness, HarnessFactory
 from sqlalchemy import func, select
 
-from numident.errors import InvalidFile
-from numident.operator import registry as registry_module
+from numident.core.identification import ContractStatus
+from numident.errors import FileProblem, InvalidFile
+from numident.operator import export_file
 from numident.operator.tables import outbox, subscriber_history, subscribers
 
 pytestmark = pytest.mark.anyio
@@ -99,20 +101,19 @@ async def test_delta_import_that_ends_a_contract_notifies_organizers(
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 2
 
 
-def test_parallel_parse_reports_the_same_rows_and_lines(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cut into parts for several processes, a file gives the rows and lines of one pass."""
+def test_streamed_read_reports_rows_and_problems_in_line_order(tmp_path: Path) -> None:
+    """One pass over the file gives every good row with its line and every problem by line."""
     lines = [f"+7916{n:07d},C-{n},active,2024-01-01" for n in range(3000)]
     lines[10] = "+7916abc,C-x,active,2024-01-01"
-    lines[2500] = "+79160000007,C-dup,active,2024-01-01"
     lines[2700] = "+79160002701,C-2701,sleeping,2024-01-01"
     path = tmp_path / "export.csv"
     path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
-    sequential = registry_module.read_export(path, workers=1)
-    monkeypatch.setattr(registry_module, "PARALLEL_FROM_BYTES", 0)
-    parallel = registry_module.read_export(path, workers=2)
-    assert parallel == sequential
-    assert [(p.line, p.field) for p in parallel[1]] == [
-        (12, "phone_number"), (2502, "phone_number"), (2702, "status")]
-    assert "already given on line 9" in parallel[1][1].message
-    assert len(parallel[0]) == 2997
+    _, items = export_file.read_rows(path, export_file.RowRules(datetime.now(UTC)))
+    read = list(items)
+    problems = [(p.line, p.field) for p in read if isinstance(p, FileProblem)]
+    rows = [item for item in read if not isinstance(item, FileProblem)]
+    assert problems == [(12, "phone_number"), (2702, "status")]
+    assert len(rows) == 2998
+    assert rows[0] == (2, export_file.SubscriberRow("+79160000000", "C-0", ContractStatus.ACTIVE,
+                                                    datetime(2024, 1, 1, tzinfo=UTC)))
+    assert rows[-1][0] == 3001
