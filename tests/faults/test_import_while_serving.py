@@ -95,15 +95,17 @@ async def identify_during_import(url: str, setup: Installation, delta: Path
         try:
             out, err = await asyncio.wait_for(process.communicate(),
                                               max(deadline - time.monotonic(), 1))
+        except TimeoutError:
+            out, err = b"", f"the import did not end within {MAX_SECONDS} s".encode()
         finally:
             if process.returncode is None:
                 process.kill()
                 await process.wait()
-        ended = time.monotonic()
-        await asyncio.sleep(0.5)
-        load.stop.set()
-        await asyncio.gather(*clients)
-    result = subprocess.CompletedProcess(["import"], process.returncode or 0, out.decode(),
+            ended = time.monotonic()
+            await asyncio.sleep(0.5)
+            load.stop.set()
+            await asyncio.gather(*clients)
+    result = subprocess.CompletedProcess(["import"], process.returncode, out.decode(),
                                          err.decode())
     return load, began, ended, result
 

@@ -141,6 +141,8 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
             with conn.begin():
                 _switch(conn, layout, now, notice_source, report)
             report.switch_seconds = time.perf_counter() - started
+            conn.execution_options(**{TEMP_ONLY: True})
+            _count(conn, report)
         finally:
             conn.execution_options(**{TEMP_ONLY: True})
             _drop_staging(conn)
@@ -176,8 +178,16 @@ class _Problems:
 # -- staging ---------------------------------------------------------------------------------
 
 
+IMPORT_CACHE_KIB = 256 << 10
+"""SQLite page cache of the import's connection: the switch then writes its pages once, at
+commit, instead of spilling them to the log mid-transaction (a fifth of its time)."""
+DEFAULT_CACHE_KIB = 2000
+
+
 def _create_staging(conn: Connection, layout: Layout) -> None:
     with conn.begin():
+        if not is_postgresql(conn.engine):
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
         _drop_tables(conn)
         staged.create(conn)
         if layout.has_holders:
@@ -191,6 +201,8 @@ def _drop_staging(conn: Connection) -> None:
         conn.rollback()
     with conn.begin():
         _drop_tables(conn)
+        if not is_postgresql(conn.engine):
+            conn.exec_driver_sql(f"PRAGMA cache_size = -{DEFAULT_CACHE_KIB}")
 
 
 def _drop_tables(conn: Connection) -> None:
@@ -375,7 +387,7 @@ def _switch(conn: Connection, layout: Layout, now: datetime, notice_source: str,
     conn.execute(subscriber_history.insert().from_select(
         ["phone_number", "contract_id", "status", "change", "occurred_at"],
         select(s.c.phone_number, s.c.contract_id, s.c.status, literal("import"), stamp)
-        .where(changed).order_by(s.c.line)))
+        .where(changed).order_by(s.c.phone_number, s.c.line)))
     if layout.has_holders:
         target = registry_tables.holders
         holder_upsert = insert(target).from_select(
@@ -387,13 +399,20 @@ def _switch(conn: Connection, layout: Layout, now: datetime, notice_source: str,
         conn, select(s.c.phone_number, s.c.kind).where(s.c.kind.is_not(None)),
         occurred_at=now, recorded_at=now, event_id=None, actor="import",
         notice_source=notice_source)
-    for outcome, count in conn.execute(select(s.c.outcome, func.count()).group_by(s.c.outcome)):
-        if outcome is None:
-            report.inserted = count
-        elif outcome == "updated":
-            report.updated = count
-        else:
-            report.unchanged = count
+
+
+def _count(conn: Connection, report: ImportReport) -> None:
+    """Fill in the report's counts from the staged rows' outcomes (after the switch)."""
+    with conn.begin():
+        outcomes = conn.execute(select(staged.c.outcome, func.count())
+                                .group_by(staged.c.outcome))
+        for outcome, count in outcomes:
+            if outcome is None:
+                report.inserted = count
+            elif outcome == "updated":
+                report.updated = count
+            else:
+                report.unchanged = count
 
 
 # -- rejects ---------------------------------------------------------------------------------
