@@ -129,7 +129,7 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
         try:
             rows, key_needed = _stage(conn, layout, items, problems, now, holder_key,
                                       progress)
-            problems.extend(_duplicates(conn, layout, drop=partial))
+            problems.add_duplicates(*_duplicates(conn, layout, drop=partial))
             if problems.total and not partial:
                 raise InvalidFile(str(path), problems.shown(), total=problems.total)
             if key_needed is not None:
@@ -165,11 +165,13 @@ class _Problems:
         if self.keep_all or len(self.kept) < SHOWN_PROBLEMS:
             self.kept.append(problem)
 
-    def extend(self, duplicates: list[FileProblem]) -> None:
-        for problem in duplicates:
-            self.add(problem)
-        self.duplicates += len(duplicates)
-        self.kept.sort(key=lambda p: p.line)
+    def add_duplicates(self, first: list[FileProblem], total: int) -> None:
+        """Merge the ``first`` duplicate lines (all of them when keeping all) of ``total``."""
+        self.total += total
+        self.duplicates += total
+        self.kept = sorted([*self.kept, *first], key=lambda p: p.line)
+        if not self.keep_all:
+            del self.kept[SHOWN_PROBLEMS:]
 
     def shown(self) -> list[FileProblem]:
         return self.kept if self.keep_all else self.kept[:SHOWN_PROBLEMS]
@@ -337,25 +339,35 @@ class _CopyWriter:
                     copy.write_row(_holder_values(line, r, key, now, lambda v: v, self.needed))
 
 
-def _duplicates(conn: Connection, layout: Layout, *, drop: bool) -> list[FileProblem]:
-    """Every later line of a number given more than once; with ``drop``, those rows go."""
+def _duplicates(conn: Connection, layout: Layout, *, drop: bool
+                ) -> tuple[list[FileProblem], int]:
+    """The later lines of numbers given more than once, and how many there are.
+
+    With ``drop`` every such line is returned and its rows leave the staged tables; without,
+    only the first :data:`SHOWN_PROBLEMS`.
+    """
     first = (select(staged.c.phone_number, func.min(staged.c.line).label("first"))
              .group_by(staged.c.phone_number).having(func.count() > 1).subquery())
+    later = (select(staged.c.line, staged.c.phone_number, first.c.first)
+             .join(first, first.c.phone_number == staged.c.phone_number)
+             .where(staged.c.line != first.c.first))
     with conn.begin():
+        total = int(conn.execute(select(func.count()).select_from(later.subquery()))
+                    .scalar_one())
+        if not total:
+            return [], 0
+        shown = later.order_by(staged.c.line)
         found = [FileProblem(row.line, "phone_number",
                              f"{row.phone_number} already given on line {row.first}")
-                 for row in conn.execute(
-                     select(staged.c.line, staged.c.phone_number, first.c.first)
-                     .join(first, first.c.phone_number == staged.c.phone_number)
-                     .where(staged.c.line != first.c.first).order_by(staged.c.line))]
-        if found and drop:
-            later = [p.line for p in found]
+                 for row in conn.execute(shown if drop else shown.limit(SHOWN_PROBLEMS))]
+        if drop:
+            lines = [p.line for p in found]
             tables = (staged, staged_holders) if layout.has_holders else (staged,)
-            for start in range(0, len(later), 10_000):
+            for start in range(0, len(lines), 10_000):
                 for table in tables:
                     conn.execute(table.delete().where(
-                        table.c.line.in_(later[start:start + 10_000])))
-    return found
+                        table.c.line.in_(lines[start:start + 10_000])))
+    return found, total
 
 
 # -- the switch ------------------------------------------------------------------------------

@@ -117,3 +117,37 @@ def test_streamed_read_reports_rows_and_problems_in_line_order(tmp_path: Path) -
     assert rows[0] == (2, export_file.SubscriberRow("+79160000000", "C-0", ContractStatus.ACTIVE,
                                                     datetime(2024, 1, 1, tzinfo=UTC)))
     assert rows[-1][0] == 3001
+
+
+async def test_a_file_with_many_problems_reports_the_first_by_line_and_counts_all(
+        make_gateway: HarnessFactory) -> None:
+    """Duplicates found in the staged rows merge with row problems in line order; the
+    refusal shows the first hundred and counts every one."""
+    h: Harness = await make_gateway()
+    lines = [f"+7916{n:07d},C-{n},active,2024-01-01\n" for n in range(300)]
+    lines[5] = "+79160000000,C-dup,active,2024-01-01\n"  # line 7 repeats line 2
+    for n in range(100, 300):
+        lines[n] = f"+7916{n:07d},C-{n},sleeping,2024-01-01\n"
+    with pytest.raises(InvalidFile) as caught:
+        h.import_csv(HEADER + "".join(lines))
+    assert caught.value.total == 201
+    assert [(p.line, p.field) for p in caught.value.problems[:2]] == [
+        (7, "phone_number"), (102, "status")]
+    assert len(caught.value.problems) == 100
+    assert registry(h) == {}
+
+
+async def test_a_partial_import_keeps_the_first_line_of_a_repeated_number(
+        make_gateway: HarnessFactory) -> None:
+    """With the partial flag a repeated number loads from its first line; later ones are
+    rejected naming that first line."""
+    h: Harness = await make_gateway()
+    rejects = h.home / "rejects.csv"
+    report = h.import_csv(HEADER + "+79161110000,C-1,active,2020-01-01\n"
+                          "+79161110001,C-2,active,2020-01-01\n"
+                          "+79161110000,C-3,terminated,2020-01-01\n",
+                          partial=True, reject_file=rejects)
+    assert (report.rows, report.inserted, report.rejected) == (2, 2, 1)
+    assert registry(h) == {"+79161110000": ("C-1", "active"),
+                           "+79161110001": ("C-2", "active")}
+    assert "already given on line 2" in rejects.read_text(encoding="utf-8").splitlines()[1]
