@@ -61,6 +61,10 @@ CASES = {
         (HEADER + "+79161234567,C-1,terminated,2024-01-01\n"
          + '+79161234568,"' + "x" * 140_000 + '",active,2024-01-01\n').encode(),
         "line 3, field '(row)'", "longer than"),
+    "a quoted field over 128 KB across lines": (
+        (HEADER + "+79161234567,C-1,terminated,2024-01-01\n"
+         + '+79161234568,"' + "\n".join(["y" * 50_000] * 3) + '",active,2024-01-01\n').encode(),
+        "line 3, field '(row)'", "field larger than field limit"),
     "NUL inside contract_id": (
         (HEADER + "+79161234567,C-1,terminated,2024-01-01\n"
          + '+79161234568,"C\x002",active,2024-01-01\n').encode(),
