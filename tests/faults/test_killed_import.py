@@ -24,8 +24,8 @@ BUSY_CPU = 2.5
 
 
 def mid_way(process: psutil.Process, path: Path) -> bool:
-    """True once the import's processes have spent BUSY_CPU seconds of CPU (past start-up)
-    and are at work on the rows: the export open, or processes of its own started."""
+    """True once the import is at work on the rows: it has the export open, or processes of
+    its own have started and spent BUSY_CPU seconds of CPU between them."""
     try:
         family = [process, *process.children(recursive=True)]
     except psutil.NoSuchProcess:
@@ -38,7 +38,7 @@ def mid_way(process: psutil.Process, path: Path) -> bool:
             reading = reading or any(Path(f.path) == path for f in member.open_files())
         except psutil.NoSuchProcess:
             continue
-    return (reading or len(family) > 1) and used >= BUSY_CPU
+    return reading or (len(family) > 1 and used >= BUSY_CPU)
 
 
 @pytest.mark.timeout(240)
