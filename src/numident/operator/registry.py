@@ -243,6 +243,10 @@ def _stage(conn: Connection, layout: Layout, items: Iterator[Item], problems: _P
     with conn.begin():
         conn.exec_driver_sql(f"CREATE INDEX import_staged_number ON {staged.name} "
                              "(phone_number, line)")
+        if is_postgresql(conn.engine):
+            # autovacuum never analyses temporary tables: without statistics the planner
+            # would join the staged rows to the registry as if they were a handful
+            conn.exec_driver_sql(f"ANALYZE {staged.name}")
     return rows, writer.needed.message
 
 
