@@ -393,10 +393,16 @@ def _switch(conn: Connection, layout: Layout, now: datetime, notice_source: str,
     changed = or_(s.c.outcome.is_(None), s.c.outcome == "updated")
     stamp = literal(now, UtcDateTime)
     insert = (postgresql if is_postgresql(conn.engine) else sqlite).insert
+    # Changed lines are updated in place, new ones inserted: an upsert of a changed line
+    # would first try the insert and fail on the key, doing the B-tree work twice.
+    conn.execute(update(live).where(live.c.phone_number == s.c.phone_number,
+                                    s.c.outcome == "updated")
+                 .values(contract_id=s.c.contract_id, status=s.c.status,
+                         activated_at=s.c.activated_at, updated_at=stamp))
     upsert = insert(live).from_select(
         ["phone_number", "contract_id", "status", "activated_at", "updated_at"],
         select(s.c.phone_number, s.c.contract_id, s.c.status, s.c.activated_at, stamp)
-        .where(changed).order_by(s.c.phone_number))
+        .where(s.c.outcome.is_(None)).order_by(s.c.phone_number))
     conn.execute(upsert.on_conflict_do_update(index_elements=["phone_number"], set_={
         name: upsert.excluded[name]
         for name in ("contract_id", "status", "activated_at", "updated_at")}))
