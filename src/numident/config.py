@@ -108,6 +108,9 @@ class OperatorSettings(_Section):
     admin_token: SecretStr | None = None
     token_lifetime_seconds: int = Field(600, ge=30, le=3600)
     max_body_bytes: int = Field(1_000_000, ge=1024)
+    allowed_regions: frozenset[str] = Field(
+        frozenset({"RU"}), description="ISO 3166 regions whose numbers the registry holds: "
+        "an import refuses numbers of any other country")
     dispatch: DispatchSettings = DispatchSettings()
     nats_url: str | None = None
     nats_prefix: str = "numident"

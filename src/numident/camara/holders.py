@@ -3,8 +3,8 @@
 The export's optional columns are ``contract_type`` and the KYC holder attributes, each named
 as the snake_case of its KYC Match request property (:data:`ATTRIBUTES`). Empty means unknown.
 :func:`parse_holder` checks one record's values (enums, dates, e-mail, lengths as the KYC Match
-schema bounds them) and reports the first bad field; :func:`write_holders` stores the parsed
-rows with the driver's executemany, as the subscriber import does.
+schema bounds them, no control characters) and reports the first bad field; the subscriber
+import (:mod:`numident.operator.registry`) stores them with :func:`keyed_values`.
 
 Only what KYC Match and Tenure need is kept, and only in the form they need it:
 
@@ -31,14 +31,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, select
 
 from numident.camara.dates import FULL_DATE
 from numident.camara.holder_key import HolderKey
 from numident.camara.matching import Way, normal_form
 from numident.operator.tables import holders, subscribers
 from numident.storage.database import read_only
-from numident.storage.dialect import driver_sql, timestamp_binder
 
 CONTRACT_TYPES = {"payg": "PAYG", "paym": "PAYM", "business": "Business"}
 ID_DOCUMENT_TYPES = frozenset({"passport", "national_id_card", "residence_permit",
@@ -57,6 +56,8 @@ def _text(limit: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         if len(value) > limit:
             raise ValueError(f"is longer than {limit} characters")
+        if not value.isprintable():
+            raise ValueError("holds a control character")
         return value
     return check
 
@@ -176,23 +177,6 @@ class HolderRow:
     values: HolderValues
 
 
-def write_holders(conn: Connection, rows: Sequence[HolderRow], now: datetime,
-                  key: HolderKey | None) -> None:
-    """Upsert the rows (all optional columns: the export is the whole truth about them).
-
-    The :data:`KEYED` values are written as their digests under ``key``; without a key, a row
-    with any such value raises ValueError before anything is written.
-    """
-    if not rows:
-        return
-    stamp = timestamp_binder(conn, holders.c.updated_at)
-    updated = stamp(now)
-    key_id = key.id if key is not None else None
-    conn.exec_driver_sql(driver_sql(conn, _UPSERT), [
-        (r.phone_number, r.contract_id, stamp(r.activated_at), *keyed_values(r, key), key_id,
-         updated) for r in rows])
-
-
 def keyed_values(row: HolderRow, key: HolderKey | None) -> HolderValues:
     """The row's values with each :data:`KEYED` one replaced by its digest."""
     values = list(row.values)
@@ -206,15 +190,6 @@ def keyed_values(row: HolderRow, key: HolderKey | None) -> HolderValues:
         values[at] = key.digest(column, row.phone_number, normal) if normal else None
     return tuple(values)
 
-
-_NAMES = ("phone_number", "contract_id", "activated_at", *COLUMNS, "holder_key_id",
-          "updated_at")
-_COLUMN_LIST = ", ".join(_NAMES)
-_MARKS = ", ".join("?" for _ in _NAMES)
-_SET = ", ".join(f"{name} = excluded.{name}" for name in _NAMES[1:])
-# The names are this module's constants; every value is bound.
-_UPSERT = f"INSERT INTO holders ({_COLUMN_LIST}) VALUES ({_MARKS}) ON CONFLICT (phone_number) " \
-    f"DO UPDATE SET {_SET}"  # noqa: S608
 
 Holder = Mapping[str, str | None]
 """The current holder's stored values by column name (every column of :data:`COLUMNS`, and

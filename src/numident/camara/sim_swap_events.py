@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Select, or_, select, update
 
 from numident.camara.sink_tokens import SinkTokenCipher
 from numident.core.clock import rfc3339
@@ -213,7 +214,14 @@ def end_for_line(conn: Connection, phone_number: str, *, occurred_at: datetime,
     change of holder: a subscription was asked about the line's holder of the time, and the
     next holder's SIM changes are none of its business.
     """
-    rows = conn.execute(_ending_query().where(t.c.phone_number == phone_number,
+    return end_for_lines(conn, [phone_number], occurred_at=occurred_at,
+                         recorded_at=recorded_at, source=source)
+
+
+def end_for_lines(conn: Connection, numbers: Select[Any] | Sequence[str], *,
+                  occurred_at: datetime, recorded_at: datetime, source: str) -> int:
+    """:func:`end_for_line` for every line ``numbers`` selects, in one query."""
+    rows = conn.execute(_ending_query().where(t.c.phone_number.in_(numbers),
                                               t.c.ended_at.is_(None))).all()
     messages = [m for row in rows if (m := _end(conn, row, TerminationReason.NETWORK_TERMINATED,
                                                 occurred_at, recorded_at, source)) is not None]

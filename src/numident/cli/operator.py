@@ -79,7 +79,7 @@ def import_subscribers(
         report = registry.import_subscribers(
             engine, file, now=SystemClock().now(), notice_source=loaded.operator.public_url,
             partial=partial, reject_file=reject_file, progress=advance,
-            holder_key=holder_key(loaded))
+            holder_key=holder_key(loaded), regions=loaded.operator.allowed_regions)
     console.print(f"{report.rows} rows: {report.inserted} new, {report.updated} changed, "
                   f"{report.unchanged} unchanged, {report.rejected} rejected; "
                   f"{report.notices} notices queued")

@@ -67,15 +67,16 @@ def _canonical(text: str) -> phonenumbers.PhoneNumber | None:
 
 def _checked(parsed: phonenumbers.PhoneNumber, canonical: str | None,
              allowed_regions: frozenset[str] | None) -> str:
-    if not phonenumbers.is_valid_number(parsed):
+    # is_valid_number(n) is is_valid_number_for_region(n, region_code_for_number(n)); the
+    # region is found once here and serves the check of the allowed regions too.
+    region = phonenumbers.region_code_for_number(parsed)
+    if region is None or not phonenumbers.is_valid_number_for_region(parsed, region):
         raise InvalidPhoneNumber("phone number is not a valid number of any numbering plan")
-    if allowed_regions is not None:
-        region = phonenumbers.region_code_for_number(parsed)
-        if region not in allowed_regions:
-            raise InvalidPhoneNumber(
-                f"phone numbers of region {region or 'unknown'} are not served here",
-                code="UNSUPPORTED_COUNTRY",
-            )
+    if allowed_regions is not None and region not in allowed_regions:
+        raise InvalidPhoneNumber(
+            f"phone numbers of region {region or 'unknown'} are not served here",
+            code="UNSUPPORTED_COUNTRY",
+        )
     return canonical or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, Select, String, literal, select, update
 
 from numident.camara import sim_swap_events
 from numident.core.identification import ContractStatus
@@ -104,37 +105,86 @@ def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,
     the holder's use of the number ends those subscriptions (``NETWORK_TERMINATED``); the count
     returned is of usage notices only.
     """
-    if kind is NoticeType.SIM_SWAPPED:
-        sim_swap_events.announce_swap(conn, phone_number, occurred_at=occurred_at,
-                                      recorded_at=recorded_at, source=notice_source)
-    elif kind.invalidates_usage:
-        sim_swap_events.end_for_line(conn, phone_number, occurred_at=occurred_at,
-                                     recorded_at=recorded_at, source=notice_source)
+    if kind.invalidates_usage:
+        return invalidate_usages(
+            conn, select(literal(phone_number, String).label("phone_number"),
+                         literal(kind.value, String).label("kind")),
+            occurred_at=occurred_at, recorded_at=recorded_at, event_id=event_id, actor=actor,
+            notice_source=notice_source)
+    sim_swap_events.announce_swap(conn, phone_number, occurred_at=occurred_at,
+                                  recorded_at=recorded_at, source=notice_source)
     affected = conn.execute(
         select(usages.c.id, usages.c.identification_code, organizers.c.name,
                organizers.c.notice_url)
         .join(organizers, organizers.c.id == usages.c.organizer_id)
         .where(usages.c.phone_number == phone_number, usages.c.status == "active")
     ).all()
-    if not affected:
+    return _queue_notices(conn, [(kind, phone_number, u.identification_code, u.name,
+                                  u.notice_url) for u in affected],
+                          occurred_at=occurred_at, recorded_at=recorded_at, event_id=event_id,
+                          actor=actor, notice_source=notice_source)
+
+
+def invalidate_usages(conn: Connection, changes: Select[str, str], *, occurred_at: datetime,
+                      recorded_at: datetime, event_id: str | None, actor: str,
+                      notice_source: str) -> int:
+    """:func:`notify_usages` for many numbers at once, in a fixed number of statements.
+
+    ``changes`` selects ``phone_number`` and ``kind`` (an invalidating :class:`NoticeType`
+    value), one row per number. Every active usage of those numbers is ended with its
+    number's kind as the reason, their SIM swap subscriptions end, and one notice per ended
+    usage is queued; the notices are exactly the usages the update ended (``RETURNING``), so
+    a usage recorded concurrently is either ended and announced or left untouched.
+    """
+    numbers = changes.subquery("changes")
+    sim_swap_events.end_for_lines(conn, select(numbers.c.phone_number),
+                                  occurred_at=occurred_at, recorded_at=recorded_at,
+                                  source=notice_source)
+    reason = (select(numbers.c.kind).where(numbers.c.phone_number == usages.c.phone_number)
+              .scalar_subquery())
+    ended = conn.execute(
+        update(usages)
+        .where(usages.c.status == "active",
+               usages.c.phone_number.in_(select(numbers.c.phone_number)))
+        .values(status="invalidated", ended_at=recorded_at, end_reason=reason)
+        .returning(usages.c.organizer_id, usages.c.identification_code, usages.c.phone_number,
+                   usages.c.end_reason)
+    ).all()
+    if not ended:
         return 0
-    if kind.invalidates_usage:
-        conn.execute(update(usages).where(usages.c.id.in_([u.id for u in affected]))
-                     .values(status="invalidated", ended_at=recorded_at, end_reason=kind.value))
+    recipients = {row.id: row for row in conn.execute(
+        select(organizers.c.id, organizers.c.name, organizers.c.notice_url)
+        .where(organizers.c.id.in_({u.organizer_id for u in ended})))}
+    return _queue_notices(conn, [
+        (NoticeType(u.end_reason), u.phone_number, u.identification_code,
+         recipients[u.organizer_id].name, recipients[u.organizer_id].notice_url)
+        for u in sorted(ended, key=lambda u: (u.phone_number, u.organizer_id))],
+        occurred_at=occurred_at, recorded_at=recorded_at, event_id=event_id, actor=actor,
+        notice_source=notice_source)
+
+
+Notified = tuple[NoticeType, str, str, str, str]
+"""kind, phone number, identification code, organizer name, notice URL."""
+
+
+def _queue_notices(conn: Connection, notified: Sequence[Notified], *, occurred_at: datetime,
+                   recorded_at: datetime, event_id: str | None, actor: str,
+                   notice_source: str) -> int:
+    """Write one notice to the outbox and one audit entry per usage, in ``conn``'s transaction."""
     messages = []
     entries = []
-    for usage in affected:
+    for kind, phone_number, code, organizer, notice_url in notified:
         notice_id = str(uuid.uuid4())
-        body = cloudevent(notice_id, kind, notice_source, phone_number,
-                          usage.identification_code, occurred_at, event_id)
+        body = cloudevent(notice_id, kind, notice_source, phone_number, code, occurred_at,
+                          event_id)
         messages.append(OutboxMessage(
-            id=notice_id, kind="notice", owner=usage.name, destination=usage.notice_url,
+            id=notice_id, kind="notice", owner=organizer, destination=notice_url,
             content_type="application/cloudevents+json", payload=body, created_at=recorded_at))
         entries.append(audit.entry(
             recorded_at, actor,
             "usage_invalidated" if kind.invalidates_usage else "usage_at_risk",
-            phone_number=phone_number, identification_code=usage.identification_code,
-            detail={"organizer": usage.name, "noticeId": notice_id, "type": kind.value}))
+            phone_number=phone_number, identification_code=code,
+            detail={"organizer": organizer, "noticeId": notice_id, "type": kind.value}))
     SqlOutbox(conn.engine, outbox).add_many(conn, messages)
     audit.write(conn, entries)
     return len(messages)

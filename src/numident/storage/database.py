@@ -63,13 +63,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin_immediate(connection: Any) -> None:
     # A read-only transaction (see read_only) must not take the write lock: it may run while
     # the same thread holds a write transaction on another connection, and would wait for it.
-    if connection.get_execution_options().get(READ_ONLY):
+    # Nor must one that writes only temporary tables (TEMP_ONLY): those live in the
+    # connection's own temporary database, and taking the file's lock would block serving.
+    options = connection.get_execution_options()
+    if options.get(READ_ONLY) or options.get(TEMP_ONLY):
         connection.exec_driver_sql("BEGIN")
     else:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 READ_ONLY = "numident_read_only"
+TEMP_ONLY = "numident_temp_only"
+"""Execution option: this connection's transactions write only its temporary tables."""
 
 
 @contextmanager

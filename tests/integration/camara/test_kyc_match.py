@@ -94,6 +94,7 @@ def cli_import(tmp_path: Path, database_url: str, home: Path, **camara: str) -> 
     export.write_text(EXPORT, encoding="utf-8")
     table = "".join(f'{name} = "{value}"\n' for name, value in camara.items())
     config.write_text(f'home = "{home}"\ndatabase_url = "{database_url}"\n'
+                      '[operator]\nallowed_regions = ["ES"]\n'
                       f"[operator.camara]\n{table}", encoding="utf-8")
     result = CliRunner().invoke(cli, ["operator", "import-subscribers", str(export),
                                       "--config", str(config)], catch_exceptions=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from operator_harness import Harness, HarnessFactory
 from sqlalchemy import func, select
 
 from numident.camara.holder_key import HolderKey
-from numident.errors import InvalidFile
-from numident.operator import registry as registry_module
+from numident.errors import FileProblem, InvalidFile
+from numident.operator import export_file
 from numident.operator.tables import holders, subscribers
 
 pytestmark = pytest.mark.anyio
@@ -142,19 +143,18 @@ async def test_a_partial_import_rejects_rows_with_bad_optional_values(
     assert ",2,contract_type," in rejects.read_text(encoding="utf-8").splitlines()[1]
 
 
-def test_a_parallel_read_parses_the_optional_columns_like_a_sequential_one(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parts parsed in other processes keep the holder values and the problems' lines."""
+def test_the_optional_columns_are_read_with_their_problems(tmp_path: Path) -> None:
+    """The holder values are parsed per row and a bad one is named by line and column."""
     path = tmp_path / "export.csv"
     lines = [f"+7916{n:07d},C-{n},active,2020-01-01,{'PAYM' if n % 7 else 'Prepaid'},"
              f"Name {n},,,,,," for n in range(2000)]
     path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
-    sequential = registry_module.read_export(path, workers=1)
-    monkeypatch.setattr(registry_module, "PARALLEL_FROM_BYTES", 0)
-    parallel = registry_module.read_export(path, workers=2)
-    assert parallel == sequential
-    rows, problems = sequential
+    _, items = export_file.read_rows(path, export_file.RowRules(datetime.now(UTC)))
+    read = list(items)
+    problems = [p for p in read if isinstance(p, FileProblem)]
+    rows = [item[1] for item in read if not isinstance(item, FileProblem)]
     assert len(problems) == 286
     assert {p.field for p in problems} == {"contract_type"}
+    assert problems[0].line == 2
     assert rows[1].holder is not None
     assert rows[1].holder[:2] == ("PAYM", None)

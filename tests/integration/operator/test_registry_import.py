@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from operator_harness import SUBSCRIBERS, Harness, HarnessFactory
 from sqlalchemy import func, select
 
-from numident.errors import InvalidFile
-from numident.operator import registry as registry_module
+from numident.core.identification import ContractStatus
+from numident.errors import FileProblem, InvalidFile
+from numident.operator import export_file
 from numident.operator.tables import outbox, subscriber_history, subscribers
 
 pytestmark = pytest.mark.anyio
@@ -99,20 +101,53 @@ async def test_delta_import_that_ends_a_contract_notifies_organizers(
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 2
 
 
-def test_parallel_parse_reports_the_same_rows_and_lines(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cut into parts for several processes, a file gives the rows and lines of one pass."""
+def test_streamed_read_reports_rows_and_problems_in_line_order(tmp_path: Path) -> None:
+    """One pass over the file gives every good row with its line and every problem by line."""
     lines = [f"+7916{n:07d},C-{n},active,2024-01-01" for n in range(3000)]
     lines[10] = "+7916abc,C-x,active,2024-01-01"
-    lines[2500] = "+79160000007,C-dup,active,2024-01-01"
     lines[2700] = "+79160002701,C-2701,sleeping,2024-01-01"
     path = tmp_path / "export.csv"
     path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
-    sequential = registry_module.read_export(path, workers=1)
-    monkeypatch.setattr(registry_module, "PARALLEL_FROM_BYTES", 0)
-    parallel = registry_module.read_export(path, workers=2)
-    assert parallel == sequential
-    assert [(p.line, p.field) for p in parallel[1]] == [
-        (12, "phone_number"), (2502, "phone_number"), (2702, "status")]
-    assert "already given on line 9" in parallel[1][1].message
-    assert len(parallel[0]) == 2997
+    _, items = export_file.read_rows(path, export_file.RowRules(datetime.now(UTC)))
+    read = list(items)
+    problems = [(p.line, p.field) for p in read if isinstance(p, FileProblem)]
+    rows = [item for item in read if not isinstance(item, FileProblem)]
+    assert problems == [(12, "phone_number"), (2702, "status")]
+    assert len(rows) == 2998
+    assert rows[0] == (2, export_file.SubscriberRow("+79160000000", "C-0", ContractStatus.ACTIVE,
+                                                    datetime(2024, 1, 1, tzinfo=UTC)))
+    assert rows[-1][0] == 3001
+
+
+async def test_a_file_with_many_problems_reports_the_first_by_line_and_counts_all(
+        make_gateway: HarnessFactory) -> None:
+    """Duplicates found in the staged rows merge with row problems in line order; the
+    refusal shows the first hundred and counts every one."""
+    h: Harness = await make_gateway()
+    lines = [f"+7916{n:07d},C-{n},active,2024-01-01\n" for n in range(300)]
+    lines[5] = "+79160000000,C-dup,active,2024-01-01\n"  # line 7 repeats line 2
+    for n in range(100, 300):
+        lines[n] = f"+7916{n:07d},C-{n},sleeping,2024-01-01\n"
+    with pytest.raises(InvalidFile) as caught:
+        h.import_csv(HEADER + "".join(lines))
+    assert caught.value.total == 201
+    assert [(p.line, p.field) for p in caught.value.problems[:2]] == [
+        (7, "phone_number"), (102, "status")]
+    assert len(caught.value.problems) == 100
+    assert registry(h) == {}
+
+
+async def test_a_partial_import_keeps_the_first_line_of_a_repeated_number(
+        make_gateway: HarnessFactory) -> None:
+    """With the partial flag a repeated number loads from its first line; later ones are
+    rejected naming that first line."""
+    h: Harness = await make_gateway()
+    rejects = h.home / "rejects.csv"
+    report = h.import_csv(HEADER + "+79161110000,C-1,active,2020-01-01\n"
+                          "+79161110001,C-2,active,2020-01-01\n"
+                          "+79161110000,C-3,terminated,2020-01-01\n",
+                          partial=True, reject_file=rejects)
+    assert (report.rows, report.inserted, report.rejected) == (2, 2, 1)
+    assert registry(h) == {"+79161110000": ("C-1", "active"),
+                           "+79161110001": ("C-2", "active")}
+    assert "already given on line 2" in rejects.read_text(encoding="utf-8").splitlines()[1]
