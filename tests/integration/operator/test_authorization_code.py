@@ -73,10 +73,10 @@ async def test_a_code_is_spent_once_by_its_own_client_and_redirect(
                  redeem_form(h, code, redirect_uri="https://chat.example/other"),
                  redeem_form(h, "never-issued")):
         response = await h.client.post("/oauth2/token", data=form)
-        assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
     assert (await h.client.post("/oauth2/token", data=redeem_form(h, code))).status_code == 200
     again = await h.client.post("/oauth2/token", data=redeem_form(h, code))
-    assert (again.status_code, again.json()["code"]) == (400, "INVALID_GRANT")
+    assert (again.status_code, again.json()["error"]) == (400, "invalid_grant")
 
 
 async def test_a_code_expires(make_gateway: HarnessFactory) -> None:
@@ -85,7 +85,7 @@ async def test_a_code_expires(make_gateway: HarnessFactory) -> None:
     code = (await authorize(h))["code"]
     clock.advance(61)
     response = await h.client.post("/oauth2/token", data=redeem_form(h, code))
-    assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
 
 
 @pytest.mark.parametrize(("params", "session", "error"), [
@@ -104,8 +104,8 @@ async def test_refusals_after_the_client_is_known_go_back_to_its_redirect_uri(
 
 
 @pytest.mark.parametrize(("params", "status", "code"), [
-    ({"client_id": "nobody"}, 401, "INVALID_CLIENT"),
-    ({"redirect_uri": "https://evil.example/steal"}, 400, "INVALID_REDIRECT_URI"),
+    ({"client_id": "nobody"}, 401, "invalid_client"),
+    ({"redirect_uri": "https://evil.example/steal"}, 400, "invalid_request"),
 ])
 async def test_unknown_clients_and_redirects_are_never_redirected_to(
         make_gateway: HarnessFactory, params: dict[str, str], status: int, code: str) -> None:
@@ -114,8 +114,11 @@ async def test_unknown_clients_and_redirects_are_never_redirected_to(
              "scope": "identification", **params}
     response = await h.client.get("/oauth2/authorize", params=query,
                                   headers={SESSION_HEADER: "s-1"})
-    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert (response.status_code, response.json()["error"]) == (status, code)
+    assert response.json()["error_description"]
+    assert response.headers["cache-control"] == "no-store"
     assert "location" not in response.headers
+    assert "www-authenticate" not in response.headers
 
 
 async def test_sessions_are_keyed_by_client_address_without_an_enrichment_header(
@@ -136,8 +139,8 @@ async def test_client_credentials_get_only_registered_scopes(
     response = await h.client.post("/oauth2/token", data={
         "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": h.assertion(), "scope": "identification sim-swap:check"})
-    assert (response.status_code, response.json()["code"]) == (400, "INVALID_SCOPE")
-    assert "sim-swap:check" in response.json()["message"]
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_scope")
+    assert "sim-swap:check" in response.json()["error_description"]
 
 
 async def test_network_sessions_are_managed_by_staff_only(make_gateway: HarnessFactory) -> None:
@@ -181,14 +184,14 @@ async def test_pkce_binds_the_code_to_the_client_secret_verifier(
     for verifier in (None, "x" * 43, VERIFIER[:-1] + "Y"):
         form = redeem_form(h, code) | ({"code_verifier": verifier} if verifier else {})
         response = await h.client.post("/oauth2/token", data=form)
-        assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
     proven = await h.client.post("/oauth2/token",
                                  data=redeem_form(h, code) | {"code_verifier": VERIFIER})
     assert proven.status_code == 200, proven.text
     without = (await authorize(h))["code"]  # no challenge: a verifier is a downgrade attempt
     response = await h.client.post("/oauth2/token",
                                    data=redeem_form(h, without) | {"code_verifier": VERIFIER})
-    assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
 
 
 @pytest.mark.parametrize("pkce", [{"code_challenge": CHALLENGE, "code_challenge_method": "plain"},
