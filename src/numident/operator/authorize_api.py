@@ -45,7 +45,10 @@ def authorize(request: Request, response_type: str = "", client_id: str = "",
         raise OAuthError(OAuthErrorCode.INVALID_REQUEST,
                          "redirect_uri is not registered for this client")
 
-    def back(**params: str) -> RedirectResponse:
+    def back(error: OAuthErrorCode | None = None, description: str = "",
+             **params: str) -> RedirectResponse:
+        if error is not None:
+            params.update(error=error.value, error_description=description)
         if state is not None:
             params["state"] = state
         parts = urlsplit(redirect_uri)
@@ -54,32 +57,32 @@ def authorize(request: Request, response_type: str = "", client_id: str = "",
                                 headers=NO_STORE)
 
     if response_type != "code":
-        return back(error="unsupported_response_type",
-                    error_description="only response_type=code is supported")
+        return back(OAuthErrorCode.UNSUPPORTED_RESPONSE_TYPE,
+                    "only response_type=code is supported")
     g = gateway(request)
     if code_challenge is None and g.settings.camara.require_pkce:
-        return back(error="invalid_request", error_description="PKCE is required: send "
+        return back(OAuthErrorCode.INVALID_REQUEST, "PKCE is required: send "
                     "code_challenge with code_challenge_method=S256")
     if code_challenge is not None and (code_challenge_method != "S256"
                                        or not authorization.valid_challenge(code_challenge)):
-        return back(error="invalid_request", error_description="code_challenge must be an "
+        return back(OAuthErrorCode.INVALID_REQUEST, "code_challenge must be an "
                     "S256 challenge (RFC 7636) with code_challenge_method=S256")
     if nonce is not None and not 1 <= len(nonce) <= MAX_NONCE:
-        return back(error="invalid_request",
-                    error_description=f"nonce must have 1 to {MAX_NONCE} characters")
+        return back(OAuthErrorCode.INVALID_REQUEST,
+                    f"nonce must have 1 to {MAX_NONCE} characters")
     requested = scope.split()
     openid = OPENID_SCOPE in requested
     resources = " ".join(s for s in requested if s != OPENID_SCOPE)
     try:
         granted = auth.granted_scope(client_id, resources or None)
     except OAuthError as exc:
-        return back(error=exc.error.value, error_description=exc.message)
+        return back(exc.error, exc.message)
     if openid:
         granted = f"{OPENID_SCOPE} {granted}"
     session = request.app.state.network_sessions.session_for(request)
     if session is None:
-        return back(error="access_denied",
-                    error_description="the device's connection is not known to the network")
+        return back(OAuthErrorCode.ACCESS_DENIED,
+                    "the device's connection is not known to the network")
     code = authorization.create_code(
         g.engine, client_id=client_id, redirect_uri=redirect_uri, scope=granted,
         session=session, now=g.clock.now(), lifetime=g.settings.camara.authorization_code_seconds,

@@ -35,11 +35,12 @@ class OAuthErrorCode(enum.StrEnum):
     UNAUTHORIZED_CLIENT = "unauthorized_client"
     UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
     INVALID_SCOPE = "invalid_scope"
+    UNSUPPORTED_RESPONSE_TYPE = "unsupported_response_type"  # section 4.1.2.1
     # OpenID Connect CIBA Core 1.0 section 11
     AUTHORIZATION_PENDING = "authorization_pending"
     SLOW_DOWN = "slow_down"
     EXPIRED_TOKEN = "expired_token"  # noqa: S105 - an error code, not a secret
-    ACCESS_DENIED = "access_denied"
+    ACCESS_DENIED = "access_denied"  # also section 4.1.2.1
 
     @property
     def status(self) -> int:

@@ -218,3 +218,16 @@ async def test_the_jwks_holds_the_signing_key_for_every_library(
                                                                 "sig")
     assert "alg" not in jwk
     assert "d" not in jwk
+
+
+async def test_error_descriptions_keep_to_the_characters_rfc_6749_allows(
+        make_gateway: HarnessFactory) -> None:
+    """A description that quotes client input (an unknown client id with a quote, a
+    backslash, a newline and Cyrillic) holds only %x20-21 / %x23-5B / %x5D-7E."""
+    h: Harness = await make_gateway()
+    response = await h.client.post("/oauth2/token", data=form(
+        assertion(generate_key(), client='чат"\\\nx')))
+    description = response.json()["error_description"]
+    assert response.status_code == 401
+    assert description.startswith("unknown client")
+    assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in description), description
