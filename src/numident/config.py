@@ -97,10 +97,24 @@ class CamaraSettings(_Section):
         return value
 
 
+class OAuthSettings(_Section):
+    """The gateway as an OAuth 2.0 authorization server."""
+
+    strict_audience: bool = Field(
+        False, description="Accept client assertions only with the issuer identifier as their "
+        "sole audience (draft-ietf-oauth-rfc7523bis); otherwise the token endpoint URL of "
+        "RFC 7523 is accepted too")
+
+
+DEFAULT_LISTEN_URL = "http://127.0.0.1:8080"
+"""Where ``serve`` listens by default: the issuer of commands that run no server."""
+
+
 class OperatorSettings(_Section):
     name: str = "operator"
-    public_url: str = Field("http://127.0.0.1:8080",
-                            description="Base URL organizers use; the token endpoint's audience")
+    public_url: str | None = Field(
+        None, description="Base URL organizers use: the OAuth issuer identifier and the source "
+        "of notices; unset, the http://HOST:PORT that serve listens on")
     deferred: bool = Field(False, description="Answer with 202 and a poll URL instead of at once")
     check_seconds: float = Field(0.0, ge=0, description="Time a registry check takes (deferred)")
     workers: int = Field(4, ge=1, le=256)
@@ -115,6 +129,12 @@ class OperatorSettings(_Section):
     nats_url: str | None = None
     nats_prefix: str = "numident"
     camara: CamaraSettings = CamaraSettings()
+    oauth: OAuthSettings = OAuthSettings()
+
+    def base_url(self, listening: str | None = None) -> str:
+        """The gateway's public base URL, without a trailing slash: ``public_url`` when set,
+        else ``listening`` (the server's own address), else :data:`DEFAULT_LISTEN_URL`."""
+        return (self.public_url or listening or DEFAULT_LISTEN_URL).rstrip("/")
 
 
 class OperatorEndpoint(_Section):

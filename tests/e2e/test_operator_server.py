@@ -45,9 +45,8 @@ def installation(tmp_path: Path, receiver: Receiver, database_url: str) -> dict[
 
 
 def token(server: Server, key: PrivateKey) -> dict[str, str]:
-    # The gateway's public URL defaults to 127.0.0.1:8080; the audience is its token URL.
-    assertion = make_client_assertion(key, "chat", "http://127.0.0.1:8080/oauth2/token",
-                                      SystemClock())
+    # Without a public URL the issuer, and so the audience, is where the server listens.
+    assertion = make_client_assertion(key, "chat", server.url, SystemClock())
     response = httpx.post(f"{server.url}/oauth2/token", data=token_request_form(assertion))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -38,10 +38,14 @@ app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gat
 @app.command()
 @exits
 def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Start the gateway's HTTP server (uvicorn)."""
+    """Start the gateway's HTTP server (uvicorn).
+
+    Without ``operator.public_url`` the gateway's issuer is ``http://HOST:PORT``.
+    """
     from numident.operator.app import create_app
 
-    serve_forever(create_app, config, host, port)
+    listening = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    serve_forever(lambda loaded: create_app(loaded, listen_url=listening), config, host, port)
 
 
 @app.command()
@@ -77,7 +81,7 @@ def import_subscribers(
     with database(loaded, "operator") as engine, \
             progress_bar("importing subscribers", count_lines(file)) as advance:
         report = registry.import_subscribers(
-            engine, file, now=SystemClock().now(), notice_source=loaded.operator.public_url,
+            engine, file, now=SystemClock().now(), notice_source=loaded.operator.base_url(),
             partial=partial, reject_file=reject_file, progress=advance,
             holder_key=holder_key(loaded), regions=loaded.operator.allowed_regions)
     console.print(f"{report.rows} rows: {report.inserted} new, {report.updated} changed, "
@@ -162,7 +166,7 @@ def event(
     with database(loaded, "operator") as engine:
         outcome = events.record_event(engine, type_, normalize(number), occurred_at=when,
                                       recorded_at=clock.now(), source="cli",
-                                      notice_source=loaded.operator.public_url.rstrip("/"),
+                                      notice_source=loaded.operator.base_url(),
                                       event_id=event_id, new_contract_id=new_contract_id)
     if outcome.duplicate:
         console.print(f"event {outcome.event_id} was already recorded; nothing changed")

@@ -98,7 +98,7 @@ def prepare_gateway(settings: Settings, operator: DemoOperator, messenger_url: s
     gateway = app.state.gateway
     export = write_subscribers(operator, settings.home / "subscribers.csv")
     registry.import_subscribers(gateway.engine, export, now=SystemClock().now(),
-                                notice_source=settings.operator.public_url)
+                                notice_source=settings.operator.base_url())
     organizers.add_organizer(gateway.engine, ORGANIZER, f"{messenger_url}/messenger/v1/notices",
                              json.dumps(messenger_key.public_jwk()), SystemClock().now())
     return app

@@ -211,8 +211,10 @@ def _time(value: object) -> datetime | None:
 
 
 def _error_code(response: httpx.Response) -> str:
+    # The API's error body has "code"; the token endpoint's (RFC 6749 section 5.2) "error".
     try:
-        code = response.json().get("code")
+        document = response.json()
+        code = document.get("code") or document.get("error")
     except (ValueError, AttributeError):
         code = None
     return str(code) if code else f"HTTP_{response.status_code}"

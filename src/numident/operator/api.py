@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
@@ -51,13 +50,6 @@ class ErrorBody(BaseModel):
     message: str
 
 
-class TokenResponse(BaseModel):
-    access_token: str
-    token_type: str
-    expires_in: int
-    scope: str
-
-
 def gateway(request: Request) -> Gateway:
     return request.app.state.gateway  # type: ignore[no-any-return]
 
@@ -98,33 +90,6 @@ def _respond(view: RequestView) -> JSONResponse:
         return JSONResponse(present(view), status_code=202,
                             headers={"Location": f"/identification/v1/requests/{view.request_id}"})
     return JSONResponse(present(view))
-
-
-TOKEN_FORM = {"requestBody": {"required": True, "content": {
-    "application/x-www-form-urlencoded": {"schema": {
-        "type": "object",
-        "required": ["grant_type", "client_assertion_type", "client_assertion"],
-        "properties": {
-            "grant_type": {"type": "string", "enum": ["client_credentials"]},
-            "client_assertion_type": {"type": "string", "enum": [
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]},
-            "client_assertion": {"type": "string", "description": "JWT signed with the "
-                                 "organizer's registered key: iss = sub = client_id, aud = "
-                                 "this endpoint's URL, exp, unique jti"},
-            "client_id": {"type": "string"},
-            "scope": {"type": "string", "default": "identification"},
-        }}}}}}
-
-
-@router.post("/oauth2/token", response_model=TokenResponse, responses=ERRORS, tags=["auth"],
-             openapi_extra=TOKEN_FORM,
-             summary="Client credentials with private_key_jwt (RFC 6749 4.4, RFC 7523)")
-async def token(request: Request) -> JSONResponse:
-    form = dict(parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True))
-    issued = authenticator(request).issue_token(form)
-    return JSONResponse({"access_token": issued.access_token, "token_type": issued.token_type,
-                         "expires_in": issued.expires_in, "scope": issued.scope},
-                        headers={"Cache-Control": "no-store"})
 
 
 @router.post("/identification/v1/requests", response_model=RequestAnswer,

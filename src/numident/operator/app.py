@@ -25,13 +25,16 @@ from numident.camara.sink_addresses import SinkGuard
 from numident.camara.sink_tokens import SinkTokenCipher
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
-from numident.operator import admin_api, api, authorize_api
+from numident.operator import admin_api, api, authorize_api, discovery, token_endpoint
 from numident.operator.auth import Authenticator
 from numident.operator.authorization import NetworkSessionSource, TableSessionSource
+from numident.operator.discovery import Discovery
 from numident.operator.gateway import Gateway
+from numident.operator.id_tokens import IdTokenIssuer
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.nats_mode import connect_gateway, run_nats
 from numident.operator.notice_delivery import notice_dispatcher
+from numident.operator.oauth_errors import OAuthError, oauth_error_response
 from numident.operator.replay import SqlJtiStore
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
@@ -49,27 +52,33 @@ def signing_key_path(settings: Settings) -> Path:
 def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
                key: PrivateKey | None = None, notice_transport: httpx.AsyncBaseTransport | None
                = None, background: bool = True,
-               network_sessions: NetworkSessionSource | None = None) -> FastAPI:
+               network_sessions: NetworkSessionSource | None = None,
+               listen_url: str | None = None) -> FastAPI:
     """Build the gateway. ``notice_transport`` lets tests deliver notices without sockets;
     ``network_sessions`` replaces the built-in table of network sessions with the operator's
-    own source (a policy server or packet gateway lookup, say)."""
+    own source (a policy server or packet gateway lookup, say). ``listen_url`` is where the
+    server listens (``http://HOST:PORT``): the issuer identifier unless ``public_url`` is set."""
     op = settings.operator
     engine = engine or create_database_engine(settings.database_url_for("operator"))
     upgrade(engine, "operator")
     clock = clock or SystemClock()
     key = key or ensure_private_key(signing_key_path(settings))
-    base_url = op.public_url.rstrip("/")
+    base_url = op.base_url(listen_url)
     metrics = GatewayMetrics()
     gateway = Gateway(engine, clock, op, metrics, notice_source=base_url)
     issuer = AccessTokenIssuer(key, issuer=base_url, audience=base_url,
                                lifetime=op.token_lifetime_seconds, clock=clock)
     authenticator = Authenticator(
-        engine, issuer, SqlJtiStore(engine), clock, token_url=f"{base_url}/oauth2/token",
+        engine, issuer, SqlJtiStore(engine, clock), clock, issuer_url=base_url,
+        strict_audience=op.oauth.strict_audience,
         admin_token=op.admin_token.get_secret_value() if op.admin_token else None)
 
     client = httpx.AsyncClient(transport=notice_transport, timeout=10.0)
     dispatcher = notice_dispatcher(engine, client, key, clock, op.dispatch)
     holder = holder_key(settings)
+    tokens = token_endpoint.TokenEndpoint(
+        engine, clock, authenticator, issuer,
+        IdTokenIssuer(key, issuer=base_url, holder_secret=holder.secret, clock=clock))
     sink_cipher = SinkTokenCipher.from_holder_key(holder)
     # SIM swap subscription events share the outbox but go to their sinks with a bearer token.
     sink_sender = SinkSender(client, engine, sink_cipher,
@@ -106,6 +115,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                   "minutes; usage records; signed notices.")
     app.state.gateway = gateway
     app.state.authenticator = authenticator
+    app.state.token_endpoint = tokens
+    app.state.discovery = Discovery(base_url, key, tokens)
     app.state.signing_key = key
     app.state.holder_key = holder
     app.state.sink_cipher = sink_cipher
@@ -113,15 +124,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.network_sessions = network_sessions or TableSessionSource(
         engine, op.camara.session_header)
     app.include_router(api.router)
+    app.include_router(token_endpoint.router)
     app.include_router(authorize_api.router)
+    app.include_router(discovery.router)
     app.include_router(admin_api.router)
     install_camara(app, op.camara.disabled_versions)
-
-    @app.get("/.well-known/jwks.json", include_in_schema=False)
-    def jwks() -> dict[str, object]:
-        return {"keys": [key.public_jwk()]}
-
     install_common(app, engine=engine, registry=metrics.registry,
                    max_body_bytes=op.max_body_bytes,
                    health=lambda: {"pendingRequests": gateway.pending})
+    app.add_exception_handler(OAuthError, oauth_error_response)
     return app

@@ -1,41 +1,54 @@
 """Who is calling: organizers by OAuth2 access tokens, the operator's staff by an admin token.
 
-Organizers obtain tokens at ``POST /oauth2/token`` authenticating with ``private_key_jwt``
-(RFC 7523): by client credentials (RFC 6749 section 4.4, two-legged tokens) or by redeeming an
-authorization code (section 4.1, three-legged tokens bound to the subscriber whose device's
-connection asked for the code; see :mod:`numident.operator.authorization`). A token carries only
-scopes registered for the organizer. Every refusal is a 401 with a stable code.
+Organizers obtain tokens at ``POST /oauth2/token`` (:mod:`numident.operator.token_endpoint`)
+authenticating with ``private_key_jwt`` (RFC 7523): by client credentials (RFC 6749 section
+4.4, two-legged tokens) or by redeeming an authorization code (section 4.1, three-legged tokens
+bound to the subscriber whose device's connection asked for the code; see
+:mod:`numident.operator.authorization`). A token carries only scopes registered for the
+organizer. Client authentication fails with ``invalid_client`` (RFC 6749 section 5.2); a
+refused access token is a 401 with a stable code.
+
+A token with a Number Verification scope is good for a single API call (CAMARA): its ``jti``
+is spent in the shared store on first use, so no replica accepts it again.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import Engine
 
 from numident.core.clock import Clock
-from numident.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from numident.errors import NotFound, PermissionDenied, Unauthenticated
 from numident.operator import organizers
-from numident.operator.authorization import redeem_code
+from numident.operator.oauth_errors import OAuthError, OAuthErrorCode
 from numident.operator.organizers import OrganizerRecord
 from numident.trust.assertions import verify_client_assertion
 from numident.trust.keys import PublicKey
 from numident.trust.replay import JtiStore
-from numident.trust.tokens import AccessTokenIssuer, IssuedToken, TokenClaims
+from numident.trust.tokens import ASSERTION_TYPE, AccessTokenIssuer, TokenClaims
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 IDENTIFICATION_SCOPE = "identification"
+SINGLE_USE_SCOPE_PREFIX = "number-verification:"
+
+
+def single_use(scopes: Iterable[str]) -> bool:
+    """Whether a token with ``scopes`` may serve one API call only (Number Verification)."""
+    return any(s.startswith(SINGLE_USE_SCOPE_PREFIX) for s in scopes)
 
 
 class Authenticator:
     def __init__(self, engine: Engine, issuer: AccessTokenIssuer, jti_store: JtiStore,
-                 clock: Clock, token_url: str, admin_token: str | None) -> None:
+                 clock: Clock, *, issuer_url: str, strict_audience: bool,
+                 admin_token: str | None) -> None:
         self._engine = engine
         self._issuer = issuer
         self._jti_store = jti_store
         self._clock = clock
-        self.token_url = token_url
+        self.issuer_url = issuer_url
+        self.token_url = f"{issuer_url}/oauth2/token"
+        self._strict_audience = strict_audience
         self._admin_token = admin_token
         self._organizers: dict[str, OrganizerRecord] = {}
 
@@ -57,23 +70,6 @@ class Authenticator:
         record = self.organizer_by_name(client_id)
         return record.public_key if record is not None and record.active else None
 
-    def issue_token(self, form: Mapping[str, str]) -> IssuedToken:
-        """Answer a token request (the form fields of RFC 6749 4.1.3 or 4.4, with RFC 7523)."""
-        grant = form.get("grant_type")
-        if grant not in ("client_credentials", "authorization_code"):
-            raise InvalidInput("grant_type must be client_credentials or authorization_code",
-                               code="UNSUPPORTED_GRANT_TYPE")
-        client_id = self._authenticate_client(form)
-        if grant == "authorization_code":
-            granted = redeem_code(self._engine, form.get("code") or "", client_id=client_id,
-                                  redirect_uri=form.get("redirect_uri"),
-                                  now=self._clock.now(),
-                                  code_verifier=form.get("code_verifier"))
-            return self._issuer.issue(client_id, granted.scope,
-                                      phone_number=granted.phone_number,
-                                      amr=[granted.authentication.value])
-        return self._issuer.issue(client_id, self.granted_scope(client_id, form.get("scope")))
-
     def granted_scope(self, client_id: str, requested: str | None) -> str:
         """The scope a request for ``requested`` gets: refused if any is not registered."""
         record = self.organizer_by_name(client_id)
@@ -84,23 +80,29 @@ class Authenticator:
             wanted = set(requested.split())
         refused = sorted(wanted - allowed)
         if refused or not wanted:
-            raise InvalidInput(f"scope not registered for this client: {' '.join(refused)}",
-                               code="INVALID_SCOPE")
+            raise OAuthError(OAuthErrorCode.INVALID_SCOPE,
+                             f"scope not registered for this client: {' '.join(refused)}")
         return " ".join(sorted(wanted))
 
-    def _authenticate_client(self, form: Mapping[str, str]) -> str:
+    def authenticate_client(self, form: Mapping[str, str]) -> str:
+        """The client_id that a token request's ``private_key_jwt`` assertion proves, or
+        ``invalid_client`` (RFC 7523 section 3.2), whatever the assertion's defect."""
+        invalid = OAuthErrorCode.INVALID_CLIENT
         if form.get("client_assertion_type") != ASSERTION_TYPE:
-            raise Unauthenticated(f"client_assertion_type must be {ASSERTION_TYPE}",
-                                  code="INVALID_CLIENT")
+            raise OAuthError(invalid, "private_key_jwt is required: client_assertion_type "
+                             f"must be {ASSERTION_TYPE}")
         assertion = form.get("client_assertion")
         if not assertion:
-            raise Unauthenticated("client_assertion is missing", code="INVALID_CLIENT")
-        client_id = verify_client_assertion(
-            assertion, expected_audience=self.token_url, lookup_key=self._key_of,
-            jti_store=self._jti_store, clock=self._clock)
+            raise OAuthError(invalid, "client_assertion is missing")
+        try:
+            client_id = verify_client_assertion(
+                assertion, issuer=self.issuer_url,
+                token_endpoint=None if self._strict_audience else self.token_url,
+                lookup_key=self._key_of, jti_store=self._jti_store, clock=self._clock)
+        except Unauthenticated as exc:
+            raise OAuthError(invalid, exc.message) from exc
         if form.get("client_id") not in (None, client_id):
-            raise Unauthenticated("client_id does not match the assertion",
-                                  code="INVALID_CLIENT")
+            raise OAuthError(invalid, "client_id does not match the assertion")
         return client_id
 
     def organizer(self, authorization: str | None, scope: str = IDENTIFICATION_SCOPE
@@ -120,6 +122,11 @@ class Authenticator:
         if claims.scope.isdisjoint((scope, *alternatives)):
             raise PermissionDenied(f"the access token does not grant scope {scope!r}",
                                    code="INSUFFICIENT_SCOPE")
+        if single_use(claims.scope) and not self._jti_store.remember(
+                f"access-token:{claims.jti}", claims.expires_at):
+            raise Unauthenticated("the access token was used before: tokens with a Number "
+                                  "Verification scope serve a single call",
+                                  code="INVALID_TOKEN")
         return record, claims
 
     def admin(self, authorization: str | None) -> None:

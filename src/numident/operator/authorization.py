@@ -31,6 +31,7 @@ from sqlalchemy import Engine, delete, select, update
 from starlette.requests import Request
 
 from numident.errors import InvalidInput, NotFound
+from numident.operator.oauth_errors import OAuthError, OAuthErrorCode
 from numident.operator.tables import authorization_codes, network_sessions
 from numident.storage.database import read_only
 from numident.storage.dialect import upsert
@@ -111,12 +112,8 @@ class Grant:
     scope: str
     phone_number: str
     authentication: Authentication
-
-
-class InvalidGrant(InvalidInput):
-    """RFC 6749 ``invalid_grant``: the code is unknown, used, expired or not this client's."""
-
-    code = "INVALID_GRANT"
+    nonce: str | None = None
+    """OpenID Connect: the client's ``nonce`` of the authorization request, for the ID token."""
 
 
 def _digest(code: str) -> str:
@@ -138,7 +135,7 @@ def valid_challenge(challenge: str) -> bool:
 
 def create_code(engine: Engine, *, client_id: str, redirect_uri: str, scope: str,
                 session: NetworkSession, now: datetime, lifetime: int,
-                code_challenge: str | None = None) -> str:
+                code_challenge: str | None = None, nonce: str | None = None) -> str:
     code = secrets.token_urlsafe(32)
     with engine.begin() as conn:
         conn.execute(delete(authorization_codes).where(authorization_codes.c.expires_at < now))
@@ -146,14 +143,15 @@ def create_code(engine: Engine, *, client_id: str, redirect_uri: str, scope: str
             code_hash=_digest(code), client_id=client_id, redirect_uri=redirect_uri,
             scope=scope, phone_number=session.phone_number,
             authentication=session.authentication.value, code_challenge=code_challenge,
-            expires_at=now + timedelta(seconds=lifetime)))
+            nonce=nonce, expires_at=now + timedelta(seconds=lifetime)))
     return code
 
 
 def redeem_code(engine: Engine, code: str, *, client_id: str, redirect_uri: str | None,
                 now: datetime, code_verifier: str | None = None) -> Grant:
-    """Spend a code once. Every refusal is the same ``invalid_grant``, telling nothing more."""
-    refused = InvalidGrant("the authorization code is not valid")
+    """Spend a code once. Every refusal is the same ``invalid_grant`` (RFC 6749 section
+    5.2), telling nothing more: the code is unknown, used, expired or not this client's."""
+    refused = OAuthError(OAuthErrorCode.INVALID_GRANT, "the authorization code is not valid")
     with engine.begin() as conn:
         row = conn.execute(select(authorization_codes)
                            .where(authorization_codes.c.code_hash == _digest(code))).first()
@@ -167,7 +165,8 @@ def redeem_code(engine: Engine, code: str, *, client_id: str, redirect_uri: str 
                              .values(used_at=now)).rowcount
         if spent != 1:
             raise refused
-    return Grant(row.client_id, row.scope, row.phone_number, Authentication(row.authentication))
+    return Grant(row.client_id, row.scope, row.phone_number, Authentication(row.authentication),
+                 row.nonce)
 
 
 def _proves(challenge: str | None, verifier: str | None) -> bool:

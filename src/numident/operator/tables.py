@@ -62,6 +62,8 @@ authorization_codes = Table(
     Column("authentication", String(16), nullable=False),
     Column("code_challenge", String(128), nullable=True,
            comment="PKCE S256 challenge (RFC 7636), when the client sent one"),
+    Column("nonce", Text, nullable=True,
+           comment="OpenID Connect nonce of the authorization request, for the ID token"),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
     Column("used_at", UtcDateTime, nullable=True),
 )

@@ -5,7 +5,11 @@ as PEM or as JWK JSON and are registered with the other side. The key id default
 RFC 7638 thumbprint of the public key, so both sides derive the same id from the key alone.
 
 JWS algorithm names: an Ed25519 key signs with ``Ed25519`` (RFC 9864, the fully specified
-successor of ``EdDSA``; joserfc flags ``EdDSA`` as deprecated), a P-256 key with ``ES256``.
+successor of ``EdDSA``), a P-256 key with ``ES256``. An Ed25519 key also accepts ``EdDSA``
+(RFC 8037): both names make the very same signature with such a key, and ``EdDSA`` is what
+most libraries emit (PyJWT, jwcrypto, node ``jose``, nimbus). :data:`JWS_REGISTRY` is the
+joserfc registry that reads both without joserfc's deprecation warning, which is about
+``EdDSA``'s meaning several curves; here the key fixes the curve.
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from joserfc.errors import JoseError
+from joserfc.jwa import EdDSAAlgorithm, JWSAlgModel
 from joserfc.jwk import ECKey, OKPKey
+from joserfc.jws import JWSRegistry
 
 from numident.errors import InvalidInput
 
 KeyKind = Literal["Ed25519", "ES256"]
 JoseKey = OKPKey | ECKey
-ALGORITHMS: tuple[str, ...] = ("Ed25519", "ES256")
+ALGORITHMS: tuple[str, ...] = ("EdDSA", "Ed25519", "ES256")
 """The only JWS ``alg`` values numident signs or accepts; ``none`` and HMAC never are."""
+_ACCEPTED = {"Ed25519": ("Ed25519", "EdDSA"), "ES256": ("ES256",)}
 
 _HTTP_SIGNATURE_ALGORITHMS = {"Ed25519": "ed25519", "ES256": "ecdsa-p256-sha256"}
 
@@ -40,10 +47,29 @@ class PublicKey:
     kid: str
     algorithm: str
 
+    @property
+    def accepted_algorithms(self) -> tuple[str, ...]:
+        """The JWS ``alg`` values a signature by this key may carry."""
+        return _ACCEPTED[self.algorithm]
+
+    @property
+    def interoperable_algorithm(self) -> str:
+        """The ``alg`` that every maintained JOSE library verifies for this key: ``EdDSA``
+        for Ed25519 (PyJWT knows no ``Ed25519``), ``ES256`` for P-256."""
+        return "EdDSA" if self.algorithm == "Ed25519" else self.algorithm
+
     def public_jwk(self) -> dict[str, Any]:
-        """The public half as a JWK (never the private parameters), with kid, alg and use."""
-        return {**self.jose.as_dict(private=False), "kid": self.kid, "alg": self.algorithm,
-                "use": "sig"}
+        """The public half as a JWK (never the private parameters), with ``kid`` and ``use``.
+
+        ``alg`` is given for a P-256 key (``ES256``) and omitted for an Ed25519 key (RFC 7517
+        makes it optional): naming either ``EdDSA`` or ``Ed25519`` there would make some
+        libraries refuse tokens signed under the other name, and without it every library
+        derives the algorithm from ``kty: OKP`` with ``crv: Ed25519`` (RFC 8037).
+        """
+        jwk = {**self.jose.as_dict(private=False), "kid": self.kid, "use": "sig"}
+        if self.algorithm != "Ed25519":
+            jwk["alg"] = self.algorithm
+        return jwk
 
     def public_pem(self) -> bytes:
         return self.jose.as_pem(private=False)
@@ -202,3 +228,19 @@ def _read(source: str | Path) -> str:
         return candidate.read_text(encoding="utf-8").strip()
     raise InvalidInput("public key is neither PEM, JWK, nor a readable file",
                        code="INVALID_KEY")
+
+
+class _QuietEdDSA(EdDSAAlgorithm):
+    """joserfc's ``EdDSA``, without the warning that the name could mean Ed448 as well: a
+    verifier here allows it only for a registered Ed25519 key."""
+
+    security_warning: str | None = None  # type: ignore[assignment]  # the base allows None
+
+
+class _NumidentRegistry(JWSRegistry):
+    algorithms: dict[str, JWSAlgModel] = {**JWSRegistry.algorithms,  # noqa: RUF012
+                                          "EdDSA": _QuietEdDSA()}
+
+
+JWS_REGISTRY: JWSRegistry = _NumidentRegistry(algorithms=ALGORITHMS)
+"""The joserfc registry for numident's JWS: only :data:`ALGORITHMS`, ``EdDSA`` read quietly."""

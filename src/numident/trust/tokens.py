@@ -69,23 +69,25 @@ class AccessTokenIssuer:
         self._lock = threading.Lock()
 
     def issue(self, client_id: str, scope: str, *, phone_number: str | None = None,
-              amr: Sequence[str] = ()) -> IssuedToken:
-        """A token for ``client_id`` with the space-separated ``scope``, valid ``lifetime`` s.
+              amr: Sequence[str] = (), lifetime: int | None = None) -> IssuedToken:
+        """A token for ``client_id`` with the space-separated ``scope``, valid ``lifetime``
+        seconds (at most the issuer's own lifetime; the issuer's lifetime when None).
 
         A three-legged token also names the subscriber (``phone_number``, which becomes its
         ``sub``) and how the subscriber was authenticated (``amr``).
         """
         now = int(self._clock.now().timestamp())
+        seconds = self._lifetime if lifetime is None else min(lifetime, self._lifetime)
         claims: dict[str, object] = {
             "iss": self._issuer, "sub": phone_number or client_id, "aud": self._audience,
-            "iat": now, "exp": now + self._lifetime, "jti": str(uuid.uuid4()), "scope": scope,
+            "iat": now, "exp": now + seconds, "jti": str(uuid.uuid4()), "scope": scope,
             "client_id": client_id}
         if phone_number is not None:
             claims.update(phone_number=phone_number, amr=list(amr))
         token = jwt.encode({"alg": self._key.algorithm, "kid": self._key.kid,
                             "typ": AT_JWT_TYP}, claims, self._key.jose,
                            algorithms=[self._key.algorithm])
-        return IssuedToken(token, self._lifetime, scope)
+        return IssuedToken(token, seconds, scope)
 
     def verify(self, token: str) -> TokenClaims:
         """The claims of a valid, unexpired token; ``INVALID_TOKEN`` or ``TOKEN_EXPIRED``."""

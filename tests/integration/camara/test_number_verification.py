@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from operator_harness import ADMIN, Harness, HarnessFactory
+from joserfc import jwt
+from operator_harness import ADMIN, REDIRECT_URI, Harness, HarnessFactory
+
+from numident.trust.tokens import ASSERTION_TYPE, token_request_form
 
 pytestmark = pytest.mark.anyio
 VERIFY, SHARE = "number-verification:verify", "number-verification:device-phone-number:read"
@@ -26,11 +29,11 @@ async def test_verify_compares_the_plain_and_the_hashed_number_with_the_device(
         make_gateway: HarnessFactory) -> None:
     """True for the device's own number, false for another, in either form."""
     h = await gateway(make_gateway)
-    headers = bearer(await h.line_token(LINE, VERIFY))
     cases = [({"phoneNumber": LINE}, True), ({"phoneNumber": OTHER}, False),
              ({"hashedPhoneNumber": hashlib.sha256(LINE.encode()).hexdigest().upper()}, True),
              ({"hashedPhoneNumber": hashlib.sha256(OTHER.encode()).hexdigest()}, False)]
     for body, expected in cases:
+        headers = bearer(await h.line_token(LINE, VERIFY))  # each token serves one call
         response = await h.client.post("/number-verification/vwip/verify", json=body,
                                        headers=headers)
         assert response.status_code == 200, response.text
@@ -64,11 +67,15 @@ async def test_lines_not_authenticated_by_the_mobile_network_are_refused(
         make_gateway: HarnessFactory) -> None:
     """A session authenticated by a one-time code does not prove the device's line."""
     h = await gateway(make_gateway)
-    otp = bearer(await h.line_token(LINE, f"{VERIFY} {SHARE}", authentication="otp"))
+
+    async def otp() -> dict[str, str]:
+        return bearer(await h.line_token(LINE, f"{VERIFY} {SHARE}", authentication="otp"))
+
     for response in (
-            await h.client.post("/number-verification/vwip/verify", headers=otp,
+            await h.client.post("/number-verification/vwip/verify", headers=await otp(),
                                 json={"phoneNumber": LINE}),
-            await h.client.get("/number-verification/vwip/device-phone-number", headers=otp)):
+            await h.client.get("/number-verification/vwip/device-phone-number",
+                               headers=await otp())):
         assert response.status_code == 403
         assert response.json()["code"] == \
             "NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK"
@@ -98,6 +105,65 @@ async def test_missing_or_bad_tokens_are_unauthenticated(make_gateway: HarnessFa
     assert response.json() == {"status": 401, "code": "UNAUTHENTICATED",
                                "message": response.json()["message"]}
     assert response.json()["message"]
+
+
+async def test_a_number_verification_token_serves_a_single_call(
+        make_gateway: HarnessFactory) -> None:
+    """CAMARA: a token with a Number Verification scope is "restricted to a single API call";
+    its second use is refused, whichever operation it calls."""
+    h = await gateway(make_gateway)
+    headers = bearer(await h.line_token(LINE, f"{VERIFY} {SHARE}"))
+    first = await h.client.post("/number-verification/vwip/verify", headers=headers,
+                                json={"phoneNumber": LINE})
+    again = await h.client.post("/number-verification/vwip/verify", headers=headers,
+                                json={"phoneNumber": LINE})
+    other = await h.client.get("/number-verification/vwip/device-phone-number",
+                               headers=headers)
+    assert first.json() == {"devicePhoneNumberVerified": True}
+    for refused in (again, other):
+        assert (refused.status_code, refused.json()["code"]) == (401, "UNAUTHENTICATED")
+        assert "single" in refused.json()["message"]
+
+
+async def test_a_number_verification_token_is_refused_by_every_replica_after_use(
+        make_gateway: HarnessFactory) -> None:
+    """The spent token is recorded in the shared database, not in one process."""
+    h = await gateway(make_gateway)
+    replica: Harness = await make_gateway(register=False)
+    headers = bearer(await h.line_token(LINE, VERIFY))
+    first = await h.client.post("/number-verification/vwip/verify", headers=headers,
+                                json={"phoneNumber": LINE})
+    assert first.status_code == 200
+    # Both gateways read one home, so one signing key, and one database.
+    second = await replica.client.post("/number-verification/vwip/verify", headers=headers,
+                                       json={"phoneNumber": LINE})
+    assert (second.status_code, second.json()["code"]) == (401, "UNAUTHENTICATED")
+
+
+async def test_number_verification_tokens_live_at_most_300_seconds_without_refresh(
+        make_gateway: HarnessFactory) -> None:
+    """CAMARA: at most 300 s and no refresh token, while other tokens keep the gateway's
+    lifetime (600 s here)."""
+    h = await gateway(make_gateway)
+    session = "nv-session"
+    await h.client.put(f"/admin/v1/network-sessions/{session}", headers=ADMIN,
+                       json={"phoneNumber": LINE, "authentication": "network"})
+    code = await h.authorization_code(session, VERIFY)
+    response = await h.client.post("/oauth2/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
+        "client_assertion_type": ASSERTION_TYPE, "client_assertion": h.assertion()})
+    body = response.json()
+    assert (body["expires_in"], body["scope"]) == (300, VERIFY)
+    assert "refresh_token" not in body
+    key = h.app.state.signing_key
+    claims = jwt.decode(body["access_token"], key.jose, algorithms=[key.algorithm]).claims
+    assert claims["exp"] - claims["iat"] == 300
+    identification = (await h.client.post("/oauth2/token", data=token_request_form(
+        h.assertion(), "identification"))).json()
+    assert identification["expires_in"] == 600
+    assert "refresh_token" not in identification
+    metadata = (await h.client.get("/.well-known/oauth-authorization-server")).json()
+    assert "refresh_token" not in metadata["grant_types_supported"]
 
 
 async def test_each_api_serves_its_own_openapi_document(make_gateway: HarnessFactory) -> None:

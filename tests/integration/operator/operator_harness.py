@@ -54,9 +54,11 @@ class Harness:
         return self.app.state.gateway  # type: ignore[no-any-return]
 
     def register(self, name: str, notice_url: str | None = None,
-                 scopes: Sequence[str] = ("identification",)) -> PrivateKey:
-        """Register organizer ``name`` with a fresh key, ``scopes`` and REDIRECT_URI."""
-        key = generate_key()
+                 scopes: Sequence[str] = ("identification",),
+                 key: PrivateKey | None = None) -> PrivateKey:
+        """Register organizer ``name`` with ``key`` (a fresh Ed25519 key by default),
+        ``scopes`` and REDIRECT_URI."""
+        key = key or generate_key()
         organizers.add_organizer(self.gateway.engine, name,
                                  notice_url or f"http://127.0.0.1:9/{name}/notices",
                                  json.dumps(key.public_jwk()), self.clock.now(),
@@ -65,9 +67,9 @@ class Harness:
         self.app.state.authenticator.forget(name)
         return key
 
-    def assertion(self, name: str = "chat") -> str:
-        return make_client_assertion(self.keys[name], name, f"{BASE_URL}/oauth2/token",
-                                     self.clock)
+    def assertion(self, name: str = "chat", audience: str = f"{BASE_URL}/oauth2/token",
+                  lifetime: int = 60) -> str:
+        return make_client_assertion(self.keys[name], name, audience, self.clock, lifetime)
 
     async def authorization_code(self, session: str, scope: str, name: str = "chat",
                                  state: str = "s-1") -> str:
@@ -143,7 +145,7 @@ async def make_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[Harne
 
     async def build(*, clock: Clock | None = None, background: bool = False,
                     register: bool = True, network_sessions: Any = None,
-                    **operator: Any) -> Harness:
+                    listen_url: str | None = None, **operator: Any) -> Harness:
         """A started gateway; ``register`` adds the organizer "chat" with a fresh key."""
         settings = load_settings(None, home=str(tmp_path), database_url=database_url,
                                  operator={"admin_token": "admin-secret", "public_url": BASE_URL,
@@ -159,7 +161,7 @@ async def make_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[Harne
         the_clock = clock or SystemClock()
         app = create_app(settings, engine=create_database_engine(database_url), clock=the_clock,
                          notice_transport=httpx.MockTransport(receive), background=background,
-                         network_sessions=network_sessions)
+                         network_sessions=network_sessions, listen_url=listen_url)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)

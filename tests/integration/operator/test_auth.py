@@ -1,4 +1,5 @@
-"""Organizers authenticate with private_key_jwt; every refusal is a 401 with a stable code."""
+"""Organizers authenticate with private_key_jwt; a refused client is RFC 6749 ``invalid_client``
+(401), a refused access token a 401 with a stable code."""
 
 from __future__ import annotations
 
@@ -16,9 +17,14 @@ pytestmark = pytest.mark.anyio
 TOKEN_URL = f"{BASE_URL}/oauth2/token"
 
 
-async def token_error(h: Harness, form: dict[str, str]) -> tuple[int, str]:
+async def token_error(h: Harness, form: dict[str, str]) -> tuple[int, str, str]:
+    """Status, RFC 6749 error code and description of a refused token request."""
     response = await h.client.post("/oauth2/token", data=form)
-    return response.status_code, response.json()["code"]
+    body = response.json()
+    assert set(body) == {"error", "error_description"}, body
+    assert response.headers["cache-control"] == "no-store"
+    assert "www-authenticate" not in response.headers
+    return response.status_code, body["error"], body["error_description"]
 
 
 async def test_token_request_with_a_valid_assertion_gets_a_bearer_token(
@@ -41,14 +47,14 @@ async def test_replayed_assertion_is_refused(make_gateway: HarnessFactory) -> No
     form = token_request_form(make_client_assertion(h.keys["chat"], "chat", TOKEN_URL,
                                                     SystemClock()))
     assert (await h.client.post("/oauth2/token", data=form)).status_code == 200
-    assert await token_error(h, form) == (401, "ASSERTION_REPLAYED")
+    assert (await token_error(h, form))[:2] == (401, "invalid_client")
 
 
 async def test_forged_assertion_is_refused(make_gateway: HarnessFactory) -> None:
     """An assertion signed with a key the organizer never registered is refused."""
     h: Harness = await make_gateway()
     forged = make_client_assertion(generate_key(), "chat", TOKEN_URL, SystemClock())
-    assert await token_error(h, token_request_form(forged)) == (401, "INVALID_CLIENT")
+    assert (await token_error(h, token_request_form(forged)))[:2] == (401, "invalid_client")
 
 
 async def test_assertion_for_another_audience_is_refused(make_gateway: HarnessFactory) -> None:
@@ -56,7 +62,9 @@ async def test_assertion_for_another_audience_is_refused(make_gateway: HarnessFa
     h: Harness = await make_gateway()
     other = make_client_assertion(h.keys["chat"], "chat", "https://other.example/oauth2/token",
                                   SystemClock())
-    assert await token_error(h, token_request_form(other)) == (401, "INVALID_AUDIENCE")
+    status, error, description = await token_error(h, token_request_form(other))
+    assert (status, error) == (401, "invalid_client")
+    assert "audience" in description
 
 
 async def test_expired_assertion_is_refused(make_gateway: HarnessFactory) -> None:
@@ -64,7 +72,9 @@ async def test_expired_assertion_is_refused(make_gateway: HarnessFactory) -> Non
     h: Harness = await make_gateway()
     past = FakeClock(SystemClock().now() - timedelta(minutes=10))
     old = make_client_assertion(h.keys["chat"], "chat", TOKEN_URL, past)
-    assert await token_error(h, token_request_form(old)) == (401, "ASSERTION_EXPIRED")
+    status, error, description = await token_error(h, token_request_form(old))
+    assert (status, error, description) == (401, "invalid_client",
+                                            "client assertion has expired")
 
 
 async def test_unknown_client_and_missing_fields_are_refused(make_gateway: HarnessFactory
@@ -72,11 +82,13 @@ async def test_unknown_client_and_missing_fields_are_refused(make_gateway: Harne
     """Unknown clients, missing assertions and other grant types are refused."""
     h: Harness = await make_gateway()
     stranger = make_client_assertion(generate_key(), "stranger", TOKEN_URL, SystemClock())
-    assert await token_error(h, token_request_form(stranger)) == (401, "INVALID_CLIENT")
-    assert await token_error(h, {"grant_type": "client_credentials"}) == (401, "INVALID_CLIENT")
-    assert await token_error(h, {"grant_type": "password"}) == (400, "UNSUPPORTED_GRANT_TYPE")
+    assert (await token_error(h, token_request_form(stranger)))[:2] == (401, "invalid_client")
+    assert (await token_error(h, {"grant_type": "client_credentials"}))[:2] == (
+        401, "invalid_client")
+    assert (await token_error(h, {"grant_type": "password"}))[:2] == (
+        400, "unsupported_grant_type")
     garbage = token_request_form("not.a.jwt")
-    assert await token_error(h, garbage) == (401, "INVALID_CLIENT")
+    assert (await token_error(h, garbage))[:2] == (401, "invalid_client")
 
 
 async def test_api_refuses_missing_forged_and_expired_tokens(make_gateway: HarnessFactory

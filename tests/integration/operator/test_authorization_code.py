@@ -11,6 +11,7 @@ from operator_harness import ADMIN, REDIRECT_URI, SESSION_HEADER, Harness, Harne
 
 from numident.core.clock import FakeClock
 from numident.operator.authorization import Authentication, NetworkSession, s256
+from numident.trust.keys import JWS_REGISTRY
 from numident.trust.tokens import ASSERTION_TYPE
 
 pytestmark = pytest.mark.anyio
@@ -73,10 +74,10 @@ async def test_a_code_is_spent_once_by_its_own_client_and_redirect(
                  redeem_form(h, code, redirect_uri="https://chat.example/other"),
                  redeem_form(h, "never-issued")):
         response = await h.client.post("/oauth2/token", data=form)
-        assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
     assert (await h.client.post("/oauth2/token", data=redeem_form(h, code))).status_code == 200
     again = await h.client.post("/oauth2/token", data=redeem_form(h, code))
-    assert (again.status_code, again.json()["code"]) == (400, "INVALID_GRANT")
+    assert (again.status_code, again.json()["error"]) == (400, "invalid_grant")
 
 
 async def test_a_code_expires(make_gateway: HarnessFactory) -> None:
@@ -85,7 +86,7 @@ async def test_a_code_expires(make_gateway: HarnessFactory) -> None:
     code = (await authorize(h))["code"]
     clock.advance(61)
     response = await h.client.post("/oauth2/token", data=redeem_form(h, code))
-    assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
 
 
 @pytest.mark.parametrize(("params", "session", "error"), [
@@ -104,8 +105,8 @@ async def test_refusals_after_the_client_is_known_go_back_to_its_redirect_uri(
 
 
 @pytest.mark.parametrize(("params", "status", "code"), [
-    ({"client_id": "nobody"}, 401, "INVALID_CLIENT"),
-    ({"redirect_uri": "https://evil.example/steal"}, 400, "INVALID_REDIRECT_URI"),
+    ({"client_id": "nobody"}, 401, "invalid_client"),
+    ({"redirect_uri": "https://evil.example/steal"}, 400, "invalid_request"),
 ])
 async def test_unknown_clients_and_redirects_are_never_redirected_to(
         make_gateway: HarnessFactory, params: dict[str, str], status: int, code: str) -> None:
@@ -114,8 +115,11 @@ async def test_unknown_clients_and_redirects_are_never_redirected_to(
              "scope": "identification", **params}
     response = await h.client.get("/oauth2/authorize", params=query,
                                   headers={SESSION_HEADER: "s-1"})
-    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert (response.status_code, response.json()["error"]) == (status, code)
+    assert response.json()["error_description"]
+    assert response.headers["cache-control"] == "no-store"
     assert "location" not in response.headers
+    assert "www-authenticate" not in response.headers
 
 
 async def test_sessions_are_keyed_by_client_address_without_an_enrichment_header(
@@ -136,8 +140,8 @@ async def test_client_credentials_get_only_registered_scopes(
     response = await h.client.post("/oauth2/token", data={
         "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": h.assertion(), "scope": "identification sim-swap:check"})
-    assert (response.status_code, response.json()["code"]) == (400, "INVALID_SCOPE")
-    assert "sim-swap:check" in response.json()["message"]
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_scope")
+    assert "sim-swap:check" in response.json()["error_description"]
 
 
 async def test_network_sessions_are_managed_by_staff_only(make_gateway: HarnessFactory) -> None:
@@ -181,14 +185,14 @@ async def test_pkce_binds_the_code_to_the_client_secret_verifier(
     for verifier in (None, "x" * 43, VERIFIER[:-1] + "Y"):
         form = redeem_form(h, code) | ({"code_verifier": verifier} if verifier else {})
         response = await h.client.post("/oauth2/token", data=form)
-        assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
     proven = await h.client.post("/oauth2/token",
                                  data=redeem_form(h, code) | {"code_verifier": VERIFIER})
     assert proven.status_code == 200, proven.text
     without = (await authorize(h))["code"]  # no challenge: a verifier is a downgrade attempt
     response = await h.client.post("/oauth2/token",
                                    data=redeem_form(h, without) | {"code_verifier": VERIFIER})
-    assert (response.status_code, response.json()["code"]) == (400, "INVALID_GRANT")
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_grant")
 
 
 @pytest.mark.parametrize("pkce", [{"code_challenge": CHALLENGE, "code_challenge_method": "plain"},
@@ -228,3 +232,70 @@ async def test_the_operator_may_plug_in_its_own_session_source(
     token = (await h.client.post("/oauth2/token", data=redeem_form(h, code))).json()
     claims = decoded(h, token["access_token"])
     assert (claims["phone_number"], claims["amr"]) == ("+79031112233", ["sim"])
+
+
+async def openid_tokens(h: Harness, name: str = "chat", nonce: str | None = "n-0S6_WzA2Mj"
+                        ) -> dict[str, object]:
+    params = {"scope": "openid number-verification:verify", "client_id": name}
+    if nonce is not None:
+        params["nonce"] = nonce
+    code = (await authorize(h, **params))["code"]
+    response = await h.client.post("/oauth2/token", data=redeem_form(h, code, name=name))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def id_claims(h: Harness, id_token: object) -> dict[str, object]:
+    key = h.app.state.signing_key
+    token = jwt.decode(str(id_token), key.jose, algorithms=["EdDSA"], registry=JWS_REGISTRY)
+    assert (token.header["alg"], token.header["kid"]) == ("EdDSA", key.kid)
+    return dict(token.claims)
+
+
+async def test_openid_adds_an_id_token_for_the_client_with_its_nonce(
+        make_gateway: HarnessFactory) -> None:
+    """OpenID Connect Core: signed by the gateway key, iss the issuer, aud the client, the
+    authorization request's nonce echoed, and the access token still bound to the line."""
+    h = await gateway(make_gateway)
+    body = await openid_tokens(h)
+    claims = id_claims(h, body["id_token"])
+    assert (claims["iss"], claims["aud"], claims["azp"], claims["nonce"]) == (
+        h.gateway.notice_source, "chat", "chat", "n-0S6_WzA2Mj")
+    assert claims["amr"] == ["network"]
+    assert 0 < int(str(claims["exp"])) - int(str(claims["iat"])) <= 300
+    assert body["scope"] == "openid number-verification:verify"
+    assert decoded(h, str(body["access_token"]))["phone_number"] == LINE
+
+
+async def test_the_id_token_subject_is_pairwise_and_never_the_number(
+        make_gateway: HarnessFactory) -> None:
+    """The same line has one stable sub per organizer, a different one for another organizer,
+    and no sub contains the number."""
+    h = await gateway(make_gateway)
+    h.register("bank", scopes=SCOPES)
+    first = id_claims(h, (await openid_tokens(h))["id_token"])["sub"]
+    again = id_claims(h, (await openid_tokens(h, nonce=None))["id_token"])
+    other = id_claims(h, (await openid_tokens(h, name="bank"))["id_token"])["sub"]
+    assert first == again["sub"]
+    assert "nonce" not in again
+    assert first != other
+    for sub in (first, other):
+        assert LINE.lstrip("+") not in str(sub)
+        assert len(str(sub)) == 43
+
+
+async def test_without_openid_there_is_no_id_token(make_gateway: HarnessFactory) -> None:
+    """A plain three-legged flow answers with the access token alone."""
+    h = await gateway(make_gateway)
+    code = (await authorize(h, nonce="ignored"))["code"]
+    body = (await h.client.post("/oauth2/token", data=redeem_form(h, code))).json()
+    assert "id_token" not in body
+    assert body["scope"] == "number-verification:verify"
+
+
+async def test_an_oversized_nonce_goes_back_as_invalid_request(
+        make_gateway: HarnessFactory) -> None:
+    h = await gateway(make_gateway)
+    answer = await authorize(h, scope="openid identification", nonce="n" * 513)
+    assert (answer["error"], answer["state"]) == ("invalid_request", "xyz")
+    assert "code" not in answer

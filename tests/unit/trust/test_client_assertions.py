@@ -13,11 +13,16 @@ from joserfc.jwk import OctKey
 
 from numident.core.clock import FakeClock
 from numident.errors import Unauthenticated
-from numident.trust.assertions import make_client_assertion, verify_client_assertion
-from numident.trust.keys import KeyKind, PrivateKey, PublicKey, generate_key
+from numident.trust.assertions import (
+    MAX_ASSERTION_CHARS,
+    make_client_assertion,
+    verify_client_assertion,
+)
+from numident.trust.keys import JWS_REGISTRY, KeyKind, PrivateKey, PublicKey, generate_key
 from numident.trust.replay import InMemoryJtiStore
 
-TOKEN_URL = "https://gw.alpha.example/oauth2/token"
+ISSUER = "https://gw.alpha.example"
+TOKEN_URL = f"{ISSUER}/oauth2/token"
 CLIENT = "chat"
 
 
@@ -33,8 +38,9 @@ class Registry:
 
 def verify(assertion: str, key: PrivateKey, clock: FakeClock,
            store: InMemoryJtiStore | None = None, **options: Any) -> str:
+    options.setdefault("token_endpoint", TOKEN_URL)
     return verify_client_assertion(
-        assertion, expected_audience=TOKEN_URL, lookup_key=Registry(chat=key),
+        assertion, issuer=ISSUER, lookup_key=Registry(chat=key),
         jti_store=store if store is not None else InMemoryJtiStore(clock), clock=clock, **options)
 
 
@@ -45,15 +51,16 @@ def refusal(assertion: str, key: PrivateKey, clock: FakeClock, **options: Any) -
     return refused.value.code
 
 
-def signed(key: PrivateKey, clock: FakeClock, **changes: Any) -> str:
+def signed(key: PrivateKey, clock: FakeClock, alg: str | None = None, **changes: Any) -> str:
     """An assertion like the organizer's, with some claims changed (None removes one)."""
     now = int(clock.now().timestamp())
     claims = {"iss": CLIENT, "sub": CLIENT, "aud": TOKEN_URL, "iat": now, "exp": now + 60,
               "jti": str(uuid.uuid4())}
     claims.update(changes)
     claims = {name: value for name, value in claims.items() if value is not None}
-    return jwt.encode({"alg": key.algorithm, "kid": key.kid}, claims, key.jose,
-                      algorithms=[key.algorithm])
+    alg = alg or key.algorithm
+    return jwt.encode({"alg": alg, "kid": key.kid}, claims, key.jose, algorithms=[alg],
+                      registry=JWS_REGISTRY)
 
 
 def test_a_fresh_assertion_proves_the_client(key: PrivateKey, clock: FakeClock) -> None:
@@ -119,6 +126,47 @@ def test_audience_may_be_a_list_naming_the_endpoint(clock: FakeClock) -> None:
                    clock) == "INVALID_AUDIENCE"
 
 
+def test_the_issuer_as_sole_audience_is_accepted(clock: FakeClock) -> None:
+    """draft-ietf-oauth-rfc7523bis: ``aud`` is the issuer identifier, and nothing else."""
+    key = generate_key()
+    assert verify(signed(key, clock, aud=ISSUER), key, clock) == CLIENT
+    assert verify(signed(key, clock, aud=[ISSUER]), key, clock) == CLIENT
+    assert refusal(signed(key, clock, aud=[ISSUER, "https://other.example"]), key,
+                   clock) == "INVALID_AUDIENCE"
+    assert refusal(signed(key, clock, aud="https://gw.beta.example"), key,
+                   clock) == "INVALID_AUDIENCE"
+
+
+def test_a_strict_verifier_accepts_only_the_issuer(clock: FakeClock) -> None:
+    """Without a token endpoint to accept, the token endpoint URL is another audience."""
+    key = generate_key()
+    assert verify(signed(key, clock, aud=ISSUER), key, clock, token_endpoint=None) == CLIENT
+    for audience in (TOKEN_URL, [TOKEN_URL], [ISSUER]):
+        assert refusal(signed(key, clock, aud=audience), key, clock,
+                       token_endpoint=None) == "INVALID_AUDIENCE"
+
+
+def test_eddsa_is_accepted_for_an_ed25519_key(clock: FakeClock) -> None:
+    """RFC 8037's ``EdDSA`` and RFC 9864's ``Ed25519`` both verify with an Ed25519 key."""
+    key = generate_key()
+    for alg in ("EdDSA", "Ed25519"):
+        assert verify(signed(key, clock, alg=alg), key, clock) == CLIENT
+
+
+def test_eddsa_is_refused_for_a_p256_key(clock: FakeClock) -> None:
+    """A P-256 key signs ES256 only: an EdDSA header is refused before any verification."""
+    registered = generate_key("ES256")
+    assertion = signed(generate_key(), clock, alg="EdDSA")
+    assert refusal(assertion, registered, clock) == "INVALID_CLIENT"
+
+
+def test_oversized_assertion_is_refused_before_parsing(clock: FakeClock) -> None:
+    """An assertion longer than the bound is refused, however well-formed it is."""
+    key = generate_key()
+    padded = signed(key, clock, padding="x" * MAX_ASSERTION_CHARS)
+    assert refusal(padded, key, clock) == "INVALID_CLIENT"
+
+
 def test_assertion_whose_subject_differs_from_its_issuer_is_refused(clock: FakeClock) -> None:
     """iss must equal sub: a client cannot assert on behalf of another."""
     key = generate_key()
@@ -170,15 +218,25 @@ def test_hs256_assertion_keyed_with_the_public_key_is_refused(clock: FakeClock) 
     assert refusal(assertion, key, clock) == "INVALID_CLIENT"
 
 
-def test_assertion_living_longer_than_allowed_is_refused(clock: FakeClock) -> None:
-    """exp - iat beyond ``max_lifetime`` is refused, even when iat is pre-dated."""
+def test_assertions_living_up_to_an_hour_are_accepted(clock: FakeClock) -> None:
+    """authlib's default assertion lives 3600 s: accepted, and its jti kept until its exp."""
     key = generate_key()
-    assertion = make_client_assertion(key, CLIENT, TOKEN_URL, clock, lifetime=301)
+    store = InMemoryJtiStore(clock)
+    assertion = make_client_assertion(key, CLIENT, TOKEN_URL, clock, lifetime=3600)
+    assert verify(assertion, key, clock, store) == CLIENT
+    clock.advance(3500)
+    assert refusal(assertion, key, clock, store=store) == "ASSERTION_REPLAYED"
+
+
+def test_assertion_living_longer_than_allowed_is_refused(clock: FakeClock) -> None:
+    """exp - iat beyond ``max_lifetime`` (an hour) is refused, even when iat is pre-dated."""
+    key = generate_key()
+    assertion = make_client_assertion(key, CLIENT, TOKEN_URL, clock, lifetime=3601)
     assert refusal(assertion, key, clock) == "INVALID_CLIENT"
     now = int(clock.now().timestamp())
-    predated = signed(key, clock, iat=now - 250, exp=now + 100)
+    predated = signed(key, clock, iat=now - 3500, exp=now + 200)
     assert refusal(predated, key, clock) == "INVALID_CLIENT"
-    without_iat = signed(key, clock, iat=None, exp=now + 3600)
+    without_iat = signed(key, clock, iat=None, exp=now + 3700)
     assert refusal(without_iat, key, clock) == "INVALID_CLIENT"
 
 

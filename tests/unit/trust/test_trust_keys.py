@@ -29,7 +29,7 @@ def test_generated_keys_sign_with_their_fully_specified_algorithm() -> None:
     """Ed25519 keys use JWS alg Ed25519 (RFC 9864), P-256 keys ES256; both are allowed."""
     assert generate_key().algorithm == "Ed25519"
     assert generate_key("ES256").algorithm == "ES256"
-    assert set(ALGORITHMS) == {"Ed25519", "ES256"}
+    assert set(ALGORITHMS) == {"EdDSA", "Ed25519", "ES256"}
 
 
 def test_kid_is_the_rfc7638_thumbprint_unless_chosen(key: PrivateKey) -> None:
@@ -39,11 +39,24 @@ def test_kid_is_the_rfc7638_thumbprint_unless_chosen(key: PrivateKey) -> None:
 
 
 def test_public_jwk_never_contains_the_private_part(key: PrivateKey) -> None:
-    """The exported JWK carries kid, alg and use, and no ``d``."""
+    """The exported JWK carries kid and use, and no ``d``."""
     jwk = key.public_jwk()
     assert "d" not in jwk
-    assert (jwk["kid"], jwk["alg"], jwk["use"]) == (key.kid, key.algorithm, "sig")
+    assert (jwk["kid"], jwk["use"]) == (key.kid, "sig")
     assert jwk["kty"] == ("OKP" if key.algorithm == "Ed25519" else "EC")
+
+
+def test_public_jwk_names_an_algorithm_only_where_it_is_unambiguous(key: PrivateKey) -> None:
+    """An Ed25519 JWK omits ``alg`` (it verifies both EdDSA and Ed25519 signatures, RFC 8037
+    with RFC 9864); a P-256 JWK says ES256."""
+    jwk = key.public_jwk()
+    if key.algorithm == "Ed25519":
+        assert "alg" not in jwk
+        assert jwk["crv"] == "Ed25519"
+        assert key.accepted_algorithms == ("Ed25519", "EdDSA")
+    else:
+        assert jwk["alg"] == "ES256"
+        assert key.accepted_algorithms == ("ES256",)
 
 
 def test_private_key_file_is_readable_by_its_owner_only(key: PrivateKey, tmp_path: Path) -> None:
