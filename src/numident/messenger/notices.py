@@ -10,8 +10,10 @@ Contract of ``NoticeIntake.receive``:
 3. A notice whose CloudEvent ``id`` this sender already delivered changes nothing and is
    answered as a duplicate (the operator's dispatcher delivers at least once).
 4. Accounts whose identification code matches *and* whose operator is the sender move per
-   ``core.accounts.state_after_notice``; a SIM swap is recorded in ``sim_swapped_at``. A
-   notice for a code we do not hold is recorded and otherwise ignored.
+   ``core.accounts.state_after_notice``, whatever state they are in; a SIM swap is recorded
+   in ``sim_swapped_at``. A blocking notice also voids the account's open identification
+   attempt (``identification.invalidate``): its answer, when it comes, is asked again rather
+   than trusted. A notice for a code we do not hold is recorded and otherwise ignored.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from numident.config import MessengerSettings
-from numident.core.accounts import state_after_notice
+from numident.core.accounts import notice_blocks, state_after_notice
 from numident.core.clock import Clock
 from numident.core.identification import validate_identification_code
 from numident.core.notices import NoticeType
 from numident.errors import InvalidInput
 from numident.messenger.accounts import AccountStore
+from numident.messenger.identification import invalidate
 from numident.messenger.tables import received_notices
 from numident.storage.dialect import insert_ignore
 from numident.trust.keys import PublicKey, load_public_key
@@ -91,12 +94,18 @@ class NoticeIntake:
                 .returning(received_notices.c.event_id)).first()
             if inserted is None:
                 return NoticeReceipt(notice.event_id, notice.type, operator_inn, True, 0)
-            matched = self._store.with_code(conn, operator_inn, notice.identification_code)
+            # Locked, in the order the identification client takes (account, then attempt), so
+            # that an answer being recorded meanwhile either sees this notice or is seen by it.
+            matched = self._store.with_code(conn, operator_inn, notice.identification_code,
+                                            for_update=True)
+            blocks = notice_blocks(notice.type, block_on_sim_swap=self._block_on_sim_swap)
             for account in matched:
                 detail: dict[str, Any] = {"notice": notice.event_id, "type": notice.type.value}
                 if notice.type is NoticeType.SIM_SWAPPED:
                     account = self._store.touch(conn, account, now, detail=detail,
                                                 sim_swapped_at=notice.occurred_at or now)
+                if blocks and account.attempt_id is not None:
+                    invalidate(conn, account.attempt_id, notice.event_id, now)
                 target = state_after_notice(account.state, notice.type,
                                             block_on_sim_swap=self._block_on_sim_swap)
                 if target is not account.state:

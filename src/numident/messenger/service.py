@@ -160,9 +160,13 @@ class MessengerService:
         return await self.follow(account_id)
 
     async def follow(self, account_id: str) -> Account:
-        """Drive the account's identification in force to its outcome; return the account."""
+        """Drive the account's identification in force to its outcome; return the account.
+
+        An attempt a notice voided is followed too (the account is then
+        ``reidentification_required``): its answer is asked again.
+        """
         account = await anyio.to_thread.run_sync(self.status, account_id)
-        if account.attempt_id and account.state is AccountState.PENDING:
+        if account.attempt_id:
             await self.identifications.drive(account.attempt_id)
         return await anyio.to_thread.run_sync(self.status, account_id)
 
