@@ -51,6 +51,7 @@ from numident.messenger.metrics import MessengerMetrics
 from numident.messenger.operators import OperatorDirectory, OperatorLookup
 from numident.messenger.tables import identification_attempts as attempts
 from numident.outbox.store import SqlOutbox
+from numident.storage.database import read_only, write_transaction
 
 OPEN, FINISHED, SUPERSEDED = "open", "finished", "superseded"
 NO_OPERATOR = "NO_OPERATOR"
@@ -201,7 +202,7 @@ class Identifications:
         self._supersede(conn, account_id, now)
 
     def open_attempt_ids(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return list(conn.execute(select(attempts.c.id).where(attempts.c.status == OPEN)
                                      .order_by(attempts.c.next_poll_at)).scalars())
 
@@ -241,7 +242,7 @@ class Identifications:
         return await client.fetch(attempt.request_id)
 
     def _load(self, attempt_id: str) -> Attempt | None:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(select(attempts).where(attempts.c.id == attempt_id)).first()
         return Attempt.from_row(row) if row is not None else None
 
@@ -251,7 +252,7 @@ class Identifications:
         Returns None when the attempt is no longer open (superseded, or finished elsewhere).
         """
         now = self.clock.now()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             account = self.store.get(conn, asked.account_id, for_update=True)
             row = conn.execute(select(attempts).where(attempts.c.id == asked.id)
                                .with_for_update()).first()

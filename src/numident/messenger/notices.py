@@ -35,6 +35,7 @@ from numident.errors import InvalidInput
 from numident.messenger.accounts import AccountStore
 from numident.messenger.identification import invalidate
 from numident.messenger.tables import received_notices
+from numident.storage.database import write_transaction
 from numident.storage.dialect import insert_ignore
 from numident.trust.keys import PublicKey, load_public_key
 from numident.trust.notices import NoticeVerifier
@@ -83,7 +84,7 @@ class NoticeIntake:
         operator_inn = self._keys[keyid][0]
         notice = _parse(body)
         now = self._clock.now()
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             inserted = conn.execute(insert_ignore(conn, received_notices,
                                                   ["operator_inn", "event_id"]).values(
                 operator_inn=operator_inn, event_id=notice.event_id, type=notice.type.value,

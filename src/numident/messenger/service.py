@@ -45,6 +45,7 @@ from numident.outbox.dispatcher import Dispatcher
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import SqlOutbox
+from numident.storage.database import read_only, write_transaction
 
 _CODE_INPUT = re.compile(r"[0-9]{1,16}")
 
@@ -93,7 +94,7 @@ class MessengerService:
 
         def write() -> tuple[Account, str]:
             now = self.clock.now()
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 code = self.possession.open(conn, account_id, number, now)
                 account = self._renumber(conn, account_id, number, "sms")
             return account, code
@@ -121,7 +122,7 @@ class MessengerService:
 
         def write() -> tuple[Account | None, Verdict, int]:
             now = self.clock.now()
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 account = self._existing(conn, account_id)
                 if account.state is not AccountState.VERIFYING_POSSESSION:
                     return None, Verdict.NO_CHALLENGE, 0
@@ -152,7 +153,7 @@ class MessengerService:
 
         def write() -> Account:
             now = self.clock.now()
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 account = self._renumber(conn, account_id, number, "asserted")
                 return self.identifications.begin(conn, account, now)
 
@@ -173,7 +174,7 @@ class MessengerService:
     def status(self, account_id: str) -> Account:
         """The account as stored; ``NotFound`` (404) when there is none."""
         account_id = validate_account_id(account_id)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return self._existing(conn, account_id)
 
     def can_send(self, account_id: str) -> bool:
@@ -235,7 +236,7 @@ class MessengerService:
                                detail={"possession": proof}, **changes)
 
     def _unsent(self, account_id: str) -> None:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self.possession.unsent(conn, account_id)
 
 
