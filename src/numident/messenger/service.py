@@ -208,9 +208,12 @@ class MessengerService:
     # -- helpers -----------------------------------------------------------------------------
 
     def _normalize(self, raw: str) -> str:
+        """``raw`` in E.164: international forms always, national ones (``89161234567``) in
+        the configured region when it is unambiguous (``MessengerSettings.national_region``)."""
         if not isinstance(raw, str):
             raise InvalidInput("phoneNumber must be a string", code="INVALID_PHONE_NUMBER")
-        return normalize(raw, allowed_regions=self.settings.allowed_regions or None)
+        return normalize(raw, default_region=self.settings.national_region,
+                         allowed_regions=self.settings.allowed_regions or None)
 
     def _existing(self, conn: Connection, account_id: str) -> Account:
         account = self.store.get(conn, account_id)
