@@ -165,7 +165,8 @@ class MessengerSettings(_Section):
         "shortens it, to show an unreachable operator within seconds")
     public_url: str | None = Field(
         None, description="Base URL operators POST notices to, when a proxy rewrites it; the "
-        "signature's @target-uri is checked against it instead of the request's own URL")
+        "signature's @authority and @path are checked against it instead of the request's own "
+        "host and path (docs/notices.md)")
     max_body_bytes: int = Field(1_000_000, ge=1024)
     dispatch: DispatchSettings = Field(
         DispatchSettings(), description="Retries of state-change webhooks and usage withdrawals")
