@@ -14,7 +14,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+import phonenumbers
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from numident.camara.releases import version_names
@@ -191,7 +200,12 @@ class MessengerSettings(_Section):
     organizer: str = "messenger"
     key_file: Path | None = None
     operators: tuple[OperatorEndpoint, ...] = ()
-    allowed_regions: frozenset[str] = frozenset({"RU"})
+    allowed_regions: frozenset[str] = Field(
+        frozenset({"RU"}), description="ISO 3166 regions whose numbers are served; empty: any")
+    default_region: str | None = Field(
+        None, description="The region in which a number written without '+' (the national "
+        "form, 89161234567 in Russia) is read; unset, the one allowed region when there is "
+        "exactly one, else national forms are refused as ambiguous")
     block_on_sim_swap: bool = False
     webhook_url: str | None = None
     api_token: SecretStr | None = None
@@ -207,11 +221,44 @@ class MessengerSettings(_Section):
         "shortens it, to show an unreachable operator within seconds")
     public_url: str | None = Field(
         None, description="Base URL operators POST notices to, when a proxy rewrites it; the "
-        "signature's @target-uri is checked against it instead of the request's own URL")
+        "signature's @authority and @path are checked against it instead of the request's own "
+        "host and path (docs/notices.md)")
     max_body_bytes: int = Field(1_000_000, ge=1024)
     dispatch: DispatchSettings = Field(
         DispatchSettings(), description="Retries of state-change webhooks and usage withdrawals")
     routing: RoutingSettings = RoutingSettings()
+
+    @field_validator("allowed_regions")
+    @classmethod
+    def _known_regions(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(r for r in value if r not in phonenumbers.SUPPORTED_REGIONS)
+        if unknown:
+            raise ValueError(f"unknown ISO 3166 region(s) {', '.join(unknown)}")
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is not None and value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown ISO 3166 region {value!r} (e.g. RU)")
+        return value
+
+    @model_validator(mode="after")
+    def _default_region_is_served(self) -> MessengerSettings:
+        if (self.default_region and self.allowed_regions
+                and self.default_region not in self.allowed_regions):
+            raise ValueError(f"default_region {self.default_region} is not one of "
+                             f"allowed_regions ({', '.join(sorted(self.allowed_regions))})")
+        return self
+
+    @property
+    def national_region(self) -> str | None:
+        """The region national forms are read in, or None when that would be a guess."""
+        if self.default_region:
+            return self.default_region
+        if len(self.allowed_regions) == 1:
+            return next(iter(self.allowed_regions))
+        return None
 
 
 class Settings(BaseSettings):

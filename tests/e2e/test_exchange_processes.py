@@ -95,3 +95,19 @@ def test_demo_runs_the_whole_exchange_and_exits_0() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every outcome is as expected" in result.stdout
     assert time.monotonic() - started < 60
+
+
+def test_demo_keeps_each_servers_store_under_numident_home(tmp_path: Path) -> None:
+    """With NUMIDENT_HOME set the demo runs, each server with its own database under
+    <home>/demo, which a new run starts afresh; no traceback."""
+    home = tmp_path / "home"
+    (home / "demo" / "alfa").mkdir(parents=True)
+    (home / "demo" / "alfa" / "left-by-the-last-run").write_text("x")
+    result = cli(["demo"], {"NUMIDENT_HOME": str(home)}, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "every outcome is as expected" in result.stdout
+    assert "Traceback" not in result.stderr
+    assert not (home / "demo" / "alfa" / "left-by-the-last-run").exists()
+    assert sorted(p.relative_to(home).as_posix() for p in home.glob("demo/*/*.db")) == [
+        "demo/alfa/operator.db", "demo/beta/operator.db", "demo/gamma/operator.db",
+        "demo/messenger/messenger.db"]

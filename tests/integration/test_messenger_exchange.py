@@ -198,3 +198,79 @@ async def test_restart_mid_identification_resumes_the_same_request(
         assert view["state"] == "identified"
         assert setup.to_gateway.paths("POST").count("/identification/v1/requests") == 1
         assert setup.to_gateway.paths("GET")[-1] == f"/identification/v1/requests/{request_id}"
+
+
+async def test_notice_while_pending_is_applied_not_lost(database_url: str,
+                                                        tmp_path: Path) -> None:
+    """Confirmed, then the contract ends and its notice arrives before the messenger collects
+    the answer: the account is blocked at once, the answer is asked again and refused."""
+    async with exchange(database_url, tmp_path, deferred=True) as setup, setup.api() as api:
+        notices: list[int] = []
+
+        async def race(request: httpx.Request) -> None:
+            if request.method != "GET":
+                return
+            request_id = request.url.path.rsplit("/", 1)[1]
+            gateway_requests.answer_pending(setup.gateway_engine, [request_id],
+                                            setup.clock.now())
+            if not notices:
+                terminate(setup, NUMBER)
+                notices.append(await setup.deliver_notices())
+                blocked = (await api.get("/messenger/v1/accounts/alice")).json()
+                assert (blocked["state"], blocked["canSend"]) == (
+                    "reidentification_required", False)
+
+        setup.to_gateway.before = race
+        view = await identify(setup, api, "alice", NUMBER)
+        assert notices == [1]
+        assert (view["state"], view["canSend"], view["reason"]) == ("refused", False,
+                                                                    "NOT_FOUND")
+        assert setup.to_gateway.paths("POST").count("/identification/v1/requests") == 2
+        with setup.messenger_engine.connect() as conn:
+            assert setup.service.store.history(conn, "alice")[-3:] == [
+                ("pending", "reidentification_required"),
+                ("reidentification_required", "pending"), ("pending", "refused")]
+
+
+async def test_a_voided_answer_stays_voided_across_a_restart(database_url: str,
+                                                             tmp_path: Path) -> None:
+    """The notice's effect on the open attempt is stored: after a restart the confirmed
+    answer is still asked again, never trusted."""
+    async with exchange(database_url, tmp_path, deferred=True) as setup, setup.api() as api:
+        polling = asyncio.Event()
+
+        async def stall(request: httpx.Request) -> None:
+            if request.method == "GET":
+                polling.set()
+                await anyio.sleep_forever()
+
+        setup.to_gateway.before = stall
+        await api.put("/messenger/v1/accounts/alice/phone-number", json={"phoneNumber": NUMBER})
+        await api.post("/messenger/v1/accounts/alice/phone-number/confirm",
+                       json={"code": setup.code_sent_to(NUMBER)})
+        crashed = asyncio.ensure_future(setup.service.run_identifications())
+        await polling.wait()
+        with setup.gateway_engine.connect() as conn:
+            [request_id] = conn.execute(select(identification_requests.c.request_id)).scalars()
+        gateway_requests.answer_pending(setup.gateway_engine, [request_id], setup.clock.now())
+        terminate(setup, NUMBER)
+        assert await setup.deliver_notices() == 1
+        crashed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await crashed
+        await setup.service.aclose()
+
+        async def answer(request: httpx.Request) -> None:
+            if request.method == "GET":
+                gateway_requests.answer_pending(setup.gateway_engine,
+                                                [request.url.path.rsplit("/", 1)[1]],
+                                                setup.clock.now())
+
+        setup.to_gateway.before = answer
+        setup.start_messenger()
+        await setup.service.run_identifications()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=setup.messenger),
+                                     base_url=MESSENGER_URL, headers=api.headers) as fresh:
+            view = (await fresh.get("/messenger/v1/accounts/alice")).json()
+        assert (view["state"], view["reason"]) == ("refused", "NOT_FOUND")
+        assert setup.to_gateway.paths("POST").count("/identification/v1/requests") == 2

@@ -206,7 +206,7 @@ def identify_all(
     loaded = settings(config)
     messenger = loaded.messenger
     regions = messenger.allowed_regions
-    region = next(iter(regions)) if len(regions) == 1 else None
+    region = messenger.national_region
 
     async def run(engine: Engine) -> bool:
         service = build_service(loaded, engine=engine)

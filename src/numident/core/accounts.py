@@ -1,8 +1,14 @@
 """Messenger accounts: the identification states and the only transitions between them.
 
 ``unidentified -> verifying_possession -> pending -> identified | refused | unanswered``;
-``identified -> reidentification_required -> pending``; any state ``-> verifying_possession``
-on a number change. Only ``identified`` may send messages.
+``identified | pending -> reidentification_required -> pending``; any state
+``-> verifying_possession`` on a number change. Only ``identified`` may send messages.
+
+A notice that invalidates a usage (SPEC rule 7) acts on an account whatever its state: an
+identified account is blocked, and so is a pending one, because the answer it waits for may
+have been given before the event the notice announces. Such an answer is never trusted: the
+question is asked again (``reidentification_required -> pending``), and only the answer to that
+new question may identify the account.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ S = AccountState
 _ALLOWED: dict[AccountState, frozenset[AccountState]] = {
     S.UNIDENTIFIED: frozenset(),
     S.VERIFYING_POSSESSION: frozenset({S.PENDING}),
-    # A pending identification may be asked again (a retry after a restart) without a change.
-    S.PENDING: frozenset({S.IDENTIFIED, S.REFUSED, S.UNANSWERED, S.PENDING}),
+    # A pending identification may be asked again (a retry after a restart) without a change;
+    # a notice overtaking the question in flight blocks it (rule 7).
+    S.PENDING: frozenset({S.IDENTIFIED, S.REFUSED, S.UNANSWERED, S.PENDING,
+                          S.REIDENTIFICATION_REQUIRED}),
     S.IDENTIFIED: frozenset({S.REIDENTIFICATION_REQUIRED}),
     # An organizer may retry after a refusal or a missed deadline (rule 5).
     S.REFUSED: frozenset({S.PENDING}),
@@ -54,14 +62,26 @@ def transition(current: AccountState, target: AccountState) -> AccountState:
     return target
 
 
+def notice_blocks(notice: NoticeType, *, block_on_sim_swap: bool) -> bool:
+    """True when ``notice`` withdraws the trust an identification rests on.
+
+    Every invalidating notice does; a SIM swap only when ``block_on_sim_swap``. A blocking notice
+    also voids the answer to any question still in flight for the account.
+    """
+    return notice.invalidates_usage or block_on_sim_swap
+
+
 def state_after_notice(current: AccountState, notice: NoticeType, *,
                        block_on_sim_swap: bool) -> AccountState:
-    """What a notice does to an account: an invalidating notice blocks an identified account.
+    """What a notice does to an account's state.
 
-    A notice for an account that is not ``identified`` changes nothing (it is already unable to
-    send, or is being identified anew). A SIM swap blocks only when ``block_on_sim_swap``.
+    A blocking notice (``notice_blocks``) moves an ``identified`` or ``pending`` account to
+    ``reidentification_required``. The other states cannot send and rely on no answer: they
+    stay, and so does an account already required to identify again.
     """
-    blocks = notice.invalidates_usage or block_on_sim_swap
-    if blocks and current is S.IDENTIFIED:
+    if notice_blocks(notice, block_on_sim_swap=block_on_sim_swap) and current in _BLOCKED_BY_NOTICE:
         return S.REIDENTIFICATION_REQUIRED
     return current
+
+
+_BLOCKED_BY_NOTICE = frozenset({S.IDENTIFIED, S.PENDING})

@@ -39,7 +39,8 @@ def normalize(raw: str, *, default_region: str | None = None,
         if parsed is not None:
             return _checked(parsed, text, allowed_regions)
     if not text.startswith("+") and default_region is None:
-        raise InvalidPhoneNumber("phone number must be in E.164 form, e.g. +79161234567")
+        raise InvalidPhoneNumber("phone number must be in E.164 form, e.g. +79161234567: "
+                                 "without '+' and the country code its country is ambiguous")
     try:
         parsed = phonenumbers.parse(text, None if text.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:

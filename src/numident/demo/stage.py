@@ -64,7 +64,21 @@ async def serve(name: str, app: FastAPI, port: int) -> Running:
     return Running(name, f"http://127.0.0.1:{port}", app, server, task)
 
 
+def own_store(settings: Settings, home: Path) -> Settings:
+    """``settings`` with ``home`` as its home and a SQLite file there as its database.
+
+    ``NUMIDENT_HOME`` and ``NUMIDENT_DATABASE_URL`` name one installation, and the environment
+    wins over values given in code; the demo runs four servers, and each must keep its own
+    database and keys, under the demo's folder, whatever the environment says.
+    """
+    return settings.model_copy(update={"home": home, "database_url": None})
+
+
 def gateway_settings(root: Path, operator: DemoOperator, port: int) -> Settings:
+    return own_store(_gateway_settings(root, operator, port), root / operator.key)
+
+
+def _gateway_settings(root: Path, operator: DemoOperator, port: int) -> Settings:
     return load_settings(None, home=str(root / operator.key), operator={
         "name": operator.key, "public_url": f"http://127.0.0.1:{port}",
         "admin_token": f"{operator.key}-admin", "deferred": operator.deferred,
@@ -74,6 +88,11 @@ def gateway_settings(root: Path, operator: DemoOperator, port: int) -> Settings:
 
 def messenger_settings(root: Path, port: int, gateways: dict[str, tuple[int, PrivateKey]],
                        api_token: str) -> Settings:
+    return own_store(_messenger_settings(root, port, gateways, api_token), root / "messenger")
+
+
+def _messenger_settings(root: Path, port: int, gateways: dict[str, tuple[int, PrivateKey]],
+                        api_token: str) -> Settings:
     endpoints = [{"inn": op.inn, "name": op.name,
                   "gateway_url": f"http://127.0.0.1:{gateways[op.key][0]}",
                   "client_id": ORGANIZER,

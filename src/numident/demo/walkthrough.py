@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,9 +175,26 @@ class Demo:
         return table
 
 
+@contextlib.contextmanager
+def demo_folder() -> Iterator[Path]:
+    """Where the demo keeps its servers' stores: ``<NUMIDENT_HOME>/demo`` when a home is set
+    (emptied at the start of each run and kept afterwards, to be looked at), else a
+    temporary folder removed at the end."""
+    home = os.environ.get("NUMIDENT_HOME")
+    if not home:
+        with tempfile.TemporaryDirectory(prefix="numident-demo-") as folder:
+            yield Path(folder)
+        return
+    root = Path(home) / "demo"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    console.print(f"the demo's databases and keys are kept in {root}")
+    yield root
+
+
 async def _main(serve: bool) -> int:
-    with tempfile.TemporaryDirectory(prefix="numident-demo-") as folder:
-        demo = Demo(Path(folder))
+    with demo_folder() as folder:
+        demo = Demo(folder)
         try:
             await demo.start()
             await demo.story()

@@ -109,11 +109,14 @@ class AccountStore:
         row = conn.execute(query).first()
         return Account.from_row(row) if row is not None else None
 
-    def with_code(self, conn: Connection, operator_inn: str, identification_code: str
-                  ) -> list[Account]:
-        rows = conn.execute(select(accounts).where(
-            accounts.c.operator_inn == operator_inn,
-            accounts.c.identification_code == identification_code)).all()
+    def with_code(self, conn: Connection, operator_inn: str, identification_code: str, *,
+                  for_update: bool = False) -> list[Account]:
+        query = (select(accounts).where(accounts.c.operator_inn == operator_inn,
+                                        accounts.c.identification_code == identification_code)
+                 .order_by(accounts.c.account_id))
+        if for_update:
+            query = query.with_for_update()
+        rows = conn.execute(query).all()
         return [Account.from_row(r) for r in rows]
 
     def create(self, conn: Connection, account_id: str, now: datetime) -> Account:

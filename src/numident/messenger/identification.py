@@ -18,6 +18,15 @@ Rules of the follow-up (``next_step`` is the pure core of it):
 
 Only the attempt named on the account (``accounts.attempt_id``) may move the account; an
 attempt superseded by a number change finishes without touching it.
+
+A blocking notice that arrives while an attempt is open voids it (``invalidate``, recorded in
+``invalidated_by`` so that a restart keeps it) and moves the account to
+``reidentification_required``. The answer to a voided attempt, whatever it says, is not
+trusted: the attempt is asked again as a new request (``Reask``) and the account is ``pending``
+once more; only the answer to that request may finish it. Each reply is judged against the
+attempt as stored, in the transaction that records the outcome, with the account row locked
+first (the order notice intake takes too), so a notice committed while the reply was on its
+way is always seen.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 from numident.config import MessengerSettings
 from numident.core.accounts import AccountState
 from numident.core.clock import Clock
-from numident.core.identification import Result
+from numident.core.identification import ANSWER_DEADLINE, Result
 from numident.messenger.accounts import Account, AccountStore
 from numident.messenger.delivery import queue_withdrawal
 from numident.messenger.gateway_client import Answer, Refused, Reply, TryLater
@@ -42,6 +51,7 @@ from numident.messenger.metrics import MessengerMetrics
 from numident.messenger.operators import OperatorDirectory, OperatorLookup
 from numident.messenger.tables import identification_attempts as attempts
 from numident.outbox.store import SqlOutbox
+from numident.storage.database import read_only, write_transaction
 
 OPEN, FINISHED, SUPERSEDED = "open", "finished", "superseded"
 NO_OPERATOR = "NO_OPERATOR"
@@ -64,12 +74,15 @@ class Attempt:
     failures: int = 0
     polls: int = 0
     last_error: str | None = None
+    invalidated_by: str | None = None
+    """The notice (CloudEvent id) that voided the question in flight, if one did."""
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Attempt:
         return cls(row.id, row.account_id, row.phone_number, row.identification_code,
                    row.operator_inn, row.request_id, row.status, row.started_at,
-                   row.answer_due, row.next_poll_at, row.failures, row.polls, row.last_error)
+                   row.answer_due, row.next_poll_at, row.failures, row.polls, row.last_error,
+                   row.invalidated_by)
 
 
 @dataclass(frozen=True)
@@ -84,15 +97,33 @@ class Wait:
     attempt: Attempt
 
 
+@dataclass(frozen=True)
+class Reask:
+    """A notice overtook the question: ``voided`` is not trusted, ``attempt`` asks anew now."""
+
+    voided: Result
+    notice: str
+    attempt: Attempt
+
+
 def backoff(step: int, initial: float, maximum: float) -> float:
     """The wait before repetition ``step`` (0-based): ``initial`` doubling, capped."""
     return float(min(initial * 2 ** min(step, 60), maximum))
 
 
 def next_step(attempt: Attempt, reply: Reply, now: datetime, *, poll_initial: float,
-              poll_max: float) -> Finish | Wait:
-    """What to do after ``reply`` to ``attempt`` arrived at ``now`` (pure)."""
+              poll_max: float, window: float = ANSWER_DEADLINE.total_seconds()
+              ) -> Finish | Wait | Reask:
+    """What to do after ``reply`` to ``attempt`` arrived at ``now`` (pure).
+
+    An answer to an attempt a notice voided is asked again as a new request, with a deadline
+    ``window`` seconds from ``now`` (the gateway states its own once it accepts the request).
+    """
     if isinstance(reply, Answer) and reply.result is not None:
+        if attempt.invalidated_by is not None:
+            return Reask(reply.result, attempt.invalidated_by, replace(
+                attempt, request_id=None, invalidated_by=None, failures=0, polls=0,
+                last_error=None, answer_due=now + timedelta(seconds=window), next_poll_at=now))
         if reply.result is Result.CONFIRMED:
             return Finish(AccountState.IDENTIFIED, None)
         return Finish(AccountState.REFUSED, "NOT_FOUND")
@@ -171,7 +202,7 @@ class Identifications:
         self._supersede(conn, account_id, now)
 
     def open_attempt_ids(self) -> list[str]:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return list(conn.execute(select(attempts.c.id).where(attempts.c.status == OPEN)
                                      .order_by(attempts.c.next_poll_at)).scalars())
 
@@ -195,59 +226,87 @@ class Identifications:
                 wait = (attempt.next_poll_at - self.clock.now()).total_seconds()
                 if wait > 0:
                     await self.clock.sleep(wait)
-                step = await self._step(attempt)
-                if isinstance(step, Finish):
-                    await anyio.to_thread.run_sync(self._finish, attempt, step)
+                reply = await self._ask(attempt)
+                step = await anyio.to_thread.run_sync(self._record, attempt, reply)
+                if step is None or isinstance(step, Finish):
                     return
-                await anyio.to_thread.run_sync(self._save, step.attempt)
         finally:
             self._running.discard(attempt_id)
 
-    async def _step(self, attempt: Attempt) -> Finish | Wait:
+    async def _ask(self, attempt: Attempt) -> Reply:
         client = self.operators.client(attempt.operator_inn)
         if client is None:  # the configuration changed since the attempt opened
-            return Finish(AccountState.UNANSWERED, OPERATOR_NOT_CONFIGURED)
+            return Refused(OPERATOR_NOT_CONFIGURED)
         if attempt.request_id is None:
-            reply = await client.submit(attempt.phone_number, attempt.identification_code)
-        else:
-            reply = await client.fetch(attempt.request_id)
-        return next_step(attempt, reply, self.clock.now(),
-                         poll_initial=self.settings.poll_initial_seconds,
-                         poll_max=self.settings.poll_max_seconds)
+            return await client.submit(attempt.phone_number, attempt.identification_code)
+        return await client.fetch(attempt.request_id)
 
     def _load(self, attempt_id: str) -> Attempt | None:
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             row = conn.execute(select(attempts).where(attempts.c.id == attempt_id)).first()
         return Attempt.from_row(row) if row is not None else None
 
-    def _save(self, attempt: Attempt) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(update(attempts).where(attempts.c.id == attempt.id,
-                                                attempts.c.status == OPEN).values(
-                request_id=attempt.request_id, answer_due=attempt.answer_due,
-                next_poll_at=attempt.next_poll_at, failures=attempt.failures,
-                polls=attempt.polls, last_error=attempt.last_error))
+    def _record(self, asked: Attempt, reply: Reply) -> Finish | Wait | Reask | None:
+        """Judge ``reply`` against the attempt as stored now and record the step.
 
-    def _finish(self, attempt: Attempt, finish: Finish) -> None:
+        Returns None when the attempt is no longer open (superseded, or finished elsewhere).
+        """
         now = self.clock.now()
-        with self.engine.begin() as conn:
-            closed = conn.execute(update(attempts).where(
-                attempts.c.id == attempt.id, attempts.c.status == OPEN).values(
-                status=FINISHED, outcome=finish.outcome.value, reason=finish.reason,
-                finished_at=now, request_id=attempt.request_id)).rowcount
-            account = self.store.get(conn, attempt.account_id, for_update=True)
-            if (not closed or account is None or account.attempt_id != attempt.id
-                    or account.state is not AccountState.PENDING):
-                return
-            self.store.move(conn, account, finish.outcome, now, reason=finish.reason,
-                            detail={"attempt": attempt.id, "requestId": attempt.request_id})
-        self.metrics.finished(finish.outcome.value,
-                              (now - attempt.started_at).total_seconds())
+        with write_transaction(self.engine) as conn:
+            account = self.store.get(conn, asked.account_id, for_update=True)
+            row = conn.execute(select(attempts).where(attempts.c.id == asked.id)
+                               .with_for_update()).first()
+            if row is None or row.status != OPEN:
+                return None
+            step = next_step(Attempt.from_row(row), reply, now,
+                             poll_initial=self.settings.poll_initial_seconds,
+                             poll_max=self.settings.poll_max_seconds,
+                             window=self.settings.unanswered_after_seconds)
+            in_force = account is not None and account.attempt_id == asked.id
+            if isinstance(step, Finish):
+                request_id = reply.request_id if isinstance(reply, Answer) else row.request_id
+                conn.execute(update(attempts).where(attempts.c.id == asked.id).values(
+                    status=FINISHED, outcome=step.outcome.value, reason=step.reason,
+                    finished_at=now, request_id=request_id))
+                if not in_force or account is None or account.state is not AccountState.PENDING:
+                    return step
+                self.store.move(conn, account, step.outcome, now, reason=step.reason,
+                                detail={"attempt": asked.id, "requestId": request_id})
+            else:
+                self._save(conn, step.attempt)
+                if (isinstance(step, Reask) and in_force and account is not None
+                        and account.state is AccountState.REIDENTIFICATION_REQUIRED):
+                    self.store.move(conn, account, AccountState.PENDING, now,
+                                    reason=account.reason,
+                                    detail={"attempt": asked.id, "reask": step.notice,
+                                            "voided": step.voided.value})
+        if isinstance(step, Finish):
+            self.metrics.finished(step.outcome.value, (now - asked.started_at).total_seconds())
+        return step
+
+    @staticmethod
+    def _save(conn: Connection, attempt: Attempt) -> None:
+        conn.execute(update(attempts).where(attempts.c.id == attempt.id).values(
+            request_id=attempt.request_id, answer_due=attempt.answer_due,
+            next_poll_at=attempt.next_poll_at, failures=attempt.failures,
+            polls=attempt.polls, last_error=attempt.last_error,
+            invalidated_by=attempt.invalidated_by,
+            invalidated_at=None if attempt.invalidated_by is None else attempts.c.invalidated_at))
 
     def _supersede(self, conn: Connection, account_id: str, now: datetime) -> None:
         conn.execute(update(attempts).where(attempts.c.account_id == account_id,
                                             attempts.c.status == OPEN)
                      .values(status=SUPERSEDED, finished_at=now))
+
+
+def invalidate(conn: Connection, attempt_id: str, notice_id: str, now: datetime) -> bool:
+    """Void the question in flight of open attempt ``attempt_id`` (a notice overtook it).
+
+    In the caller's transaction; True when the attempt was open. Its answer will be asked again.
+    """
+    return bool(conn.execute(update(attempts).where(
+        attempts.c.id == attempt_id, attempts.c.status == OPEN).values(
+        invalidated_by=notice_id, invalidated_at=now)).rowcount)
 
 
 class IdentificationWorker:

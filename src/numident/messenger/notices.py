@@ -5,33 +5,44 @@ Contract of ``NoticeIntake.receive``:
 1. The request must carry a valid RFC 9421 signature by the notice key of a configured
    operator (``messenger.operators[].notice_public_key``); the key id names the sender.
    Otherwise :class:`~numident.errors.Unauthenticated` (401) with the verifier's stable code.
-2. The body must be a CloudEvents 1.0 JSON document of type ``org.numident.notice.<kind>``
-   with ``data.identificationCode``; otherwise ``InvalidInput`` (400, ``INVALID_NOTICE``).
+2. The request must be a CloudEvent 1.0 of type ``org.numident.notice.<kind>`` with
+   ``data.identificationCode``, in either HTTP content mode, read with the CloudEvents SDK:
+   structured (``Content-Type: application/cloudevents+json``, the whole event in the body)
+   or binary (the attributes in ``ce-*`` headers, the data as the JSON body). In binary mode
+   every ``ce-*`` header must be covered by the signature too, or an attacker could relabel a
+   signed body. Otherwise ``InvalidInput`` (400, ``INVALID_NOTICE``).
 3. A notice whose CloudEvent ``id`` this sender already delivered changes nothing and is
    answered as a duplicate (the operator's dispatcher delivers at least once).
 4. Accounts whose identification code matches *and* whose operator is the sender move per
-   ``core.accounts.state_after_notice``; a SIM swap is recorded in ``sim_swapped_at``. A
-   notice for a code we do not hold is recorded and otherwise ignored.
+   ``core.accounts.state_after_notice``, whatever state they are in; a SIM swap is recorded
+   in ``sim_swapped_at``. A blocking notice also voids the account's open identification
+   attempt (``identification.invalidate``): its answer, when it comes, is asked again rather
+   than trusted. A notice for a code we do not hold is recorded and otherwise ignored.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cloudevents.core.bindings.http import HTTPMessage, from_binary, from_structured
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
 from sqlalchemy import Engine
 
 from numident.config import MessengerSettings
-from numident.core.accounts import state_after_notice
+from numident.core.accounts import notice_blocks, state_after_notice
 from numident.core.clock import Clock
 from numident.core.identification import validate_identification_code
 from numident.core.notices import NoticeType
 from numident.errors import InvalidInput
 from numident.messenger.accounts import AccountStore
+from numident.messenger.identification import invalidate
 from numident.messenger.tables import received_notices
+from numident.storage.database import write_transaction
 from numident.storage.dialect import insert_ignore
 from numident.trust.keys import PublicKey, load_public_key
 from numident.trust.notices import NoticeVerifier
@@ -76,11 +87,14 @@ class NoticeIntake:
     def receive(self, method: str, url: str, headers: Mapping[str, str],
                 body: bytes) -> NoticeReceipt:
         """Verify, deduplicate and apply one notice (see the module's contract)."""
-        keyid = self._verifier.verify(method, url, headers, body)
+        binary = _is_binary(headers)
+        keyid = self._verifier.verify(
+            method, url, headers, body,
+            also_covered=sorted({*_REQUIRED_CE_HEADERS, *_ce_headers(headers)}) if binary else ())
         operator_inn = self._keys[keyid][0]
-        notice = _parse(body)
+        notice = _parse(headers, body, binary=binary)
         now = self._clock.now()
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             inserted = conn.execute(insert_ignore(conn, received_notices,
                                                   ["operator_inn", "event_id"]).values(
                 operator_inn=operator_inn, event_id=notice.event_id, type=notice.type.value,
@@ -91,12 +105,18 @@ class NoticeIntake:
                 .returning(received_notices.c.event_id)).first()
             if inserted is None:
                 return NoticeReceipt(notice.event_id, notice.type, operator_inn, True, 0)
-            matched = self._store.with_code(conn, operator_inn, notice.identification_code)
+            # Locked, in the order the identification client takes (account, then attempt), so
+            # that an answer being recorded meanwhile either sees this notice or is seen by it.
+            matched = self._store.with_code(conn, operator_inn, notice.identification_code,
+                                            for_update=True)
+            blocks = notice_blocks(notice.type, block_on_sim_swap=self._block_on_sim_swap)
             for account in matched:
                 detail: dict[str, Any] = {"notice": notice.event_id, "type": notice.type.value}
                 if notice.type is NoticeType.SIM_SWAPPED:
                     account = self._store.touch(conn, account, now, detail=detail,
                                                 sim_swapped_at=notice.occurred_at or now)
+                if blocks and account.attempt_id is not None:
+                    invalidate(conn, account.attempt_id, notice.event_id, now)
                 target = state_after_notice(account.state, notice.type,
                                             block_on_sim_swap=self._block_on_sim_swap)
                 if target is not account.state:
@@ -110,24 +130,47 @@ class NoticeIntake:
         return NoticeReceipt(notice.event_id, notice.type, operator_inn, False, len(matched))
 
 
-def _parse(body: bytes) -> _Notice:
+_REQUIRED_CE_HEADERS = ("ce-id", "ce-source", "ce-specversion", "ce-type")
+_FORMAT = JSONFormat()
+
+
+def _is_binary(headers: Mapping[str, str]) -> bool:
+    """Binary content mode, unless the content type names the structured JSON format.
+
+    The HTTP binding tells the modes apart by the content type; a structured event with stray
+    ``ce-*`` headers is still structured (its headers are ignored).
+    """
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    return not content_type.lower().startswith("application/cloudevents")
+
+
+def _ce_headers(headers: Mapping[str, str]) -> set[str]:
+    return {name.lower() for name in headers if name.lower().startswith("ce-")}
+
+
+def _parse(headers: Mapping[str, str], body: bytes, *, binary: bool) -> _Notice:
+    message = HTTPMessage(dict(headers), body)
     try:
-        document = json.loads(body)
-        if not isinstance(document, dict) or document.get("specversion") != "1.0":
-            raise ValueError("not a CloudEvents 1.0 document")
-        event_id = document["id"]
-        if not isinstance(event_id, str) or not 0 < len(event_id) <= 128:
+        event = (from_binary(message, _FORMAT, CloudEvent) if binary
+                 else from_structured(message, _FORMAT, CloudEvent))
+        if event.get_specversion() != "1.0":
+            raise ValueError("not a CloudEvents 1.0 event")
+        event_id = event.get_id()
+        if not 0 < len(event_id) <= 128:
             raise ValueError("id must be a string of 1-128 characters")
-        kind = NoticeType.from_cloudevent_type(str(document["type"]))
-        data = document["data"]
+        kind = NoticeType.from_cloudevent_type(event.get_type())
+        data = event.get_data()
+        if not isinstance(data, dict):
+            raise ValueError("data must be a JSON object")
         code = validate_identification_code(data["identificationCode"])
-        occurred = data.get("occurredAt") or document.get("time")
+        occurred = _time(data.get("occurredAt")) or event.get_time()
+        if occurred is not None and occurred.tzinfo is None:
+            raise ValueError("time must carry a time zone")
         phone = data.get("phoneNumber")
         if not isinstance(phone, str) or len(phone) > 16:
             phone = None
-        return _Notice(event_id, kind, code, phone,
-                       _time(occurred))
-    except (ValueError, KeyError, TypeError) as exc:
+        return _Notice(event_id, kind, code, phone, occurred)
+    except (BaseCloudEventException, ValueError, KeyError, TypeError) as exc:
         raise InvalidInput(f"the notice is not a numident CloudEvent: {exc}",
                            code="INVALID_NOTICE") from exc
 

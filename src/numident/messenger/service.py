@@ -45,6 +45,7 @@ from numident.outbox.dispatcher import Dispatcher
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import SqlOutbox
+from numident.storage.database import read_only, write_transaction
 
 _CODE_INPUT = re.compile(r"[0-9]{1,16}")
 
@@ -93,7 +94,7 @@ class MessengerService:
 
         def write() -> tuple[Account, str]:
             now = self.clock.now()
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 code = self.possession.open(conn, account_id, number, now)
                 account = self._renumber(conn, account_id, number, "sms")
             return account, code
@@ -121,7 +122,7 @@ class MessengerService:
 
         def write() -> tuple[Account | None, Verdict, int]:
             now = self.clock.now()
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 account = self._existing(conn, account_id)
                 if account.state is not AccountState.VERIFYING_POSSESSION:
                     return None, Verdict.NO_CHALLENGE, 0
@@ -152,7 +153,7 @@ class MessengerService:
 
         def write() -> Account:
             now = self.clock.now()
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 account = self._renumber(conn, account_id, number, "asserted")
                 return self.identifications.begin(conn, account, now)
 
@@ -160,16 +161,20 @@ class MessengerService:
         return await self.follow(account_id)
 
     async def follow(self, account_id: str) -> Account:
-        """Drive the account's identification in force to its outcome; return the account."""
+        """Drive the account's identification in force to its outcome; return the account.
+
+        An attempt a notice voided is followed too (the account is then
+        ``reidentification_required``): its answer is asked again.
+        """
         account = await anyio.to_thread.run_sync(self.status, account_id)
-        if account.attempt_id and account.state is AccountState.PENDING:
+        if account.attempt_id:
             await self.identifications.drive(account.attempt_id)
         return await anyio.to_thread.run_sync(self.status, account_id)
 
     def status(self, account_id: str) -> Account:
         """The account as stored; ``NotFound`` (404) when there is none."""
         account_id = validate_account_id(account_id)
-        with self.engine.connect() as conn:
+        with read_only(self.engine) as conn:
             return self._existing(conn, account_id)
 
     def can_send(self, account_id: str) -> bool:
@@ -203,9 +208,12 @@ class MessengerService:
     # -- helpers -----------------------------------------------------------------------------
 
     def _normalize(self, raw: str) -> str:
+        """``raw`` in E.164: international forms always, national ones (``89161234567``) in
+        the configured region when it is unambiguous (``MessengerSettings.national_region``)."""
         if not isinstance(raw, str):
             raise InvalidInput("phoneNumber must be a string", code="INVALID_PHONE_NUMBER")
-        return normalize(raw, allowed_regions=self.settings.allowed_regions or None)
+        return normalize(raw, default_region=self.settings.national_region,
+                         allowed_regions=self.settings.allowed_regions or None)
 
     def _existing(self, conn: Connection, account_id: str) -> Account:
         account = self.store.get(conn, account_id)
@@ -231,7 +239,7 @@ class MessengerService:
                                detail={"possession": proof}, **changes)
 
     def _unsent(self, account_id: str) -> None:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self.possession.unsent(conn, account_id)
 
 

@@ -76,6 +76,9 @@ identification_attempts = Table(
     Column("polls", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
     Column("finished_at", UtcDateTime, nullable=True),
+    Column("invalidated_by", String(128), nullable=True,
+           comment="the notice that voided the question in flight; its answer is asked again"),
+    Column("invalidated_at", UtcDateTime, nullable=True),
     Index("ix_identification_attempts_open", "status", "next_poll_at"),
 )
 

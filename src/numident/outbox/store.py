@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from numident.errors import Conflict
 from numident.outbox.tables import DEAD, DELIVERED, ERROR_TEXT_LIMIT, PENDING, RELAYED, STATUSES
+from numident.storage.database import read_only, write_transaction
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +142,7 @@ class SqlOutbox:
             update(t).where(t.c.id.in_(candidates.scalar_subquery())).values(**values)
             .returning(*t.c)
         )
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             rows = connection.execute(statement).all()
         return sorted((_record(r) for r in rows), key=lambda r: (r.next_attempt_at, r.id))
 
@@ -164,7 +165,7 @@ class SqlOutbox:
             update(t).where(t.c.id.in_(message_ids), t.c.status == PENDING)
             .values(status=RELAYED, lease_until=None)
         )
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             return connection.execute(statement).rowcount
 
     def settle(self, settlements: Sequence[Settlement]) -> int:
@@ -183,7 +184,7 @@ class SqlOutbox:
             for s in settlements if s.delivered
         ]
         changed = 0
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             if delivered:
                 statement = (
                     update(t).where(t.c.id == bindparam("b_id"), open_rows)
@@ -232,12 +233,12 @@ class SqlOutbox:
             statement = statement.where(t.c.id == message_id)
         if owner is not None:
             statement = statement.where(t.c.owner == owner)
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             return connection.execute(statement).rowcount
 
     def get(self, message_id: str) -> OutboxRecord | None:
         """The stored message ``message_id``, or None."""
-        with self.engine.connect() as connection:
+        with read_only(self.engine) as connection:
             row = connection.execute(
                 select(self.table).where(self.table.c.id == message_id)
             ).first()
@@ -246,7 +247,7 @@ class SqlOutbox:
     def counts(self) -> dict[str, int]:
         """Number of messages per status; every status is present, zero included."""
         t = self.table
-        with self.engine.connect() as connection:
+        with read_only(self.engine) as connection:
             rows = connection.execute(select(t.c.status, func.count()).group_by(t.c.status)).all()
         result = dict.fromkeys(STATUSES, 0)
         result.update({status: int(count) for status, count in rows})
@@ -262,7 +263,7 @@ class SqlOutbox:
             query = query.where(t.c.status == status)
         if owner is not None:
             query = query.where(t.c.owner == owner)
-        with self.engine.connect() as connection:
+        with read_only(self.engine) as connection:
             return [_record(r) for r in connection.execute(query)]
 
 

@@ -128,13 +128,14 @@ class RoutingService:
             return self._index
 
     def route(self, number: str) -> RouteResult:
-        """The operator serving ``number`` now; refuses numbers that are not Russian."""
-        e164 = normalize(number, allowed_regions=RUSSIA)
+        """The operator serving ``number`` (E.164 or national) now; refuses non-Russian numbers."""
+        e164 = normalize(number, default_region="RU", allowed_regions=RUSSIA)
         return self.router().route_national(e164, national_significant(e164))
 
     def route_many(self, numbers: Sequence[str]) -> list[RouteResult]:
         """Route many numbers in one vectorised pass."""
-        return self.route_e164([normalize(n, allowed_regions=RUSSIA) for n in numbers])
+        return self.route_e164([normalize(n, default_region="RU", allowed_regions=RUSSIA)
+                                for n in numbers])
 
     def route_e164(self, e164: Sequence[str]) -> list[RouteResult]:
         """``route_many`` for numbers already normalised to Russian E.164 (``+7`` and ten
@@ -150,11 +151,12 @@ class RoutingService:
 
 
 def parse_numbers(raw: Iterable[str]) -> list[str]:
-    """Normalise each number, naming the first that is not a Russian number."""
+    """Normalise each number (E.164 or the Russian national form), naming the first that is not
+    a Russian number."""
     parsed = []
     for value in raw:
         try:
-            parsed.append(normalize(value, allowed_regions=RUSSIA))
+            parsed.append(normalize(value, default_region="RU", allowed_regions=RUSSIA))
         except InvalidInput as exc:
             raise InvalidInput(f"{value!r}: {exc.message}", code=exc.code) from exc
     return parsed

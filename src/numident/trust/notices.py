@@ -5,7 +5,9 @@ The operator signs ``@method``, ``@authority``, ``@path``, ``content-type`` and
 ``keyid``, ``alg`` and the tag ``numident-notice``. ``@authority`` + ``@path`` rather than
 ``@target-uri``: the receiver often sits behind a TLS-terminating proxy and sees
 ``http://`` where the sender wrote ``https://``; the scheme adds nothing to the binding,
-and the receiver reconstructs host and path reliably.
+and the receiver reconstructs host and path reliably. A receiver may require more covered
+components (``also_covered``): a CloudEvent in binary mode carries its attributes in
+``ce-*`` headers, which must then be signed too. ``docs/notices.md`` is the published profile.
 
 The receiver checks the signature against the registered key, that ``created`` lies within
 ``max_age`` seconds in the past (and at most ``MAX_SKEW`` in the future), then the digest
@@ -19,7 +21,7 @@ Refusals are :class:`~numident.errors.Unauthenticated` with one of these codes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,10 +119,12 @@ class NoticeVerifier:
         self._clock = clock
         self._max_age = max_age
 
-    def verify(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> str:
+    def verify(self, method: str, url: str, headers: Mapping[str, str], body: bytes, *,
+               also_covered: Sequence[str] = ()) -> str:
         """The ``keyid`` of a valid notice signature over this request (codes above).
 
-        ``url`` is the absolute URL the sender addressed (scheme, host, port, path).
+        ``url`` is the absolute URL the sender addressed (scheme, host, port, path). The
+        signature must cover ``COVERED`` and every component named in ``also_covered``.
         """
         message = _Message(method, url, headers)
         keyid = _notice_keyid(message.headers)
@@ -133,7 +137,7 @@ class NoticeVerifier:
                                             private_keys={}))
         try:
             results = verifier.verify(message, max_age=None, expect_tag=TAG,
-                                      require_components=COVERED)
+                                      require_components=(*COVERED, *also_covered))
         except HTTPMessageSignaturesException as exc:
             raise Unauthenticated(f"notice signature refused: {exc}",
                                   code="SIGNATURE_INVALID") from exc

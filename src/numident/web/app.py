@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from numident.storage.database import read_only
 from numident.web.errors import install_error_handlers
 from numident.web.metrics import install_metrics_endpoint
 from numident.web.middleware import BodyLimit, Correlator
@@ -28,7 +29,7 @@ def install_common(app: FastAPI, *, engine: Engine, registry: CollectorRegistry,
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, object]:
-        with engine.connect() as conn:
+        with read_only(engine) as conn:
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", **health()}
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from numident.core.accounts import AccountState as S
-from numident.core.accounts import can_transition, state_after_notice, transition
+from numident.core.accounts import (
+    can_transition,
+    notice_blocks,
+    state_after_notice,
+    transition,
+)
 from numident.core.notices import NoticeType
 from numident.errors import Conflict
 
@@ -59,10 +64,35 @@ def test_sim_swap_blocks_only_when_configured() -> None:
                               block_on_sim_swap=True) is S.REIDENTIFICATION_REQUIRED
 
 
-def test_notice_for_an_account_not_identified_changes_nothing() -> None:
-    """An account already unable to send stays where it is."""
-    assert state_after_notice(S.PENDING, NoticeType.CONTRACT_TERMINATED,
+@pytest.mark.parametrize("kind", [k for k in NoticeType if k is not NoticeType.SIM_SWAPPED])
+def test_invalidating_notice_blocks_a_pending_account(kind: NoticeType) -> None:
+    """A notice during identification blocks it: the answer awaited may predate the event."""
+    assert state_after_notice(S.PENDING, kind, block_on_sim_swap=False) is \
+        S.REIDENTIFICATION_REQUIRED
+    assert can_transition(S.PENDING, S.REIDENTIFICATION_REQUIRED)
+
+
+def test_sim_swap_blocks_a_pending_account_only_when_configured() -> None:
+    """A SIM swap during identification follows the same switch as for identified accounts."""
+    assert state_after_notice(S.PENDING, NoticeType.SIM_SWAPPED,
                               block_on_sim_swap=False) is S.PENDING
+    assert state_after_notice(S.PENDING, NoticeType.SIM_SWAPPED,
+                              block_on_sim_swap=True) is S.REIDENTIFICATION_REQUIRED
+
+
+@pytest.mark.parametrize("current", [S.UNIDENTIFIED, S.VERIFYING_POSSESSION, S.REFUSED,
+                                     S.UNANSWERED, S.REIDENTIFICATION_REQUIRED])
+def test_notice_leaves_accounts_that_rely_on_no_answer_where_they_are(current: S) -> None:
+    """States that cannot send and await no answer are not changed by a notice."""
+    assert state_after_notice(current, NoticeType.CONTRACT_TERMINATED,
+                              block_on_sim_swap=True) is current
+
+
+def test_which_notices_block() -> None:
+    """Every invalidating notice blocks; a SIM swap only when the organizer chose so."""
+    assert [k for k in NoticeType if notice_blocks(k, block_on_sim_swap=False)] == [
+        k for k in NoticeType if k is not NoticeType.SIM_SWAPPED]
+    assert all(notice_blocks(k, block_on_sim_swap=True) for k in NoticeType)
 
 
 def test_notice_types_round_trip_through_cloudevent_types() -> None:

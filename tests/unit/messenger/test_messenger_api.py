@@ -211,3 +211,57 @@ async def test_health_and_metrics_are_served(app: FastAPI, client: httpx.AsyncCl
     assert health.json() == {"status": "ok"}
     assert 'numident_messenger_identifications_total{outcome="identified"} 1.0' in metrics
     assert "numident_messenger_identification_seconds_count 1.0" in metrics
+
+
+@pytest.mark.parametrize("typed", ["89161234567", "8 (916) 123-45-67", "9161234567",
+                                   "+7 916 123 45 67"])
+async def test_the_national_form_russians_type_is_accepted_and_stored_in_e164(
+        client: httpx.AsyncClient, typed: str) -> None:
+    """With one region served (RU), a number without '+' is read as Russian; E.164 is stored."""
+    put = await client.put("/messenger/v1/accounts/user-1/phone-number",
+                           json={"phoneNumber": typed}, headers=AUTH)
+    assert (put.status_code, put.json()["phoneNumber"]) == (202, NUMBER)
+    view = (await client.get("/messenger/v1/accounts/user-1", headers=AUTH)).json()
+    assert view["phoneNumber"] == NUMBER
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    ("8916123456", "not a valid number"),
+    ("89161234567890", "not a valid number"),
+    ("8-800", "not a valid number"),
+])
+async def test_invalid_national_input_is_a_400_saying_why(client: httpx.AsyncClient,
+                                                          typed: str, message: str) -> None:
+    """A national form that is no valid Russian number is refused with the reason."""
+    put = await client.put("/messenger/v1/accounts/user-1/phone-number",
+                           json={"phoneNumber": typed}, headers=AUTH)
+    assert (put.status_code, put.json()["code"]) == (400, "INVALID_PHONE_NUMBER")
+    assert message in put.json()["message"]
+
+
+async def national_put(tmp_path: Path, engine: Engine, operator_keys: dict[str, PrivateKey],
+                       **messenger: object) -> httpx.Response:
+    settings = make_settings(tmp_path, operator_keys, api_token="backend-secret", **messenger)
+    app = create_app(settings, engine=engine, sms_sender=MemorySmsSender(), lookup=LOOKUP,
+                     key=generate_key(), background=False, migrate=False)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://messenger.test") as client:
+        return await client.put("/messenger/v1/accounts/user-1/phone-number",
+                                json={"phoneNumber": "89161234567"}, headers=AUTH)
+
+
+async def test_national_form_is_refused_as_ambiguous_when_several_regions_are_served(
+        tmp_path: Path, engine: Engine, operator_keys: dict[str, PrivateKey]) -> None:
+    """Serving Russia and Kazakhstan (both +7) without a default region, 8... is a guess."""
+    put = await national_put(tmp_path, engine, operator_keys, allowed_regions=["RU", "KZ"])
+    assert (put.status_code, put.json()["code"]) == (400, "INVALID_PHONE_NUMBER")
+    assert "ambiguous" in put.json()["message"]
+    assert "+79161234567" in put.json()["message"]
+
+
+async def test_default_region_reads_national_forms_among_several_regions(
+        tmp_path: Path, engine: Engine, operator_keys: dict[str, PrivateKey]) -> None:
+    """default_region = RU settles it: 89161234567 is +79161234567."""
+    put = await national_put(tmp_path, engine, operator_keys, allowed_regions=["RU", "KZ"],
+                             default_region="RU")
+    assert (put.status_code, put.json()["phoneNumber"]) == (202, NUMBER)

@@ -5,8 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
-from messenger_fakes import ALPHA, BETA, LOOKUP, ScriptedGateway, answered, make_settings
+from messenger_fakes import (
+    ALPHA,
+    BETA,
+    LOOKUP,
+    Reply,
+    ScriptedGateway,
+    answered,
+    make_settings,
+    pending,
+)
 from sqlalchemy import Engine, func, select
 
 from numident.core.accounts import AccountState
@@ -158,3 +168,55 @@ async def test_signed_garbage_is_bad_input(service: MessengerService, clock: Fak
     with pytest.raises(InvalidInput) as refused:
         service.receive_notice("POST", URL, headers, body)
     assert refused.value.code == "INVALID_NOTICE"
+
+
+def notice_first(service: MessengerService, key: PrivateKey, clock: FakeClock,
+                 kind: NoticeType, reply: Reply) -> Reply:
+    """``reply``, with the notice received while the call is in flight (before its answer)."""
+    def scripted(request: httpx.Request, gateway: ScriptedGateway) -> httpx.Response:
+        code = service.status("user-1").identification_code
+        service.receive_notice("POST", URL, *signed(key, clock, kind, code))
+        return reply(request, gateway)
+    return scripted
+
+
+async def test_notice_while_pending_voids_the_confirmed_answer_in_flight(
+        service: MessengerService, sms: MemorySmsSender, gateway: ScriptedGateway,
+        clock: FakeClock, operator_keys: dict[str, PrivateKey]) -> None:
+    """confirmed, collected after a contract_terminated notice, is asked again, not trusted."""
+    gateway.script = [pending(), notice_first(service, operator_keys[ALPHA], clock,
+                                              NoticeType.CONTRACT_TERMINATED,
+                                              answered("confirmed")),
+                      answered("not_found")]
+    await service.set_phone_number("user-1", NUMBER)
+    await service.confirm_possession("user-1", sms.last_code(NUMBER))
+    account = await service.follow("user-1")
+    assert (account.state, account.reason) == (AccountState.REFUSED, "NOT_FOUND")
+    assert [m for m, _, _ in gateway.calls] == ["POST", "GET", "POST"]
+    with service.engine.connect() as conn:
+        assert service.store.history(conn, "user-1")[-4:] == [
+            ("verifying_possession", "pending"), ("pending", "reidentification_required"),
+            ("reidentification_required", "pending"), ("pending", "refused")]
+        row = conn.execute(select(received_notices)).one()
+    assert row.accounts_affected == 1
+
+
+async def test_notice_while_pending_blocks_at_once_and_the_new_answer_decides(
+        service: MessengerService, sms: MemorySmsSender, gateway: ScriptedGateway,
+        clock: FakeClock, operator_keys: dict[str, PrivateKey]) -> None:
+    """The account cannot send from the notice on; the answer to the new question counts."""
+    states: list[AccountState] = []
+
+    def observe(request: httpx.Request, gateway: ScriptedGateway) -> httpx.Response:
+        states.append(service.status("user-1").state)
+        return answered("confirmed")(request, gateway)
+
+    gateway.script = [notice_first(service, operator_keys[ALPHA], clock,
+                                   NoticeType.NUMBER_REASSIGNED, answered("confirmed")),
+                      observe]
+    await service.set_phone_number("user-1", NUMBER)
+    await service.confirm_possession("user-1", sms.last_code(NUMBER))
+    account = await service.follow("user-1")
+    assert states == [AccountState.PENDING]
+    assert account.state is AccountState.IDENTIFIED
+    assert [m for m, _, _ in gateway.calls] == ["POST", "POST"]
