@@ -13,7 +13,7 @@ from numident.core.clock import rfc3339
 from numident.core.identification import RequestStatus, validate_identification_code
 from numident.core.numbers import normalize
 from numident.errors import InvalidInput, NotFound
-from numident.operator import identification
+from numident.operator import ciba, ciba_api, identification
 from numident.operator.auth import Authenticator
 from numident.operator.gateway import Gateway
 from numident.operator.identification import Item, Organizer, RequestView
@@ -119,8 +119,10 @@ TOKEN_FORM = {"requestBody": {"required": True, "content": {
 @router.post("/oauth2/token", response_model=TokenResponse, responses=ERRORS, tags=["auth"],
              openapi_extra=TOKEN_FORM,
              summary="Client credentials with private_key_jwt (RFC 6749 4.4, RFC 7523)")
-async def token(request: Request) -> JSONResponse:
+async def token(request: Request) -> Response:
     form = dict(parse_qsl((await request.body()).decode("latin-1"), keep_blank_values=True))
+    if form.get("grant_type") == ciba.GRANT_TYPE:
+        return await ciba_api.token_response(request, form)
     issued = authenticator(request).issue_token(form)
     return JSONResponse({"access_token": issued.access_token, "token_type": issued.token_type,
                          "expires_in": issued.expires_in, "scope": issued.scope},

@@ -25,9 +25,12 @@ from numident.camara.sink_addresses import SinkGuard
 from numident.camara.sink_tokens import SinkTokenCipher
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
-from numident.operator import admin_api, api, authorize_api
+from numident.operator import admin_api, api, authorize_api, ciba_api
 from numident.operator.auth import Authenticator
 from numident.operator.authorization import NetworkSessionSource, TableSessionSource
+from numident.operator.ciba import PING_KIND, Ciba
+from numident.operator.ciba_pings import PingSender
+from numident.operator.consent import ConsentCapture, FileConsentSender, PurposeConsent
 from numident.operator.gateway import Gateway
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.nats_mode import connect_gateway, run_nats
@@ -46,13 +49,22 @@ def signing_key_path(settings: Settings) -> Path:
     return settings.home / "operator" / "signing-key.pem"
 
 
+def default_consent(settings: Settings) -> PurposeConsent:
+    """The configured legal basis per purpose, asking subscribers through the file sender."""
+    ciba = settings.operator.ciba
+    path = ciba.sender.path or settings.home / "operator" / "ciba-consent.jsonl"
+    return PurposeConsent(ciba.purposes, FileConsentSender(path))
+
+
 def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
                key: PrivateKey | None = None, notice_transport: httpx.AsyncBaseTransport | None
                = None, background: bool = True,
-               network_sessions: NetworkSessionSource | None = None) -> FastAPI:
+               network_sessions: NetworkSessionSource | None = None,
+               consent: ConsentCapture | None = None) -> FastAPI:
     """Build the gateway. ``notice_transport`` lets tests deliver notices without sockets;
     ``network_sessions`` replaces the built-in table of network sessions with the operator's
-    own source (a policy server or packet gateway lookup, say)."""
+    own source (a policy server or packet gateway lookup, say); ``consent`` replaces the
+    built-in CIBA consent capture (legal basis per purpose, file sender)."""
     op = settings.operator
     engine = engine or create_database_engine(settings.database_url_for("operator"))
     upgrade(engine, "operator")
@@ -76,6 +88,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                              SinkGuard(op.camara.sim_swap_private_sinks), now=clock.now)
     dispatcher.sender = ByKind(dispatcher.sender, sink_sender)
     gateway.on_notice = dispatcher.wake
+    sessions = network_sessions or TableSessionSource(engine, op.camara.session_header)
+    ciba = Ciba(engine, clock, op.ciba, issuer, consent or default_consent(settings),
+                sink_cipher, sessions, base_url, http_endpoints=op.camara.sim_swap_http_sinks,
+                on_ping=lambda: gateway.on_notice())
+    dispatcher.sender = ByKind(dispatcher.sender, PingSender(
+        client, ciba, SinkGuard(op.camara.sim_swap_private_sinks), now=clock.now),
+        kind=PING_KIND)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -110,10 +129,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.holder_key = holder
     app.state.sink_cipher = sink_cipher
     app.state.dispatcher = dispatcher
-    app.state.network_sessions = network_sessions or TableSessionSource(
-        engine, op.camara.session_header)
+    app.state.network_sessions = sessions
+    app.state.ciba = ciba
     app.include_router(api.router)
     app.include_router(authorize_api.router)
+    app.include_router(ciba_api.router)
     app.include_router(admin_api.router)
     install_camara(app)
 

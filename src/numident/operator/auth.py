@@ -88,6 +88,11 @@ class Authenticator:
                                code="INVALID_SCOPE")
         return " ".join(sorted(wanted))
 
+    def authenticate_client(self, form: Mapping[str, str]) -> str:
+        """The client a request's ``private_key_jwt`` assertion proves (CIBA's
+        ``bc-authorize`` authenticates as the token endpoint does)."""
+        return self._authenticate_client(form)
+
     def _authenticate_client(self, form: Mapping[str, str]) -> str:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise Unauthenticated(f"client_assertion_type must be {ASSERTION_TYPE}",

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from numident.errors import InvalidInput, Unauthenticated
-from numident.operator import authorization
+from numident.operator import authorization, ciba
 from numident.operator.api import ERRORS, authenticator, gateway
 from numident.trust.keys import ALGORITHMS
 
@@ -32,10 +32,14 @@ def metadata(request: Request) -> JSONResponse:
         "token_endpoint": f"{base}/oauth2/token",
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "response_types_supported": ["code"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "client_credentials",
+                                  ciba.GRANT_TYPE],
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_signing_alg_values_supported": sorted(ALGORITHMS),
+        "backchannel_authentication_endpoint": f"{base}/oauth2/bc-authorize",
+        "backchannel_token_delivery_modes_supported": ["poll", "ping"],
+        "backchannel_user_code_parameter_supported": False,
     })
 
 
