@@ -92,9 +92,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     ciba = Ciba(engine, clock, op.ciba, issuer, consent or default_consent(settings),
                 sink_cipher, sessions, base_url, http_endpoints=op.camara.sim_swap_http_sinks,
                 on_ping=lambda: gateway.on_notice())
-    dispatcher.sender = ByKind(dispatcher.sender, PingSender(
-        client, ciba, SinkGuard(op.camara.sim_swap_private_sinks), now=clock.now),
-        kind=PING_KIND)
+    ping_sender = PingSender(client, ciba, SinkGuard(op.camara.sim_swap_private_sinks),
+                             now=clock.now)
+    dispatcher.sender = ByKind(dispatcher.sender, ping_sender, kind=PING_KIND)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -109,7 +109,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                 connection = await connect_gateway(op)
                 tasks.append(asyncio.create_task(
                     run_nats(connection, gateway, op, engine, client, key, sink_sender, clock,
-                             stop)))
+                             stop, ping_sender=ping_sender)))
             else:
                 tasks.append(asyncio.create_task(
                     dispatcher.run(stop, idle_interval=op.dispatch.poll_seconds)))
