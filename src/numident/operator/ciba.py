@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+import structlog
 from sqlalchemy import Connection, Engine, Row, delete, select, update
 
 from numident.camara.sink_tokens import SinkTokenCipher
@@ -60,7 +61,9 @@ from numident.trust.tokens import AccessTokenIssuer, IssuedToken
 GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 PING_KIND = "ciba_ping"
 SLOW_DOWN_STEP = 5  # seconds added to the interval on slow_down (CIBA Core 11)
-MAX_NOTIFICATION_TOKEN = 1024
+MAX_PARAMETER = 2048  # characters of any request parameter but the client's assertion
+_AUDITED_DESCRIPTION = 300
+log = structlog.get_logger(__name__)
 _HINT = re.compile(r"(tel|phone_number|operatortoken):(.{1,128})", re.DOTALL)
 _NOTIFICATION_TOKEN = re.compile(r"[\x21-\x7e]{1,1024}")  # RFC 6750 b64token, loosely
 
@@ -166,7 +169,8 @@ class Ciba:
         except CibaRefusal as refusal:
             with self.engine.begin() as conn:
                 audit.write(conn, [audit.entry(now, client_id, "ciba.refused", detail={
-                    "error": refusal.error, "description": refusal.message})])
+                    "error": refusal.error,
+                    "description": refusal.message[:_AUDITED_DESCRIPTION]})])
             raise
         auth_req_id = secrets.token_urlsafe(32)
         consent_secret = None if prepared.approved else secrets.token_urlsafe(32)
@@ -203,14 +207,34 @@ class Ciba:
         if prepared.approved and prepared.mode is DeliveryMode.PING:
             self.on_ping()
         if consent_secret is not None:
-            self.capture.ask(Invitation(
+            self._ask(Invitation(
                 prepared.line.phone_number, client_id, prepared.purpose, prepared.scope,
                 prepared.binding_message, f"{self.base_url}/oauth2/bc-consent/{consent_secret}",
-                expires_at), now)
+                expires_at), id_hash, now)
         return Started(auth_req_id, prepared.expires_in, self.settings.interval_seconds)
+
+    def _ask(self, invitation: Invitation, id_hash: str, now: datetime) -> None:
+        """Send the invitation; when it cannot go, forget the request, which no one could
+        answer, and refuse it."""
+        try:
+            self.capture.ask(invitation, now)
+        except OSError as exc:
+            log.warning("ciba_consent_not_sent", client=invitation.client_id, error=str(exc))
+            with self.engine.begin() as conn:
+                conn.execute(delete(ciba_requests).where(ciba_requests.c.id_hash == id_hash))
+                audit.write(conn, [audit.entry(now, invitation.client_id, "ciba.refused",
+                                               phone_number=invitation.phone_number,
+                                               detail={"error": "temporarily_unavailable"})])
+            raise CibaRefusal("temporarily_unavailable", "the subscriber cannot be asked now",
+                              status=503) from exc
 
     def _prepare(self, client_id: str, registered: frozenset[str], form: Mapping[str, str],
                  now: datetime) -> _Prepared:
+        long = sorted(k for k, v in form.items()
+                      if len(v) > MAX_PARAMETER and k != "client_assertion")
+        if long:
+            raise CibaRefusal("invalid_request", f"{long[0][:40]} is longer than "
+                              f"{MAX_PARAMETER} characters")
         hints = [h for h in ("login_hint", "login_hint_token", "id_token_hint") if h in form]
         if hints != ["login_hint"]:
             raise CibaRefusal("invalid_request", "exactly one hint is required, and only "

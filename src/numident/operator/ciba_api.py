@@ -10,7 +10,7 @@ The page is plain HTML with one form; its URL's secret is the subscriber's crede
 from __future__ import annotations
 
 import html
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 import anyio
@@ -84,7 +84,19 @@ class BcAuthorizeAnswer(BaseModel):
     interval: int
 
 
+class OAuthError(BaseModel):
+    """RFC 6749 section 5.2."""
+
+    error: str
+    error_description: str
+
+
+OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": OAuthError} for status in (400, 401, 503)}
+
+
 @router.post("/oauth2/bc-authorize", response_model=BcAuthorizeAnswer, openapi_extra=BC_FORM,
+             responses=OAUTH_ERRORS,
              summary="Backchannel authentication request (OpenID CIBA Core 1.0 section 7)")
 async def bc_authorize(request: Request) -> Response:
     form = await read_form(request)

@@ -4,6 +4,7 @@ the subscriber's approve/deny page, and every refusal the specification names.""
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import httpx
@@ -324,3 +325,75 @@ async def test_unauthenticated_and_malformed_calls_are_refused_without_a_500(
     missing = await h.client.post("/oauth2/token", data={"grant_type": GRANT, **auth_form(h)})
     assert error_of(missing) == (400, "invalid_request")
     assert count(h, ciba_requests) == 0
+
+
+async def test_oversized_parameters_are_refused_and_not_copied_into_the_audit_trail(
+        make_gateway: HarnessFactory) -> None:
+    """A scope or hint of a megabyte is invalid_request; the audit entry stays small."""
+    h = await gateway(make_gateway)
+    huge = "sim-swap:check " * 20_000
+    for params in ({"scope": f"{FRAUD} {huge}"}, {"login_hint": "tel:+7" + "9" * 100_000},
+                   {"client_notification_token": "t" * 5000}):
+        response = await bc_authorize(h, **params)
+        assert error_of(response)[0] == 400
+        assert len(response.text) < 1000
+    with h.gateway.engine.connect() as conn:
+        details = [json.dumps(r.detail) for r in conn.execute(
+            select(audit.c.detail).where(audit.c.action == "ciba.refused"))]
+    assert len(details) == 3
+    assert max(len(d) for d in details) < 1000
+
+
+class BrokenSender:
+    """A message channel that is down."""
+
+    amr = "sms"
+
+    def approves_at_once(self, purpose: str) -> bool:
+        return False
+
+    def ask(self, invitation: Any, now: Any) -> None:
+        raise OSError("the SMS provider is unreachable")
+
+
+async def test_a_subscriber_who_cannot_be_asked_leaves_no_pending_request(
+        make_gateway: HarnessFactory) -> None:
+    """When the consent message cannot be sent the request is refused with 503
+    temporarily_unavailable and not kept: it could never be answered."""
+    h = await gateway(make_gateway)
+    h.app.state.ciba.capture = BrokenSender()
+    response = await bc_authorize(h, scope=f"{IDENTITY} sim-swap:check")
+    assert error_of(response) == (503, "temporarily_unavailable")
+    assert count(h, ciba_requests) == 0
+    assert count(h, audit, audit.c.action == "ciba.refused") == 1
+
+
+NASTY = ["", " ", "\x00", "tel:", "tel:+", "tel:+7916123456７", "operatortoken:",
+         "phone_number:+79161234567 ", f"tel:{LINE}", "dpv:", FRAUD, f"{FRAUD} sim-swap:check",
+         "openid", "0", "-1", "99999999999", "1e3", "ünïcødé", "%00", "a" * 3000, "\r\n",
+         "{\"json\": true}", "tel:+79161234567\ntel:+79031112233"]
+FIELDS = ["login_hint", "scope", "binding_message", "requested_expiry",
+          "client_notification_token", "login_hint_token", "id_token_hint", "user_code",
+          "acr_values"]
+
+
+async def test_generated_requests_never_get_a_server_error(
+        make_gateway: HarnessFactory) -> None:
+    """Seeded random forms at both endpoints: every answer is the success shape or an RFC 6749
+    error body, never a 5xx, and nothing but approved requests is stored."""
+    chance = random.Random(20261201)  # reproducible: the same forms on every run
+    h = await gateway(make_gateway)
+    accepted = 0
+    for _ in range(120):
+        form = {field: chance.choice(NASTY) for field in chance.sample(FIELDS, 4)}
+        response = await h.client.post("/oauth2/bc-authorize", data=form | auth_form(h))
+        assert response.status_code in (200, 400), (form, response.text)
+        if response.status_code == 200:
+            accepted += 1
+            assert set(response.json()) == {"auth_req_id", "expires_in", "interval"}
+        else:
+            error_of(response)
+        token = await h.client.post("/oauth2/token", data={
+            "grant_type": GRANT, "auth_req_id": chance.choice(NASTY), **auth_form(h)})
+        assert error_of(token)[0] == 400
+    assert count(h, ciba_requests) == accepted
