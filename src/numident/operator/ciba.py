@@ -19,8 +19,9 @@ authorization-code token; the ``auth_req_id`` is then spent (a denial spends it 
 
 The state is in the database (``ciba_requests``: the SHA-256 of the ``auth_req_id`` and of
 the page secret, never the secrets themselves), so that every replica answers every request.
-Refusals are :class:`CibaRefusal` with the specification's error code; a refused request
-leaves nothing but its audit entry.
+What a request may carry, and how fast a client may poll, are the pure rules of
+:mod:`numident.core.ciba`. Refusals are its :class:`~numident.core.ciba.CibaRefusal`, with the
+specification's error code; a refused request leaves nothing but its audit entry.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -42,9 +42,10 @@ from sqlalchemy import Connection, Engine, Row, delete, select, update
 
 from numident.camara.sink_tokens import SinkTokenCipher
 from numident.config import CibaSettings
+from numident.core import ciba as rules
+from numident.core.ciba import CibaRefusal
 from numident.core.clock import Clock
-from numident.core.numbers import normalize
-from numident.errors import InvalidInput, InvalidPhoneNumber, NumidentError
+from numident.errors import InvalidInput
 from numident.operator import audit
 from numident.operator.authorization import (
     Authentication,
@@ -60,26 +61,13 @@ from numident.trust.tokens import AccessTokenIssuer, IssuedToken
 
 GRANT_TYPE = "urn:openid:params:grant-type:ciba"
 PING_KIND = "ciba_ping"
-SLOW_DOWN_STEP = 5  # seconds added to the interval on slow_down (CIBA Core 11)
-MAX_PARAMETER = 2048  # characters of any request parameter but the client's assertion
 _AUDITED_DESCRIPTION = 300
 log = structlog.get_logger(__name__)
-_HINT = re.compile(r"(tel|phone_number|operatortoken):(.{1,128})", re.DOTALL)
-_NOTIFICATION_TOKEN = re.compile(r"[\x21-\x7e]{1,1024}")  # RFC 6750 b64token, loosely
 
 
 class DeliveryMode(enum.StrEnum):
     POLL = "poll"
     PING = "ping"
-
-
-class CibaRefusal(NumidentError):
-    """A refusal of the specification: ``error`` is its code (``authorization_pending``...)."""
-
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
-        super().__init__(description, code=error.upper())
-        self.error = error
-        self.status = status
 
 
 @runtime_checkable
@@ -230,54 +218,16 @@ class Ciba:
 
     def _prepare(self, client_id: str, registered: frozenset[str], form: Mapping[str, str],
                  now: datetime) -> _Prepared:
-        long = sorted(k for k, v in form.items()
-                      if len(v) > MAX_PARAMETER and k != "client_assertion")
-        if long:
-            raise CibaRefusal("invalid_request", f"{long[0][:40]} is longer than "
-                              f"{MAX_PARAMETER} characters")
-        hints = [h for h in ("login_hint", "login_hint_token", "id_token_hint") if h in form]
-        if hints != ["login_hint"]:
-            raise CibaRefusal("invalid_request", "exactly one hint is required, and only "
-                              "login_hint is supported")
-        purpose, scope = self._scope(form.get("scope", ""), registered)
-        binding = form.get("binding_message")
-        if binding is not None and not 0 < len(binding) <= self.settings.binding_message_length:
-            raise CibaRefusal("invalid_binding_message", "binding_message must be 1-"
-                              f"{self.settings.binding_message_length} characters")
-        expires_in = self._expiry(form.get("requested_expiry"))
+        rules.check_form(form, binding_message_length=self.settings.binding_message_length)
+        purpose, scope = rules.requested_scope(form.get("scope", ""), self.settings.purposes,
+                                               registered)
+        expires_in = rules.lifetime(form.get("requested_expiry"), self.settings.request_seconds)
         mode, endpoint = self._delivery(client_id)
-        token = form.get("client_notification_token")
-        if mode is DeliveryMode.PING and (
-                token is None or _NOTIFICATION_TOKEN.fullmatch(token) is None):
-            raise CibaRefusal("invalid_request", "a ping-mode client must send a "
-                              "client_notification_token (1-1024 visible ASCII characters)")
-        line, by_session = self._line(form["login_hint"])
-        return _Prepared(purpose, scope, line, by_session, binding, expires_in, mode, endpoint,
-                         token if mode is DeliveryMode.PING else None,
+        token = rules.notification_token(form) if mode is DeliveryMode.PING else None
+        line, by_session = self._line(rules.parse_login_hint(form["login_hint"]))
+        return _Prepared(purpose, scope, line, by_session, form.get("binding_message"),
+                         expires_in, mode, endpoint, token,
                          self.capture.approves_at_once(purpose))
-
-    def _scope(self, requested: str, registered: frozenset[str]) -> tuple[str, str]:
-        wanted = set(requested.split()) - {"openid"}
-        purposes = sorted(s for s in wanted if s.startswith("dpv:"))
-        if len(purposes) != 1:
-            raise CibaRefusal("invalid_scope", "scope must name exactly one dpv: purpose")
-        [purpose] = purposes
-        if purpose not in self.settings.purposes:
-            raise CibaRefusal("invalid_scope", f"the purpose {purpose} is not offered")
-        apis = wanted - {purpose}
-        refused = sorted(apis - registered)
-        if refused or not apis:
-            raise CibaRefusal("invalid_scope", "scope must name API scopes registered for "
-                              f"this client; not registered: {' '.join(refused) or 'none given'}")
-        return purpose, " ".join(sorted(apis))
-
-    def _expiry(self, requested: str | None) -> int:
-        if requested is None:
-            return self.settings.request_seconds
-        if not (requested.isascii() and requested.isdigit() and len(requested) <= 9
-                and int(requested) > 0):
-            raise CibaRefusal("invalid_request", "requested_expiry must be a positive integer")
-        return min(int(requested), self.settings.request_seconds)
 
     def _delivery(self, client_id: str) -> tuple[DeliveryMode, str | None]:
         with read_only(self.engine) as conn:
@@ -287,30 +237,22 @@ class Ciba:
             return DeliveryMode.POLL, None
         return DeliveryMode(row.delivery_mode), row.notification_endpoint
 
-    def _line(self, hint: str) -> tuple[NetworkSession, bool]:
-        matched = _HINT.fullmatch(hint)
-        if matched is None:
-            raise CibaRefusal("invalid_request", "login_hint must be tel:+E164, "
-                              "phone_number:+E164 or operatortoken:<token>")
-        kind, value = matched.groups()
-        if kind == "operatortoken":
-            session = (self.sessions.session_by_key(value)
+    def _line(self, hint: rules.LoginHint) -> tuple[NetworkSession, bool]:
+        """The line a hint names, and whether a network session named it; a line the
+        registry does not hold (or holds terminated) is ``unknown_user_id``."""
+        session = None
+        if hint.session is not None:
+            session = (self.sessions.session_by_key(hint.session)
                        if isinstance(self.sessions, SessionLookup) else None)
             if session is None:
                 raise CibaRefusal("unknown_user_id", "the operator token names no line")
-            number, by_session = session.phone_number, True
-        else:
-            try:
-                number = normalize(value)
-            except InvalidPhoneNumber as exc:
-                raise CibaRefusal("invalid_request", f"login_hint: {exc.message}") from exc
-            session, by_session = None, False
+        number = session.phone_number if session is not None else str(hint.phone_number)
         with read_only(self.engine) as conn:
             status = conn.execute(select(subscribers.c.status).where(
                 subscribers.c.phone_number == number)).scalar_one_or_none()
         if status not in ("active", "suspended"):
             raise CibaRefusal("unknown_user_id", "the login_hint is not a line of this operator")
-        return session or NetworkSession(number, Authentication.NETWORK), by_session
+        return session or NetworkSession(number, Authentication.NETWORK), session is not None
 
     # -- the token endpoint -----------------------------------------------------------------
 
@@ -346,14 +288,10 @@ class Ciba:
 
     def _poll(self, conn: Connection, row: Row[Any], now: datetime) -> CibaRefusal:
         """Record a poll of a pending request: ``slow_down`` when it came too soon."""
-        too_soon = (row.last_polled_at is not None
-                    and now - row.last_polled_at < timedelta(seconds=row.interval))
-        interval = row.interval + SLOW_DOWN_STEP if too_soon else row.interval
+        verdict = rules.judge_poll(row.last_polled_at, row.interval, now)
         conn.execute(update(ciba_requests).where(ciba_requests.c.id_hash == row.id_hash)
-                     .values(last_polled_at=now, interval=interval))
-        if too_soon:
-            return CibaRefusal("slow_down", f"poll at most every {interval} seconds")
-        return CibaRefusal("authorization_pending", "the request has not been decided yet")
+                     .values(last_polled_at=now, interval=verdict.interval))
+        return verdict.refusal()
 
     # -- the subscriber's approve/deny page -------------------------------------------------
 

@@ -18,9 +18,10 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from numident.core.ciba import CibaRefusal
 from numident.errors import NotFound, NumidentError
 from numident.operator.auth import Authenticator
-from numident.operator.ciba import Ciba, CibaRefusal, ConsentOutcome, DeliveryMode, register_client
+from numident.operator.ciba import Ciba, ConsentOutcome, DeliveryMode, register_client
 
 router = APIRouter(tags=["auth"])
 NO_STORE = {"Cache-Control": "no-store"}
