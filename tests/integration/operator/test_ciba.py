@@ -397,3 +397,20 @@ async def test_generated_requests_never_get_a_server_error(
             "grant_type": GRANT, "auth_req_id": chance.choice(NASTY), **auth_form(h)})
         assert error_of(token)[0] == 400
     assert count(h, ciba_requests) == accepted
+
+
+async def test_the_page_shows_the_binding_message_as_text_and_refuses_other_answers(
+        make_gateway: HarnessFactory) -> None:
+    """What the client wrote is escaped, the page may not be framed, and an answer other
+    than approve or deny changes nothing."""
+    h = await gateway(make_gateway)
+    await started(h, scope=f"{IDENTITY} sim-swap:check",
+                  binding_message="<script>alert(1)</script>")
+    page = await h.client.get(consent_url(h))
+    assert "<script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    odd = await h.client.post(consent_url(h), data={"decision": "maybe"})
+    assert odd.status_code == 400
+    assert (await h.client.get(consent_url(h))).status_code == 200
