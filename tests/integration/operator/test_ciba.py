@@ -414,3 +414,27 @@ async def test_the_page_shows_the_binding_message_as_text_and_refuses_other_answ
     odd = await h.client.post(consent_url(h), data={"decision": "maybe"})
     assert odd.status_code == 400
     assert (await h.client.get(consent_url(h))).status_code == 200
+
+
+async def test_replicas_on_one_database_share_every_request(
+        make_gateway: HarnessFactory) -> None:
+    """A request made at one replica is approved on another's page, polled at a third, and
+    its ping leaves from whichever replica's dispatcher runs."""
+    clock = FakeClock()
+    first = await gateway(make_gateway, clock=clock)
+    second: Harness = await make_gateway(register=False, clock=clock, ciba=CIBA, camara={
+        "session_header": SESSION_HEADER, "sim_swap_http_sinks": True,
+        "sim_swap_private_sinks": True})
+    second.keys = first.keys
+    await register_ping(first)
+    auth_req_id = (await started(first, scope=f"{IDENTITY} sim-swap:check",
+                                 client_notification_token="nt-9"))["auth_req_id"]
+    assert error_of(await poll(second, auth_req_id)) == (400, "authorization_pending")
+    clock.advance(1)
+    assert error_of(await poll(first, auth_req_id)) == (400, "slow_down")
+    approved = await second.client.post(consent_url(first), data={"decision": "approve"})
+    assert approved.status_code == 200
+    assert await second.deliver_notices() == 1
+    assert pings(second) == [(ENDPOINT, "Bearer nt-9", {"auth_req_id": auth_req_id})]
+    assert (await poll(first, auth_req_id)).status_code == 200
+    assert error_of(await poll(second, auth_req_id)) == (400, "invalid_grant")
