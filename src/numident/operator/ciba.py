@@ -111,9 +111,7 @@ def register_client(engine: Engine, client_id: str, mode: DeliveryMode,
     """Record how ``client_id`` learns decisions; ping mode needs an https endpoint (http
     too with ``http_allowed``, the SIM swap sinks' setting)."""
     if mode is DeliveryMode.PING:
-        parts = urlsplit(notification_endpoint or "")
-        if not parts.hostname or parts.fragment or (
-                parts.scheme != "https" and not (http_allowed and parts.scheme == "http")):
+        if not _pingable(notification_endpoint or "", http_allowed):
             raise InvalidInput("ping mode needs an absolute https notification endpoint "
                                "without a fragment", code="INVALID_NOTIFICATION_ENDPOINT")
     elif notification_endpoint is not None:
@@ -124,6 +122,17 @@ def register_client(engine: Engine, client_id: str, mode: DeliveryMode,
                             ["delivery_mode", "notification_endpoint"]),
                      {"client_id": client_id, "delivery_mode": mode.value,
                       "notification_endpoint": notification_endpoint})
+
+
+def _pingable(url: str, http_allowed: bool) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    scheme_ok = parts.scheme == "https" or (http_allowed and parts.scheme == "http")
+    return (scheme_ok and bool(parts.hostname) and not parts.fragment
+            and not any(c.isspace() for c in url) and len(url) <= 2048)
 
 
 class Ciba:

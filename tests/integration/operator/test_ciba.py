@@ -438,3 +438,18 @@ async def test_replicas_on_one_database_share_every_request(
     assert pings(second) == [(ENDPOINT, "Bearer nt-9", {"auth_req_id": auth_req_id})]
     assert (await poll(first, auth_req_id)).status_code == 200
     assert error_of(await poll(second, auth_req_id)) == (400, "invalid_grant")
+
+
+@pytest.mark.parametrize("endpoint", ["http://[::1", "https://chat.example/ciba#frag",
+                                      "https://chat example/ciba", "ftp://chat.example/ciba",
+                                      "https:///ciba", None])
+async def test_malformed_notification_endpoints_are_refused_with_the_error_body(
+        make_gateway: HarnessFactory, endpoint: str | None) -> None:
+    """Staff get 400 INVALID_NOTIFICATION_ENDPOINT for any endpoint that cannot be pinged;
+    the client stays in poll mode."""
+    h = await gateway(make_gateway)
+    response = await h.client.put("/admin/v1/organizers/chat/ciba", headers=ADMIN, json={
+        "deliveryMode": "ping", "notificationEndpoint": endpoint})
+    assert (response.status_code, response.json()["code"]) == (
+        400, "INVALID_NOTIFICATION_ENDPOINT")
+    assert (await bc_authorize(h)).status_code == 200  # no notification token needed
