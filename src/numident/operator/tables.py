@@ -6,6 +6,9 @@ change (imports and lifecycle events) so that questions about the past can be an
 Match, KYC Tenure): the row names the contract and start it describes, so that a later change of
 holder leaves it unused rather than attributed to the new holder. The attributes compared only
 for equality are HMAC digests (:mod:`numident.camara.holders`).
+``ciba_requests`` holds backchannel authentication requests by the SHA-256 of their
+``auth_req_id``, and ``ciba_clients`` how each organizer learns their decisions
+(:mod:`numident.operator.ciba`).
 ``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
 """
 
