@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from numident.config import load_settings
+from numident.errors import ConfigurationError
 from numident.operator.consent import (
     FileConsentSender,
     Invitation,
@@ -60,3 +62,22 @@ def test_the_file_sender_appends_one_message_per_invitation(tmp_path: Path) -> N
     assert last_url_in_file(path, "+79161234567") == "http://gw/3"
     assert last_url_in_file(path, "+79990000000") is None
     assert last_url_in_file(tmp_path / "absent.jsonl", "+79161234567") is None
+
+
+@pytest.mark.parametrize(("ciba", "named"), [
+    ({"purposes": {"Marketing": "consent"}}, "operator.ciba.purposes"),
+    ({"purposes": {"dpv:Marketing": "contract"}}, "operator.ciba.purposes"),
+    ({"interval_seconds": 0}, "operator.ciba.interval_seconds"),
+    ({"request_seconds": 5}, "operator.ciba.request_seconds"),
+    ({"sender": {"kind": "pigeon"}}, "operator.ciba.sender.kind"),
+])
+def test_bad_ciba_settings_stop_the_program_naming_the_key(
+        ciba: dict[str, object], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named.replace(".", r"\.")):
+        load_settings(None, operator={"ciba": ciba})
+
+
+def test_fraud_prevention_is_legitimate_interest_by_default() -> None:
+    settings = load_settings(None).operator.ciba
+    assert settings.purposes == {"dpv:FraudPreventionAndDetection": "legitimate_interest"}
+    assert (settings.request_seconds, settings.interval_seconds) == (300, 5)
