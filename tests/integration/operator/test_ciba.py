@@ -237,7 +237,8 @@ def pings(h: Harness) -> list[tuple[str, str, dict[str, Any]]]:
 async def test_ping_mode_posts_the_auth_req_id_with_the_clients_bearer_token(
         make_gateway: HarnessFactory) -> None:
     """A ping client is told of each decision by a POST to its registered endpoint: at once
-    under legitimate interest, after the subscriber's answer under consent."""
+    under legitimate interest, after the subscriber's answer (approval or denial) under
+    consent."""
     h = await gateway(make_gateway)
     assert (await register_ping(h)).status_code == 204
     first = (await started(h, client_notification_token="nt-1"))["auth_req_id"]
@@ -252,6 +253,13 @@ async def test_ping_mode_posts_the_auth_req_id_with_the_clients_bearer_token(
     assert await h.deliver_notices() == 1
     assert pings(h)[1:] == [(ENDPOINT, "Bearer nt-2", {"auth_req_id": second})]
     assert (await poll(h, second)).status_code == 200
+
+    third = (await started(h, client_notification_token="nt-3",
+                           scope=f"{IDENTITY} sim-swap:check"))["auth_req_id"]
+    await h.client.post(consent_url(h), data={"decision": "deny"})
+    assert await h.deliver_notices() == 1
+    assert pings(h)[2:] == [(ENDPOINT, "Bearer nt-3", {"auth_req_id": third})]
+    assert error_of(await poll(h, third)) == (400, "access_denied")
 
 
 async def test_ping_mode_needs_a_notification_token_and_a_usable_endpoint(
