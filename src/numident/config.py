@@ -119,6 +119,39 @@ DEFAULT_LISTEN_URL = "http://127.0.0.1:8080"
 """Where ``serve`` listens by default: the issuer of commands that run no server."""
 
 
+class ConsentSenderSettings(_Section):
+    """How the gateway asks a subscriber to approve a CIBA request: ``file`` appends one JSON
+    line ``{"to","text","url","at"}`` per message (demo, tests; an SMS or push adapter takes
+    its place in production)."""
+
+    kind: Literal["file"] = "file"
+    path: Path | None = Field(None, description="file kind: where to append; default "
+                              "<home>/operator/ciba-consent.jsonl")
+
+
+class CibaSettings(_Section):
+    """Client-Initiated Backchannel Authentication (OpenID CIBA Core 1.0)."""
+
+    purposes: dict[str, Literal["legitimate_interest", "consent"]] = Field(
+        {"dpv:FraudPreventionAndDetection": "legitimate_interest"},
+        description="The dpv: purposes a request may name, each with its legal basis: "
+        "legitimate_interest approves at once, consent asks the subscriber")
+    request_seconds: int = Field(300, ge=10, le=3600,
+                                 description="How long an auth_req_id lives (expires_in)")
+    interval_seconds: int = Field(5, ge=1, le=60,
+                                  description="The least wait between polls (interval)")
+    binding_message_length: int = Field(100, ge=1, le=1000)
+    sender: ConsentSenderSettings = ConsentSenderSettings()
+
+    @field_validator("purposes")
+    @classmethod
+    def _dpv(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [p for p in value if not re.fullmatch(r"dpv:[A-Za-z0-9]{1,120}", p)]
+        if bad:
+            raise ValueError(f"purposes must be dpv: names, not {bad}")
+        return value
+
+
 class OperatorSettings(_Section):
     name: str = "operator"
     public_url: str | None = Field(
@@ -139,6 +172,7 @@ class OperatorSettings(_Section):
     nats_prefix: str = "numident"
     camara: CamaraSettings = CamaraSettings()
     oauth: OAuthSettings = OAuthSettings()
+    ciba: CibaSettings = CibaSettings()
 
     def base_url(self, listening: str | None = None) -> str:
         """The gateway's public base URL, without a trailing slash: ``public_url`` when set,

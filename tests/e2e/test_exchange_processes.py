@@ -89,11 +89,14 @@ notice_public_key = "{tmp_path / 'gateway.jwk'}"
 
 
 def test_demo_runs_the_whole_exchange_and_exits_0() -> None:
-    """`numident demo` walks through every case and every outcome is as expected."""
+    """`numident demo` walks through every case, a back-end's CIBA tokens (legitimate interest
+    and consent on the page) included, and every outcome is as expected."""
     started = time.monotonic()
     result = cli(["demo"], {}, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "every outcome is as expected" in result.stdout
+    assert "approved at once: legitimate interest" in result.stdout
+    assert "the subscriber approves" in result.stdout
     assert time.monotonic() - started < 60
 
 

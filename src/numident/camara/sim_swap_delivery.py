@@ -69,14 +69,17 @@ class SinkSender:
 
 
 class ByKind:
-    """Sends SIM swap events through ``sink_events`` and every other message via ``others``."""
+    """Sends messages of ``kind`` (SIM swap events unless told) through ``sink_events`` and
+    every other message via ``others``."""
 
-    def __init__(self, others: Sender, sink_events: Sender) -> None:
+    def __init__(self, others: Sender, sink_events: Sender,
+                 kind: str = sim_swap_events.OUTBOX_KIND) -> None:
         self.others = others
         self.sink_events = sink_events
+        self.kind = kind
 
     async def send(self, message: OutboxMessage) -> DeliveryOutcome:
-        if message.kind == sim_swap_events.OUTBOX_KIND:
+        if message.kind == self.kind:
             return await self.sink_events.send(message)
         return await self.others.send(message)
 

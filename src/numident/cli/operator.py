@@ -25,7 +25,7 @@ from numident.core.clock import SystemClock
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
 from numident.errors import InvalidInput
-from numident.operator import authorization, events, organizers, registry
+from numident.operator import authorization, ciba, events, organizers, registry
 from numident.operator.app import signing_key_path
 from numident.operator.authorization import Authentication
 from numident.operator.tables import outbox
@@ -222,3 +222,23 @@ def openapi(config: ConfigOption = None) -> None:
         document = gateway.openapi()
         gateway.state.gateway.engine.dispose()
     typer.echo(json.dumps(document, ensure_ascii=False, sort_keys=True, indent=2))
+
+
+@app.command("ciba-client")
+@exits
+def ciba_client(
+    name: Annotated[str, typer.Argument(metavar="ORGANIZER")],
+    ping: Annotated[str | None, typer.Option(
+        metavar="URL", help="Ping mode: POST each decision to this notification endpoint "
+        "(https; http too with operator.camara.sim_swap_http_sinks)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """How an organizer learns CIBA decisions: by polling the token endpoint, or by ping."""
+    chosen = settings(config)
+    with database(chosen, "operator") as engine:
+        organizers.find(engine, name)
+        ciba.register_client(engine, name,
+                             ciba.DeliveryMode.PING if ping else ciba.DeliveryMode.POLL, ping,
+                             http_allowed=chosen.operator.camara.sim_swap_http_sinks)
+    console.print(f"{name} learns CIBA decisions by ping to {ping}" if ping
+                  else f"{name} learns CIBA decisions by polling", highlight=False)

@@ -23,6 +23,9 @@ from numident.operator.app import signing_key_path
 from numident.trust.keys import PrivateKey, ensure_private_key
 
 ORGANIZER = "demo-messenger"
+ORGANIZER_SCOPES = ("identification", "sim-swap:check")
+FRAUD_PREVENTION = "dpv:FraudPreventionAndDetection"
+IDENTITY_VERIFICATION = "dpv:IdentityVerification"
 
 
 class _Server(uvicorn.Server):
@@ -83,7 +86,9 @@ def _gateway_settings(root: Path, operator: DemoOperator, port: int) -> Settings
         "name": operator.key, "public_url": f"http://127.0.0.1:{port}",
         "admin_token": f"{operator.key}-admin", "deferred": operator.deferred,
         "check_seconds": 1.0 if operator.deferred else 0.0,
-        "dispatch": {"initial_backoff_seconds": 0.2, "poll_seconds": 0.2}})
+        "dispatch": {"initial_backoff_seconds": 0.2, "poll_seconds": 0.2},
+        "ciba": {"purposes": {FRAUD_PREVENTION: "legitimate_interest",
+                              IDENTITY_VERIFICATION: "consent"}}})
 
 
 def messenger_settings(root: Path, port: int, gateways: dict[str, tuple[int, PrivateKey]],
@@ -119,7 +124,8 @@ def prepare_gateway(settings: Settings, operator: DemoOperator, messenger_url: s
     registry.import_subscribers(gateway.engine, export, now=SystemClock().now(),
                                 notice_source=settings.operator.base_url())
     organizers.add_organizer(gateway.engine, ORGANIZER, f"{messenger_url}/messenger/v1/notices",
-                             json.dumps(messenger_key.public_jwk()), SystemClock().now())
+                             json.dumps(messenger_key.public_jwk()), SystemClock().now(),
+                             scopes=ORGANIZER_SCOPES)
     return app
 
 

@@ -18,17 +18,23 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from numident.core.clock import SystemClock
 from numident.demo import stage
 from numident.demo.data import OPERATORS, write_plan, write_ports
 from numident.messenger.app import routing_service
 from numident.messenger.keys import organizer_key
 from numident.messenger.sms import last_code_in_file
+from numident.operator.consent import last_url_in_file
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
+from numident.trust.assertions import make_client_assertion
+from numident.trust.keys import PrivateKey
+from numident.trust.tokens import ASSERTION_TYPE
 
 # Wide enough for the summary when the output is a file or a pipe (which rich takes as 80).
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 FINAL = {"identified", "refused", "unanswered", "reidentification_required"}
+CIBA_GRANT = "urn:openid:params:grant-type:ciba"
 
 
 @dataclass
@@ -39,7 +45,8 @@ class Outcome:
     route: str
     expected: str
     actual: str
-    can_send: bool
+    can_send: bool | None
+    """None for steps about a line rather than a messenger account."""
 
     @property
     def ok(self) -> bool:
@@ -52,6 +59,7 @@ class Demo:
         self.outcomes: list[Outcome] = []
         self.running: dict[str, stage.Running] = {}
         self.api_token = secrets.token_urlsafe(24)
+        self.organizer_key: PrivateKey | None = None
 
     @property
     def messenger(self) -> stage.Running:
@@ -70,7 +78,7 @@ class Demo:
         engine.dispose()
         console.print(f"numbering plan: {plan.rows} ranges; portability: "
                       f"{ports_report.rows} ported number(s)")
-        messenger_key = organizer_key(settings)
+        messenger_key = self.organizer_key = organizer_key(settings)
         messenger_url = f"http://127.0.0.1:{messenger_port}"
         for op in OPERATORS:
             app = stage.prepare_gateway(stage.gateway_settings(self.root, op, ports[op.key]),
@@ -139,6 +147,51 @@ class Demo:
         console.print(f"  operator {operator} records {kind} for {number}: "
                       f"{response.json()['notices']} notice(s) queued")
 
+    async def ciba_sim_swap_check(self, step: str, operator: str, number: str, purpose: str,
+                                  expected: str) -> Outcome:
+        """The organizer's back-end gets a CIBA token for ``number`` (poll mode) and asks SIM
+        Swap with it; under consent the subscriber approves on the page the SMS links to."""
+        console.print(f"[bold]{step}[/]: the organizer's back-end asks {operator} for a "
+                      f"token for {number} ({purpose})")
+        running = self.running[operator]
+        key = self.organizer_key
+        assert key is not None, "the demo starts before its story"
+
+        def authenticated(**form: str) -> dict[str, str]:
+            assertion = make_client_assertion(key, stage.ORGANIZER,
+                                              f"{running.url}/oauth2/token", SystemClock())
+            return {**form, "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": assertion}
+
+        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+            started = await client.post("/oauth2/bc-authorize", data=authenticated(
+                login_hint=f"tel:{number}", scope=f"{purpose} sim-swap:check",
+                binding_message="payment 42"))
+            started.raise_for_status()
+            auth_req_id = started.json()["auth_req_id"]
+            url = last_url_in_file(self.root / operator / "operator" / "ciba-consent.jsonl",
+                                   number)
+            if url is None:
+                console.print("  approved at once: legitimate interest")
+            else:
+                approved = await client.post(url, data={"decision": "approve"})
+                approved.raise_for_status()
+                console.print(f"  SMS to {number} links to the approve/deny page; the "
+                              "subscriber approves")
+            token = await client.post("/oauth2/token", data=authenticated(
+                grant_type=CIBA_GRANT, auth_req_id=auth_req_id))
+            token.raise_for_status()
+            check = await client.post("/sim-swap/vwip/check", json={"maxAge": 24}, headers={
+                "Authorization": f"Bearer {token.json()['access_token']}"})
+            check.raise_for_status()
+        actual = f"swapped={str(check.json()['swapped']).lower()}"
+        outcome = Outcome(step, "(back-end)", number, f"{operator} (CIBA)", expected, actual,
+                          None)
+        self.outcomes.append(outcome)
+        mark = "[green]as expected[/]" if outcome.ok else f"[red]expected {expected}[/]"
+        console.print(f"  -> token bound to the line; SIM Swap check: {actual} {mark}\n")
+        return outcome
+
     async def story(self) -> None:
         await self.identify("1. identification", "alice", "+79165550001", "identified")
         await self.identify("2. ported number", "bob", "+79165550002", "identified")
@@ -161,9 +214,13 @@ class Demo:
         console.print(f"  SIM swap recorded at {view['simSwappedAt']}; sending stays allowed")
         self.record("5b. SIM swapped", "erin", "+79175550005", "notice from beta", "identified",
                     view)
-        console.print("[bold]6. operator down[/]: gateway beta stops")
+        await self.ciba_sim_swap_check("6a. SIM swap check by CIBA", "beta", "+79175550005",
+                                       stage.FRAUD_PREVENTION, "swapped=true")
+        await self.ciba_sim_swap_check("6b. CIBA with consent", "alfa", "+79165550001",
+                                       stage.IDENTITY_VERIFICATION, "swapped=false")
+        console.print("[bold]7. operator down[/]: gateway beta stops")
         await self.running["beta"].stop()
-        await self.identify("6. operator down", "frank", "+79175550006", "unanswered")
+        await self.identify("7. operator down", "frank", "+79175550006", "unanswered")
 
     def summary(self) -> Table:
         table = Table("step", "account", "number", "routed to", "expected", "outcome",
@@ -171,7 +228,7 @@ class Demo:
         for o in self.outcomes:
             table.add_row(o.step, o.account, o.number, o.route, o.expected,
                           f"[green]{o.actual}[/]" if o.ok else f"[red]{o.actual}[/]",
-                          str(o.can_send))
+                          "-" if o.can_send is None else str(o.can_send))
         return table
 
 

@@ -25,9 +25,13 @@ from numident.camara.sink_addresses import SinkGuard
 from numident.camara.sink_tokens import SinkTokenCipher
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
-from numident.operator import admin_api, api, authorize_api, discovery, token_endpoint
+from numident.operator import admin_api, api, authorize_api, ciba_api, discovery, token_endpoint
 from numident.operator.auth import Authenticator
 from numident.operator.authorization import NetworkSessionSource, TableSessionSource
+from numident.operator.ciba import GRANT_TYPE as CIBA_GRANT_TYPE
+from numident.operator.ciba import PING_KIND, Ciba
+from numident.operator.ciba_pings import PingSender
+from numident.operator.consent import ConsentCapture, FileConsentSender, PurposeConsent
 from numident.operator.discovery import Discovery
 from numident.operator.gateway import Gateway
 from numident.operator.id_tokens import IdTokenIssuer
@@ -49,15 +53,25 @@ def signing_key_path(settings: Settings) -> Path:
     return settings.home / "operator" / "signing-key.pem"
 
 
+def default_consent(settings: Settings) -> PurposeConsent:
+    """The configured legal basis per purpose, asking subscribers through the file sender."""
+    ciba = settings.operator.ciba
+    path = ciba.sender.path or settings.home / "operator" / "ciba-consent.jsonl"
+    return PurposeConsent(ciba.purposes, FileConsentSender(path))
+
+
 def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
                key: PrivateKey | None = None, notice_transport: httpx.AsyncBaseTransport | None
                = None, background: bool = True,
                network_sessions: NetworkSessionSource | None = None,
-               listen_url: str | None = None) -> FastAPI:
+               listen_url: str | None = None,
+               consent: ConsentCapture | None = None) -> FastAPI:
     """Build the gateway. ``notice_transport`` lets tests deliver notices without sockets;
     ``network_sessions`` replaces the built-in table of network sessions with the operator's
     own source (a policy server or packet gateway lookup, say). ``listen_url`` is where the
-    server listens (``http://HOST:PORT``): the issuer identifier unless ``public_url`` is set."""
+    server listens (``http://HOST:PORT``): the issuer identifier unless ``public_url`` is set.
+    ``consent`` replaces the built-in CIBA consent capture (legal basis per purpose, file
+    sender)."""
     op = settings.operator
     engine = engine or create_database_engine(settings.database_url_for("operator"))
     upgrade(engine, "operator")
@@ -85,6 +99,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                              SinkGuard(op.camara.sim_swap_private_sinks), now=clock.now)
     dispatcher.sender = ByKind(dispatcher.sender, sink_sender)
     gateway.on_notice = dispatcher.wake
+    sessions = network_sessions or TableSessionSource(engine, op.camara.session_header)
+    ciba = Ciba(engine, clock, op.ciba, issuer, consent or default_consent(settings),
+                sink_cipher, sessions, base_url, http_endpoints=op.camara.sim_swap_http_sinks,
+                on_ping=lambda: gateway.on_notice())
+    ping_sender = PingSender(client, ciba, SinkGuard(op.camara.sim_swap_private_sinks),
+                             now=clock.now)
+    dispatcher.sender = ByKind(dispatcher.sender, ping_sender, kind=PING_KIND)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -99,7 +120,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                 connection = await connect_gateway(op)
                 tasks.append(asyncio.create_task(
                     run_nats(connection, gateway, op, engine, client, key, sink_sender, clock,
-                             stop)))
+                             stop, ping_sender=ping_sender)))
             else:
                 tasks.append(asyncio.create_task(
                     dispatcher.run(stop, idle_interval=op.dispatch.poll_seconds)))
@@ -116,17 +137,22 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.gateway = gateway
     app.state.authenticator = authenticator
     app.state.token_endpoint = tokens
-    app.state.discovery = Discovery(base_url, key, tokens)
+    tokens.add_grant(CIBA_GRANT_TYPE, ciba_api.ciba_grant(ciba))
+    app.state.discovery = Discovery(base_url, key, tokens, extra={
+        "backchannel_authentication_endpoint": f"{base_url}/oauth2/bc-authorize",
+        "backchannel_token_delivery_modes_supported": ["poll", "ping"],
+        "backchannel_user_code_parameter_supported": False})
     app.state.signing_key = key
     app.state.holder_key = holder
     app.state.sink_cipher = sink_cipher
     app.state.dispatcher = dispatcher
-    app.state.network_sessions = network_sessions or TableSessionSource(
-        engine, op.camara.session_header)
+    app.state.network_sessions = sessions
+    app.state.ciba = ciba
     app.include_router(api.router)
     app.include_router(token_endpoint.router)
     app.include_router(authorize_api.router)
     app.include_router(discovery.router)
+    app.include_router(ciba_api.router)
     app.include_router(admin_api.router)
     install_camara(app, op.camara.disabled_versions)
     install_common(app, engine=engine, registry=metrics.registry,

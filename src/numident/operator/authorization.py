@@ -73,8 +73,10 @@ class TableSessionSource:
 
     def session_for(self, request: Request) -> NetworkSession | None:
         key = self.session_key(request)
-        if not key:
-            return None
+        return self.session_by_key(key) if key else None
+
+    def session_by_key(self, key: str) -> NetworkSession | None:
+        """The session recorded under ``key`` (a CIBA ``operatortoken:`` login hint names one)."""
         with read_only(self._engine) as conn:
             row = conn.execute(select(network_sessions.c.phone_number,
                                       network_sessions.c.authentication)

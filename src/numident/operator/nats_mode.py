@@ -4,9 +4,10 @@ Streams (``P`` = ``operator.nats_prefix``, ``N`` = ``operator.name``):
 
 - ``{P}_LIFECYCLE_{N}`` on ``{P}.lifecycle.{N}``: events from the operator's systems, read by
   every replica through one durable consumer (each event is handled by one replica).
-- ``{P}_NOTICES_{N}`` on ``{P}.notice.>`` and ``{P}.sim_swap_event.>`` (work queue): outbox
-  rows relayed by any replica and delivered by whichever replica pulls them; notices signed,
-  SIM swap subscription events with their sink's bearer token, by one consumer each.
+- ``{P}_NOTICES_{N}`` on ``{P}.notice.>``, ``{P}.sim_swap_event.>`` and ``{P}.ciba_ping.>``
+  (work queue): outbox rows relayed by any replica and delivered by whichever replica pulls
+  them; notices signed, SIM swap subscription events and CIBA pings with their receiver's
+  bearer token, by one consumer each.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 from numident.camara.sim_swap_events import OUTBOX_KIND
 from numident.config import OperatorSettings
 from numident.core.clock import Clock
+from numident.operator.ciba import PING_KIND
 from numident.operator.gateway import Gateway
 from numident.operator.lifecycle_intake import NatsLifecycleIntake
 from numident.operator.notice_delivery import retry_policy
@@ -41,6 +43,7 @@ class Subjects:
     notice_stream: str
     notice_subject: str
     sink_event_subject: str
+    ping_subject: str
 
     @classmethod
     def for_gateway(cls, settings: OperatorSettings) -> Subjects:
@@ -48,7 +51,8 @@ class Subjects:
         stream = subject_token(prefix).upper()
         return cls(f"{stream}_LIFECYCLE_{name.upper()}", f"{prefix}.lifecycle.{name}",
                    f"{stream}_NOTICES_{name.upper()}", f"{prefix}.notice.>",
-                   f"{prefix}.{subject_token(OUTBOX_KIND)}.>")
+                   f"{prefix}.{subject_token(OUTBOX_KIND)}.>",
+                   f"{prefix}.{subject_token(PING_KIND)}.>")
 
 
 async def connect_gateway(settings: OperatorSettings) -> NATS:
@@ -64,7 +68,8 @@ async def connect_gateway(settings: OperatorSettings) -> NATS:
     try:
         await ensure_stream(js, subjects.lifecycle_stream, [subjects.lifecycle_subject])
         await ensure_stream(js, subjects.notice_stream,
-                            [subjects.notice_subject, subjects.sink_event_subject],
+                            [subjects.notice_subject, subjects.sink_event_subject,
+                             subjects.ping_subject],
                             work_queue=True)
     except BaseException:
         await connection.close()
@@ -74,9 +79,10 @@ async def connect_gateway(settings: OperatorSettings) -> NATS:
 
 async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSettings,
                    engine: Engine, client: httpx.AsyncClient, key: PrivateKey,
-                   sink_sender: Sender, clock: Clock, stop: asyncio.Event) -> None:
+                   sink_sender: Sender, clock: Clock, stop: asyncio.Event, *,
+                   ping_sender: Sender) -> None:
     """Consume lifecycle events and relay and deliver notices (SIM swap events through
-    ``sink_sender``) until ``stop`` is set."""
+    ``sink_sender``, CIBA pings through ``ping_sender``) until ``stop`` is set."""
     subjects = Subjects.for_gateway(settings)
     try:
         js = connection.jetstream()
@@ -95,13 +101,20 @@ async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSetting
             stream=subjects.notice_stream, subject=subjects.sink_event_subject,
             durable=f"{subjects.notice_stream}-sim-swap-delivery",
             concurrency=settings.dispatch.concurrency)
+        ping_worker = JetStreamDeliveryWorker(
+            js, store, ping_sender, clock, policy,
+            stream=subjects.notice_stream, subject=subjects.ping_subject,
+            durable=f"{subjects.notice_stream}-ciba-ping-delivery",
+            concurrency=settings.dispatch.concurrency)
         intake = JetStreamSubscriber(js, subjects.lifecycle_stream, subjects.lifecycle_subject,
                                      f"{subjects.lifecycle_stream}-gateway",
                                      NatsLifecycleIntake(gateway).handle)
         await asyncio.gather(relay.run(stop, idle_interval=settings.dispatch.poll_seconds),
-                             worker.run(stop), sink_worker.run(stop), intake.run(stop))
+                             worker.run(stop), sink_worker.run(stop), ping_worker.run(stop),
+                             intake.run(stop))
         await worker.close()
         await sink_worker.close()
+        await ping_worker.close()
         await intake.close()
     finally:
         await connection.close()

@@ -9,7 +9,8 @@ every other code 400. The resource APIs keep the CAMARA error body of
 
 A grant raises :class:`OAuthError`; :func:`oauth_error_response` renders it. Codes that later
 grants need (CIBA's ``authorization_pending``, ``slow_down``, ``expired_token``,
-``access_denied``) are members of :class:`OAuthErrorCode` too, rendered the same way.
+``access_denied``, and at its backchannel endpoint ``unknown_user_id``...) are members of
+:class:`OAuthErrorCode` too, rendered the same way.
 """
 
 from __future__ import annotations
@@ -41,10 +42,16 @@ class OAuthErrorCode(enum.StrEnum):
     SLOW_DOWN = "slow_down"
     EXPIRED_TOKEN = "expired_token"  # noqa: S105 - an error code, not a secret
     ACCESS_DENIED = "access_denied"  # also section 4.1.2.1
+    # OpenID Connect CIBA Core 1.0 section 13 (the backchannel authentication endpoint)
+    UNKNOWN_USER_ID = "unknown_user_id"
+    INVALID_BINDING_MESSAGE = "invalid_binding_message"
+    TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
 
     @property
     def status(self) -> int:
-        return 401 if self is OAuthErrorCode.INVALID_CLIENT else 400
+        if self is OAuthErrorCode.INVALID_CLIENT:
+            return 401
+        return 503 if self is OAuthErrorCode.TEMPORARILY_UNAVAILABLE else 400
 
 
 class OAuthError(NumidentError):

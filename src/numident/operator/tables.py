@@ -6,6 +6,9 @@ change (imports and lifecycle events) so that questions about the past can be an
 Match, KYC Tenure): the row names the contract and start it describes, so that a later change of
 holder leaves it unused rather than attributed to the new holder. The attributes compared only
 for equality are HMAC digests (:mod:`numident.camara.holders`).
+``ciba_requests`` holds backchannel authentication requests by the SHA-256 of their
+``auth_req_id``, and ``ciba_clients`` how each organizer learns their decisions
+(:mod:`numident.operator.ciba`).
 ``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
 """
 
@@ -65,6 +68,39 @@ authorization_codes = Table(
     Column("nonce", Text, nullable=True,
            comment="OpenID Connect nonce of the authorization request, for the ID token"),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
+    Column("used_at", UtcDateTime, nullable=True),
+)
+
+ciba_clients = Table(
+    "ciba_clients", metadata,
+    Column("client_id", String(128), primary_key=True, comment="the organizer's name"),
+    Column("delivery_mode", String(8), nullable=False, comment="poll or ping (CIBA Core 5)"),
+    Column("notification_endpoint", Text, nullable=True,
+           comment="backchannel_client_notification_endpoint (ping mode)"),
+)
+
+ciba_requests = Table(
+    "ciba_requests", metadata,
+    Column("id_hash", String(64), primary_key=True, comment="SHA-256 of the auth_req_id, hex"),
+    Column("client_id", String(128), nullable=False),
+    Column("scope", Text, nullable=False, comment="the API scopes the token will carry"),
+    Column("purpose", String(128), nullable=False, comment="the dpv: purpose asked for"),
+    Column("phone_number", String(16), nullable=False, index=True),
+    Column("amr", String(16), nullable=True,
+           comment="how the subscriber was authenticated, when it was (RFC 8176)"),
+    Column("binding_message", Text, nullable=True),
+    Column("delivery_mode", String(8), nullable=False),
+    Column("notification_endpoint", Text, nullable=True),
+    Column("ping_sealed", Text, nullable=True,
+           comment="ping mode: the auth_req_id and client_notification_token, sealed"),
+    Column("consent_hash", String(64), nullable=True, unique=True,
+           comment="SHA-256 of the secret in the subscriber's approve/deny URL"),
+    Column("state", String(8), nullable=False, comment="pending, approved or denied"),
+    Column("interval", Integer, nullable=False, comment="seconds the client waits between polls"),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+    Column("last_polled_at", UtcDateTime, nullable=True),
+    Column("decided_at", UtcDateTime, nullable=True),
     Column("used_at", UtcDateTime, nullable=True),
 )
 

@@ -104,7 +104,8 @@ TOKEN_FORM = {"requestBody": {"required": True, "content": {
         "required": ["grant_type", "client_assertion_type", "client_assertion"],
         "properties": {
             "grant_type": {"type": "string",
-                           "enum": ["client_credentials", "authorization_code"]},
+                           "enum": ["client_credentials", "authorization_code",
+                                    "urn:openid:params:grant-type:ciba"]},
             "client_assertion_type": {"type": "string", "enum": [ASSERTION_TYPE]},
             "client_assertion": {"type": "string", "description": "JWT signed with the "
                                  "organizer's registered key (EdDSA, Ed25519 or ES256): iss = "
@@ -115,6 +116,8 @@ TOKEN_FORM = {"requestBody": {"required": True, "content": {
             "code": {"type": "string", "description": "authorization_code: the code"},
             "redirect_uri": {"type": "string"},
             "code_verifier": {"type": "string", "description": "PKCE (RFC 7636)"},
+            "auth_req_id": {"type": "string", "description": "the CIBA grant: the id "
+                            "POST /oauth2/bc-authorize answered"},
         }}}}}}
 OAUTH_ERROR = {"content": {"application/json": {"schema": {
     "type": "object", "required": ["error"],

@@ -164,7 +164,8 @@ async def test_metadata_names_the_endpoints(make_gateway: HarnessFactory) -> Non
     assert document["issuer"] == h.gateway.notice_source
     assert document["authorization_endpoint"] == f"{document['issuer']}/oauth2/authorize"
     assert document["token_endpoint"] == f"{document['issuer']}/oauth2/token"
-    assert document["grant_types_supported"] == ["authorization_code", "client_credentials"]
+    assert document["grant_types_supported"] == ["authorization_code", "client_credentials",
+                                                 "urn:openid:params:grant-type:ciba"]
     jwks = (await h.client.get("/.well-known/jwks.json")).json()
     assert jwks["keys"][0]["kid"] == h.app.state.signing_key.kid
 

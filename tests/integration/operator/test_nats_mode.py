@@ -14,6 +14,7 @@ from operator_harness import SUBSCRIBERS, Harness, HarnessFactory
 
 from numident.operator.nats_mode import Subjects
 from numident.operator.tables import lifecycle_events
+from numident.trust.tokens import ASSERTION_TYPE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.nats]
 NATS_URL = "nats://127.0.0.1:4222"
@@ -70,3 +71,28 @@ async def test_lifecycle_event_from_nats_is_recorded_once_and_notified(
         assert listing["counts"]["delivered"] == 1
     finally:
         await connection.close()
+
+
+async def test_ciba_pings_reach_the_client_through_jetstream(
+        make_gateway: HarnessFactory, prefix: str) -> None:
+    """With several replicas on NATS, a ping-mode CIBA client still gets its ping, with its
+    own bearer token and not the notices' signature."""
+    h: Harness = await make_gateway(
+        background=True, nats_url=NATS_URL, nats_prefix=prefix, dispatch={"poll_seconds": 0.1},
+        camara={"sim_swap_http_sinks": True, "sim_swap_private_sinks": True})
+    h.register("chat", scopes=["sim-swap:check"])
+    h.import_csv(SUBSCRIBERS)
+    endpoint = "http://127.0.0.1:9/chat/ciba"
+    registered = await h.client.put("/admin/v1/organizers/chat/ciba", json={
+        "deliveryMode": "ping", "notificationEndpoint": endpoint},
+        headers={"Authorization": "Bearer admin-secret"})
+    assert registered.status_code == 204
+    started = await h.client.post("/oauth2/bc-authorize", data={
+        "login_hint": "tel:+79161234567", "client_notification_token": "nt-1",
+        "scope": "dpv:FraudPreventionAndDetection sim-swap:check",
+        "client_assertion_type": ASSERTION_TYPE, "client_assertion": h.assertion()})
+    assert started.status_code == 200, started.text
+    assert await until(lambda: any(str(r.url) == endpoint for r in h.notices))
+    [ping] = [r for r in h.notices if str(r.url) == endpoint]
+    assert ping.headers["authorization"] == "Bearer nt-1"
+    assert json.loads(ping.content) == {"auth_req_id": started.json()["auth_req_id"]}

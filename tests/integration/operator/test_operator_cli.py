@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from numident.cli.main import app
-from numident.operator.tables import network_sessions, organizers
+from numident.operator.tables import ciba_clients, network_sessions, organizers
 from numident.trust.keys import generate_key, save_public_key
 
 HEADER = "phone_number,contract_id,status,activated_at\n"
@@ -128,3 +128,30 @@ def test_scopes_and_network_sessions_from_the_command_line(run, tmp_path: Path, 
     missing = run("operator", "network-session", "10.1.2.3", "--end")
     assert missing.exit_code == 1
     assert "SESSION_NOT_FOUND" in missing.output
+
+
+def test_ciba_delivery_modes_from_the_command_line(run, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                   database_url: str) -> None:
+    """Staff put an organizer in ping mode and back to poll; an unknown organizer is exit 1,
+    an endpoint that cannot be pinged exit 2 with the reason, and nothing is changed."""
+    save_public_key(generate_key().public(), tmp_path / "bank.jwk")
+    run("operator", "add-organizer", "bank", "--notice-url", "https://bank.example/n",
+        "--public-key", str(tmp_path / "bank.jwk"))
+    ping = run("operator", "ciba-client", "bank", "--ping", "https://bank.example/ciba")
+    assert (ping.exit_code, ping.output.strip()) == (
+        0, "bank learns CIBA decisions by ping to https://bank.example/ciba")
+    plain = run("operator", "ciba-client", "bank", "--ping", "http://bank.example/ciba")
+    assert plain.exit_code == 2
+    assert "https notification endpoint" in plain.output
+    assert run("operator", "ciba-client", "nobody").exit_code == 1
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(ciba_clients)).one()
+        assert tuple(row) == ("bank", "ping", "https://bank.example/ciba")
+        poll = run("operator", "ciba-client", "bank")
+        assert (poll.exit_code, poll.output.strip()) == (0, "bank learns CIBA decisions by polling")
+        with engine.connect() as conn:
+            assert tuple(conn.execute(select(ciba_clients)).one()) == ("bank", "poll", None)
+    finally:
+        engine.dispose()

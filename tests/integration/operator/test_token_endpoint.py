@@ -197,7 +197,9 @@ async def test_discovery_documents_agree_on_issuer_grants_and_algorithms(
     assert oauth == openid
     assert openid["issuer"] == BASE_URL
     assert openid["jwks_uri"] == f"{BASE_URL}/.well-known/jwks.json"
-    assert openid["grant_types_supported"] == ["authorization_code", "client_credentials"]
+    assert openid["grant_types_supported"] == ["authorization_code", "client_credentials",
+                                               "urn:openid:params:grant-type:ciba"]
+    assert openid["backchannel_authentication_endpoint"] == f"{BASE_URL}/oauth2/bc-authorize"
     assert openid["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
     assert openid["token_endpoint_auth_signing_alg_values_supported"] == [
         "EdDSA", "Ed25519", "ES256"]
