@@ -18,14 +18,14 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from numident.cli.main import app
-from numident.demo.data import write_plan
+from numident.demo.data import OPERATORS, write_plan
 from numident.messenger.sms import last_code_in_file
 from numident.operator.tables import identification_requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from e2e_servers import free_port, start_server, wait_for
 
-ALFA_INN = "7700000001"
+ALFA_INN = OPERATORS[0].inn
 NUMBER = "+79165550001"
 ADMIN = {"Authorization": "Bearer staff-secret"}
 
