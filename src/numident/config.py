@@ -87,6 +87,9 @@ class OperatorSettings(_Section):
     check_seconds: float = Field(0.0, ge=0, description="Time a registry check takes (deferred)")
     workers: int = Field(4, ge=1, le=256)
     max_pending: int = Field(100_000, ge=1)
+    lease_seconds: float = Field(
+        30.0, gt=0, description="How long a replica owns the deferred requests it claimed; "
+        "then another replica may answer them. Must exceed the time of four checks")
     admin_token: SecretStr | None = None
     token_lifetime_seconds: int = Field(600, ge=30, le=3600)
     max_body_bytes: int = Field(1_000_000, ge=1024)

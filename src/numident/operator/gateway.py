@@ -95,7 +95,8 @@ class Gateway:
     async def answer_due_batch(self) -> bool:
         """Answer the next batch of pending requests; True when more may be waiting."""
         batch = self.settings.workers * 4
-        due = await anyio.to_thread.run_sync(identification.due_pending, self.engine, batch)
+        due = await anyio.to_thread.run_sync(identification.claim_pending, self.engine, batch,
+                                             self.settings.lease_seconds, self.clock.now())
         limiter = anyio.CapacityLimiter(self.settings.workers)
         async with anyio.create_task_group() as group:
             for request_id, _deadline in due:

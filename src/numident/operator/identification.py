@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -27,10 +27,12 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    or_,
     select,
     tuple_,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 
 from numident.core.identification import (
     ContractStatus,
@@ -150,10 +152,40 @@ def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item],
     return views
 
 
+def claim_pending(engine: Engine, limit: int, lease_seconds: float,
+                  now: datetime) -> list[tuple[str, datetime]]:
+    """Lease up to ``limit`` pending requests to this replica, earliest deadline first.
+
+    Returns (request id, deadline) pairs. A request leased to another replica is skipped until
+    that lease expires, so a replica killed in the middle of its checks leaves its work to the
+    others after ``lease_seconds``. On PostgreSQL the candidates are locked with ``FOR UPDATE
+    SKIP LOCKED``, so concurrent claims never wait for each other nor take the same rows; on
+    SQLite the write lock serialises claims.
+    """
+    candidates = (
+        select(requests.c.request_id)
+        .where(requests.c.status == RequestStatus.PENDING.value,
+               or_(requests.c.lease_until.is_(None), requests.c.lease_until <= now))
+        .order_by(requests.c.answer_due).limit(limit)
+        .with_for_update(skip_locked=True))  # rendered on PostgreSQL only
+    claim = (update(requests)
+             .where(requests.c.request_id.in_(candidates.scalar_subquery()))
+             .values(lease_until=now + timedelta(seconds=lease_seconds))
+             .returning(requests.c.request_id, requests.c.answer_due))
+    with write_transaction(engine) as conn:
+        rows = conn.execute(claim).all()
+    return sorted(((r.request_id, r.answer_due) for r in rows), key=lambda r: (r[1], r[0]))
+
+
 def answer_pending(engine: Engine, request_ids: Sequence[str],
                    now: datetime) -> list[RequestView]:
-    """Answer those of the given requests still pending, from the registry as it is now."""
-    with engine.begin() as conn:
+    """Answer those of the given requests still pending, from the registry as it is now.
+
+    An answer is written at most once: the update is conditional on the request being still
+    pending, so when two replicas answer the same request (a lease that expired during a slow
+    check) the second finds it answered and writes nothing, neither audit nor usage.
+    """
+    with write_transaction(engine) as conn:
         rows = conn.execute(
             select(requests, requests.c.organizer_id)
             .where(requests.c.request_id.in_(request_ids),
@@ -163,24 +195,20 @@ def answer_pending(engine: Engine, request_ids: Sequence[str],
         for row in rows:
             view = _answered(RequestView.from_row(row),
                              answer_for(statuses.get(row.phone_number)), now)
-            conn.execute(update(requests).where(requests.c.request_id == view.request_id)
-                         .values(status=view.status.value, result=view.result,
-                                 answered_at=now))
+            written = conn.execute(
+                update(requests)
+                .where(requests.c.request_id == view.request_id,
+                       requests.c.status == RequestStatus.PENDING.value)
+                .values(status=view.status.value, result=view.result, answered_at=now,
+                        lease_until=None))
+            if written.rowcount != 1:
+                continue
             organizer = Organizer(row.organizer_id, _organizer_name(conn, row.organizer_id))
             audit.write(conn, [_received_and_answered(organizer, view)[1]])
             if view.result is Result.CONFIRMED:
                 _record_usages(conn, organizer, [view], now)
             answered.append(view)
     return answered
-
-
-def due_pending(engine: Engine, limit: int) -> list[tuple[str, datetime]]:
-    """Pending request ids with their deadlines, earliest deadline first."""
-    with read_only(engine) as conn:
-        return [(r.request_id, r.answer_due) for r in conn.execute(
-            select(requests.c.request_id, requests.c.answer_due)
-            .where(requests.c.status == RequestStatus.PENDING.value)
-            .order_by(requests.c.answer_due).limit(limit))]
 
 
 def count_pending(engine: Engine) -> int:
@@ -221,8 +249,42 @@ def withdraw(engine: Engine, organizer: Organizer, identification_code: str,
 
 def _record_usages(conn: Connection, organizer: Organizer, confirmed: Sequence[RequestView],
                    now: datetime) -> None:
-    if not confirmed:
-        return
+    """Record the usages ``confirmed`` implies, as if each were confirmed in turn.
+
+    The database keeps one active usage per (organizer, code). A confirmation on a new number
+    ends the usage on the old one; when another transaction (a second replica) records the same
+    code between our read and our write, the unique index refuses our row, and the round is
+    run again on top of what that transaction committed.
+    """
+    for round_ in _rounds(confirmed):
+        for attempt in range(_USAGE_ATTEMPTS):
+            try:
+                with conn.begin_nested():
+                    _record_round(conn, organizer, round_, now)
+                break
+            except IntegrityError:
+                if attempt == _USAGE_ATTEMPTS - 1:
+                    raise
+
+
+_USAGE_ATTEMPTS = 5
+
+
+def _rounds(confirmed: Sequence[RequestView]) -> list[list[RequestView]]:
+    """Split ``confirmed`` in order into runs in which no code appears twice."""
+    rounds: list[list[RequestView]] = []
+    seen: set[str] = set()
+    for view in confirmed:
+        if not rounds or view.identification_code in seen:
+            rounds.append([])
+            seen = set()
+        rounds[-1].append(view)
+        seen.add(view.identification_code)
+    return rounds
+
+
+def _record_round(conn: Connection, organizer: Organizer, confirmed: Sequence[RequestView],
+                  now: datetime) -> None:
     codes = {v.identification_code: v.phone_number for v in confirmed}
     moved = conn.execute(_ACTIVE_USAGES, {"organizer": organizer.id,
                                           "codes": list(codes)}).all()

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from numident.outbox.tables import outbox_table
@@ -143,6 +144,8 @@ identification_requests = Table(
     Column("received_at", UtcDateTime, nullable=False),
     Column("answer_due", UtcDateTime, nullable=False),
     Column("answered_at", UtcDateTime, nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True,
+           comment="a pending request is being checked by one replica until then"),
     Index("ix_identification_requests_pending", "status", "answer_due"),
     Index("ix_identification_requests_key", "organizer_id", "phone_number",
           "identification_code"),
@@ -162,6 +165,9 @@ usages = Table(
     Column("end_reason", String(32), nullable=True),
     Index("uq_usages_active", "organizer_id", "identification_code", "phone_number",
           unique=True),
+    # One active usage per (organizer, code): a code names one user, on one number at a time.
+    Index("uq_usages_active_code", "organizer_id", "identification_code", unique=True,
+          sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
 )
 
 lifecycle_events = Table(

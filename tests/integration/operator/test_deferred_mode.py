@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from operator_harness import SUBSCRIBERS, Harness, HarnessFactory
+from sqlalchemy import select
+
+from numident.core.identification import Result
+from numident.operator import identification
+from numident.operator.tables import audit
 
 pytestmark = pytest.mark.anyio
 
@@ -76,3 +83,31 @@ async def test_pending_requests_survive_a_restart(make_gateway: HarnessFactory) 
     answer = await second.client.get(f"/identification/v1/requests/{request_id}",
                                      headers=await first.auth())
     assert answer.json()["result"] == "confirmed"
+
+
+async def test_a_claimed_request_is_left_to_its_replica_until_the_lease_expires(
+        make_gateway: HarnessFactory) -> None:
+    """A second claim skips leased requests; after the lease they are claimable again."""
+    h: Harness = await make_gateway(deferred=True, lease_seconds=30)
+    request_id = (await h.identify("+79161234567", "user-1")).json()["requestId"]
+    now = h.clock.now()
+    engine = h.gateway.engine
+    assert [i for i, _ in identification.claim_pending(engine, 10, 30, now)] == [request_id]
+    assert identification.claim_pending(engine, 10, 30, now + timedelta(seconds=29)) == []
+    later = now + timedelta(seconds=31)
+    assert [i for i, _ in identification.claim_pending(engine, 10, 30, later)] == [request_id]
+
+
+async def test_a_request_is_answered_at_most_once(make_gateway: HarnessFactory) -> None:
+    """Answering an answered request again writes nothing: no second answer, audit or usage."""
+    h: Harness = await make_gateway(deferred=True)
+    h.import_csv(SUBSCRIBERS)
+    request_id = (await h.identify("+79161234567", "user-1")).json()["requestId"]
+    engine = h.gateway.engine
+    first = identification.answer_pending(engine, [request_id], h.clock.now())
+    assert [v.result for v in first] == [Result.CONFIRMED]
+    assert identification.answer_pending(engine, [request_id], h.clock.now()) == []
+    with engine.connect() as conn:
+        actions = [r.action for r in conn.execute(select(audit.c.action).order_by(audit.c.id))]
+    assert actions.count("answered") == 1
+    assert actions.count("usage_recorded") == 1

@@ -1,0 +1,50 @@
+"""deferred claims: a lease on pending requests, one active usage per code
+
+Revision ID: 0006
+Revises: 0004
+Create Date: 2026-12-01 09:30:00.000000
+
+Before the unique index is built, surplus active usages of one (organizer, code) are ended as
+``withdrawn``/``number_changed``, keeping the one confirmed last: the state the rules would have
+left had the confirmations been serialised.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import numident.storage.types
+
+revision = '0006'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+ACTIVE = sa.text("status = 'active'")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('identification_requests', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('lease_until', numident.storage.types.UtcDateTime(timezone=True), nullable=True, comment='a pending request is being checked by one replica until then'))
+    op.execute("""
+        UPDATE usages SET status = 'withdrawn', ended_at = last_confirmed_at,
+                          end_reason = 'number_changed'
+        WHERE status = 'active' AND EXISTS (
+            SELECT 1 FROM usages AS later
+            WHERE later.organizer_id = usages.organizer_id
+              AND later.identification_code = usages.identification_code
+              AND later.status = 'active'
+              AND (later.last_confirmed_at > usages.last_confirmed_at
+                   OR (later.last_confirmed_at = usages.last_confirmed_at
+                       AND later.id > usages.id)))
+    """)
+    with op.batch_alter_table('usages', schema=None) as batch_op:
+        batch_op.create_index('uq_usages_active_code', ['organizer_id', 'identification_code'], unique=True, sqlite_where=ACTIVE, postgresql_where=ACTIVE)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('usages', schema=None) as batch_op:
+        batch_op.drop_index('uq_usages_active_code', sqlite_where=ACTIVE, postgresql_where=ACTIVE)
+    with op.batch_alter_table('identification_requests', schema=None) as batch_op:
+        batch_op.drop_column('lease_until')
