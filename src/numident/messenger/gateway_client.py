@@ -158,6 +158,8 @@ def _answer(response: httpx.Response) -> Reply:
         document = response.json()
         request_id = str(document["requestId"])
         status = document.get("status")
+        if status == "expired":  # the gateway gave up on it; a new attempt may be made
+            return Refused("NOT_ANSWERED_IN_TIME")
         result = Result(document["result"]) if status == "answered" else None
         if status not in ("answered", "pending"):
             raise ValueError(status)

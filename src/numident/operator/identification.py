@@ -34,7 +34,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from numident.core.clock import rfc3339
 from numident.core.identification import (
+    ANSWER_DEADLINE,
     ContractStatus,
     RequestStatus,
     Result,
@@ -109,11 +111,11 @@ def lookup(conn: Connection, numbers: Sequence[str]) -> dict[str, ContractStatus
     return {r.phone_number: ContractStatus(r.status) for r in rows}
 
 
-def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item],
-               now: datetime) -> list[RequestView]:
+def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item], now: datetime,
+               deadline: timedelta = ANSWER_DEADLINE) -> list[RequestView]:
     """Receive and answer ``items`` at once, all in one transaction."""
     with write_transaction(engine) as conn:
-        views = [_new(item, now) for item in items]
+        views = [_new(item, now, deadline) for item in items]
         statuses = lookup(conn, [i.phone_number for i in items])
         answered = [_answered(v, answer_for(statuses.get(v.phone_number)), now) for v in views]
         conn.execute(requests.insert(), [_row(v, organizer) for v in answered])
@@ -123,8 +125,8 @@ def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item],
     return answered
 
 
-def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item],
-                    now: datetime) -> list[RequestView]:
+def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item], now: datetime,
+                    deadline: timedelta = ANSWER_DEADLINE) -> list[RequestView]:
     """Queue ``items`` for a later answer; a repeat of a pending request returns it."""
     with engine.begin() as conn:
         pending = {
@@ -140,7 +142,7 @@ def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item],
         for item in items:
             key = (item.phone_number, item.identification_code)
             if key not in pending:
-                pending[key] = _new(item, now)
+                pending[key] = _new(item, now, deadline)
                 fresh.append(pending[key])
             views.append(pending[key])
         if fresh:
@@ -156,7 +158,9 @@ def claim_pending(engine: Engine, limit: int, lease_seconds: float,
                   now: datetime) -> list[tuple[str, datetime]]:
     """Lease up to ``limit`` pending requests to this replica, earliest deadline first.
 
-    Returns (request id, deadline) pairs. A request leased to another replica is skipped until
+    Only requests that can still make their deadline are claimed: overdue ones are for
+    ``expire_overdue``, so that they never delay work still in time. Returns (request id,
+    deadline) pairs. A request leased to another replica is skipped until
     that lease expires, so a replica killed in the middle of its checks leaves its work to the
     others after ``lease_seconds``. On PostgreSQL the candidates are locked with ``FOR UPDATE
     SKIP LOCKED``, so concurrent claims never wait for each other nor take the same rows; on
@@ -164,7 +168,7 @@ def claim_pending(engine: Engine, limit: int, lease_seconds: float,
     """
     candidates = (
         select(requests.c.request_id)
-        .where(requests.c.status == RequestStatus.PENDING.value,
+        .where(requests.c.status == RequestStatus.PENDING.value, requests.c.answer_due > now,
                or_(requests.c.lease_until.is_(None), requests.c.lease_until <= now))
         .order_by(requests.c.answer_due).limit(limit)
         .with_for_update(skip_locked=True))  # rendered on PostgreSQL only
@@ -193,6 +197,9 @@ def answer_pending(engine: Engine, request_ids: Sequence[str],
         statuses = lookup(conn, [r.phone_number for r in rows])
         answered: list[RequestView] = []
         for row in rows:
+            if row.answer_due <= now:  # an answer after the deadline would come too late
+                answered.extend(_expire(conn, [row.request_id], now))
+                continue
             view = _answered(RequestView.from_row(row),
                              answer_for(statuses.get(row.phone_number)), now)
             written = conn.execute(
@@ -209,6 +216,39 @@ def answer_pending(engine: Engine, request_ids: Sequence[str],
                 _record_usages(conn, organizer, [view], now)
             answered.append(view)
     return answered
+
+
+def expire_overdue(engine: Engine, now: datetime) -> list[RequestView]:
+    """Settle every pending request whose deadline has passed as not answered in time.
+
+    This happens after downtime, or to a request whose check outlived its deadline. Such a
+    request gets no answer (one after the deadline would arrive after the organizer has given
+    up on it, SPEC rule 5) and keeps no identification code beyond its receipt's audit entry.
+    """
+    with write_transaction(engine) as conn:
+        overdue = conn.execute(select(requests.c.request_id).where(
+            requests.c.status == RequestStatus.PENDING.value,
+            requests.c.answer_due <= now)).scalars().all()
+        return _expire(conn, overdue, now) if overdue else []
+
+
+def _expire(conn: Connection, request_ids: Sequence[str], now: datetime) -> list[RequestView]:
+    # Conditional, like an answer: a request answered or expired by another replica meanwhile
+    # is left alone, and only the rows this statement changed get an audit entry.
+    rows = conn.execute(
+        update(requests)
+        .where(requests.c.request_id.in_(request_ids),
+               requests.c.status == RequestStatus.PENDING.value)
+        .values(status=RequestStatus.EXPIRED.value, lease_until=None)
+        .returning(*requests.c)).all()
+    names = {o.id: o.name for o in conn.execute(select(organizers.c.id, organizers.c.name)
+                                                 .where(organizers.c.id.in_(
+                                                     {r.organizer_id for r in rows})))}
+    audit.write(conn, [audit.entry(now, names[r.organizer_id], "request_expired",
+                                   phone_number=r.phone_number, request_id=r.request_id,
+                                   detail={"answer_due": rfc3339(r.answer_due)})
+                       for r in rows])
+    return [RequestView.from_row(r) for r in rows]
 
 
 def count_pending(engine: Engine) -> int:
@@ -316,9 +356,9 @@ def _organizer_name(conn: Connection, organizer_id: int) -> str:
                             .where(organizers.c.id == organizer_id)).scalar_one())
 
 
-def _new(item: Item, now: datetime) -> RequestView:
+def _new(item: Item, now: datetime, deadline: timedelta) -> RequestView:
     return RequestView(str(uuid.uuid4()), item.phone_number, item.identification_code,
-                       RequestStatus.PENDING, None, now, answer_due(now), None)
+                       RequestStatus.PENDING, None, now, answer_due(now, deadline), None)
 
 
 def _answered(view: RequestView, result: Result, now: datetime) -> RequestView:

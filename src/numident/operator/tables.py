@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -168,6 +169,15 @@ usages = Table(
     # One active usage per (organizer, code): a code names one user, on one number at a time.
     Index("uq_usages_active_code", "organizer_id", "identification_code", unique=True,
           sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+)
+
+deferred_replicas = Table(
+    "deferred_replicas", metadata,
+    Column("replica_id", String(36), primary_key=True),
+    Column("answers_per_second", Float, nullable=False,
+           comment="the replica's measured drain rate of deferred requests"),
+    Column("valid_until", UtcDateTime, nullable=False,
+           comment="the rate counts for admission until then; a live replica renews it"),
 )
 
 lifecycle_events = Table(

@@ -8,6 +8,7 @@ import pytest
 from operator_harness import SUBSCRIBERS, Harness, HarnessFactory
 from sqlalchemy import select
 
+from numident.core.clock import FakeClock
 from numident.core.identification import Result
 from numident.operator import identification
 from numident.operator.tables import audit
@@ -111,3 +112,72 @@ async def test_a_request_is_answered_at_most_once(make_gateway: HarnessFactory) 
         actions = [r.action for r in conn.execute(select(audit.c.action).order_by(audit.c.id))]
     assert actions.count("answered") == 1
     assert actions.count("usage_recorded") == 1
+
+
+async def test_overdue_requests_expire_instead_of_delaying_requests_in_time(
+        make_gateway: HarnessFactory) -> None:
+    """After downtime, requests past answerDue are settled as expired, not answered first.
+
+    Five requests outlive their deadline while the gateway is down; one arrives after it is
+    back. The first round answers the one still in time, and the five are expired with a
+    reason, in the audit trail, with no identification code kept.
+    """
+    clock = FakeClock()
+    h: Harness = await make_gateway(deferred=True, workers=1, clock=clock)
+    h.import_csv(SUBSCRIBERS)
+    old = [(await h.identify("+79161234567", f"old-{n}")).json()["requestId"] for n in range(5)]
+    clock.advance(21 * 60)
+    fresh = (await h.identify("+79031112233", "fresh")).json()["requestId"]
+    assert h.gateway.pending == 6
+    assert await h.gateway.answer_due_batch() is False
+    answer = (await h.client.get(f"/identification/v1/requests/{fresh}",
+                                 headers=await h.auth())).json()
+    assert (answer["status"], answer["result"]) == ("answered", "confirmed")
+    expired = [(await h.client.get(f"/identification/v1/requests/{i}",
+                                   headers=await h.auth())).json() for i in old]
+    assert {e["status"] for e in expired} == {"expired"}
+    assert all("result" not in e and "may be sent again" in e["reason"] for e in expired)
+    assert h.gateway.pending == 0
+    with h.gateway.engine.connect() as conn:
+        rows = conn.execute(select(audit.c.request_id, audit.c.identification_code)
+                            .where(audit.c.action == "request_expired")).all()
+    assert sorted(r.request_id for r in rows) == sorted(old)
+    assert {r.identification_code for r in rows} == {None}
+    metrics = (await h.client.get("/metrics")).text
+    assert "numident_requests_expired_total 5.0" in metrics
+
+
+async def test_a_request_whose_check_outlives_its_deadline_is_expired(
+        make_gateway: HarnessFactory) -> None:
+    """A check that ends after answerDue gives no answer: the request is expired instead."""
+    clock = FakeClock()
+    h: Harness = await make_gateway(deferred=True, clock=clock, answer_deadline_seconds=10)
+    h.import_csv(SUBSCRIBERS)
+    request_id = (await h.identify("+79161234567", "user-1")).json()["requestId"]
+    [(claimed, _)] = identification.claim_pending(h.gateway.engine, 4, 30, clock.now())
+    clock.advance(11)
+    [view] = identification.answer_pending(h.gateway.engine, [claimed], clock.now())
+    assert (view.request_id, view.status, view.result) == (request_id, "expired", None)
+
+
+async def test_admission_follows_the_measured_rate_not_the_setting(
+        make_gateway: HarnessFactory) -> None:
+    """Configured for instant checks, a gateway measured at 1 answer/s refuses a long queue.
+
+    With a 100 s deadline and 90 s of budget, 90 requests fit at 1/s; the 91st is refused at
+    once with Retry-After the one second the queue needs to make room.
+    """
+    clock = FakeClock()
+    h: Harness = await make_gateway(deferred=True, clock=clock, workers=1,
+                                    answer_deadline_seconds=100)
+    started = clock.now()
+    clock.advance(1)
+    h.gateway.meter.record(started, clock.now(), 1)
+    batch = [{"phoneNumber": f"+7916123{n:04d}", "identificationCode": f"u-{n}"}
+             for n in range(90)]
+    accepted = await h.client.post("/identification/v1/requests/batch",
+                                   headers=await h.auth(), json={"requests": batch})
+    assert accepted.status_code == 200
+    refused = await h.identify("+79161239999", "one-more")
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"

@@ -1,4 +1,4 @@
-"""deferred claims: a lease on pending requests, one active usage per code
+"""deferred claims: a lease on pending requests, one active usage per code, replica rates
 
 Revision ID: 0006
 Revises: 0004
@@ -25,6 +25,12 @@ ACTIVE = sa.text("status = 'active'")
 
 
 def upgrade() -> None:
+    op.create_table('deferred_replicas',
+    sa.Column('replica_id', sa.String(length=36), nullable=False),
+    sa.Column('answers_per_second', sa.Float(), nullable=False, comment="the replica's measured drain rate of deferred requests"),
+    sa.Column('valid_until', numident.storage.types.UtcDateTime(timezone=True), nullable=False, comment='the rate counts for admission until then; a live replica renews it'),
+    sa.PrimaryKeyConstraint('replica_id', name=op.f('pk_deferred_replicas'))
+    )
     with op.batch_alter_table('identification_requests', schema=None) as batch_op:
         batch_op.add_column(sa.Column('lease_until', numident.storage.types.UtcDateTime(timezone=True), nullable=True, comment='a pending request is being checked by one replica until then'))
     op.execute("""
@@ -48,3 +54,4 @@ def downgrade() -> None:
         batch_op.drop_index('uq_usages_active_code', sqlite_where=ACTIVE, postgresql_where=ACTIVE)
     with op.batch_alter_table('identification_requests', schema=None) as batch_op:
         batch_op.drop_column('lease_until')
+    op.drop_table('deferred_replicas')
