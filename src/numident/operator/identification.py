@@ -128,7 +128,7 @@ def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item], now:
 def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item], now: datetime,
                     deadline: timedelta = ANSWER_DEADLINE) -> list[RequestView]:
     """Queue ``items`` for a later answer; a repeat of a pending request returns it."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         pending = {
             (r.phone_number, r.identification_code): RequestView.from_row(r)
             for r in conn.execute(select(requests).where(

@@ -164,7 +164,7 @@ async def test_admission_follows_the_measured_rate_not_the_setting(
         make_gateway: HarnessFactory) -> None:
     """Configured for instant checks, a gateway measured at 1 answer/s refuses a long queue.
 
-    With a 100 s deadline and 90 s of budget, 90 requests fit at 1/s; the 91st is refused at
+    With a 100 s deadline and 75 s of budget, 75 requests fit at 1/s; the 76th is refused at
     once with Retry-After the one second the queue needs to make room.
     """
     clock = FakeClock()
@@ -174,7 +174,7 @@ async def test_admission_follows_the_measured_rate_not_the_setting(
     clock.advance(1)
     h.gateway.meter.record(started, clock.now(), 1)
     batch = [{"phoneNumber": f"+7916123{n:04d}", "identificationCode": f"u-{n}"}
-             for n in range(90)]
+             for n in range(75)]
     accepted = await h.client.post("/identification/v1/requests/batch",
                                    headers=await h.auth(), json={"requests": batch})
     assert accepted.status_code == 200

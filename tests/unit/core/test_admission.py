@@ -53,32 +53,32 @@ def test_meter_window_forgets_old_batches() -> None:
 
 
 def test_admission_accepts_what_the_measured_rate_answers_in_time() -> None:
-    """At 10 answers/s, 10,799 requests ahead still fit in 18 of the 20 minutes."""
-    decision = admit(ahead=10_799, items=1, answers_per_second=10, deadline=TWENTY_MINUTES,
-                     pending=10_799, max_pending=100_000)
+    """At 10 answers/s, 8,999 requests ahead still fit in 15 of the 20 minutes."""
+    decision = admit(ahead=8_999, items=1, answers_per_second=10, deadline=TWENTY_MINUTES,
+                     pending=8_999, max_pending=100_000)
     assert decision.accepted
-    assert decision.expected_wait == 1080.0
+    assert decision.expected_wait == 900.0
 
 
 def test_admission_refuses_at_once_what_could_not_be_answered_in_time() -> None:
     """One more than fits is refused, with Retry-After the time until it would fit."""
-    refused = admit(ahead=10_800, items=1, answers_per_second=10, deadline=TWENTY_MINUTES,
-                    pending=10_800, max_pending=100_000)
+    refused = admit(ahead=9_000, items=1, answers_per_second=10, deadline=TWENTY_MINUTES,
+                    pending=9_000, max_pending=100_000)
     assert not refused.accepted
     assert refused.retry_after == 1
     # The queue of ten minutes beyond the budget: Retry-After says ten minutes, not 2 s.
-    far = admit(ahead=16_800, items=1, answers_per_second=10, deadline=TWENTY_MINUTES,
-                pending=16_800, max_pending=100_000)
+    far = admit(ahead=15_000, items=1, answers_per_second=10, deadline=TWENTY_MINUTES,
+                pending=15_000, max_pending=100_000)
     assert far.retry_after == 601
-    assert far.expected_wait == 1680.1
+    assert far.expected_wait == 1500.1
 
 
 def test_admission_of_a_batch_needs_room_for_all_of_it() -> None:
     """A batch is accepted or refused whole, by the time its last item would be answered."""
-    decision = admit(ahead=10_000, items=1000, answers_per_second=10, deadline=TWENTY_MINUTES,
-                     pending=10_000, max_pending=100_000)
+    decision = admit(ahead=8_100, items=1000, answers_per_second=10, deadline=TWENTY_MINUTES,
+                     pending=8_100, max_pending=100_000)
     assert not decision.accepted
-    assert decision.retry_after == 20
+    assert decision.retry_after == 10
 
 
 def test_admission_respects_the_queue_bound() -> None:
@@ -103,4 +103,4 @@ def test_a_measured_slowdown_turns_acceptance_into_refusal() -> None:
                   deadline=TWENTY_MINUTES, pending=200_000, max_pending=1_000_000)
     assert before.accepted
     assert not after.accepted
-    assert after.retry_after == 203  # 200,001 / 156 = 1282.1 s, 202.1 s over the budget
+    assert after.retry_after == 383  # 200,001 / 156 = 1282.1 s, 382.1 s over the budget
