@@ -131,6 +131,11 @@ class Gateway:
         """
         batch = self.settings.workers * 4
         started = self.clock.now()
+        if self.settings.deferred:
+            await self._publish(started)
+        if not self._pending and not await anyio.to_thread.run_sync(
+                identification.count_pending, self.engine):
+            return False  # an idle round takes no write lock
         expired = await anyio.to_thread.run_sync(identification.expire_overdue, self.engine,
                                                  started)
         self.metrics.expired.inc(len(expired))
@@ -145,7 +150,6 @@ class Gateway:
         in_time = [v for v in answered if v.status is RequestStatus.ANSWERED]
         self.meter.record(started, finished, len(in_time))
         self.metrics.expired.inc(len(answered) - len(in_time))
-        await self._publish(finished)
         self._pending = await anyio.to_thread.run_sync(identification.count_pending,
                                                        self.engine)
         self.metrics.pending.set(self._pending)

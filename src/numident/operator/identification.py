@@ -225,11 +225,15 @@ def expire_overdue(engine: Engine, now: datetime) -> list[RequestView]:
     request gets no answer (one after the deadline would arrive after the organizer has given
     up on it, SPEC rule 5) and keeps no identification code beyond its receipt's audit entry.
     """
-    with write_transaction(engine) as conn:
+    # Looked for in a snapshot first: most rounds find none and need not take the write lock.
+    with read_only(engine) as conn:
         overdue = conn.execute(select(requests.c.request_id).where(
             requests.c.status == RequestStatus.PENDING.value,
             requests.c.answer_due <= now)).scalars().all()
-        return _expire(conn, overdue, now) if overdue else []
+    if not overdue:
+        return []
+    with write_transaction(engine) as conn:
+        return _expire(conn, overdue, now)
 
 
 def _expire(conn: Connection, request_ids: Sequence[str], now: datetime) -> list[RequestView]:
