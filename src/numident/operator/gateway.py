@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import Engine
 
 from numident.config import OperatorSettings
-from numident.core.admission import DrainMeter, admit
+from numident.core.admission import Admission, DrainMeter, admit
 from numident.core.clock import Clock
 from numident.core.identification import RequestStatus
 from numident.core.notices import NoticeType
@@ -37,6 +37,8 @@ DATABASE_ALLOWANCE = 0.05
 """Seconds per answer assumed for the database, before the first answers are measured."""
 RATE_REFRESH = timedelta(seconds=1)
 """How often a replica renews its published rate and reads the others'."""
+QUEUE_REUSE = timedelta(milliseconds=100)
+"""How long the queue read for one refusal may decide the next refusals."""
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Gateway:
         self._others = 0.0
         self._others_read: datetime | None = None
         self._published: datetime | None = None
+        self._refused_on: tuple[datetime, drain.Queue] | None = None
         self.metrics.pending.set(self._pending)
 
     @property
@@ -87,21 +90,35 @@ class Gateway:
                 self.metrics.answered(str(view.result), view.received_at, now)
             return views
         with self._lock:
-            queue = drain.queue(self.engine, now)
-            decision = admit(ahead=queue.in_time, items=len(items),
-                             answers_per_second=self.drain_rate(now), deadline=self.deadline,
-                             pending=queue.pending, max_pending=self.settings.max_pending)
+            # Under overload most requests are refused: a refusal may rest on the queue read
+            # for the last refusal, if recent (the queue it saw has only drained since, so the
+            # refusal errs on the safe side); an acceptance always reads the queue afresh.
+            decision = None
+            if self._refused_on is not None and now - self._refused_on[0] < QUEUE_REUSE:
+                queue = self._refused_on[1]
+                decision = self._admit(queue, len(items), now)
+            if decision is None or decision.accepted:
+                queue = drain.queue(self.engine, now)
+                decision = self._admit(queue, len(items), now)
             if not decision.accepted:
+                if self._refused_on is None or self._refused_on[1] is not queue:
+                    self._refused_on = (now, queue)
                 self._pending = queue.pending
                 self.metrics.refused.inc(len(items))
                 raise TooManyRequests("the gateway cannot answer more requests within 20 "
                                       "minutes now", retry_after=decision.retry_after)
+            self._refused_on = None
             views = identification.accept_deferred(self.engine, organizer, items, now,
                                                    self.deadline)
             self._pending = identification.count_pending(self.engine)
         self.metrics.pending.set(self._pending)
         self._queue.wake()
         return views
+
+    def _admit(self, queue: drain.Queue, items: int, now: datetime) -> Admission:
+        return admit(ahead=queue.in_time, items=items, answers_per_second=self.drain_rate(now),
+                     deadline=self.deadline, pending=queue.pending,
+                     max_pending=self.settings.max_pending)
 
     def record_event(self, kind: NoticeType, phone_number: str, *, source: str,
                      occurred_at: datetime | None = None, event_id: str | None = None,

@@ -181,3 +181,24 @@ async def test_admission_follows_the_measured_rate_not_the_setting(
     refused = await h.identify("+79161239999", "one-more")
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "1"
+
+
+async def test_a_refused_organizer_is_accepted_once_the_queue_has_room(
+        make_gateway: HarnessFactory) -> None:
+    """After Retry-After, with the queue drained meanwhile, the same request is accepted."""
+    clock = FakeClock()  # each 1 s check moves it: the gateway measures 1 answer/s
+    h: Harness = await make_gateway(deferred=True, clock=clock, workers=1, check_seconds=1,
+                                    answer_deadline_seconds=100)
+    started = clock.now()
+    clock.advance(1)
+    h.gateway.meter.record(started, clock.now(), 1)
+    batch = [{"phoneNumber": f"+7916123{n:04d}", "identificationCode": f"u-{n}"}
+             for n in range(75)]
+    await h.client.post("/identification/v1/requests/batch", headers=await h.auth(),
+                        json={"requests": batch})
+    refused = await h.identify("+79161239999", "one-more")
+    assert refused.status_code == 429
+    assert await h.gateway.answer_due_batch() is True  # four answered: room for four more
+    assert h.gateway.meter.answers_per_second == 1.0
+    clock.advance(int(refused.headers["retry-after"]))
+    assert (await h.identify("+79161239999", "one-more")).status_code == 202
