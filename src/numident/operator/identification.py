@@ -9,6 +9,10 @@ of the same code at this operator is withdrawn, because the user has moved to an
 A request repeated while an earlier identical one is still pending returns that pending
 request, so retries never queue the same work twice; once answered, a repeat is answered
 afresh from the registry as it is now, and the usage record is refreshed, not duplicated.
+
+Deferred requests may be served by several replicas on one database: each claims its work
+under a lease, writes an answer only while the request is still pending (at most once), and
+settles a request whose deadline has passed as ``expired`` instead of answering it late.
 """
 
 from __future__ import annotations
@@ -160,9 +164,9 @@ def claim_pending(engine: Engine, limit: int, lease_seconds: float,
 
     Only requests that can still make their deadline are claimed: overdue ones are for
     ``expire_overdue``, so that they never delay work still in time. Returns (request id,
-    deadline) pairs. A request leased to another replica is skipped until
-    that lease expires, so a replica killed in the middle of its checks leaves its work to the
-    others after ``lease_seconds``. On PostgreSQL the candidates are locked with ``FOR UPDATE
+    deadline) pairs. A request leased to another replica is skipped until that lease expires,
+    so a replica killed in the middle of its checks leaves its work to the others after
+    ``lease_seconds``. On PostgreSQL the candidates are locked with ``FOR UPDATE
     SKIP LOCKED``, so concurrent claims never wait for each other nor take the same rows; on
     SQLite the write lock serialises claims.
     """
