@@ -202,3 +202,19 @@ async def test_a_refused_organizer_is_accepted_once_the_queue_has_room(
     assert h.gateway.meter.answers_per_second == 1.0
     clock.advance(int(refused.headers["retry-after"]))
     assert (await h.identify("+79161239999", "one-more")).status_code == 202
+
+
+async def test_replicas_admit_on_the_sum_of_their_published_rates(
+        make_gateway: HarnessFactory) -> None:
+    """Each replica publishes its measured rate; another counts it until its validity lapses."""
+    clock = FakeClock()
+    first: Harness = await make_gateway(deferred=True, clock=clock, workers=1)
+    second: Harness = await make_gateway(deferred=True, clock=clock, workers=1, register=False)
+    started = clock.now()
+    clock.advance(0.5)
+    first.gateway.meter.record(started, clock.now(), 1)  # 2 answers/s
+    await first.gateway.answer_due_batch()  # publishes, valid for 10 s
+    own = second.gateway.meter.answers_per_second
+    assert second.gateway.drain_rate(clock.now()) == own + 2.0
+    clock.advance(11)  # the first replica has not renewed its rate: it no longer counts
+    assert second.gateway.drain_rate(clock.now()) == own
