@@ -13,13 +13,16 @@ capacity is small, and an answer deadline shortened to ``--deadline`` seconds
    them is answered (read from the database).
 2. Overload: single requests (fresh numbers and codes, open loop) at ``--factor`` times that
    capacity for ``--duration`` seconds, at most ``--concurrency`` in flight.
-3. Drain: wait until nothing is pending, then read every request's outcome from the database.
+3. Drain probe: as the overload stops, a batch of ``--drain-batch-seconds`` of capacity, which
+   does not fit the full queue yet, is sent again every 0.25 s until accepted.
+4. Drain: wait until nothing is pending, then read every request's outcome from the database.
 
 Printed: answers later than answerDue (goal 0) and requests expired; accepted throughput and
 in-time answers per second during the overload against the capacity (goal >= 90%); and for
 the refused requests, Retry-After against the real wait, i.e. the time until the gateway next
-accepted a request (goal within 2x). Retry-After is whole seconds, so a real wait under one
-second is compared as one second. Prints figures; never fails on time.
+accepted a request (goal within 2x; Retry-After is whole seconds, so a real wait under one
+second is compared as one second), and the drain probe's Retry-After against the time its
+batch took to be accepted. Prints figures; never fails on time.
 """
 
 from __future__ import annotations
@@ -202,6 +205,25 @@ async def overload(base: str, headers: dict[str, str], rate: float, seconds: flo
     return sorted(sent, key=lambda s: s.at)
 
 
+def drain_probe(base: str, headers: dict[str, str], size: int, first_number: int
+                ) -> tuple[int, float] | None:
+    """Right after the overload, a batch of ``size`` that does not fit yet: (Retry-After, real
+    wait), the real wait being the time until the same batch, sent every 0.25 s, is accepted."""
+    body = {"requests": [{"phoneNumber": f"+7916{first_number + i:07d}",
+                          "identificationCode": f"drain-{i}"} for i in range(size)]}
+    started = time.monotonic()
+    advised: int | None = None
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        while time.monotonic() - started < 120:
+            response = client.post("/identification/v1/requests/batch", json=body)
+            if response.status_code == 200:
+                return None if advised is None else (advised, time.monotonic() - started)
+            if advised is None:
+                advised = int(response.headers["retry-after"])
+            time.sleep(0.25)
+    return None
+
+
 def real_waits(sent: list[Sent]) -> list[tuple[int, float]]:
     """(Retry-After, seconds until the next accepted request) of each refused request."""
     accepted = [s.at for s in sent if s.status == 202]
@@ -248,6 +270,8 @@ def main(args: argparse.Namespace) -> None:
                 sent = asyncio.run(overload(base, headers, rate, args.duration,
                                             args.concurrency, args.probe))
                 window_end = datetime.now(UTC)
+                batch = max(1, min(1000, round(args.drain_batch_seconds * capacity)))
+                probe = drain_probe(base, headers, batch, args.probe + len(sent) + 1)
                 drained = wait_drained(engine, 3 * args.deadline)
             rows = [r for r in outcomes(engine) if r.request_id not in before]
             engine.dispose()
@@ -285,6 +309,12 @@ def main(args: argparse.Namespace) -> None:
               "(goal: within 2x)")
     else:
         print("refused: none with a later acceptance to compare with")
+    if probe is None:
+        print(f"drain probe: the batch of {batch} was accepted at once")
+    else:
+        print(f"drain probe (a batch of {batch} = {args.drain_batch_seconds:g} s of work, sent "
+              f"as the overload stopped): Retry-After {probe[0]} s, accepted after "
+              f"{probe[1]:.1f} s, ratio {probe[0] / probe[1]:.2f} (goal within 2x)")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -300,6 +330,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=40.0,
                         help="seconds of overload (at most 120)")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--drain-batch-seconds", type=float, default=5.0,
+                        help="size of the drain probe's batch, in seconds of capacity")
     args = parser.parse_args(argv)
     args.duration = min(args.duration, 120.0)
     return args
