@@ -112,6 +112,31 @@ def test_two_replicas_answer_each_request_once_and_keep_one_usage_per_code(
     assert scalar(engine, "SELECT count(*) FROM usages WHERE status = 'active'") == PAIRS
 
 
+def test_one_request_sent_to_both_replicas_at_once_is_queued_once(
+        installation: dict[str, object]) -> None:
+    """A retry that reaches the other replica while the first is accepting gets the same id."""
+    engine: Engine = installation["engine"]  # type: ignore[assignment]
+    servers = [replica(installation, "a", check_seconds="5"),
+               replica(installation, "b", check_seconds="5")]
+    try:
+        headers = token(servers[0], installation["key"])  # type: ignore[arg-type]
+
+        def send(n: int) -> str:
+            body = {"phoneNumber": NUMBERS[n // 2], "identificationCode": f"user-{n // 2}"}
+            response = httpx.post(f"{servers[n % 2].url}/identification/v1/requests",
+                                  headers=headers, json=body, timeout=30)
+            assert response.status_code == 202, response.text
+            return str(response.json()["requestId"])
+
+        with ThreadPoolExecutor(16) as pool:
+            ids = list(pool.map(send, range(2 * PAIRS)))
+    finally:
+        for server in servers:
+            server.stop()
+    assert [ids[n] for n in range(0, len(ids), 2)] == [ids[n] for n in range(1, len(ids), 2)]
+    assert scalar(engine, "SELECT count(*) FROM identification_requests") == PAIRS
+
+
 def test_requests_claimed_by_a_killed_replica_are_answered_by_the_other(
         installation: dict[str, object]) -> None:
     """SIGKILL a replica in the middle of its checks: the other answers its claims, once."""

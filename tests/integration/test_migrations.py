@@ -74,3 +74,26 @@ def test_upgrade_keeps_the_last_confirmed_of_duplicate_active_usages(database_ur
                                         ("+79160000002", "active", None),
                                         ("+79160000003", "withdrawn", "number_changed")]
     engine.dispose()
+
+
+def test_upgrade_keeps_the_earliest_of_duplicate_pending_requests(database_url: str) -> None:
+    """A request queued twice by two replicas: the earliest stays pending, the repeat expires."""
+    engine = create_database_engine(database_url)
+    upgrade(engine, "operator", "0004")
+    early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO organizers (name, notice_url, public_key, active, "
+                          "created_at) VALUES ('chat', 'http://127.0.0.1:9/', '{}', true, "
+                          ":at)"), {"at": early})
+        for request_id, received in (("r-late", late), ("r-early", early)):
+            conn.execute(text(
+                "INSERT INTO identification_requests (request_id, organizer_id, phone_number, "
+                "identification_code, status, received_at, answer_due) VALUES (:id, 1, "
+                "'+79160000001', 'user-1', 'pending', :at, :at)"),
+                {"id": request_id, "at": received})
+    upgrade(engine, "operator")
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT request_id, status FROM identification_requests "
+                                 "ORDER BY request_id")).all()
+    assert [tuple(r) for r in rows] == [("r-early", "pending"), ("r-late", "expired")]
+    engine.dispose()

@@ -33,9 +33,11 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from numident.core.clock import rfc3339
@@ -131,31 +133,55 @@ def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item], now:
 
 def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item], now: datetime,
                     deadline: timedelta = ANSWER_DEADLINE) -> list[RequestView]:
-    """Queue ``items`` for a later answer; a repeat of a pending request returns it."""
+    """Queue ``items`` for a later answer; a repeat of a pending request returns it.
+
+    The database holds one pending request per (organizer, number, code): a repeat accepted
+    at the same moment by another replica is not inserted beside it, and the one stored is
+    returned instead.
+    """
     with write_transaction(engine) as conn:
-        pending = {
-            (r.phone_number, r.identification_code): RequestView.from_row(r)
-            for r in conn.execute(select(requests).where(
-                requests.c.organizer_id == organizer.id,
-                requests.c.status == RequestStatus.PENDING.value,
-                tuple_(requests.c.phone_number, requests.c.identification_code).in_(
-                    [(i.phone_number, i.identification_code) for i in items])))
-        }
+        keys = [(i.phone_number, i.identification_code) for i in items]
+        pending = _pending_for(conn, organizer, keys)
         views: list[RequestView] = []
-        fresh: list[RequestView] = []
+        fresh: dict[tuple[str, str], RequestView] = {}
         for item in items:
             key = (item.phone_number, item.identification_code)
             if key not in pending:
-                pending[key] = _new(item, now, deadline)
-                fresh.append(pending[key])
+                pending[key] = fresh[key] = _new(item, now, deadline)
             views.append(pending[key])
         if fresh:
-            conn.execute(requests.insert(), [_row(v, organizer) for v in fresh])
+            inserted = set(conn.execute(
+                _pending_insert(conn).returning(requests.c.request_id),
+                [_row(v, organizer) for v in fresh.values()]).scalars())
+            if len(inserted) < len(fresh):
+                stored = _pending_for(conn, organizer, [k for k, v in fresh.items()
+                                                        if v.request_id not in inserted])
+                views = [stored.get((v.phone_number, v.identification_code), v)
+                         if v.request_id not in inserted else v for v in views]
             audit.write(conn, [audit.entry(now, organizer.name, "request_received",
                                            phone_number=v.phone_number,
                                            identification_code=v.identification_code,
-                                           request_id=v.request_id) for v in fresh])
+                                           request_id=v.request_id)
+                               for v in fresh.values() if v.request_id in inserted])
     return views
+
+
+def _pending_for(conn: Connection, organizer: Organizer,
+                 keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RequestView]:
+    return {(r.phone_number, r.identification_code): RequestView.from_row(r)
+            for r in conn.execute(select(requests).where(
+                requests.c.organizer_id == organizer.id,
+                requests.c.status == RequestStatus.PENDING.value,
+                tuple_(requests.c.phone_number, requests.c.identification_code).in_(keys)))}
+
+
+def _pending_insert(conn: Connection) -> Insert:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement: Insert = dialect.insert(requests).on_conflict_do_nothing(
+        index_elements=["organizer_id", "phone_number", "identification_code"],
+        # Spelled as in the index: PostgreSQL infers the index from the same literal predicate.
+        index_where=text("status = 'pending'"))
+    return statement
 
 
 def claim_pending(engine: Engine, limit: int, lease_seconds: float,

@@ -150,6 +150,10 @@ identification_requests = Table(
     Index("ix_identification_requests_pending", "status", "answer_due"),
     Index("ix_identification_requests_key", "organizer_id", "phone_number",
           "identification_code"),
+    # One pending request per (organizer, number, code): a repeat returns the pending one.
+    Index("uq_identification_requests_pending", "organizer_id", "phone_number",
+          "identification_code", unique=True, sqlite_where=text("status = 'pending'"),
+          postgresql_where=text("status = 'pending'")),
 )
 
 usages = Table(
