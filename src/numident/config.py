@@ -41,6 +41,10 @@ class DispatchSettings(_Section):
     give_up_after_hours: float = Field(24.0, gt=0)
     concurrency: int = Field(16, ge=1, le=1024)
     poll_seconds: float = Field(0.5, gt=0)
+    answer_deadline_seconds: float = Field(
+        ANSWER_DEADLINE.total_seconds(), gt=0, le=ANSWER_DEADLINE.total_seconds(),
+        description="The deadline of an answer (answerDue): the rule's 20 minutes; only "
+        "tests and benchmarks shorten it, to see the deadline at work within seconds")
     lease_seconds: float = Field(60.0, gt=0, description="How long a dispatcher owns a claimed "
                                  "notice; after a crash, others take it over when this ends")
 
@@ -161,6 +165,13 @@ class OperatorSettings(_Section):
     check_seconds: float = Field(0.0, ge=0, description="Time a registry check takes (deferred)")
     workers: int = Field(4, ge=1, le=256)
     max_pending: int = Field(100_000, ge=1)
+    answer_deadline_seconds: float = Field(
+        ANSWER_DEADLINE.total_seconds(), gt=0, le=ANSWER_DEADLINE.total_seconds(),
+        description="The deadline of an answer (answerDue): the rule's 20 minutes; only "
+        "tests and benchmarks shorten it, to see the deadline at work within seconds")
+    lease_seconds: float = Field(
+        30.0, gt=0, description="How long a replica owns the deferred requests it claimed; "
+        "then another replica may answer them. Must exceed the time of four checks")
     admin_token: SecretStr | None = None
     token_lifetime_seconds: int = Field(600, ge=30, le=3600)
     max_body_bytes: int = Field(1_000_000, ge=1024)

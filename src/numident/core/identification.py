@@ -8,7 +8,6 @@ holds the number; anything else is ``not_found``. These are values, not exceptio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -26,6 +25,11 @@ class Result(StrEnum):
 class RequestStatus(StrEnum):
     PENDING = "pending"
     ANSWERED = "answered"
+    EXPIRED = "expired"
+    """Not answered by its deadline (after downtime, say): the organizer may ask again."""
+
+
+NOT_ANSWERED_IN_TIME = "not answered by answerDue; the request may be sent again"
 
 
 class ContractStatus(StrEnum):
@@ -43,8 +47,8 @@ def validate_identification_code(code: object) -> str:
     return code
 
 
-def answer_due(received_at: datetime) -> datetime:
-    return received_at + ANSWER_DEADLINE
+def answer_due(received_at: datetime, deadline: timedelta = ANSWER_DEADLINE) -> datetime:
+    return received_at + deadline
 
 
 def answer_for(status: ContractStatus | None) -> Result:
@@ -56,32 +60,3 @@ def answer_for(status: ContractStatus | None) -> Result:
     if status in (ContractStatus.ACTIVE, ContractStatus.SUSPENDED):
         return Result.CONFIRMED
     return Result.NOT_FOUND
-
-
-@dataclass(frozen=True)
-class Admission:
-    """Whether a deferred request may be accepted now; ``retry_after`` seconds when not."""
-
-    accepted: bool
-    retry_after: int = 0
-    projected_answer: datetime | None = None
-
-
-def admit(*, now: datetime, queued: int, seconds_per_check: float, workers: int,
-          max_pending: int, safety: timedelta = timedelta(minutes=2)) -> Admission:
-    """Decide whether one more deferred request can still be answered before its deadline.
-
-    The queue is served earliest-deadline-first by ``workers`` in parallel, each check taking
-    ``seconds_per_check``; a new request is answered after everything already queued. It is
-    accepted only if that projected answer falls ``safety`` before ``now + 20 minutes`` and the
-    queue is below ``max_pending``. When refused, ``retry_after`` is the time for the queue to
-    drain far enough that the request would fit.
-    """
-    workers = max(1, workers)
-    wait = (queued + 1) * seconds_per_check / workers
-    budget = (ANSWER_DEADLINE - safety).total_seconds()
-    projected = now + timedelta(seconds=wait)
-    if queued < max_pending and wait <= budget:
-        return Admission(True, projected_answer=projected)
-    excess = max(wait - budget, (queued + 1 - max_pending) * seconds_per_check / workers, 1.0)
-    return Admission(False, retry_after=int(excess) + 1)

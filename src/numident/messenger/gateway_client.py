@@ -191,10 +191,12 @@ def _answer(response: httpx.Response) -> Reply:
     return _parse_answer(document)
 
 
-def _parse_answer(document: Any) -> Answer | TryLater:
+def _parse_answer(document: Any) -> Reply:
     try:
         request_id = str(document["requestId"])
         status = document.get("status")
+        if status == "expired":  # the gateway gave up on it; a new attempt may be made
+            return Refused("NOT_ANSWERED_IN_TIME")
         result = Result(document["result"]) if status == "answered" else None
         if status not in ("answered", "pending"):
             raise ValueError(status)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from numident.core.clock import rfc3339
-from numident.core.identification import RequestStatus, validate_identification_code
+from numident.core.identification import (
+    NOT_ANSWERED_IN_TIME,
+    RequestStatus,
+    validate_identification_code,
+)
 from numident.core.numbers import normalize
 from numident.errors import InvalidInput, NotFound
 from numident.operator import identification
@@ -37,8 +41,12 @@ class RequestAnswer(BaseModel):
     requestId: str
     phoneNumber: str
     identificationCode: str
-    status: str
-    result: str | None = None
+    status: Literal["pending", "answered", "expired"] = Field(
+        description="expired: not answered by answerDue (after an outage of the operator's "
+        "checks, say); the request may be sent again")
+    result: Literal["confirmed", "not_found"] | None = Field(
+        None, description="the answer, when status is answered")
+    reason: str | None = Field(None, description="why, when status is expired")
     receivedAt: str
     answeredAt: str | None = None
     answerDue: str
@@ -79,6 +87,8 @@ def present(view: RequestView) -> dict[str, Any]:
                              "answerDue": rfc3339(view.answer_due)}
     if view.status is RequestStatus.PENDING:
         shown["status"] = "pending"
+    elif view.status is RequestStatus.EXPIRED:
+        shown.update(status="expired", reason=NOT_ANSWERED_IN_TIME)
     else:
         shown.update(status="answered", result=str(view.result),
                      answeredAt=rfc3339(view.answered_at))

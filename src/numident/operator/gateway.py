@@ -1,33 +1,44 @@
 """The operator gateway's use cases behind one object: what the HTTP API and the CLI call.
 
-It owns the admission rule of the deferred mode: a request is accepted only when the queue,
-served earliest-deadline-first, can still answer it before its 20-minute deadline; otherwise
-the caller gets 429 with ``Retry-After`` at once (SPEC rule 3).
+It owns the admission rule of the deferred mode (SPEC rule 3): a request is accepted only when
+the queue, served earliest-deadline-first at the drain rate the replicas have measured, can
+still answer it before its deadline; otherwise the caller gets 429 at once, with ``Retry-After``
+the time until it would fit. Requests whose deadline passed (after downtime) are settled as
+``expired`` apart from the queue, so they never delay work that can still make its deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import anyio
 import structlog
 from sqlalchemy import Engine
 
 from numident.config import OperatorSettings
+from numident.core.admission import Admission, DrainMeter, admit
 from numident.core.clock import Clock
-from numident.core.identification import admit
+from numident.core.identification import RequestStatus
 from numident.core.notices import NoticeType
 from numident.errors import TooManyRequests
-from numident.operator import events, identification
+from numident.operator import drain, events, identification
 from numident.operator.identification import Item, Organizer, RequestView
 from numident.operator.metrics import GatewayMetrics
 from numident.outbox.loop import WakeableLoop
 
 log = structlog.get_logger(__name__)
+
+DATABASE_ALLOWANCE = 0.05
+"""Seconds per answer assumed for the database, before the first answers are measured."""
+RATE_REFRESH = timedelta(seconds=1)
+"""How often a replica renews its published rate and reads the others'."""
+QUEUE_REUSE = timedelta(milliseconds=100)
+"""How long the queue read for one refusal may decide the next refusals."""
 
 
 @dataclass
@@ -44,33 +55,70 @@ class Gateway:
         self._pending = identification.count_pending(self.engine)
         self._lock = threading.Lock()
         self._queue = WakeableLoop(self.clock)
+        self.replica_id = str(uuid.uuid4())
+        self.meter = DrainMeter(self.settings.workers,
+                                self.settings.check_seconds + DATABASE_ALLOWANCE)
+        self._others = 0.0
+        self._others_read: datetime | None = None
+        self._published: datetime | None = None
+        self._refused_on: tuple[datetime, drain.Queue] | None = None
         self.metrics.pending.set(self._pending)
 
     @property
     def pending(self) -> int:
         return self._pending
 
+    @property
+    def deadline(self) -> timedelta:
+        return timedelta(seconds=self.settings.answer_deadline_seconds)
+
+    def drain_rate(self, now: datetime) -> float:
+        """Answers per second of all live replicas: this one's measured rate plus the others'
+        as published in the database (read at most once per ``RATE_REFRESH``)."""
+        if self._others_read is None or now - self._others_read >= RATE_REFRESH:
+            self._others = drain.others(self.engine, self.replica_id, now)
+            self._others_read = now
+        return self.meter.answers_per_second + self._others
+
     def identify(self, organizer: Organizer, items: Sequence[Item]) -> list[RequestView]:
         """Answer ``items`` now, or queue them in deferred mode (429 when they cannot fit)."""
         now = self.clock.now()
         if not self.settings.deferred:
-            views = identification.answer_now(self.engine, organizer, items, now)
+            views = identification.answer_now(self.engine, organizer, items, now,
+                                              self.deadline)
             for view in views:
                 self.metrics.answered(str(view.result), view.received_at, now)
             return views
         with self._lock:
-            decision = admit(now=now, queued=self._pending + len(items) - 1,
-                             seconds_per_check=max(self.settings.check_seconds, 0.001),
-                             workers=self.settings.workers, max_pending=self.settings.max_pending)
+            # Under overload most requests are refused: a refusal may rest on the queue read
+            # for the last refusal, if recent (the queue it saw has only drained since, so the
+            # refusal errs on the safe side); an acceptance always reads the queue afresh.
+            decision = None
+            if self._refused_on is not None and now - self._refused_on[0] < QUEUE_REUSE:
+                queue = self._refused_on[1]
+                decision = self._admit(queue, len(items), now)
+            if decision is None or decision.accepted:
+                queue = drain.queue(self.engine, now)
+                decision = self._admit(queue, len(items), now)
             if not decision.accepted:
+                if self._refused_on is None or self._refused_on[1] is not queue:
+                    self._refused_on = (now, queue)
+                self._pending = queue.pending
                 self.metrics.refused.inc(len(items))
                 raise TooManyRequests("the gateway cannot answer more requests within 20 "
                                       "minutes now", retry_after=decision.retry_after)
-            views = identification.accept_deferred(self.engine, organizer, items, now)
+            self._refused_on = None
+            views = identification.accept_deferred(self.engine, organizer, items, now,
+                                                   self.deadline)
             self._pending = identification.count_pending(self.engine)
         self.metrics.pending.set(self._pending)
         self._queue.wake()
         return views
+
+    def _admit(self, queue: drain.Queue, items: int, now: datetime) -> Admission:
+        return admit(ahead=queue.in_time, items=items, answers_per_second=self.drain_rate(now),
+                     deadline=self.deadline, pending=queue.pending,
+                     max_pending=self.settings.max_pending)
 
     def record_event(self, kind: NoticeType, phone_number: str, *, source: str,
                      occurred_at: datetime | None = None, event_id: str | None = None,
@@ -88,21 +136,55 @@ class Gateway:
         """Serve the deferred queue earliest-deadline-first with ``workers`` in parallel.
 
         The queue lives in the database, so requests accepted before a restart are answered
-        after it, still in deadline order.
+        after it, still in deadline order; those whose deadline passed meanwhile are expired.
         """
         await self._queue.run(self.answer_due_batch, stop, idle_interval)
 
     async def answer_due_batch(self) -> bool:
-        """Answer the next batch of pending requests; True when more may be waiting."""
+        """Expire overdue requests, then answer the next batch of those still in time.
+
+        Returns True when more may be waiting. The batch's real duration feeds the drain
+        rate that admission uses, and the rate is published for the other replicas.
+        """
         batch = self.settings.workers * 4
-        due = await anyio.to_thread.run_sync(identification.due_pending, self.engine, batch)
+        started = self.clock.now()
+        if self.settings.deferred:
+            await self._publish(started)
+        if not self._pending and not await anyio.to_thread.run_sync(
+                identification.count_pending, self.engine):
+            return False  # an idle round takes no write lock
+        expired = await anyio.to_thread.run_sync(identification.expire_overdue, self.engine,
+                                                 started)
+        self.metrics.expired.inc(len(expired))
+        due = await anyio.to_thread.run_sync(identification.claim_pending, self.engine, batch,
+                                             self.settings.lease_seconds, started)
+        answered: list[RequestView] = []
         limiter = anyio.CapacityLimiter(self.settings.workers)
         async with anyio.create_task_group() as group:
             for request_id, _deadline in due:
-                group.start_soon(self._answer_one, request_id, limiter)
+                group.start_soon(self._answer_one, request_id, limiter, answered)
+        finished = self.clock.now()
+        in_time = [v for v in answered if v.status is RequestStatus.ANSWERED]
+        self.meter.record(started, finished, len(in_time))
+        self.metrics.expired.inc(len(answered) - len(in_time))
+        self._pending = await anyio.to_thread.run_sync(identification.count_pending,
+                                                       self.engine)
+        self.metrics.pending.set(self._pending)
         return len(due) == batch
 
-    async def _answer_one(self, request_id: str, limiter: anyio.CapacityLimiter) -> None:
+    async def _publish(self, now: datetime) -> None:
+        if self._published is not None and now - self._published < RATE_REFRESH:
+            return
+        # Valid for a few batch times, so that a replica in a long batch still counts and a
+        # killed one stops counting soon.
+        valid = max(10.0, 4 * self.meter.batch_seconds)
+        await anyio.to_thread.run_sync(drain.publish, self.engine, self.replica_id,
+                                       self.meter.answers_per_second,
+                                       now + timedelta(seconds=valid))
+        self._published = now
+
+    async def _answer_one(self, request_id: str, limiter: anyio.CapacityLimiter,
+                          answered: list[RequestView]) -> None:
         async with limiter:
             # The registry check of an operator whose billing system is slow; the
             # SQL lookup itself is immediate.
@@ -111,8 +193,7 @@ class Gateway:
             views = await anyio.to_thread.run_sync(
                 identification.answer_pending, self.engine, [request_id], self.clock.now())
         for view in views:
-            self.metrics.answered(str(view.result), view.received_at,
-                                  view.answered_at or self.clock.now())
-        with self._lock:
-            self._pending = max(0, self._pending - len(views))
-        self.metrics.pending.set(self._pending)
+            if view.status is RequestStatus.ANSWERED:
+                self.metrics.answered(str(view.result), view.received_at,
+                                      view.answered_at or self.clock.now())
+        answered.extend(views)

@@ -9,6 +9,10 @@ of the same code at this operator is withdrawn, because the user has moved to an
 A request repeated while an earlier identical one is still pending returns that pending
 request, so retries never queue the same work twice; once answered, a repeat is answered
 afresh from the registry as it is now, and the usage record is refreshed, not duplicated.
+
+Deferred requests may be served by several replicas on one database: each claims its work
+under a lease, writes an answer only while the request is still pending (at most once), and
+settles a request whose deadline has passed as ``expired`` instead of answering it late.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -27,12 +31,18 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    or_,
     select,
+    text,
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
+from numident.core.clock import rfc3339
 from numident.core.identification import (
+    ANSWER_DEADLINE,
     ContractStatus,
     RequestStatus,
     Result,
@@ -107,11 +117,11 @@ def lookup(conn: Connection, numbers: Sequence[str]) -> dict[str, ContractStatus
     return {r.phone_number: ContractStatus(r.status) for r in rows}
 
 
-def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item],
-               now: datetime) -> list[RequestView]:
+def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item], now: datetime,
+               deadline: timedelta = ANSWER_DEADLINE) -> list[RequestView]:
     """Receive and answer ``items`` at once, all in one transaction."""
     with write_transaction(engine) as conn:
-        views = [_new(item, now) for item in items]
+        views = [_new(item, now, deadline) for item in items]
         statuses = lookup(conn, [i.phone_number for i in items])
         answered = [_answered(v, answer_for(statuses.get(v.phone_number)), now) for v in views]
         conn.execute(requests.insert(), [_row(v, organizer) for v in answered])
@@ -121,39 +131,95 @@ def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item],
     return answered
 
 
-def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item],
-                    now: datetime) -> list[RequestView]:
-    """Queue ``items`` for a later answer; a repeat of a pending request returns it."""
-    with engine.begin() as conn:
-        pending = {
-            (r.phone_number, r.identification_code): RequestView.from_row(r)
-            for r in conn.execute(select(requests).where(
-                requests.c.organizer_id == organizer.id,
-                requests.c.status == RequestStatus.PENDING.value,
-                tuple_(requests.c.phone_number, requests.c.identification_code).in_(
-                    [(i.phone_number, i.identification_code) for i in items])))
-        }
+def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item], now: datetime,
+                    deadline: timedelta = ANSWER_DEADLINE) -> list[RequestView]:
+    """Queue ``items`` for a later answer; a repeat of a pending request returns it.
+
+    The database holds one pending request per (organizer, number, code): a repeat accepted
+    at the same moment by another replica is not inserted beside it, and the one stored is
+    returned instead.
+    """
+    with write_transaction(engine) as conn:
+        keys = [(i.phone_number, i.identification_code) for i in items]
+        pending = _pending_for(conn, organizer, keys)
         views: list[RequestView] = []
-        fresh: list[RequestView] = []
+        fresh: dict[tuple[str, str], RequestView] = {}
         for item in items:
             key = (item.phone_number, item.identification_code)
             if key not in pending:
-                pending[key] = _new(item, now)
-                fresh.append(pending[key])
+                pending[key] = fresh[key] = _new(item, now, deadline)
             views.append(pending[key])
         if fresh:
-            conn.execute(requests.insert(), [_row(v, organizer) for v in fresh])
+            inserted = set(conn.execute(
+                _pending_insert(conn).returning(requests.c.request_id),
+                [_row(v, organizer) for v in fresh.values()]).scalars())
+            if len(inserted) < len(fresh):
+                stored = _pending_for(conn, organizer, [k for k, v in fresh.items()
+                                                        if v.request_id not in inserted])
+                views = [stored.get((v.phone_number, v.identification_code), v)
+                         if v.request_id not in inserted else v for v in views]
             audit.write(conn, [audit.entry(now, organizer.name, "request_received",
                                            phone_number=v.phone_number,
                                            identification_code=v.identification_code,
-                                           request_id=v.request_id) for v in fresh])
+                                           request_id=v.request_id)
+                               for v in fresh.values() if v.request_id in inserted])
     return views
+
+
+def _pending_for(conn: Connection, organizer: Organizer,
+                 keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RequestView]:
+    return {(r.phone_number, r.identification_code): RequestView.from_row(r)
+            for r in conn.execute(select(requests).where(
+                requests.c.organizer_id == organizer.id,
+                requests.c.status == RequestStatus.PENDING.value,
+                tuple_(requests.c.phone_number, requests.c.identification_code).in_(keys)))}
+
+
+def _pending_insert(conn: Connection) -> Insert:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement: Insert = dialect.insert(requests).on_conflict_do_nothing(
+        index_elements=["organizer_id", "phone_number", "identification_code"],
+        # Spelled as in the index: PostgreSQL infers the index from the same literal predicate.
+        index_where=text("status = 'pending'"))
+    return statement
+
+
+def claim_pending(engine: Engine, limit: int, lease_seconds: float,
+                  now: datetime) -> list[tuple[str, datetime]]:
+    """Lease up to ``limit`` pending requests to this replica, earliest deadline first.
+
+    Only requests that can still make their deadline are claimed: overdue ones are for
+    ``expire_overdue``, so that they never delay work still in time. Returns (request id,
+    deadline) pairs. A request leased to another replica is skipped until that lease expires,
+    so a replica killed in the middle of its checks leaves its work to the others after
+    ``lease_seconds``. On PostgreSQL the candidates are locked with ``FOR UPDATE
+    SKIP LOCKED``, so concurrent claims never wait for each other nor take the same rows; on
+    SQLite the write lock serialises claims.
+    """
+    candidates = (
+        select(requests.c.request_id)
+        .where(requests.c.status == RequestStatus.PENDING.value, requests.c.answer_due > now,
+               or_(requests.c.lease_until.is_(None), requests.c.lease_until <= now))
+        .order_by(requests.c.answer_due).limit(limit)
+        .with_for_update(skip_locked=True))  # rendered on PostgreSQL only
+    claim = (update(requests)
+             .where(requests.c.request_id.in_(candidates.scalar_subquery()))
+             .values(lease_until=now + timedelta(seconds=lease_seconds))
+             .returning(requests.c.request_id, requests.c.answer_due))
+    with write_transaction(engine) as conn:
+        rows = conn.execute(claim).all()
+    return sorted(((r.request_id, r.answer_due) for r in rows), key=lambda r: (r[1], r[0]))
 
 
 def answer_pending(engine: Engine, request_ids: Sequence[str],
                    now: datetime) -> list[RequestView]:
-    """Answer those of the given requests still pending, from the registry as it is now."""
-    with engine.begin() as conn:
+    """Answer those of the given requests still pending, from the registry as it is now.
+
+    An answer is written at most once: the update is conditional on the request being still
+    pending, so when two replicas answer the same request (a lease that expired during a slow
+    check) the second finds it answered and writes nothing, neither audit nor usage.
+    """
+    with write_transaction(engine) as conn:
         rows = conn.execute(
             select(requests, requests.c.organizer_id)
             .where(requests.c.request_id.in_(request_ids),
@@ -161,11 +227,19 @@ def answer_pending(engine: Engine, request_ids: Sequence[str],
         statuses = lookup(conn, [r.phone_number for r in rows])
         answered: list[RequestView] = []
         for row in rows:
+            if row.answer_due <= now:  # an answer after the deadline would come too late
+                answered.extend(_expire(conn, [row.request_id], now))
+                continue
             view = _answered(RequestView.from_row(row),
                              answer_for(statuses.get(row.phone_number)), now)
-            conn.execute(update(requests).where(requests.c.request_id == view.request_id)
-                         .values(status=view.status.value, result=view.result,
-                                 answered_at=now))
+            written = conn.execute(
+                update(requests)
+                .where(requests.c.request_id == view.request_id,
+                       requests.c.status == RequestStatus.PENDING.value)
+                .values(status=view.status.value, result=view.result, answered_at=now,
+                        lease_until=None))
+            if written.rowcount != 1:
+                continue
             organizer = Organizer(row.organizer_id, _organizer_name(conn, row.organizer_id))
             audit.write(conn, [_received_and_answered(organizer, view)[1]])
             if view.result is Result.CONFIRMED:
@@ -174,13 +248,41 @@ def answer_pending(engine: Engine, request_ids: Sequence[str],
     return answered
 
 
-def due_pending(engine: Engine, limit: int) -> list[tuple[str, datetime]]:
-    """Pending request ids with their deadlines, earliest deadline first."""
+def expire_overdue(engine: Engine, now: datetime) -> list[RequestView]:
+    """Settle every pending request whose deadline has passed as not answered in time.
+
+    This happens after downtime, or to a request whose check outlived its deadline. Such a
+    request gets no answer (one after the deadline would arrive after the organizer has given
+    up on it, SPEC rule 5) and keeps no identification code beyond its receipt's audit entry.
+    """
+    # Looked for in a snapshot first: most rounds find none and need not take the write lock.
     with read_only(engine) as conn:
-        return [(r.request_id, r.answer_due) for r in conn.execute(
-            select(requests.c.request_id, requests.c.answer_due)
-            .where(requests.c.status == RequestStatus.PENDING.value)
-            .order_by(requests.c.answer_due).limit(limit))]
+        overdue = conn.execute(select(requests.c.request_id).where(
+            requests.c.status == RequestStatus.PENDING.value,
+            requests.c.answer_due <= now)).scalars().all()
+    if not overdue:
+        return []
+    with write_transaction(engine) as conn:
+        return _expire(conn, overdue, now)
+
+
+def _expire(conn: Connection, request_ids: Sequence[str], now: datetime) -> list[RequestView]:
+    # Conditional, like an answer: a request answered or expired by another replica meanwhile
+    # is left alone, and only the rows this statement changed get an audit entry.
+    rows = conn.execute(
+        update(requests)
+        .where(requests.c.request_id.in_(request_ids),
+               requests.c.status == RequestStatus.PENDING.value)
+        .values(status=RequestStatus.EXPIRED.value, lease_until=None)
+        .returning(*requests.c)).all()
+    names = {o.id: o.name for o in conn.execute(select(organizers.c.id, organizers.c.name)
+                                                 .where(organizers.c.id.in_(
+                                                     {r.organizer_id for r in rows})))}
+    audit.write(conn, [audit.entry(now, names[r.organizer_id], "request_expired",
+                                   phone_number=r.phone_number, request_id=r.request_id,
+                                   detail={"answer_due": rfc3339(r.answer_due)})
+                       for r in rows])
+    return [RequestView.from_row(r) for r in rows]
 
 
 def count_pending(engine: Engine) -> int:
@@ -221,8 +323,42 @@ def withdraw(engine: Engine, organizer: Organizer, identification_code: str,
 
 def _record_usages(conn: Connection, organizer: Organizer, confirmed: Sequence[RequestView],
                    now: datetime) -> None:
-    if not confirmed:
-        return
+    """Record the usages ``confirmed`` implies, as if each were confirmed in turn.
+
+    The database keeps one active usage per (organizer, code). A confirmation on a new number
+    ends the usage on the old one; when another transaction (a second replica) records the same
+    code between our read and our write, the unique index refuses our row, and the round is
+    run again on top of what that transaction committed.
+    """
+    for round_ in _rounds(confirmed):
+        for attempt in range(_USAGE_ATTEMPTS):
+            try:
+                with conn.begin_nested():
+                    _record_round(conn, organizer, round_, now)
+                break
+            except IntegrityError:
+                if attempt == _USAGE_ATTEMPTS - 1:
+                    raise
+
+
+_USAGE_ATTEMPTS = 5
+
+
+def _rounds(confirmed: Sequence[RequestView]) -> list[list[RequestView]]:
+    """Split ``confirmed`` in order into runs in which no code appears twice."""
+    rounds: list[list[RequestView]] = []
+    seen: set[str] = set()
+    for view in confirmed:
+        if not rounds or view.identification_code in seen:
+            rounds.append([])
+            seen = set()
+        rounds[-1].append(view)
+        seen.add(view.identification_code)
+    return rounds
+
+
+def _record_round(conn: Connection, organizer: Organizer, confirmed: Sequence[RequestView],
+                  now: datetime) -> None:
     codes = {v.identification_code: v.phone_number for v in confirmed}
     moved = conn.execute(_ACTIVE_USAGES, {"organizer": organizer.id,
                                           "codes": list(codes)}).all()
@@ -254,9 +390,9 @@ def _organizer_name(conn: Connection, organizer_id: int) -> str:
                             .where(organizers.c.id == organizer_id)).scalar_one())
 
 
-def _new(item: Item, now: datetime) -> RequestView:
+def _new(item: Item, now: datetime, deadline: timedelta) -> RequestView:
     return RequestView(str(uuid.uuid4()), item.phone_number, item.identification_code,
-                       RequestStatus.PENDING, None, now, answer_due(now), None)
+                       RequestStatus.PENDING, None, now, answer_due(now, deadline), None)
 
 
 def _answered(view: RequestView, result: Result, now: datetime) -> RequestView:

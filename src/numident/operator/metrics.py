@@ -24,6 +24,9 @@ class GatewayMetrics:
         self.refused = Counter("numident_requests_refused_total",
                                "Requests refused with 429 because they could not be answered "
                                "in time", registry=self.registry)
+        self.expired = Counter("numident_requests_expired_total",
+                               "Deferred requests not answered by their deadline (expired)",
+                               registry=self.registry)
         self.pending = Gauge("numident_pending_requests", "Deferred requests awaiting an answer",
                              registry=self.registry)
         self.notices = Gauge("numident_notices", "Notices in the outbox, by status", ["status"],

@@ -19,12 +19,14 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
     String,
     Table,
     Text,
+    text,
 )
 
 from numident.outbox.tables import outbox_table
@@ -181,9 +183,15 @@ identification_requests = Table(
     Column("received_at", UtcDateTime, nullable=False),
     Column("answer_due", UtcDateTime, nullable=False),
     Column("answered_at", UtcDateTime, nullable=True),
+    Column("lease_until", UtcDateTime, nullable=True,
+           comment="a pending request is being checked by one replica until then"),
     Index("ix_identification_requests_pending", "status", "answer_due"),
     Index("ix_identification_requests_key", "organizer_id", "phone_number",
           "identification_code"),
+    # One pending request per (organizer, number, code): a repeat returns the pending one.
+    Index("uq_identification_requests_pending", "organizer_id", "phone_number",
+          "identification_code", unique=True, sqlite_where=text("status = 'pending'"),
+          postgresql_where=text("status = 'pending'")),
 )
 
 usages = Table(
@@ -200,6 +208,18 @@ usages = Table(
     Column("end_reason", String(32), nullable=True),
     Index("uq_usages_active", "organizer_id", "identification_code", "phone_number",
           unique=True),
+    # One active usage per (organizer, code): a code names one user, on one number at a time.
+    Index("uq_usages_active_code", "organizer_id", "identification_code", unique=True,
+          sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+)
+
+deferred_replicas = Table(
+    "deferred_replicas", metadata,
+    Column("replica_id", String(36), primary_key=True),
+    Column("answers_per_second", Float, nullable=False,
+           comment="the replica's measured drain rate of deferred requests"),
+    Column("valid_until", UtcDateTime, nullable=False,
+           comment="the rate counts for admission until then; a live replica renews it"),
 )
 
 lifecycle_events = Table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from operator_harness import ADMIN, SUBSCRIBERS, Harness, HarnessFactory
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from numident.operator.tables import audit, identification_requests, usages
 
@@ -247,3 +248,38 @@ async def test_admin_api_needs_the_admin_credential(make_gateway: HarnessFactory
     assert organizer.json()["code"] == "INVALID_TOKEN"
     assert admin.status_code == 200
     assert admin.json()["counts"]["pending"] == 0
+
+
+async def test_one_code_on_two_numbers_in_one_batch_leaves_one_active_usage(
+        make_gateway: HarnessFactory) -> None:
+    """Items of one batch take effect in order: the later number's usage is the active one."""
+    h: Harness = await make_gateway()
+    h.import_csv(SUBSCRIBERS)
+    response = await h.client.post("/identification/v1/requests/batch", headers=await h.auth(),
+                                   json={"requests": [
+                                       {"phoneNumber": "+79161234567", "identificationCode": "u"},
+                                       {"phoneNumber": "+79031112233", "identificationCode": "u"},
+                                   ]})
+    assert [r["result"] for r in response.json()["results"]] == ["confirmed", "confirmed"]
+    assert usage_rows(h) == [("u", "+79161234567", "withdrawn"), ("u", "+79031112233", "active")]
+    with h.gateway.engine.connect() as conn:
+        withdrawn = conn.execute(select(audit.c.phone_number, audit.c.detail)
+                                 .where(audit.c.action == "usage_withdrawn")).all()
+    assert [(w.phone_number, w.detail) for w in withdrawn] == [
+        ("+79161234567", {"reason": "number_changed"})]
+
+
+async def test_the_database_refuses_a_second_active_usage_of_a_code(
+        make_gateway: HarnessFactory) -> None:
+    """One active usage per (organizer, code) is a constraint of the schema, not of the code."""
+    h: Harness = await make_gateway()
+    h.import_csv(SUBSCRIBERS)
+    await h.identify("+79161234567", "user-1")
+    row = {"organizer_id": 1, "identification_code": "user-1", "phone_number": "+79031112233",
+           "status": "active", "since": h.clock.now(), "last_confirmed_at": h.clock.now()}
+    with pytest.raises(IntegrityError), h.gateway.engine.begin() as conn:
+        conn.execute(usages.insert(), [row])
+    with h.gateway.engine.begin() as conn:  # an ended usage of the same code is fine
+        conn.execute(usages.insert(), [{**row, "status": "withdrawn"}])
+    assert sorted(usage_rows(h)) == [("user-1", "+79031112233", "withdrawn"),
+                                     ("user-1", "+79161234567", "active")]

@@ -12,7 +12,6 @@ from numident.core.identification import (
     ANSWER_DEADLINE,
     ContractStatus,
     Result,
-    admit,
     answer_due,
     answer_for,
     validate_identification_code,
@@ -61,29 +60,3 @@ def test_only_a_contract_in_force_confirms() -> None:
     assert answer_for(ContractStatus.SUSPENDED) is Result.CONFIRMED
     assert answer_for(ContractStatus.TERMINATED) is Result.NOT_FOUND
     assert answer_for(None) is Result.NOT_FOUND
-
-
-def test_admission_accepts_work_that_fits_before_the_deadline() -> None:
-    """An empty queue accepts, projecting the answer after one check."""
-    decision = admit(now=NOW, queued=0, seconds_per_check=2.0, workers=1, max_pending=10)
-    assert decision.accepted
-    assert decision.projected_answer == NOW + timedelta(seconds=2)
-
-
-def test_admission_refuses_work_that_would_miss_the_deadline() -> None:
-    """A queue that would answer after 18 minutes refuses with a Retry-After that fits."""
-    # 600 queued at 2 s each with one worker: the 601st answer comes after 1202 s > 1080 s.
-    decision = admit(now=NOW, queued=600, seconds_per_check=2.0, workers=1, max_pending=10_000)
-    assert not decision.accepted
-    assert decision.retry_after == 123
-    assert admit(now=NOW, queued=539, seconds_per_check=2.0, workers=1,
-                 max_pending=10_000).accepted
-    assert not admit(now=NOW, queued=540, seconds_per_check=2.0, workers=1,
-                     max_pending=10_000).accepted
-
-
-def test_admission_respects_the_queue_bound() -> None:
-    """A full queue refuses even when checks are instant."""
-    assert not admit(now=NOW, queued=10, seconds_per_check=0.001, workers=4,
-                     max_pending=10).accepted
-    assert admit(now=NOW, queued=9, seconds_per_check=0.001, workers=4, max_pending=10).accepted

@@ -55,6 +55,16 @@ def pending() -> Reply:
     return reply
 
 
+def expired() -> Reply:
+    def reply(_: httpx.Request, gateway: ScriptedGateway) -> httpx.Response:
+        return httpx.Response(200, json={
+            "requestId": gateway.request_id, "status": "expired",
+            "reason": "not answered by answerDue; the request may be sent again",
+            "receivedAt": _iso(gateway.received_at),
+            "answerDue": _iso(gateway.received_at + timedelta(minutes=20))})
+    return reply
+
+
 def failing(status: int, code: str = "UNAVAILABLE", headers: dict[str, str] | None = None
             ) -> Reply:
     def reply(_: httpx.Request, __: ScriptedGateway) -> httpx.Response:

@@ -9,6 +9,7 @@ import pytest
 from messenger_fakes import (
     ScriptedGateway,
     answered,
+    expired,
     failing,
     pending,
     unreachable,
@@ -108,6 +109,15 @@ async def test_no_answer_by_the_deadline_leaves_the_account_unanswered(
     assert gateway.calls[-1][2] == started + timedelta(minutes=20)
     times = gateway.times()
     assert max(b - a for a, b in itertools.pairwise(times)) == 30
+
+
+async def test_a_request_the_gateway_expired_leaves_the_account_unanswered(
+        service: MessengerService, sms: MemorySmsSender, gateway: ScriptedGateway) -> None:
+    """An expired request is the gateway's own "no answer in time": unanswered, no more polls."""
+    gateway.script = [pending(), expired()]
+    assert await identify(service, sms) is AccountState.UNANSWERED
+    assert service.status("user-1").reason == "NOT_ANSWERED_IN_TIME"
+    assert [m for m, _, _ in gateway.calls] == ["POST", "GET"]
 
 
 async def test_unreachable_gateway_ends_unanswered_with_the_last_error(
