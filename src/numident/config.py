@@ -79,6 +79,24 @@ class CamaraSettings(_Section):
         return value
 
 
+class LimitSettings(_Section):
+    """Gateway-wide defaults of the per-organizer limits on identification items.
+
+    An organizer's own values (admin API, ``add-organizer``, ``set-limits``) override them;
+    unset, identification is unlimited. Batch items count one by one.
+    """
+
+    rate_limit: int | None = Field(
+        None, ge=1, description="Items per second per organizer, enforced by each replica on "
+        "its own (N replicas admit up to N times this)")
+    daily_quota: int | None = Field(
+        None, ge=1, description="Items per UTC day per organizer, counted in the database "
+        "and so shared by all replicas")
+    audit_interval_seconds: float = Field(
+        60.0, gt=0, description="At most one audit entry per organizer and limit in this time "
+        "(per replica), however many requests are refused")
+
+
 class OperatorSettings(_Section):
     name: str = "operator"
     public_url: str = Field("http://127.0.0.1:8080",
@@ -94,6 +112,7 @@ class OperatorSettings(_Section):
     nats_url: str | None = None
     nats_prefix: str = "numident"
     camara: CamaraSettings = CamaraSettings()
+    limits: LimitSettings = LimitSettings()
 
 
 class OperatorEndpoint(_Section):

@@ -1,5 +1,6 @@
 """The operator gateway's use cases behind one object: what the HTTP API and the CLI call.
 
+Every request first passes the organizer's limits (:mod:`numident.operator.organizer_limits`).
 It owns the admission rule of the deferred mode: a request is accepted only when the queue,
 served earliest-deadline-first, can still answer it before its 20-minute deadline; otherwise
 the caller gets 429 with ``Retry-After`` at once (SPEC rule 3).
@@ -25,6 +26,7 @@ from numident.errors import TooManyRequests
 from numident.operator import events, identification
 from numident.operator.identification import Item, Organizer, RequestView
 from numident.operator.metrics import GatewayMetrics
+from numident.operator.organizer_limits import OrganizerLimits
 from numident.outbox.loop import WakeableLoop
 
 log = structlog.get_logger(__name__)
@@ -44,6 +46,8 @@ class Gateway:
         self._pending = identification.count_pending(self.engine)
         self._lock = threading.Lock()
         self._queue = WakeableLoop(self.clock)
+        self.limits = OrganizerLimits(self.engine, self.clock, self.settings.limits,
+                                      self.metrics)
         self.metrics.pending.set(self._pending)
 
     @property
@@ -51,7 +55,19 @@ class Gateway:
         return self._pending
 
     def identify(self, organizer: Organizer, items: Sequence[Item]) -> list[RequestView]:
-        """Answer ``items`` now, or queue them in deferred mode (429 when they cannot fit)."""
+        """Answer ``items`` now, or queue them in deferred mode (429 when they cannot fit).
+
+        The organizer's limits are checked first; items charged to its daily quota are given
+        back when the request fails after that (a refusal by the deferred queue included).
+        """
+        charge = self.limits.admit(organizer, len(items))
+        try:
+            return self._identify(organizer, items)
+        except Exception:
+            self.limits.refund(charge)
+            raise
+
+    def _identify(self, organizer: Organizer, items: Sequence[Item]) -> list[RequestView]:
         now = self.clock.now()
         if not self.settings.deferred:
             views = identification.answer_now(self.engine, organizer, items, now)

@@ -6,6 +6,8 @@ change (imports and lifecycle events) so that questions about the past can be an
 Match, KYC Tenure): the row names the contract and start it describes, so that a later change of
 holder leaves it unused rather than attributed to the new holder. The attributes compared only
 for equality are HMAC digests (:mod:`numident.camara.holders`).
+``organizer_daily_items`` counts each organizer's identification items per UTC day, so that the
+daily quota holds across every replica on one database.
 ``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
 """
 
@@ -16,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -40,6 +43,18 @@ organizers = Table(
            comment="space-separated OAuth2 scopes the organizer may be granted"),
     Column("redirect_uris", Text, nullable=False, server_default="",
            comment="space-separated redirect URIs of the authorization-code flow"),
+    Column("rate_limit", Integer, nullable=True,
+           comment="identification items per second; NULL: the gateway's default"),
+    Column("daily_quota", Integer, nullable=True,
+           comment="identification items per UTC day; NULL: the gateway's default"),
+)
+
+organizer_daily_items = Table(
+    "organizer_daily_items", metadata,
+    Column("organizer_id", Integer, ForeignKey("organizers.id"), primary_key=True),
+    Column("day", Date, primary_key=True, comment="UTC day"),
+    Column("item_count", BigInteger, nullable=False,
+           comment="identification items accepted that day, counted against the daily quota"),
 )
 
 network_sessions = Table(
