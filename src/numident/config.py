@@ -79,6 +79,25 @@ class CamaraSettings(_Section):
         return value
 
 
+class HttpSettings(_Section):
+    """Bounds on what one HTTP client may hold of a server (``serve``), see numident.web.server.
+    """
+
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request's head must arrive whole within this time of the "
+        "connection opening or of the previous response; otherwise 408 and the connection "
+        "closes")
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request's body must arrive whole within this time of its "
+        "head; otherwise 408 and the connection closes")
+    keep_alive_seconds: int = Field(5, ge=1, description="An idle kept-alive connection "
+                                    "closes after this time")
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576,
+                                  description="The largest request head; larger gets 431")
+    max_concurrency: int = Field(1000, ge=1, description="Connections and requests in "
+                                 "progress at once; past it new requests get 503")
+
+
 class LimitSettings(_Section):
     """Gateway-wide defaults of the per-organizer limits on identification items.
 
@@ -113,6 +132,7 @@ class OperatorSettings(_Section):
     nats_prefix: str = "numident"
     camara: CamaraSettings = CamaraSettings()
     limits: LimitSettings = LimitSettings()
+    http: HttpSettings = HttpSettings()
 
 
 class OperatorEndpoint(_Section):
@@ -174,6 +194,7 @@ class MessengerSettings(_Section):
     max_body_bytes: int = Field(1_000_000, ge=1024)
     dispatch: DispatchSettings = Field(
         DispatchSettings(), description="Retries of state-change webhooks and usage withdrawals")
+    http: HttpSettings = HttpSettings()
 
 
 class Settings(BaseSettings):

@@ -41,7 +41,7 @@ def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8080
     """Start the gateway's HTTP server (uvicorn)."""
     from numident.operator.app import create_app
 
-    serve_forever(create_app, config, host, port)
+    serve_forever(create_app, config, host, port, "operator")
 
 
 @app.command()
