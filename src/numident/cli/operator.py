@@ -152,7 +152,7 @@ def set_limits(
 ) -> None:
     """Change an organizer's limits; 'default' returns one to the gateway's default.
 
-    Serving replicas read limits at each request, so the change applies at once.
+    Serving gateways read limits afresh every second, so the change applies within one.
     """
     with database(settings(config), "operator") as engine:
         current = organizers.find(engine, name).limits

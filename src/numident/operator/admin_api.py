@@ -83,6 +83,7 @@ def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
                                       redirect_uris=body.redirectUris,
                                       limits=Limits(body.rateLimit, body.dailyQuota))
     authenticator(request).forget(record.name)
+    g.limits.forget(record.id)
     return JSONResponse({"name": record.name, "noticeUrl": record.notice_url,
                          "scopes": sorted(record.scopes),
                          "redirectUris": list(record.redirect_uris),
@@ -97,12 +98,14 @@ def get_limits(name: str, request: Request) -> JSONResponse:
 
 @router.put("/organizers/{name}/limits",
             summary="Change an organizer's limits (null: the gateway's default); applies at "
-            "once on every replica")
+            "once here and within a second on every other replica")
 def put_limits(name: str, body: LimitsIn, request: Request) -> JSONResponse:
     g = gateway(request)
     organizers.set_limits(g.engine, name, Limits(body.rateLimit, body.dailyQuota))
     authenticator(request).forget(name)
-    return JSONResponse(_limits(request, organizers.find(g.engine, name)))
+    record = organizers.find(g.engine, name)
+    g.limits.forget(record.id)
+    return JSONResponse(_limits(request, record))
 
 
 def _limits(request: Request, record: OrganizerRecord) -> dict[str, Any]:

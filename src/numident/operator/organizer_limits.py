@@ -16,10 +16,13 @@ Where each limit holds:
   request of every organizer, a second serialisation point on SQLite; the quota already bounds
   what one organizer can take in total, and the rate only smooths its bursts.
 
-Limits are read from the database at each request, so a change made on one replica applies on
-all of them at once. Every refusal counts in ``numident_limited_items_total``; the audit trail
-gets at most one ``limit_exceeded`` entry per organizer and limit per
-``audit_interval_seconds`` (per replica), so a refused flood cannot flood the audit.
+Limits are read from the database and kept for at most a second, so a change (admin API or
+``set-limits``) applies on every replica within a second, and at once on the replica that made
+it; a database read per request would cost a few percent of single-request throughput. Items
+are counted only while a quota applies (counting them always would add a write per request).
+Every refusal counts in ``numident_limited_items_total``; the audit trail gets at most one
+``limit_exceeded`` entry per organizer and limit per ``audit_interval_seconds`` (per replica),
+so a refused flood cannot flood the audit.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from numident.storage.database import read_only
 
 RATE = "rate_limit"
 QUOTA = "daily_quota"
+FRESH_FOR = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -69,18 +73,33 @@ class OrganizerLimits:
         self._lock = threading.Lock()
         self._buckets: dict[int, TokenBucket] = {}
         self._audited: dict[tuple[int, str], datetime] = {}
+        self._known: dict[int, tuple[datetime, Limits]] = {}
         # Bucket times are seconds since this moment: an epoch timestamp (1.8e9) as a float
         # keeps only microseconds, and the lost fractions would make refills fall short.
         self._epoch = clock.now()
 
     def effective(self, organizer_id: int) -> Limits:
-        """The limits that apply to the organizer now: its own, else the gateway's."""
+        """The limits that apply to the organizer: its own, else the gateway's (as read from
+        the database at most FRESH_FOR ago)."""
+        now = self._clock.now()
+        with self._lock:
+            known = self._known.get(organizer_id)
+        if known is not None and timedelta(0) <= now - known[0] < FRESH_FOR:
+            return known[1]
         with read_only(self._engine) as conn:
             row = conn.execute(select(organizers.c.rate_limit, organizers.c.daily_quota)
                                .where(organizers.c.id == organizer_id)).first()
         own = Limits(row.rate_limit, row.daily_quota) if row is not None else Limits()
-        return Limits(own.rate_limit or self._settings.rate_limit,
-                      own.daily_quota or self._settings.daily_quota)
+        limits = Limits(own.rate_limit or self._settings.rate_limit,
+                        own.daily_quota or self._settings.daily_quota)
+        with self._lock:
+            self._known[organizer_id] = (now, limits)
+        return limits
+
+    def forget(self, organizer_id: int) -> None:
+        """Read the organizer's limits afresh at its next request (they were just changed)."""
+        with self._lock:
+            self._known.pop(organizer_id, None)
 
     def admit(self, organizer: Organizer, items: int) -> Charge:
         """Admit ``items`` for the organizer, or raise TooManyRequests (and count, audit it)."""

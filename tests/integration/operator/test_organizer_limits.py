@@ -225,3 +225,24 @@ async def test_the_daily_quota_holds_across_replicas_on_one_database(
     assert first.gateway.limits.counted(chat.id, clock.now().date()) == 50
     second.keys["chat"] = first.keys["chat"]
     assert (await second.identify("+79161234567", "user-1")).json()["code"] == "QUOTA_EXCEEDED"
+
+
+async def test_a_limit_changed_on_one_replica_applies_on_another_within_a_second(
+        make_gateway: HarnessFactory) -> None:
+    """A replica that has served the organizer keeps its limits for at most a second: a quota
+    set through another replica's admin API holds there once that second has passed."""
+    clock = FakeClock()
+    first: Harness = await make_gateway(clock=clock)
+    second: Harness = await make_gateway(clock=clock, register=False)
+    second.keys["chat"] = first.keys["chat"]
+    first.import_csv(SUBSCRIBERS)
+    assert (await second.identify("+79161234567", "user-1")).status_code == 200
+    put = await first.client.put("/admin/v1/organizers/chat/limits", headers=ADMIN,
+                                 json={"rateLimit": None, "dailyQuota": 1})
+    assert put.json()["itemsToday"] == 0  # items count only while a quota applies
+    assert (await first.identify("+79161234567", "user-2")).status_code == 200
+    assert (await first.identify("+79161234567", "user-3")).status_code == 429
+    assert (await second.identify("+79161234567", "user-3")).status_code == 200
+    clock.advance(1.0)
+    refused = await second.identify("+79161234567", "user-3")
+    assert (refused.status_code, refused.json()["code"]) == (429, "QUOTA_EXCEEDED")
