@@ -32,7 +32,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Insert, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from numident.config import LimitSettings
@@ -59,6 +59,24 @@ class Charge:
     organizer_id: int
     day: date
     items: int
+
+
+_CHARGES: dict[str, Insert] = {}
+
+
+def _charge_statement(dialect_name: str) -> Insert:
+    # Built once per dialect: building it per request cost more than running it.
+    statement = _CHARGES.get(dialect_name)
+    if statement is None:
+        dialect = postgresql if dialect_name == "postgresql" else sqlite
+        insert = dialect.insert(daily)
+        statement = insert.on_conflict_do_update(
+            index_elements=[daily.c.organizer_id, daily.c.day],
+            set_={"item_count": daily.c.item_count + insert.excluded.item_count},
+            where=daily.c.item_count + insert.excluded.item_count <= bindparam("quota"),
+        ).returning(daily.c.item_count)
+        _CHARGES[dialect_name] = statement
+    return statement
 
 
 class OrganizerLimits:
@@ -151,14 +169,10 @@ class OrganizerLimits:
         if items > quota:
             return False
         with self._engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            statement = dialect.insert(daily).values(organizer_id=organizer_id, day=day,
-                                                     item_count=items)
-            statement = statement.on_conflict_do_update(
-                index_elements=[daily.c.organizer_id, daily.c.day],
-                set_={"item_count": daily.c.item_count + statement.excluded.item_count},
-                where=daily.c.item_count + statement.excluded.item_count <= quota)
-            return conn.execute(statement.returning(daily.c.item_count)).first() is not None
+            row = conn.execute(_charge_statement(conn.dialect.name), {
+                "organizer_id": organizer_id, "day": day, "item_count": items,
+                "quota": quota}).first()
+        return row is not None
 
     def counted(self, organizer_id: int, day: date) -> int:
         """Items counted against the organizer's quota on ``day`` (UTC)."""
