@@ -16,7 +16,7 @@ from datetime import datetime
 
 import anyio
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from numident.config import OperatorSettings
 from numident.core.clock import Clock
@@ -57,20 +57,22 @@ class Gateway:
     def identify(self, organizer: Organizer, items: Sequence[Item]) -> list[RequestView]:
         """Answer ``items`` now, or queue them in deferred mode (429 when they cannot fit).
 
-        The organizer's limits are checked first; items charged to its daily quota are given
-        back when the request fails after that (a refusal by the deferred queue included).
+        The organizer's limits are checked first; the items count against its daily quota in
+        the transaction that answers (or queues) them, so a request refused or failed after
+        that costs nothing.
         """
-        charge = self.limits.admit(organizer, len(items))
+        admission = self.limits.admit(organizer, len(items))
         try:
-            return self._identify(organizer, items)
-        except Exception:
-            self.limits.refund(charge)
-            raise
+            return self._identify(organizer, items, admission.charge)
+        finally:
+            self.limits.settle(admission)
 
-    def _identify(self, organizer: Organizer, items: Sequence[Item]) -> list[RequestView]:
+    def _identify(self, organizer: Organizer, items: Sequence[Item],
+                  charge: Callable[[Connection], None]) -> list[RequestView]:
         now = self.clock.now()
         if not self.settings.deferred:
-            views = identification.answer_now(self.engine, organizer, items, now)
+            views = identification.answer_now(self.engine, organizer, items, now,
+                                              within=charge)
             for view in views:
                 self.metrics.answered(str(view.result), view.received_at, now)
             return views
@@ -82,7 +84,8 @@ class Gateway:
                 self.metrics.refused.inc(len(items))
                 raise TooManyRequests("the gateway cannot answer more requests within 20 "
                                       "minutes now", retry_after=decision.retry_after)
-            views = identification.accept_deferred(self.engine, organizer, items, now)
+            views = identification.accept_deferred(self.engine, organizer, items, now,
+                                                   within=charge)
             self._pending = identification.count_pending(self.engine)
         self.metrics.pending.set(self._pending)
         self._queue.wake()

@@ -14,7 +14,7 @@ afresh from the registry as it is now, and the usage record is refreshed, not du
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -108,8 +108,13 @@ def lookup(conn: Connection, numbers: Sequence[str]) -> dict[str, ContractStatus
 
 
 def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item],
-               now: datetime) -> list[RequestView]:
-    """Receive and answer ``items`` at once, all in one transaction."""
+               now: datetime, *, within: Callable[[Connection], None] | None = None
+               ) -> list[RequestView]:
+    """Receive and answer ``items`` at once, all in one transaction.
+
+    ``within`` runs last in that transaction (the organizer's quota is counted there); an
+    exception from it rolls everything back.
+    """
     with write_transaction(engine) as conn:
         views = [_new(item, now) for item in items]
         statuses = lookup(conn, [i.phone_number for i in items])
@@ -118,12 +123,18 @@ def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item],
         audit.write(conn, [e for v in answered for e in _received_and_answered(organizer, v)])
         _record_usages(conn, organizer, [v for v in answered if v.result is Result.CONFIRMED],
                        now)
+        if within is not None:
+            within(conn)
     return answered
 
 
 def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item],
-                    now: datetime) -> list[RequestView]:
-    """Queue ``items`` for a later answer; a repeat of a pending request returns it."""
+                    now: datetime, *, within: Callable[[Connection], None] | None = None
+                    ) -> list[RequestView]:
+    """Queue ``items`` for a later answer; a repeat of a pending request returns it.
+
+    ``within`` runs last in the transaction, as in :func:`answer_now`.
+    """
     with engine.begin() as conn:
         pending = {
             (r.phone_number, r.identification_code): RequestView.from_row(r)
@@ -147,6 +158,8 @@ def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item],
                                            phone_number=v.phone_number,
                                            identification_code=v.identification_code,
                                            request_id=v.request_id) for v in fresh])
+        if within is not None:
+            within(conn)
     return views
 
 

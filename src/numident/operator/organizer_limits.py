@@ -9,8 +9,10 @@ CAMARA Commonalities), so a refused batch has left nothing behind and may be sen
 Where each limit holds:
 
 - the daily quota is counted in the database (``organizer_daily_items``) by one conditional
-  upsert, so it holds across every replica on one database; items are charged before they are
-  answered and given back if the request then fails;
+  upsert, so it holds across every replica on one database. The upsert is the last statement of
+  the transaction that answers the items: they are counted if and only if they are answered,
+  with one commit, and the row lock that serialises an organizer's replicas is held only for
+  that commit. A cheap read refuses a request that cannot fit before any work is done;
 - the per-second rate is a token bucket in each replica's memory (:mod:`numident.core.rate`),
   so N replicas admit up to N times the rate. Sharing it would put a database write on every
   request of every organizer, a second serialisation point on SQLite; the quota already bounds
@@ -32,7 +34,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Engine, Insert, bindparam, select, update
+from sqlalchemy import Connection, Engine, Insert, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from numident.config import LimitSettings
@@ -52,13 +54,26 @@ QUOTA = "daily_quota"
 FRESH_FOR = timedelta(seconds=1)
 
 
-@dataclass(frozen=True)
-class Charge:
-    """Items charged to an organizer's day, to give back if their request fails."""
+@dataclass
+class Admission:
+    """Items admitted by the rate; ``charge`` counts them against the day's quota inside the
+    transaction that answers them, so they are counted exactly when they are answered."""
 
-    organizer_id: int
-    day: date
+    limits: OrganizerLimits
+    organizer: Organizer
     items: int
+    quota: int | None
+    day: date
+    refused: bool = False
+
+    def charge(self, conn: Connection) -> None:
+        """Count the items in ``conn``'s transaction, or raise TooManyRequests to roll it
+        back (call :meth:`OrganizerLimits.settle` after the transaction either way)."""
+        if self.quota is None:
+            return
+        if not _charge(conn, self.organizer.id, self.day, self.items, self.quota):
+            self.refused = True
+            raise self.limits.quota_exceeded(self.organizer, self.quota, self.day)
 
 
 _CHARGES: dict[str, Insert] = {}
@@ -77,6 +92,19 @@ def _charge_statement(dialect_name: str) -> Insert:
         ).returning(daily.c.item_count)
         _CHARGES[dialect_name] = statement
     return statement
+
+
+def _charge(conn: Connection, organizer_id: int, day: date, items: int, quota: int) -> bool:
+    """Add ``items`` to the day's count unless that passes ``quota``, in one statement.
+
+    The conflict clause updates only when the sum fits; concurrent replicas serialise on the
+    row, so the count never passes the quota.
+    """
+    if items > quota:
+        return False
+    return conn.execute(_charge_statement(conn.dialect.name), {
+        "organizer_id": organizer_id, "day": day, "item_count": items,
+        "quota": quota}).first() is not None
 
 
 class OrganizerLimits:
@@ -119,8 +147,9 @@ class OrganizerLimits:
         with self._lock:
             self._known.pop(organizer_id, None)
 
-    def admit(self, organizer: Organizer, items: int) -> Charge:
-        """Admit ``items`` for the organizer, or raise TooManyRequests (and count, audit it)."""
+    def admit(self, organizer: Organizer, items: int) -> Admission:
+        """Admit ``items`` by the rate and a first look at the quota, or raise TooManyRequests
+        (counted and audited); the quota itself is taken by :meth:`Admission.charge`."""
         now = self._clock.now()
         limits = self.effective(organizer.id)
         if limits.rate_limit is not None:
@@ -130,27 +159,28 @@ class OrganizerLimits:
                 raise TooManyRequests(
                     f"more than {limits.rate_limit} identification items per second",
                     retry_after=math.ceil(wait), code="TOO_MANY_REQUESTS")
-        day = now.date()
-        if limits.daily_quota is None:
-            return Charge(organizer.id, day, 0)
-        if not self._charge(organizer.id, day, items, limits.daily_quota):
-            self._refused(organizer, QUOTA, limits.daily_quota, items, now)
-            midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=now.tzinfo)
-            raise TooManyRequests(
-                f"the daily quota of {limits.daily_quota} identification items would be "
-                f"exceeded ({self._remaining(organizer.id, day, limits.daily_quota)} left "
-                "today, UTC)",
-                retry_after=math.ceil((midnight - now).total_seconds()), code="QUOTA_EXCEEDED")
-        return Charge(organizer.id, day, items)
+        admission = Admission(self, organizer, items, limits.daily_quota, now.date())
+        if limits.daily_quota is not None and \
+                self.counted(organizer.id, admission.day) + items > limits.daily_quota:
+            admission.refused = True
+            self.settle(admission)
+            raise self.quota_exceeded(organizer, limits.daily_quota, admission.day)
+        return admission
 
-    def refund(self, charge: Charge) -> None:
-        """Give back the items of a request that failed after it was admitted."""
-        if not charge.items:
-            return
-        with self._engine.begin() as conn:
-            conn.execute(update(daily).where(daily.c.organizer_id == charge.organizer_id,
-                                             daily.c.day == charge.day)
-                         .values(item_count=daily.c.item_count - charge.items))
+    def settle(self, admission: Admission) -> None:
+        """Count and audit a refusal by the quota, outside the transaction it rolled back."""
+        if admission.refused and admission.quota is not None:
+            self._refused(admission.organizer, QUOTA, admission.quota, admission.items,
+                          self._clock.now())
+
+    def quota_exceeded(self, organizer: Organizer, quota: int, day: date) -> TooManyRequests:
+        now = self._clock.now()
+        midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=now.tzinfo)
+        left = max(0, quota - self.counted(organizer.id, day))
+        return TooManyRequests(
+            f"the daily quota of {quota} identification items would be exceeded ({left} left "
+            "today, UTC)", retry_after=math.ceil((midnight - now).total_seconds()),
+            code="QUOTA_EXCEEDED")
 
     def _take(self, organizer_id: int, rate: int, items: int, now: datetime) -> float:
         seconds = (now - self._epoch).total_seconds()
@@ -160,29 +190,12 @@ class OrganizerLimits:
                 bucket = self._buckets[organizer_id] = TokenBucket.full(rate, seconds)
             return bucket.take(items, seconds)
 
-    def _charge(self, organizer_id: int, day: date, items: int, quota: int) -> bool:
-        """Add ``items`` to the day's count unless that passes ``quota``, in one statement.
-
-        The conflict clause updates only when the sum fits; concurrent replicas serialise on
-        the row, so the count never passes the quota.
-        """
-        if items > quota:
-            return False
-        with self._engine.begin() as conn:
-            row = conn.execute(_charge_statement(conn.dialect.name), {
-                "organizer_id": organizer_id, "day": day, "item_count": items,
-                "quota": quota}).first()
-        return row is not None
-
     def counted(self, organizer_id: int, day: date) -> int:
         """Items counted against the organizer's quota on ``day`` (UTC)."""
         with read_only(self._engine) as conn:
             used = conn.execute(select(daily.c.item_count).where(
                 daily.c.organizer_id == organizer_id, daily.c.day == day)).scalar()
         return int(used or 0)
-
-    def _remaining(self, organizer_id: int, day: date, quota: int) -> int:
-        return max(0, quota - self.counted(organizer_id, day))
 
     def _refused(self, organizer: Organizer, limit: str, value: int, items: int,
                  now: datetime) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from numident.core.clock import FakeClock
 from numident.errors import TooManyRequests
-from numident.operator.identification import Organizer
+from numident.operator.identification import Item, Organizer
 from numident.operator.organizers import Limits, find, set_limits
 from numident.operator.tables import audit, identification_requests
 
@@ -204,27 +204,30 @@ async def test_items_refused_by_the_deferred_queue_are_given_back_to_the_quota(
 
 async def test_the_daily_quota_holds_across_replicas_on_one_database(
         make_gateway: HarnessFactory) -> None:
-    """Two gateways on one database admit, between them and concurrently, exactly the quota."""
+    """Two gateways on one database, called concurrently from eight threads, answer between
+    them exactly the quota: 50 of 80 requests, 50 request rows, a count of 50."""
     clock = FakeClock()
     first: Harness = await make_gateway(clock=clock)
     second: Harness = await make_gateway(clock=clock, register=False)
+    first.import_csv(SUBSCRIBERS)
     set_limits(first.gateway.engine, "chat", Limits(None, 50))
     chat = Organizer(find(first.gateway.engine, "chat").id, "chat")
-    replicas = [first.gateway.limits, second.gateway.limits]
+    replicas = [first.gateway, second.gateway]
 
-    def admit(n: int) -> bool:
+    def identify(n: int) -> str:
         try:
-            replicas[n % 2].admit(chat, 1)
-        except TooManyRequests:
-            return False
-        return True
+            replicas[n % 2].identify(chat, [Item("+79161234567", f"user-{n}")])
+        except TooManyRequests as exc:
+            return exc.code
+        return "answered"
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        admitted = sum(pool.map(admit, range(80)))
-    assert admitted == 50
+        outcomes = list(pool.map(identify, range(80)))
+    assert (outcomes.count("answered"), outcomes.count("QUOTA_EXCEEDED")) == (50, 30)
+    assert request_count(first) == 50
     assert first.gateway.limits.counted(chat.id, clock.now().date()) == 50
     second.keys["chat"] = first.keys["chat"]
-    assert (await second.identify("+79161234567", "user-1")).json()["code"] == "QUOTA_EXCEEDED"
+    assert (await second.identify("+79161234567", "user-x")).json()["code"] == "QUOTA_EXCEEDED"
 
 
 async def test_a_limit_changed_on_one_replica_applies_on_another_within_a_second(
