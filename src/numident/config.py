@@ -156,6 +156,43 @@ class CibaSettings(_Section):
         return value
 
 
+class HttpSettings(_Section):
+    """Bounds on what one HTTP client may hold of a server (``serve``), see numident.web.server.
+    """
+
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request's head must arrive whole within this time of the "
+        "connection opening or of the previous response; otherwise 408 and the connection "
+        "closes")
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="A request's body must arrive whole within this time of its "
+        "head; otherwise 408 and the connection closes")
+    keep_alive_seconds: int = Field(5, ge=1, description="An idle kept-alive connection "
+                                    "closes after this time")
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576,
+                                  description="The largest request head; larger gets 431")
+    max_concurrency: int = Field(1000, ge=1, description="Connections and requests in "
+                                 "progress at once; past it new requests get 503")
+
+
+class LimitSettings(_Section):
+    """Gateway-wide defaults of the per-organizer limits on identification items.
+
+    An organizer's own values (admin API, ``add-organizer``, ``set-limits``) override them;
+    unset, identification is unlimited. Batch items count one by one.
+    """
+
+    rate_limit: int | None = Field(
+        None, ge=1, description="Items per second per organizer, enforced by each replica on "
+        "its own (N replicas admit up to N times this)")
+    daily_quota: int | None = Field(
+        None, ge=1, description="Items per UTC day per organizer, counted in the database "
+        "and so shared by all replicas")
+    audit_interval_seconds: float = Field(
+        60.0, gt=0, description="At most one audit entry per organizer and limit in this time "
+        "(per replica), however many requests are refused")
+
+
 class OperatorSettings(_Section):
     name: str = "operator"
     public_url: str | None = Field(
@@ -184,6 +221,8 @@ class OperatorSettings(_Section):
     camara: CamaraSettings = CamaraSettings()
     oauth: OAuthSettings = OAuthSettings()
     ciba: CibaSettings = CibaSettings()
+    limits: LimitSettings = LimitSettings()
+    http: HttpSettings = HttpSettings()
 
     def base_url(self, listening: str | None = None) -> str:
         """The gateway's public base URL, without a trailing slash: ``public_url`` when set,
@@ -272,6 +311,7 @@ class MessengerSettings(_Section):
     dispatch: DispatchSettings = Field(
         DispatchSettings(), description="Retries of state-change webhooks and usage withdrawals")
     routing: RoutingSettings = RoutingSettings()
+    http: HttpSettings = HttpSettings()
 
     @field_validator("allowed_regions")
     @classmethod

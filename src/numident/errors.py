@@ -14,7 +14,7 @@ machine-readable ``code`` and the HTTP ``status`` it maps to (CAMARA Commonaliti
     ├── NotFound                404 NOT_FOUND
     ├── Conflict                409 CONFLICT
     ├── Unprocessable           422 (CAMARA: MISSING_IDENTIFIER, SERVICE_NOT_APPLICABLE, ...)
-    ├── TooManyRequests         429 TOO_MANY_REQUESTS (carries ``retry_after`` seconds)
+    ├── TooManyRequests         429 TOO_MANY_REQUESTS, QUOTA_EXCEEDED (carries ``retry_after``)
     ├── UpstreamUnavailable     503 UNAVAILABLE (an operator gateway could not be reached)
     └── ConfigurationError      settings are missing or wrong (names the key)
 
@@ -111,8 +111,8 @@ class TooManyRequests(NumidentError):
     status = 429
     code = "TOO_MANY_REQUESTS"
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.retry_after = max(1, retry_after)
 
 

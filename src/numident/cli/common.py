@@ -51,16 +51,19 @@ def database(config: Settings, side: Side) -> Iterator[Engine]:
 
 
 def serve_forever(create_app: Callable[[Settings], Any], config: Path | None, host: str,
-                  port: int) -> None:
-    """Run an application under uvicorn with numident's structured logs."""
+                  port: int, side: Side) -> None:
+    """Run an application under uvicorn with numident's structured logs and the side's HTTP
+    bounds (``[operator.http]`` or ``[messenger.http]``)."""
     import uvicorn
 
     from numident.logs import configure_logging
+    from numident.web.server import uvicorn_options
 
     loaded = settings(config)
     configure_logging(loaded.log_level, loaded.log_format)
+    http = loaded.operator.http if side == "operator" else loaded.messenger.http
     uvicorn.run(create_app(loaded), host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, **uvicorn_options(http))
 
 
 def exits(fn: Callable[P, R]) -> Callable[P, R]:

@@ -40,7 +40,7 @@ def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8090
     """Start the messenger service's HTTP server (uvicorn)."""
     from numident.messenger.app import create_app
 
-    serve_forever(create_app, config, host, port)
+    serve_forever(create_app, config, host, port, "messenger")
 
 
 @app.command()

@@ -45,7 +45,8 @@ def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8080
     from numident.operator.app import create_app
 
     listening = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-    serve_forever(lambda loaded: create_app(loaded, listen_url=listening), config, host, port)
+    serve_forever(lambda loaded: create_app(loaded, listen_url=listening), config, host, port,
+                  "operator")
 
 
 @app.command()
@@ -106,6 +107,12 @@ def add_organizer(
     = None,
     redirect_uri: Annotated[list[str] | None, typer.Option(
         "--redirect-uri", help="A redirect URI of its authorization-code flow (repeat)")] = None,
+    rate_limit: Annotated[int | None, typer.Option(
+        "--rate-limit", min=1, help="Identification items per second (per replica); default: "
+        "operator.limits.rate_limit")] = None,
+    daily_quota: Annotated[int | None, typer.Option(
+        "--daily-quota", min=1, help="Identification items per UTC day; default: "
+        "operator.limits.daily_quota")] = None,
 ) -> None:
     """Register an organizer: its name is its OAuth2 client_id."""
     with database(settings(config), "operator") as engine:
@@ -113,9 +120,51 @@ def add_organizer(
                                           public_key_file.read_text(encoding="utf-8"),
                                           SystemClock().now(), replace=replace,
                                           scopes=scope or organizers.DEFAULT_SCOPES,
-                                          redirect_uris=redirect_uri or ())
+                                          redirect_uris=redirect_uri or (),
+                                          limits=organizers.Limits(rate_limit, daily_quota))
     console.print(f"organizer {record.name} registered; notices go to {record.notice_url}; "
-                  f"scopes: {' '.join(sorted(record.scopes))}")
+                  f"scopes: {' '.join(sorted(record.scopes))}; {_describe(record.limits)}")
+
+
+def _limit_option(value: str | None, current: int | None, option: str) -> int | None:
+    """``N``, ``default`` (the gateway's default) or unset (keep ``current``)."""
+    if value is None:
+        return current
+    if value == "default":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InvalidInput(f"{option} must be a whole number of at least 1 or 'default', "
+                           f"not {value!r}")
+    return int(value)
+
+
+def _describe(limits: organizers.Limits) -> str:
+    rate = f"{limits.rate_limit}/s" if limits.rate_limit else "default"
+    quota = f"{limits.daily_quota}/day" if limits.daily_quota else "default"
+    return f"rate limit {rate}, daily quota {quota}"
+
+
+@app.command("set-limits")
+@exits
+def set_limits(
+    name: str,
+    rate_limit: Annotated[str | None, typer.Option(
+        "--rate-limit", metavar="N|default",
+        help="Identification items per second (per replica)")] = None,
+    daily_quota: Annotated[str | None, typer.Option(
+        "--daily-quota", metavar="N|default", help="Identification items per UTC day")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Change an organizer's limits; 'default' returns one to the gateway's default.
+
+    Serving gateways read limits afresh every second, so the change applies within one.
+    """
+    with database(settings(config), "operator") as engine:
+        current = organizers.find(engine, name).limits
+        limits = organizers.set_limits(engine, name, organizers.Limits(
+            _limit_option(rate_limit, current.rate_limit, "--rate-limit"),
+            _limit_option(daily_quota, current.daily_quota, "--daily-quota")))
+    console.print(f"organizer {name}: {_describe(limits)}")
 
 
 @app.command("network-session")

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from numident.camara import sim_swap_events
 from numident.core.clock import rfc3339
@@ -16,6 +16,7 @@ from numident.operator import authorization, organizers
 from numident.operator.api import ERRORS, authenticator, gateway
 from numident.operator.authorization import Authentication
 from numident.operator.lifecycle_intake import LifecycleEvent
+from numident.operator.organizers import Limits, OrganizerRecord
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
 
@@ -37,7 +38,23 @@ class OrganizerIn(BaseModel):
                                     description="OAuth2 scopes the organizer may be granted")
     redirectUris: list[StrictStr] = Field(
         [], description="Redirect URIs of its authorization-code flow (exact match)")
+    rateLimit: StrictInt | None = Field(
+        None, ge=1, description="Identification items per second (per replica); unset: the "
+        "gateway's default")
+    dailyQuota: StrictInt | None = Field(
+        None, ge=1, description="Identification items per UTC day (all replicas); unset: the "
+        "gateway's default")
     replace: bool = False
+
+
+class LimitsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rateLimit: StrictInt | None = Field(
+        description="Identification items per second (per replica); null: the gateway's default",
+        ge=1)
+    dailyQuota: StrictInt | None = Field(
+        description="Identification items per UTC day (all replicas); null: the gateway's "
+        "default", ge=1)
 
 
 class NetworkSessionIn(BaseModel):
@@ -63,11 +80,41 @@ def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
     g = gateway(request)
     record = organizers.add_organizer(g.engine, body.name, body.noticeUrl, body.publicKey,
                                       g.clock.now(), replace=body.replace, scopes=body.scopes,
-                                      redirect_uris=body.redirectUris)
+                                      redirect_uris=body.redirectUris,
+                                      limits=Limits(body.rateLimit, body.dailyQuota))
     authenticator(request).forget(record.name)
+    g.limits.forget(record.id)
     return JSONResponse({"name": record.name, "noticeUrl": record.notice_url,
                          "scopes": sorted(record.scopes),
-                         "redirectUris": list(record.redirect_uris)}, status_code=201)
+                         "redirectUris": list(record.redirect_uris),
+                         **_limits(request, record)}, status_code=201)
+
+
+@router.get("/organizers/{name}/limits",
+            summary="An organizer's limits: its own, those in force, and today's count")
+def get_limits(name: str, request: Request) -> JSONResponse:
+    return JSONResponse(_limits(request, organizers.find(gateway(request).engine, name)))
+
+
+@router.put("/organizers/{name}/limits",
+            summary="Change an organizer's limits (null: the gateway's default); applies at "
+            "once here and within a second on every other replica")
+def put_limits(name: str, body: LimitsIn, request: Request) -> JSONResponse:
+    g = gateway(request)
+    organizers.set_limits(g.engine, name, Limits(body.rateLimit, body.dailyQuota))
+    authenticator(request).forget(name)
+    record = organizers.find(g.engine, name)
+    g.limits.forget(record.id)
+    return JSONResponse(_limits(request, record))
+
+
+def _limits(request: Request, record: OrganizerRecord) -> dict[str, Any]:
+    g = gateway(request)
+    effective = g.limits.effective(record.id)
+    return {"rateLimit": record.limits.rate_limit, "dailyQuota": record.limits.daily_quota,
+            "effective": {"rateLimit": effective.rate_limit,
+                          "dailyQuota": effective.daily_quota},
+            "itemsToday": g.limits.counted(record.id, g.clock.now().date())}
 
 
 @router.put("/network-sessions/{sessionId}", status_code=204,

@@ -1,5 +1,6 @@
 """The operator gateway's use cases behind one object: what the HTTP API and the CLI call.
 
+Every request first passes the organizer's limits (:mod:`numident.operator.organizer_limits`).
 It owns the admission rule of the deferred mode (SPEC rule 3): a request is accepted only when
 the queue, served earliest-deadline-first at the drain rate the replicas have measured, can
 still answer it before its deadline; otherwise the caller gets 429 at once, with ``Retry-After``
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 
 import anyio
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from numident.config import OperatorSettings
 from numident.core.admission import Admission, DrainMeter, admit
@@ -29,6 +30,7 @@ from numident.errors import TooManyRequests
 from numident.operator import drain, events, identification
 from numident.operator.identification import Item, Organizer, RequestView
 from numident.operator.metrics import GatewayMetrics
+from numident.operator.organizer_limits import OrganizerLimits
 from numident.outbox.loop import WakeableLoop
 
 log = structlog.get_logger(__name__)
@@ -62,6 +64,8 @@ class Gateway:
         self._others_read: datetime | None = None
         self._published: datetime | None = None
         self._refused_on: tuple[datetime, drain.Queue] | None = None
+        self.limits = OrganizerLimits(self.engine, self.clock, self.settings.limits,
+                                      self.metrics)
         self.metrics.pending.set(self._pending)
 
     @property
@@ -81,11 +85,24 @@ class Gateway:
         return self.meter.answers_per_second + self._others
 
     def identify(self, organizer: Organizer, items: Sequence[Item]) -> list[RequestView]:
-        """Answer ``items`` now, or queue them in deferred mode (429 when they cannot fit)."""
+        """Answer ``items`` now, or queue them in deferred mode (429 when they cannot fit).
+
+        The organizer's limits are checked first; the items count against its daily quota in
+        the transaction that answers (or queues) them, so a request refused or failed after
+        that costs nothing.
+        """
+        admission = self.limits.admit(organizer, len(items))
+        try:
+            return self._identify(organizer, items, admission.charge)
+        finally:
+            self.limits.settle(admission)
+
+    def _identify(self, organizer: Organizer, items: Sequence[Item],
+                  charge: Callable[[Connection], None]) -> list[RequestView]:
         now = self.clock.now()
         if not self.settings.deferred:
             views = identification.answer_now(self.engine, organizer, items, now,
-                                              self.deadline)
+                                              self.deadline, within=charge)
             for view in views:
                 self.metrics.answered(str(view.result), view.received_at, now)
             return views
@@ -109,7 +126,7 @@ class Gateway:
                                       "minutes now", retry_after=decision.retry_after)
             self._refused_on = None
             views = identification.accept_deferred(self.engine, organizer, items, now,
-                                                   self.deadline)
+                                                   self.deadline, within=charge)
             self._pending = identification.count_pending(self.engine)
         self.metrics.pending.set(self._pending)
         self._queue.wake()

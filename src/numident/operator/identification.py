@@ -18,7 +18,7 @@ settles a request whose deadline has passed as ``expired`` instead of answering 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,8 +118,13 @@ def lookup(conn: Connection, numbers: Sequence[str]) -> dict[str, ContractStatus
 
 
 def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item], now: datetime,
-               deadline: timedelta = ANSWER_DEADLINE) -> list[RequestView]:
-    """Receive and answer ``items`` at once, all in one transaction."""
+               deadline: timedelta = ANSWER_DEADLINE, *,
+               within: Callable[[Connection], None] | None = None) -> list[RequestView]:
+    """Receive and answer ``items`` at once, all in one transaction.
+
+    ``within`` runs last in that transaction (the organizer's quota is counted there); an
+    exception from it rolls everything back.
+    """
     with write_transaction(engine) as conn:
         views = [_new(item, now, deadline) for item in items]
         statuses = lookup(conn, [i.phone_number for i in items])
@@ -128,16 +133,19 @@ def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item], now:
         audit.write(conn, [e for v in answered for e in _received_and_answered(organizer, v)])
         _record_usages(conn, organizer, [v for v in answered if v.result is Result.CONFIRMED],
                        now)
+        if within is not None:
+            within(conn)
     return answered
 
 
 def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item], now: datetime,
-                    deadline: timedelta = ANSWER_DEADLINE) -> list[RequestView]:
+                    deadline: timedelta = ANSWER_DEADLINE, *,
+                    within: Callable[[Connection], None] | None = None) -> list[RequestView]:
     """Queue ``items`` for a later answer; a repeat of a pending request returns it.
 
     The database holds one pending request per (organizer, number, code): a repeat accepted
     at the same moment by another replica is not inserted beside it, and the one stored is
-    returned instead.
+    returned instead. ``within`` runs last in the transaction, as in :func:`answer_now`.
     """
     with write_transaction(engine) as conn:
         keys = [(i.phone_number, i.identification_code) for i in items]
@@ -163,6 +171,8 @@ def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item],
                                            identification_code=v.identification_code,
                                            request_id=v.request_id)
                                for v in fresh.values() if v.request_id in inserted])
+        if within is not None:
+            within(conn)
     return views
 
 

@@ -27,6 +27,9 @@ class GatewayMetrics:
         self.expired = Counter("numident_requests_expired_total",
                                "Deferred requests not answered by their deadline (expired)",
                                registry=self.registry)
+        self.limited = Counter("numident_limited_items_total",
+                               "Identification items refused by an organizer's rate limit or "
+                               "daily quota", ["organizer", "limit"], registry=self.registry)
         self.pending = Gauge("numident_pending_requests", "Deferred requests awaiting an answer",
                              registry=self.registry)
         self.notices = Gauge("numident_notices", "Notices in the outbox, by status", ["status"],

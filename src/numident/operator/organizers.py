@@ -2,7 +2,8 @@
 
 Each organizer may be granted only the OAuth2 scopes registered for it (``identification`` by
 default; the CAMARA APIs have a scope per operation), and the authorization-code flow redirects
-only to the redirect URIs registered for it (exact match, RFC 9700 section 2.1).
+only to the redirect URIs registered for it (exact match, RFC 9700 section 2.1). Its own limits
+on identification (:mod:`numident.operator.organizer_limits`) are stored with it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ DEFAULT_SCOPES = ("identification",)
 
 
 @dataclass(frozen=True)
+class Limits:
+    """An organizer's limits; ``None`` is no limit (or, as stored, the gateway's default)."""
+
+    rate_limit: int | None = None
+    daily_quota: int | None = None
+
+
+@dataclass(frozen=True)
 class OrganizerRecord:
     id: int
     name: str
@@ -37,6 +46,7 @@ class OrganizerRecord:
     active: bool
     scopes: frozenset[str] = frozenset(DEFAULT_SCOPES)
     redirect_uris: tuple[str, ...] = ()
+    limits: Limits = Limits()
 
 
 def validate_notice_url(url: str) -> str:
@@ -68,8 +78,10 @@ def validate_redirect_uri(uri: str) -> str:
 def add_organizer(engine: Engine, name: str, notice_url: str, public_key: str,
                   now: datetime, *, replace: bool = False,
                   scopes: Iterable[str] = DEFAULT_SCOPES,
-                  redirect_uris: Iterable[str] = ()) -> OrganizerRecord:
-    """Register an organizer (or, with ``replace``, change its URL, key, scopes and URIs)."""
+                  redirect_uris: Iterable[str] = (), limits: Limits = Limits()
+                  ) -> OrganizerRecord:
+    """Register an organizer (or, with ``replace``, change its URL, key, scopes, URIs and
+    limits; a limit left unset is the gateway's default)."""
     if _NAME.fullmatch(name) is None:
         raise InvalidInput("organizer name must be 1-128 characters of A-Z a-z 0-9 . _ -",
                            code="INVALID_ORGANIZER_NAME")
@@ -77,7 +89,9 @@ def add_organizer(engine: Engine, name: str, notice_url: str, public_key: str,
     values = {"notice_url": validate_notice_url(notice_url),
               "public_key": json.dumps(key.public_jwk()), "active": True,
               "scopes": " ".join(validate_scopes(scopes)),
-              "redirect_uris": " ".join(validate_redirect_uri(u) for u in redirect_uris)}
+              "redirect_uris": " ".join(validate_redirect_uri(u) for u in redirect_uris),
+              "rate_limit": validate_limit(limits.rate_limit, "rate limit"),
+              "daily_quota": validate_limit(limits.daily_quota, "daily quota")}
     with engine.begin() as conn:
         exists = conn.execute(select(organizers.c.id).where(organizers.c.name == name)).first()
         if exists and not replace:
@@ -93,6 +107,25 @@ def add_organizer(engine: Engine, name: str, notice_url: str, public_key: str,
             raise Conflict(f"organizer {name} is already registered",
                            code="ORGANIZER_EXISTS") from exc
     return find(engine, name)
+
+
+def validate_limit(value: int | None, field: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or value < 1):
+        raise InvalidInput(f"{field} must be a whole number of at least 1, or unset",
+                           code="INVALID_ARGUMENT")
+    return value
+
+
+def set_limits(engine: Engine, name: str, limits: Limits) -> Limits:
+    """Store ``limits`` as the organizer's own (``None`` returns a limit to the default)."""
+    values = {"rate_limit": validate_limit(limits.rate_limit, "rate limit"),
+              "daily_quota": validate_limit(limits.daily_quota, "daily quota")}
+    with engine.begin() as conn:
+        changed = conn.execute(update(organizers).where(organizers.c.name == name)
+                               .values(**values)).rowcount
+    if not changed:
+        raise NotFound(f"no organizer named {name}", code="ORGANIZER_NOT_FOUND")
+    return Limits(**values)
 
 
 def find(engine: Engine, name: str) -> OrganizerRecord:
@@ -112,4 +145,5 @@ def all_organizers(engine: Engine) -> list[OrganizerRecord]:
 def _record(row: Row[Any]) -> OrganizerRecord:
     return OrganizerRecord(row.id, row.name, row.notice_url, load_public_key(row.public_key),
                            row.active, frozenset(row.scopes.split()),
-                           tuple(row.redirect_uris.split()))
+                           tuple(row.redirect_uris.split()),
+                           Limits(row.rate_limit, row.daily_quota))

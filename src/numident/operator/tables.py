@@ -9,6 +9,8 @@ for equality are HMAC digests (:mod:`numident.camara.holders`).
 ``ciba_requests`` holds backchannel authentication requests by the SHA-256 of their
 ``auth_req_id``, and ``ciba_clients`` how each organizer learns their decisions
 (:mod:`numident.operator.ciba`).
+``organizer_daily_items`` counts each organizer's identification items per UTC day, so that the
+daily quota holds across every replica on one database.
 ``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
 """
 
@@ -19,6 +21,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -45,6 +48,18 @@ organizers = Table(
            comment="space-separated OAuth2 scopes the organizer may be granted"),
     Column("redirect_uris", Text, nullable=False, server_default="",
            comment="space-separated redirect URIs of the authorization-code flow"),
+    Column("rate_limit", Integer, nullable=True,
+           comment="identification items per second; NULL: the gateway's default"),
+    Column("daily_quota", Integer, nullable=True,
+           comment="identification items per UTC day; NULL: the gateway's default"),
+)
+
+organizer_daily_items = Table(
+    "organizer_daily_items", metadata,
+    Column("organizer_id", Integer, ForeignKey("organizers.id"), primary_key=True),
+    Column("day", Date, primary_key=True, comment="UTC day"),
+    Column("item_count", BigInteger, nullable=False,
+           comment="identification items accepted that day, counted against the daily quota"),
 )
 
 network_sessions = Table(

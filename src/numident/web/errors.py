@@ -3,7 +3,9 @@
 Every error body is ``{"status": int, "code": "STABLE_CODE", "message": str}`` (CAMARA
 Commonalities). Validation failures of the framework become 400 ``INVALID_ARGUMENT`` naming the
 field; unknown routes 404 (a part of the server may explain them: :func:`explain_not_found`);
-anything unexpected 500 ``INTERNAL`` without internals in the body.
+anything unexpected 500 ``INTERNAL`` without internals in the body. A client that disconnects
+before its request body is read (the server's body deadline closes slow ones) is no error of the
+server's: it is logged as such, and nothing is sent.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse, Response
 
 from numident.errors import NumidentError, error_headers
 
@@ -75,6 +78,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
                           message, dict(exc.headers or {}))
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ClientDisconnect)
+    log.info("client disconnected before its request was read", path=request.url.path)
+    # 499 as nginx logs it; the server drops it, the connection being gone.
+    return Response(status_code=499)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", path=request.url.path)
     return error_response(500, "INTERNAL", "the server could not complete the request")
@@ -84,4 +94,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NumidentError, _numident_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -155,3 +155,37 @@ def test_ciba_delivery_modes_from_the_command_line(run, tmp_path: Path,  # type:
             assert tuple(conn.execute(select(ciba_clients)).one()) == ("bank", "poll", None)
     finally:
         engine.dispose()
+
+
+def test_organizer_limits_are_set_at_registration_and_changed_later(  # type: ignore[no-untyped-def]
+        run, tmp_path: Path, database_url: str) -> None:
+    """add-organizer takes --rate-limit and --daily-quota; set-limits changes one and keeps the
+    other, 'default' clears one; a bad value exits 2 naming the option and changes nothing."""
+    save_public_key(generate_key().public(), tmp_path / "chat.jwk")
+    added = run("operator", "add-organizer", "chat", "--notice-url", "https://chat.example/n",
+                "--public-key", str(tmp_path / "chat.jwk"), "--rate-limit", "50",
+                "--daily-quota", "10000")
+    assert added.exit_code == 0
+    assert "rate limit 50/s, daily quota 10000/day" in added.output
+    changed = run("operator", "set-limits", "chat", "--daily-quota", "500")
+    assert (changed.exit_code, changed.output.strip()) == (
+        0, "organizer chat: rate limit 50/s, daily quota 500/day")
+    cleared = run("operator", "set-limits", "chat", "--rate-limit", "default")
+    assert cleared.output.strip() == "organizer chat: rate limit default, daily quota 500/day"
+    bad = run("operator", "set-limits", "chat", "--rate-limit", "fast", "--daily-quota", "7")
+    assert bad.exit_code == 2
+    assert "--rate-limit must be a whole number of at least 1 or 'default', not 'fast'" \
+        in bad.output
+    zero = run("operator", "add-organizer", "shop", "--notice-url", "https://shop.example/n",
+               "--public-key", str(tmp_path / "chat.jwk"), "--daily-quota", "0")
+    assert zero.exit_code == 2
+    missing = run("operator", "set-limits", "nobody", "--rate-limit", "5")
+    assert (missing.exit_code, "ORGANIZER_NOT_FOUND" in missing.output) == (1, True)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(organizers.c.name, organizers.c.rate_limit,
+                                       organizers.c.daily_quota)).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [("chat", None, 500)]
