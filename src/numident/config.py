@@ -31,6 +31,13 @@ from numident.core.identification import ANSWER_DEADLINE
 from numident.errors import ConfigurationError
 
 
+def national_region(default: str | None, allowed: frozenset[str]) -> str | None:
+    """``default``, else the only region of ``allowed``, else None: a national number is read
+    in a region only where that is no guess."""
+    if default:
+        return default
+    return next(iter(allowed)) if len(allowed) == 1 else None
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -215,6 +222,12 @@ class OperatorSettings(_Section):
     allowed_regions: frozenset[str] = Field(
         frozenset({"RU"}), description="ISO 3166 regions whose numbers the registry holds: "
         "an import refuses numbers of any other country")
+
+    @property
+    def national_region(self) -> str | None:
+        """The region the staff's national forms (``89161234567``) are read in: the only
+        allowed region, else None (then only E.164 is taken)."""
+        return national_region(None, self.allowed_regions)
     dispatch: DispatchSettings = DispatchSettings()
     nats_url: str | None = None
     nats_prefix: str = "numident"
@@ -339,11 +352,7 @@ class MessengerSettings(_Section):
     @property
     def national_region(self) -> str | None:
         """The region national forms are read in, or None when that would be a guess."""
-        if self.default_region:
-            return self.default_region
-        if len(self.allowed_regions) == 1:
-            return next(iter(self.allowed_regions))
-        return None
+        return national_region(self.default_region, self.allowed_regions)
 
 
 class Settings(BaseSettings):

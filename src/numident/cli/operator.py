@@ -21,6 +21,7 @@ from numident.cli.common import (
     serve_forever,
     settings,
 )
+from numident.config import Settings
 from numident.core.clock import SystemClock
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
@@ -180,17 +181,25 @@ def network_session(
     config: ConfigOption = None,
 ) -> None:
     """Record which line a network session belongs to (three-legged tokens use it)."""
-    with database(settings(config), "operator") as engine:
+    loaded = settings(config)
+    with database(loaded, "operator") as engine:
         if end:
             authorization.end_session(engine, session_id)
             console.print(f"session {session_id} forgotten")
             return
         if number is None:
             raise typer.BadParameter("NUMBER is required unless --end is given")
-        line = normalize(number)
+        line = staff_number(loaded, number)
         authorization.set_session(engine, session_id, line, authentication,
                                   SystemClock().now())
     console.print(f"session {session_id} is {line} ({authentication.value})")
+
+
+def staff_number(loaded: Settings, raw: str) -> str:
+    """A number as the operator's staff type it (E.164 or national) in E.164."""
+    op = loaded.operator
+    return normalize(raw, default_region=op.national_region,
+                     allowed_regions=op.allowed_regions or None)
 
 
 @app.command()
@@ -213,8 +222,8 @@ def event(
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     with database(loaded, "operator") as engine:
-        outcome = events.record_event(engine, type_, normalize(number), occurred_at=when,
-                                      recorded_at=clock.now(), source="cli",
+        outcome = events.record_event(engine, type_, staff_number(loaded, number),
+                                      occurred_at=when, recorded_at=clock.now(), source="cli",
                                       notice_source=loaded.operator.base_url(),
                                       event_id=event_id, new_contract_id=new_contract_id)
     if outcome.duplicate:

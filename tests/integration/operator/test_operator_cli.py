@@ -189,3 +189,20 @@ def test_organizer_limits_are_set_at_registration_and_changed_later(  # type: ig
     finally:
         engine.dispose()
     assert [tuple(r) for r in rows] == [("chat", None, 500)]
+
+
+def test_events_and_sessions_take_the_national_form_of_a_number(  # type: ignore[no-untyped-def]
+        run, tmp_path: Path) -> None:
+    """`event ... 89161234567` is the event of +79161234567, as staff type numbers; a
+    number of another country stays exit 2."""
+    export = tmp_path / "export.csv"
+    export.write_text(HEADER + "+79161234567,C-1,active,2024-01-01\n", encoding="utf-8")
+    run("operator", "import-subscribers", str(export))
+    recorded = run("operator", "event", "sim_swapped", "8 916 123-45-67")
+    session = run("operator", "network-session", "s-1", "89161234567")
+    foreign = run("operator", "event", "sim_swapped", "+12025550123")
+    assert recorded.exit_code == 0, recorded.output
+    assert "sim_swapped recorded for +79161234567" in recorded.output
+    assert session.exit_code == 0, session.output
+    assert "session s-1 is +79161234567" in session.output
+    assert foreign.exit_code == 2
