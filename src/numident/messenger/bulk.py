@@ -57,6 +57,7 @@ from numident.messenger.operators import OperatorDirectory, Route
 from numident.messenger.tables import accounts, received_notices
 from numident.messenger.tables import bulk_identifications as bulk
 from numident.outbox.store import SqlOutbox
+from numident.routing.files import Problems
 from numident.storage.dialect import driver_sql, timestamp_binder
 
 COLUMNS = ("account_id", "phone_number", "possession_proven_at")
@@ -65,7 +66,6 @@ OPEN_STATUSES = (QUEUED, PENDING)
 ACCOUNT_IN_SERVICE = "ACCOUNT_IN_SERVICE"
 NOT_FOUND = "NOT_FOUND"
 DEADLINE_PASSED = "DEADLINE_PASSED"
-MAX_PROBLEMS = 1000
 CHUNK = 2000
 
 RouteMany = Callable[[Sequence[str]], Sequence[Route]]
@@ -127,15 +127,8 @@ def read_entries(path: Path, clock: Clock, *, default_region: str | None,
     """
     from numident.messenger.accounts import validate_account_id
 
-    problems: list[FileProblem] = []
-    total = 0
-
-    def problem(line: int, name: str, message: str) -> None:
-        nonlocal total
-        total += 1
-        if len(problems) < MAX_PROBLEMS:
-            problems.append(FileProblem(line, name, message))
-
+    problems = Problems(path)
+    problem = problems.add
     now = clock.now()
     with _open_text(path) as handle:
         reader = csv.reader(handle, strict=True)
@@ -169,14 +162,13 @@ def read_entries(path: Path, clock: Clock, *, default_region: str | None,
                 if isinstance(proven, str):
                     problem(line, "possession_proven_at", proven)
                     continue
-                if not problems:
+                if not problems.total:
                     yield Entry(line, account_id, number, proven)
         except csv.Error as exc:
             problem(line + 1, "-", f"not a readable CSV line: {exc}")
         except UnicodeDecodeError as exc:
             problem(line + 1, "-", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-    if total:
-        raise InvalidFile(str(path), problems, total=total)
+    problems.raise_if_any()
 
 
 def _open_text(path: Path) -> TextIO:
