@@ -43,6 +43,7 @@ from typing import Any
 
 import httpx
 import psutil
+from scratch import free_port
 
 NUMIDENT = [sys.executable, "-m", "numident"]
 
@@ -53,14 +54,6 @@ def cli(args: list[str], env: dict[str, str]) -> str:
     if result.returncode != 0:
         raise SystemExit(f"numident {' '.join(args)} failed: {result.stderr}")
     return result.stdout
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def start_gateway(root: Path, key: str, subscribers: list[str], organizers: dict[str, Path]

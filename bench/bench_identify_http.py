@@ -37,13 +37,12 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +50,7 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
-from scratch import postgres_database
+from scratch import free_port, scratch_database
 from sqlalchemy import create_engine, func, select
 
 ORGANIZER = "bench"
@@ -151,18 +150,8 @@ def serve_minimal(kind: str, port: int) -> None:
 
 # --- setup ------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def database(kind: str, directory: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{directory / 'operator.db'}"
-        return
-    yield from postgres_database("numident_bench_http")
+def database(kind: str, directory: Path) -> AbstractContextManager[str]:
+    return scratch_database(kind, directory / "operator.db", "numident_bench_http")
 
 
 def prepare(url: str, subscribers: int) -> tuple[Any, float]:

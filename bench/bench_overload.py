@@ -31,21 +31,20 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from scratch import postgres_database
+from scratch import free_port, scratch_database
 from sqlalchemy import Engine, select
 
 ORGANIZER = "bench"
@@ -60,18 +59,8 @@ class Sent:
     request_id: str | None = None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def database(kind: str, directory: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{directory / 'operator.db'}"
-        return
-    yield from postgres_database("numident_bench_overload")
+def database(kind: str, directory: Path) -> AbstractContextManager[str]:
+    return scratch_database(kind, directory / "operator.db", "numident_bench_overload")
 
 
 def prepare(url: str, numbers: int) -> tuple[Engine, Any]:

@@ -1,10 +1,14 @@
-"""A scratch PostgreSQL database for one benchmark run, dropped afterwards."""
+"""What benchmark runs share: a scratch database (PostgreSQL ones are dropped afterwards) and a
+free loopback port."""
 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -24,3 +28,20 @@ def postgres_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def scratch_database(kind: str, sqlite_file: Path, prefix: str) -> Iterator[str]:
+    """The URL of an empty database: ``sqlite_file`` (kind ``sqlite``) or a new PostgreSQL
+    database named ``{prefix}_<hex>``, dropped when done."""
+    if kind == "sqlite":
+        yield f"sqlite:///{sqlite_file}"
+        return
+    yield from postgres_database(prefix)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
