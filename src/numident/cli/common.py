@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from numident.config import Settings, load_settings
 from numident.errors import InvalidFile, InvalidInput, NumidentError
-from numident.storage.database import create_database_engine
+from numident.storage.database import create_database_engine, single_sqlite_server
 from numident.storage.migrate import Side, upgrade
 
 P = ParamSpec("P")
@@ -62,8 +62,9 @@ def serve_forever(create_app: Callable[[Settings], Any], config: Path | None, ho
     loaded = settings(config)
     configure_logging(loaded.log_level, loaded.log_format)
     http = loaded.operator.http if side == "operator" else loaded.messenger.http
-    uvicorn.run(create_app(loaded), host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=5, **uvicorn_options(http))
+    with single_sqlite_server(loaded.database_url_for(side)):
+        uvicorn.run(create_app(loaded), host=host, port=port, log_config=None,
+                    access_log=False, timeout_graceful_shutdown=5, **uvicorn_options(http))
 
 
 def exits(fn: Callable[P, R]) -> Callable[P, R]:

@@ -6,6 +6,7 @@ busy timeout and foreign keys on, PostgreSQL uses psycopg 3. Nothing connects at
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,11 +17,40 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from numident.errors import ConfigurationError
+from numident.errors import ConfigurationError, Conflict
 
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+@contextmanager
+def single_sqlite_server(url: str) -> Iterator[None]:
+    """While a server runs on ``url``, refuse a second server process on the same SQLite file.
+
+    SQLite lets one writer in at a time, so a second gateway or messenger process on one file
+    adds no capacity: it only queues on the same lock and makes both slower. The server holds
+    an exclusive ``flock`` on ``<file>.server-lock`` (released by the kernel however the
+    process ends); a second one is refused with :class:`Conflict` naming the file and
+    PostgreSQL, the store for several replicas. Other URLs pass through.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    database = Path(parsed.database).resolve()
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with (database.parent / f"{database.name}.server-lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"another server already serves the SQLite database {database}: "
+                           "one process per SQLite file (use PostgreSQL for replicas)",
+                           code="DATABASE_IN_USE") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
