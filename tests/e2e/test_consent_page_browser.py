@@ -58,12 +58,14 @@ def playwright() -> Iterator[Playwright]:
         yield running
 
 
-@pytest.fixture
-def browser(playwright: Playwright, tmp_path: Path) -> Iterator[BrowserContext]:
-    """A fresh headless Chromium with an empty profile in ``tmp_path``, sized like a phone."""
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[BrowserContext]:
+    """One headless Chromium for the module, from an empty profile, sized like a phone; each
+    test opens its own pages (the page sets no cookie or storage a later test could see)."""
     # headless=True makes Playwright pass --headless; a user-data-dir means a persistent context
     context = playwright.chromium.launch_persistent_context(
-        tmp_path / "chromium-profile", executable_path=CHROMIUM, headless=True,
+        tmp_path_factory.mktemp("chromium-profile"), executable_path=CHROMIUM, headless=True,
         args=CHROMIUM_ARGS, viewport=PHONE, locale="en-GB")
     context.set_default_timeout(15_000)
     try:
@@ -254,8 +256,10 @@ def test_the_page_keeps_its_security_headers_and_works_under_them(
         gateway: Gateway, browser: BrowserContext) -> None:
     """The browser receives a CSP without scripts or outside resources and DENY framing; the
     page needs no script, its styles are allowed (no CSP report), its buttons are big enough
-    to tap (44 CSS px, WCAG 2.5.5), nothing overflows a phone's width, and a frame refuses it."""
-    _, url = ask_subscriber(gateway)
+    to tap (44 CSS px, WCAG 2.5.5), nothing overflows a phone's width, and a frame refuses it.
+    A binding message carrying markup is shown as text."""
+    hostile = '<img src=x onerror="document.title=1">'
+    _, url = ask_subscriber(gateway, binding_message=hostile)
     page = browser.new_page()
     console = watch_console(page)
     response = page.goto(url)
@@ -270,6 +274,9 @@ def test_the_page_keeps_its_security_headers_and_works_under_them(
     assert headers["x-frame-options"] == "DENY"
     assert headers["cache-control"] == "no-store"
     assert page.locator("script").count() == 0
+    assert page.locator("img").count() == 0
+    assert page.get_by_text(hostile).count() == 1
+    assert page.title() == "Approve this request?"
     for name in ("Approve", "Deny"):
         box = page.get_by_role("button", name=name).bounding_box()
         assert box is not None, name
