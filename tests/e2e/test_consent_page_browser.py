@@ -142,6 +142,17 @@ def redeem(server: Gateway, auth_req_id: str) -> httpx.Response:
     return answer
 
 
+def answer(page: Page, button: str) -> int:
+    """Click ``button`` and wait for the page the form's POST returns; its HTTP status.
+
+    The answer comes back at the page's own URL, so waiting for the URL would not wait."""
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name=button).click()
+    assert navigation.value is not None
+    assert navigation.value.request.method == "POST"
+    return navigation.value.status
+
+
 def until(page: Page, condition: Callable[[], bool], timeout: float = 15.0) -> bool:
     """Poll ``condition`` while the browser's events keep arriving (a plain sleep would
     stop Playwright from hearing of new frames and navigations)."""
@@ -189,8 +200,7 @@ def test_subscriber_approves_in_the_browser_and_the_token_checks_sim_swap(
     assert len(shown) == 5
     assert shown[4].endswith(" UTC")
 
-    page.get_by_role("button", name="Approve").click()
-    page.wait_for_url(url)
+    assert answer(page, "Approve") == 200
     assert page.get_by_role("heading", level=1).inner_text() == "Request approved"
     assert "You approved the request" in page.locator("main").inner_text()
     page.screenshot(path=tmp_path / "consent-approved.png", full_page=True)
@@ -217,8 +227,7 @@ def test_subscriber_denies_in_the_browser_and_the_client_gets_access_denied(
     auth_req_id, url = ask_subscriber(gateway)
     page = browser.new_page()
     page.goto(url)
-    page.get_by_role("button", name="Deny").click()
-    page.wait_for_url(url)
+    assert answer(page, "Deny") == 200
     assert page.get_by_role("heading", level=1).inner_text() == "Request denied"
     assert "You denied the request" in page.locator("main").inner_text()
     denied = poll(gateway, auth_req_id)
@@ -233,14 +242,10 @@ def test_a_decided_request_is_no_longer_waiting_however_the_page_is_reached(
     first, stale = browser.new_page(), browser.new_page()
     first.goto(url)
     stale.goto(url)
-    first.get_by_role("button", name="Approve").click()
-    first.wait_for_url(url)
+    assert answer(first, "Approve") == 200
     assert first.get_by_role("heading", level=1).inner_text() == "Request approved"
 
-    with stale.expect_navigation() as late:
-        stale.get_by_role("button", name="Deny").click()
-    assert late.value is not None
-    assert late.value.status == 409
+    assert answer(stale, "Deny") == 409
     assert "no longer waiting" in stale.locator("main").inner_text()
     for _ in range(2):
         reopened = first.goto(url)
