@@ -164,6 +164,19 @@ def until(page: Page, condition: Callable[[], bool], timeout: float = 15.0) -> b
     return True
 
 
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two computed colours (``rgb(r, g, b)``)."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(c) / 255 for c in colour.removeprefix("rgb(").rstrip(")").split(",")]
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+                   for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 def watch_console(page: Page) -> list[str]:
     """The browser's console errors and warnings, where CSP refusals are reported."""
     seen: list[str] = []
@@ -258,10 +271,11 @@ def test_a_decided_request_is_no_longer_waiting_however_the_page_is_reached(
 
 
 def test_the_page_keeps_its_security_headers_and_works_under_them(
-        gateway: Gateway, browser: BrowserContext) -> None:
+        gateway: Gateway, browser: BrowserContext, tmp_path: Path) -> None:
     """The browser receives a CSP without scripts or outside resources and DENY framing; the
     page needs no script, its styles are allowed (no CSP report), its buttons are big enough
-    to tap (44 CSS px, WCAG 2.5.5), nothing overflows a phone's width, and a frame refuses it.
+    to tap (44 CSS px, WCAG 2.5.5), nothing overflows a phone's width, its text is legible in
+    light and dark mode, and a frame refuses it.
     A binding message carrying markup is shown as text."""
     hostile = '<img src=x onerror="document.title=1">'
     _, url = ask_subscriber(gateway, binding_message=hostile)
@@ -287,6 +301,17 @@ def test_the_page_keeps_its_security_headers_and_works_under_them(
         assert box is not None, name
         assert min(box["height"], box["width"]) >= 44, (name, box)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    for scheme in ("light", "dark"):  # WCAG 1.4.3: text at least 4.5:1 on its background
+        page.emulate_media(color_scheme=scheme)
+        body = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        for element in ("p", "dt", ".approve", ".deny"):
+            style = page.locator(element).first.evaluate(
+                "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+            background = body if style[1] == "rgba(0, 0, 0, 0)" else style[1]
+            assert contrast(style[0], background) >= 4.5, (scheme, element, style, body)
+        edge = page.locator(".deny").evaluate("e => getComputedStyle(e).borderTopColor")
+        assert contrast(edge, body) >= 3, (scheme, edge, body)  # WCAG 1.4.11: its outline
+        page.screenshot(path=tmp_path / f"consent-page-{scheme}.png", full_page=True)
     assert console == []
 
     # A page framing it, served by the browser itself (nothing listens on port 9).
