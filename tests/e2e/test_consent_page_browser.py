@@ -36,6 +36,8 @@ LINE = "+79165550001"
 PURPOSE = "dpv:IdentityVerification"
 SCOPE = f"{PURPOSE} sim-swap:check"
 CIBA_GRANT = "urn:openid:params:grant-type:ciba"
+KEY: PrivateKey = generate_key()
+"""The organizer's signing key; its public half is registered in each test's gateway."""
 CONFIG = f"""\
 [operator.ciba]
 interval_seconds = 1
@@ -48,6 +50,8 @@ interval_seconds = 1
 
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    """Playwright's driver, once Debian's Chromium is known to be there: without it the tests
+    skip, saying why, except under CI, where they must run and so fail."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing (Debian's chromium package; .ci/run installs it)"
         if os.environ.get("CI"):
@@ -103,9 +107,6 @@ def gateway(tmp_path: Path, database_url: str) -> Iterator[Gateway]:
         server.stop()
 
 
-KEY: PrivateKey = generate_key()
-
-
 def authenticated(server: Gateway, **form: str) -> dict[str, str]:
     """``form`` with a fresh private_key_jwt assertion whose audience is the issuer."""
     assertion = make_client_assertion(KEY, "chat", server.url, SystemClock())
@@ -131,15 +132,30 @@ def poll(server: Gateway, auth_req_id: str) -> httpx.Response:
         server, grant_type=CIBA_GRANT, auth_req_id=auth_req_id))
 
 
-def redeem(server: Gateway, auth_req_id: str) -> httpx.Response:
-    """Poll as CIBA Core 7.3 asks, no faster than ``interval``, until it is no longer pending."""
-    answer = poll(server, auth_req_id)
-    deadline = time.monotonic() + 20
-    while (answer.status_code == 400 and answer.json()["error"] == "authorization_pending"
-           and time.monotonic() < deadline):
-        time.sleep(1.05)  # the interval the gateway announced
-        answer = poll(server, auth_req_id)
-    return answer
+class Poller:
+    """A CIBA client polling one ``auth_req_id`` as CIBA Core 7.3 asks: never sooner than
+    ``interval`` after its last poll, and 5 s more after each ``slow_down``."""
+
+    def __init__(self, server: Gateway, auth_req_id: str, interval: float = 1) -> None:
+        self.server, self.auth_req_id, self.interval = server, auth_req_id, interval
+        self.last = -float("inf")
+
+    def poll(self) -> httpx.Response:
+        time.sleep(max(0.0, self.last + self.interval + 0.05 - time.monotonic()))
+        answer = poll(self.server, self.auth_req_id)
+        self.last = time.monotonic()
+        if answer.status_code == 400 and answer.json()["error"] == "slow_down":
+            self.interval += 5
+        return answer
+
+    def redeem(self) -> httpx.Response:
+        """Poll until the answer is neither pending nor slow_down (or 30 s have passed)."""
+        deadline = time.monotonic() + 30
+        answer = self.poll()
+        while (answer.status_code == 400 and time.monotonic() < deadline
+               and answer.json()["error"] in ("authorization_pending", "slow_down")):
+            answer = self.poll()
+        return answer
 
 
 def answer(page: Page, button: str) -> int:
@@ -194,7 +210,8 @@ def test_subscriber_approves_in_the_browser_and_the_token_checks_sim_swap(
     """The page names the client, purpose and binding message; Approve confirms, and the
     redeemed token is bound to the line: its SIM Swap check sees the line's swap."""
     auth_req_id, url = ask_subscriber(gateway)
-    pending = poll(gateway, auth_req_id)
+    client = Poller(gateway, auth_req_id)
+    pending = client.poll()
     assert (pending.status_code, pending.json()["error"]) == (400, "authorization_pending")
 
     page = browser.new_page()
@@ -222,7 +239,7 @@ def test_subscriber_approves_in_the_browser_and_the_token_checks_sim_swap(
     swap = httpx.post(f"{gateway.url}/admin/v1/events", headers=ADMIN,
                       json={"type": "sim_swapped", "phoneNumber": LINE})
     assert swap.status_code == 201, swap.text
-    token = redeem(gateway, auth_req_id)
+    token = client.redeem()
     assert token.status_code == 200, token.text
     assert token.json()["scope"] == "sim-swap:check"  # the purpose is not an API scope
     bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
@@ -267,7 +284,7 @@ def test_a_decided_request_is_no_longer_waiting_however_the_page_is_reached(
         assert first.get_by_role("heading", level=1).inner_text() == "Request closed"
         assert "no longer waiting" in first.locator("main").inner_text()
         assert first.get_by_role("button").count() == 0
-    assert redeem(gateway, auth_req_id).status_code == 200
+    assert Poller(gateway, auth_req_id).redeem().status_code == 200
 
 
 def test_the_page_keeps_its_security_headers_and_works_under_them(
