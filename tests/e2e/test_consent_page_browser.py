@@ -96,12 +96,14 @@ def gateway(tmp_path: Path, database_url: str) -> Iterator[Gateway]:
     export.write_text("phone_number,contract_id,status,activated_at\n"
                       f"{LINE},C-1,active,2024-01-01\n", encoding="utf-8")
     cli(["operator", "import-subscribers", str(export), "--config", str(config)], env)
-    save_public_key(KEY.public(), tmp_path / "chat.pub.json")
-    cli(["operator", "add-organizer", "chat", "--config", str(config),
-         "--notice-url", "http://127.0.0.1:9/notices", "--public-key",
-         str(tmp_path / "chat.pub.json"), "--scope", "sim-swap:check"], env)
     server = start_server("operator", env, tmp_path / "gateway.log", config=config)
     try:
+        save_public_key(KEY.public(), tmp_path / "chat.pub.json")
+        added = httpx.post(f"{server.url}/admin/v1/organizers", headers=ADMIN, json={
+            "name": "chat", "noticeUrl": "http://127.0.0.1:9/notices",
+            "publicKey": (tmp_path / "chat.pub.json").read_text(encoding="utf-8"),
+            "scopes": ["sim-swap:check"]})
+        assert added.status_code == 201, added.text
         yield Gateway(server.url, tmp_path / "home" / "operator" / "ciba-consent.jsonl")
     finally:
         server.stop()
