@@ -7,12 +7,12 @@ authentication is 401 ``invalid_client``), never the CAMARA error body of the re
 the pure rules' :class:`~numident.core.ciba.CibaRefusal` becomes the gateway's one
 :class:`~numident.operator.oauth_errors.OAuthError`. The CIBA grant is one entry of the token
 endpoint's table of grants (:func:`ciba_grant`).
-The page is plain HTML with one form; its URL's secret is the subscriber's credential.
+The page (:mod:`numident.operator.consent_page`) is plain HTML with one form; its URL's
+secret is the subscriber's credential.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict
 
 from numident.core.ciba import CibaRefusal
 from numident.errors import NotFound
+from numident.operator import consent_page as consent_page_html
 from numident.operator.auth import Authenticator
 from numident.operator.ciba import Ciba, ConsentOutcome, DeliveryMode, register_client
 from numident.operator.oauth_errors import NO_STORE, OAuthError, OAuthErrorCode
@@ -120,34 +121,12 @@ async def bc_authorize(request: Request) -> Response:
 
 # -- the subscriber's page ------------------------------------------------------------------
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>"""
-
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status,
-                        headers={**NO_STORE, "X-Frame-Options": "DENY",
-                                 "Content-Security-Policy": "default-src 'none'; "
-                                 "form-action 'self'; frame-ancestors 'none'"})
-
-
-_GONE = "This request is no longer waiting for an answer."
-
-
 @router.get("/oauth2/bc-consent/{secret}", response_class=HTMLResponse, include_in_schema=False)
 def consent_page(secret: str, request: Request) -> HTMLResponse:
     view = ciba(request).consent_view(secret)
     if view is None:
-        return _page("Request not found", f"<p>{_GONE}</p>", status=404)
-    binding = (f"<p>Code shown by the requester: <strong>{html.escape(view.binding_message)}"
-               "</strong></p>" if view.binding_message else "")
-    body = (f"<p><strong>{html.escape(view.client_id)}</strong> asks to use your line for "
-            f"<strong>{html.escape(view.purpose)}</strong> ({html.escape(view.scope)}).</p>"
-            f"{binding}<form method=\"post\">"
-            "<button name=\"decision\" value=\"approve\">Approve</button> "
-            "<button name=\"decision\" value=\"deny\">Deny</button></form>")
-    return _page("Approve this request?", body)
+        return consent_page_html.message("Request closed", consent_page_html.GONE, status=404)
+    return consent_page_html.question(view)
 
 
 @router.post("/oauth2/bc-consent/{secret}", response_class=HTMLResponse,
@@ -158,15 +137,16 @@ async def consent_answer(secret: str, request: Request) -> HTMLResponse:
     except OAuthError:
         decision = None
     if decision not in ("approve", "deny"):
-        return _page("Unknown answer", "<p>Choose Approve or Deny.</p>", status=400)
+        return consent_page_html.message("Unknown answer", "Choose Approve or Deny.",
+                                         status=400)
     outcome = await anyio.to_thread.run_sync(ciba(request).decide, secret,
                                              decision == "approve")
     if outcome is ConsentOutcome.RECORDED:
         done = "approved" if decision == "approve" else "denied"
-        return _page(f"Request {done}", f"<p>You {done} the request. You may close this "
-                     "page.</p>")
+        return consent_page_html.message(f"Request {done}", f"You {done} the request. You "
+                                         "may close this page.")
     status = 409 if outcome is ConsentOutcome.ALREADY_DECIDED else 404
-    return _page("Request not open", f"<p>{_GONE}</p>", status=status)
+    return consent_page_html.message("Request closed", consent_page_html.GONE, status=status)
 
 
 # -- staff: a client's delivery mode ----------------------------------------------------------
