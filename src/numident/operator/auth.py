@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -31,6 +32,8 @@ from numident.trust.tokens import ASSERTION_TYPE, AccessTokenIssuer, TokenClaims
 
 IDENTIFICATION_SCOPE = "identification"
 SINGLE_USE_SCOPE_PREFIX = "number-verification:"
+REGISTRATION_FRESH_FOR = timedelta(seconds=1)
+"""How long a replica trusts the organizer registration it read (key, scopes, status)."""
 
 
 def single_use(scopes: Iterable[str]) -> bool:
@@ -50,20 +53,26 @@ class Authenticator:
         self.token_url = f"{issuer_url}/oauth2/token"
         self._strict_audience = strict_audience
         self._admin_token = admin_token
-        self._organizers: dict[str, OrganizerRecord] = {}
+        self._organizers: dict[str, tuple[datetime, OrganizerRecord]] = {}
 
     def forget(self, name: str) -> None:
         """Drop a cached organizer after its registration changed."""
         self._organizers.pop(name, None)
 
     def organizer_by_name(self, name: str) -> OrganizerRecord | None:
-        record = self._organizers.get(name)
-        if record is None:
-            try:
-                record = organizers.find(self._engine, name)
-            except NotFound:
-                return None
-            self._organizers[name] = record
+        """The organizer's registration as read from the database at most
+        :data:`REGISTRATION_FRESH_FOR` ago: a key, scope or status changed by another replica
+        or the CLI takes effect within that time (this replica's admin API forgets at once)."""
+        now = self._clock.now()
+        known = self._organizers.get(name)
+        if known is not None and timedelta(0) <= now - known[0] < REGISTRATION_FRESH_FOR:
+            return known[1]
+        try:
+            record = organizers.find(self._engine, name)
+        except NotFound:
+            self._organizers.pop(name, None)
+            return None
+        self._organizers[name] = (now, record)
         return record
 
     def _key_of(self, client_id: str) -> PublicKey | None:

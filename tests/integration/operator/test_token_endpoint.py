@@ -4,14 +4,18 @@ errors for everything else."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from joserfc import jwt
 from operator_harness import BASE_URL, REDIRECT_URI, Harness, HarnessFactory
 
+from numident.core.clock import FakeClock
+from numident.operator import organizers
 from numident.operator.tables import used_assertions
 from numident.trust.keys import JWS_REGISTRY, PrivateKey, generate_key
 from numident.trust.tokens import ASSERTION_TYPE
@@ -233,3 +237,19 @@ async def test_error_descriptions_keep_to_the_characters_rfc_6749_allows(
     assert response.status_code == 401
     assert description.startswith("unknown client")
     assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in description), description
+
+
+async def test_a_key_changed_on_another_replica_takes_effect_within_a_second(
+        make_gateway: HarnessFactory) -> None:
+    """A registration changed in the shared database (by another replica, or the CLI) is read
+    afresh within a second: the new key gets tokens and the old one, revoked, does not."""
+    clock = FakeClock(datetime.now(UTC))
+    h: Harness = await make_gateway(clock=clock)
+    old = h.keys["chat"]
+    await granted(h, form(assertion(old)))
+    new = generate_key()
+    organizers.add_organizer(h.app.state.gateway.engine, "chat", "http://127.0.0.1:9/n",
+                             json.dumps(new.public_jwk()), clock.now(), replace=True)
+    clock.advance(1.5)
+    await granted(h, form(assertion(new)))
+    assert await refused(h, form(assertion(old))) == (401, "invalid_client")
