@@ -126,13 +126,15 @@ async def test_a_bad_file_is_refused_whole_naming_line_and_field(database_url: s
                         "bad id!,+79161234568,2026-11-30T12:00:00Z\n"
                         "u3,+1 202 555,2026-11-30T12:00:00Z\n"
                         "u4,+79161234569,2026-11-30 12:00\n"
-                        "u5,+79161234569,2099-01-01T00:00:00Z\n", encoding="utf-8")
+                        "u5,+79161234569,2099-01-01T00:00:00Z\n"
+                        "u1,+79161234568,2026-11-30T12:00:00Z\n", encoding="utf-8")
         with pytest.raises(InvalidFile) as refused:
             load_file(setup, path)
 
         assert [(p.line, p.field) for p in refused.value.problems] == [
             (3, "account_id"), (4, "phone_number"), (5, "possession_proven_at"),
-            (6, "possession_proven_at")]
+            (6, "possession_proven_at"), (7, "account_id")]
+        assert "already given on line 2" in str(refused.value.problems[-1])
         with setup.messenger_engine.connect() as conn:
             assert conn.scalar(select(func.count()).select_from(bulk_identifications)) == 0
 
@@ -240,3 +242,20 @@ async def test_a_notice_received_before_the_answer_wins(database_url: str,
         assert report.complete
         assert states(setup) == {"u1": ("reidentification_required", "CONTRACT_TERMINATED")}
         assert AccountState("reidentification_required").can_send is False
+
+
+async def test_refused_credentials_stop_an_operator_at_once(database_url: str,
+                                                            tmp_path: Path) -> None:
+    """invalid_client is no outage: the run leaves the operator at once, saying why, and its
+    accounts stay queued for a run after the key is registered."""
+    async with exchange(database_url, tmp_path) as setup:
+        load_file(setup, write_accounts(tmp_path, [("u1", "+79161234567")]))
+        setup.to_gateway.inner = httpx.MockTransport(lambda _: httpx.Response(
+            401, json={"error": "invalid_client", "error_description": "unknown key"}))
+        sleeps = Sleeps(setup)
+        report = await job(setup, sleeps).run()
+
+        assert sleeps.waits == []
+        assert "TOKEN_invalid_client" in (report.operators[ALPHA].stopped or "")
+        with setup.messenger_engine.connect() as conn:
+            assert conn.scalar(select(bulk_identifications.c.status)) == "queued"

@@ -220,7 +220,9 @@ def identify_all(
                                      block_on_sim_swap=messenger.block_on_sim_swap,
                                      batch_size=batch_size, concurrency=concurrency,
                                      poll_seconds=messenger.poll_max_seconds,
-                                     give_up_seconds=give_up_after)
+                                     give_up_seconds=give_up_after,
+                                     on_trouble=lambda inn, why: errors.print(
+                                         f"operator {inn}: {why}", highlight=False))
             with operator_progress(job.open_work()) as advance:
                 result = await job.run(advance)
             for run in result.operators.values():

@@ -7,7 +7,7 @@ in E.164 or in the national form of the deployment's region, the time in ISO 860
 Contract:
 
 1. ``load`` reads the whole file before it stores anything: a file with any bad row is refused
-   whole (``InvalidFile``, every bad line and field named). It then routes every number (SPEC
+   whole (``InvalidFile``, every bad line and field named; an account given twice is bad). It then routes every number (SPEC
    rule 2) and stores one row per account in ``bulk_identifications``, in chunks, streaming:
    memory does not grow with the number of accounts. Loading the same file again adds only the
    accounts it did not hold, so a job interrupted while loading is resumed by loading again.
@@ -27,13 +27,16 @@ Contract:
    notice that invalidated the code before the answer was recorded wins (SPEC rule 7): the
    account starts in ``reidentification_required``.
 4. An operator whose gateway gives no usable answer for ``give_up_seconds`` is left alone for
-   this run: its accounts stay ``queued`` for the next one.
+   this run: its accounts stay ``queued`` for the next one; ``on_trouble`` hears when the
+   trouble starts. A gateway that refuses the organizer's credentials (``invalid_client``,
+   ``invalid_scope``) is left alone at once: waiting does not mend a key it does not know.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import sqlite3
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +69,9 @@ OPEN_STATUSES = (QUEUED, PENDING)
 ACCOUNT_IN_SERVICE = "ACCOUNT_IN_SERVICE"
 NOT_FOUND = "NOT_FOUND"
 DEADLINE_PASSED = "DEADLINE_PASSED"
+CREDENTIALS_REFUSED = frozenset({"TOKEN_invalid_client", "TOKEN_invalid_scope",
+                                 "TOKEN_unauthorized_client"})
+"""Token refusals that waiting does not mend: the run stops for that operator at once."""
 CHUNK = 2000
 
 RouteMany = Callable[[Sequence[str]], Sequence[Route]]
@@ -130,7 +136,7 @@ def read_entries(path: Path, clock: Clock, *, default_region: str | None,
     problems = Problems(path)
     problem = problems.add
     now = clock.now()
-    with _open_text(path) as handle:
+    with _open_text(path) as handle, _SeenAccounts() as seen:
         reader = csv.reader(handle, strict=True)
         line = 1
         try:
@@ -162,6 +168,10 @@ def read_entries(path: Path, clock: Clock, *, default_region: str | None,
                 if isinstance(proven, str):
                     problem(line, "possession_proven_at", proven)
                     continue
+                first = seen.first_line(account_id, line)
+                if first is not None:
+                    problem(line, "account_id", f"{account_id} is already given on line {first}")
+                    continue
                 if not problems.total:
                     yield Entry(line, account_id, number, proven)
         except csv.Error as exc:
@@ -169,6 +179,34 @@ def read_entries(path: Path, clock: Clock, *, default_region: str | None,
         except UnicodeDecodeError as exc:
             problem(line + 1, "-", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     problems.raise_if_any()
+
+
+class _SeenAccounts:
+    """The account ids a file has given so far, on disk (a temporary SQLite table), so that
+    finding a repeated account costs no memory however long the file is."""
+
+    def __enter__(self) -> _SeenAccounts:
+        self._folder = tempfile.TemporaryDirectory(prefix="numident-bulk-")
+        self._db = sqlite3.connect(Path(self._folder.name) / "seen.db")
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("CREATE TABLE seen (account_id TEXT PRIMARY KEY, line INTEGER)")
+        return self
+
+    def first_line(self, account_id: str, line: int) -> int | None:
+        """None the first time ``account_id`` is given (remembering ``line``), else the line
+        that gave it first."""
+        try:
+            self._db.execute("INSERT INTO seen VALUES (?, ?)", (account_id, line))
+        except sqlite3.IntegrityError:
+            row = self._db.execute("SELECT line FROM seen WHERE account_id = ?",
+                                   (account_id,)).fetchone()
+            return int(row[0])
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        self._db.close()
+        self._folder.cleanup()
 
 
 def _open_text(path: Path) -> TextIO:
@@ -299,7 +337,8 @@ class BulkIdentification:
     def __init__(self, engine: Engine, operators: OperatorDirectory, store: AccountStore,
                  outbox: SqlOutbox, clock: Clock, *, block_on_sim_swap: bool,
                  batch_size: int = 1000, concurrency: int = 4, poll_seconds: float = 5.0,
-                 give_up_seconds: float = 1200.0, sleep: Sleep = asyncio.sleep) -> None:
+                 give_up_seconds: float = 1200.0, sleep: Sleep = asyncio.sleep,
+                 on_trouble: Callable[[str, str], None] | None = None) -> None:
         self._engine = engine
         self._operators = operators
         self._store = store
@@ -310,6 +349,7 @@ class BulkIdentification:
         self._poll_seconds = poll_seconds
         self._give_up = give_up_seconds
         self._sleep = sleep
+        self._on_trouble = on_trouble
         self._invalidating = [t.value for t in NoticeType
                               if t.invalidates_usage or (block_on_sim_swap
                                                          and t is NoticeType.SIM_SWAPPED)]
@@ -378,8 +418,16 @@ class BulkIdentification:
                                                for r in batch])
             if not isinstance(reply, TryLater):
                 break
+            if reply.reason in CREDENTIALS_REFUSED:
+                run.stopped = (f"the gateway refuses this organizer's credentials "
+                               f"({reply.reason}): check the key and scopes registered there")
+                return
             now = self._clock.now()
-            failing.since = failing.since or now
+            if failing.since is None:
+                failing.since = now
+                if self._on_trouble is not None:
+                    self._on_trouble(inn, f"no usable answer ({reply.reason}); trying again "
+                                     f"for up to {self._give_up:.0f} s")
             if (now - failing.since).total_seconds() >= self._give_up:
                 run.stopped = f"no usable answer for {self._give_up:.0f} s: {reply.reason}"
                 return
