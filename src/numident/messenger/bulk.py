@@ -6,9 +6,10 @@ in E.164 or in the national form of the deployment's region, the time in ISO 860
 
 Contract:
 
-1. ``load`` reads the whole file before it stores anything: a file with any bad row is refused
-   whole (``InvalidFile``, every bad line and field named; an account given twice is bad). It then routes every number (SPEC
-   rule 2) and stores one row per account in ``bulk_identifications``, in chunks, streaming:
+1. ``load`` reads the whole file before it stores anything: a file with any bad row (an
+   account given twice among them) is refused whole (``InvalidFile``, every bad line and field
+   named). It then routes every number (SPEC rule 2) and stores one row per account in
+   ``bulk_identifications``, in chunks, streaming:
    memory does not grow with the number of accounts. Loading the same file again adds only the
    accounts it did not hold, so a job interrupted while loading is resumed by loading again.
    An account the messenger service already holds is ``skipped`` (the service owns it); a

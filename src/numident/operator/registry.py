@@ -37,6 +37,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     and_,
@@ -130,6 +131,7 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
             rows, key_needed = _stage(conn, layout, items, problems, now, holder_key,
                                       progress)
             problems.add_duplicates(*_duplicates(conn, layout, drop=partial))
+            problems.add_duplicates(*_revived(conn, layout, drop=partial))
             if problems.total and not partial:
                 raise InvalidFile(str(path), problems.shown(), total=problems.total)
             if key_needed is not None:
@@ -345,32 +347,65 @@ class _CopyWriter:
 
 def _duplicates(conn: Connection, layout: Layout, *, drop: bool
                 ) -> tuple[list[FileProblem], int]:
-    """The later lines of numbers given more than once, and how many there are.
-
-    With ``drop`` every such line is returned and its rows leave the staged tables; without,
-    only the first :data:`SHOWN_PROBLEMS`.
-    """
+    """The later lines of numbers given more than once, and how many there are."""
     first = (select(staged.c.phone_number, func.min(staged.c.line).label("first"))
              .group_by(staged.c.phone_number).having(func.count() > 1).subquery())
     later = (select(staged.c.line, staged.c.phone_number, first.c.first)
              .join(first, first.c.phone_number == staged.c.phone_number)
              .where(staged.c.line != first.c.first))
+    return _refuse_lines(conn, layout, later, lambda row: FileProblem(
+        row.line, "phone_number", f"{row.phone_number} already given on line {row.first}"),
+        drop=drop)
+
+
+def _revived(conn: Connection, layout: Layout, *, drop: bool) -> tuple[list[FileProblem], int]:
+    """The lines that would bring a terminated contract back into force, and how many.
+
+    A contract that ended (terminated, its number ported out) does not come back: a number
+    returns under a new contract. Such a line is an export older than the lifecycle events
+    the registry has recorded since, and applying it would answer ``confirmed`` for a line
+    that is no longer the operator's subscriber's.
+    """
+    s, live = staged, subscribers
+    revived = (select(s.c.line, s.c.phone_number, s.c.contract_id)
+               .join(live, live.c.phone_number == s.c.phone_number)
+               .where(_revives(s, live)))
+    return _refuse_lines(conn, layout, revived, lambda row: FileProblem(
+        row.line, "status", f"contract {row.contract_id} of {row.phone_number} has ended and "
+        "does not come back (is the export older than the registry's lifecycle events? a "
+        "number returns under a new contract_id)"), drop=drop)
+
+
+def _revives(s: Any, live: Any) -> Any:
+    return and_(live.c.contract_id == s.c.contract_id,
+                live.c.status == ContractStatus.TERMINATED.value,
+                s.c.status != ContractStatus.TERMINATED.value)
+
+
+def _refuse_lines(conn: Connection, layout: Layout, lines: Select[Any],
+                  problem: Callable[[Any], FileProblem], *, drop: bool
+                  ) -> tuple[list[FileProblem], int]:
+    """The problems of the staged ``lines`` (a query of their ``line`` and what ``problem``
+    names), and how many there are.
+
+    With ``drop`` every such line is returned and its rows leave the staged tables; without,
+    only the first :data:`SHOWN_PROBLEMS`.
+    """
     with conn.begin():
-        total = int(conn.execute(select(func.count()).select_from(later.subquery()))
+        total = int(conn.execute(select(func.count()).select_from(lines.subquery()))
                     .scalar_one())
         if not total:
             return [], 0
-        shown = later.order_by(staged.c.line)
-        found = [FileProblem(row.line, "phone_number",
-                             f"{row.phone_number} already given on line {row.first}")
+        shown = lines.order_by(staged.c.line)
+        found = [problem(row)
                  for row in conn.execute(shown if drop else shown.limit(SHOWN_PROBLEMS))]
         if drop:
-            lines = [p.line for p in found]
+            numbers = [p.line for p in found]
             tables = (staged, staged_holders) if layout.has_holders else (staged,)
-            for start in range(0, len(lines), 10_000):
+            for start in range(0, len(numbers), 10_000):
                 for table in tables:
                     conn.execute(table.delete().where(
-                        table.c.line.in_(lines[start:start + 10_000])))
+                        table.c.line.in_(numbers[start:start + 10_000])))
     return found, total
 
 
@@ -382,10 +417,12 @@ def _switch(conn: Connection, layout: Layout, now: datetime, notice_source: str,
     """Apply the staged rows to the registry, set-based, in the caller's transaction."""
     s, live = staged, subscribers
     in_force = live.c.status != ContractStatus.TERMINATED.value
+    # A line that would revive a contract ended since the check above (a lifecycle event
+    # committed meanwhile) is left as it is: the event is newer than the export.
     conn.execute(update(s).where(live.c.phone_number == s.c.phone_number).values(
         outcome=case((and_(live.c.contract_id == s.c.contract_id, live.c.status == s.c.status,
                            live.c.activated_at.is_not_distinct_from(s.c.activated_at)),
-                      "unchanged"), else_="updated"),
+                      "unchanged"), (_revives(s, live), "unchanged"), else_="updated"),
         kind=case((and_(in_force, live.c.contract_id != s.c.contract_id),
                    NoticeType.NUMBER_REASSIGNED.value),
                   (and_(in_force, s.c.status == ContractStatus.TERMINATED.value),

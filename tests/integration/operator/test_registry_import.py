@@ -151,3 +151,21 @@ async def test_a_partial_import_keeps_the_first_line_of_a_repeated_number(
     assert registry(h) == {"+79161110000": ("C-1", "active"),
                            "+79161110001": ("C-2", "active")}
     assert "already given on line 2" in rejects.read_text(encoding="utf-8").splitlines()[1]
+
+
+async def test_an_older_export_does_not_bring_an_ended_contract_back(
+        make_gateway: HarnessFactory) -> None:
+    """A number ported out is not confirmed again because an export made before the port
+    lists its contract in force: the line is refused naming it, and nothing changes; the
+    number may come back under a new contract."""
+    h: Harness = await make_gateway()
+    h.import_csv(SUBSCRIBERS)
+    h.import_csv(HEADER + "+79161234567,C-1,terminated,2021-03-01\n")
+    with pytest.raises(InvalidFile) as refused:
+        h.import_csv(SUBSCRIBERS)
+    assert [(p.line, p.field) for p in refused.value.problems] == [(2, "status")]
+    assert "C-1 of +79161234567 has ended" in refused.value.problems[0].message
+    assert (await h.identify("+79161234567", "u-1")).json()["result"] == "not_found"
+    again = h.import_csv(HEADER + "+79161234567,C-9,active,2026-11-01\n")
+    assert again.updated == 1
+    assert (await h.identify("+79161234567", "u-2")).json()["result"] == "confirmed"
