@@ -8,7 +8,7 @@ Each flow is what a back-end does for a line: ``POST /oauth2/bc-authorize`` with
 ``private_key_jwt`` assertion, then ``POST /oauth2/token`` with the CIBA grant; with
 ``--basis consent`` the subscriber approves on the page in between (the file sender writes
 the link). The reference is the client-credentials token request of the same gateway (one
-assertion, one token). Requests go through httpx's ASGI transport, one at a time, so the
+assertion, one token). Requests go through httpx2's ASGI transport, one at a time, so the
 figures are the gateway's own cost per flow, without sockets. Prints figures; never fails on
 time (benchmarks are not tests).
 """
@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 from scratch import postgres_database
 
 from numident.config import load_settings
@@ -83,7 +83,7 @@ async def run(url: str, folder: Path, flows: int, basis: str, limit: float) -> N
         return {**form, "client_assertion_type": ASSERTION_TYPE, "client_assertion":
                 make_client_assertion(key, "bank", f"{BASE_URL}/oauth2/token", clock)}
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app),
                                  base_url=BASE_URL) as client:
 
         async def reference(_: int) -> None:

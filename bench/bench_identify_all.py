@@ -14,7 +14,7 @@ gateway: ``baseline`` and ``chat``.
 What it measures, in one run:
 
 * **gateways**: the gateways' own batch throughput for the same numbers: a plain asyncio +
-  httpx client (organizer ``baseline``, its own codes) posts every number in batches of
+  httpx2 client (organizer ``baseline``, its own codes) posts every number in batches of
   ``--batch-size`` to its gateway with ``--concurrency`` batches in flight per gateway, all
   three gateways at once, and waits for each answer. Nothing else runs.
 * **identify-all**: ``numident messenger identify-all FILE`` (organizer ``chat``) as a process
@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import psutil
 
 NUMIDENT = [sys.executable, "-m", "numident"]
@@ -85,9 +85,9 @@ def start_gateway(root: Path, key: str, subscribers: list[str], organizers: dict
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return process, url, env
-        except httpx.TransportError:
+        except httpx2.TransportError:
             time.sleep(0.2)
     raise SystemExit(f"gateway {key} did not start")
 
@@ -104,8 +104,8 @@ async def baseline(gateways: list[tuple[str, list[str]]], key_file: Path, batch_
     clock = SystemClock()
 
     async def one_gateway(url: str, numbers: list[str]) -> None:
-        limits = httpx.Limits(max_connections=concurrency)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
+        limits = httpx2.Limits(max_connections=concurrency)
+        async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
             assertion = make_client_assertion(key, "baseline", f"{url}/oauth2/token", clock)
             token = (await http.post("/oauth2/token", data=token_request_form(
                 assertion, "identification"))).json()["access_token"]

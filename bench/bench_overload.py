@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from scratch import postgres_database
 from sqlalchemy import Engine, select
 
@@ -109,9 +109,9 @@ def gateway(env: dict[str, str], port: int) -> Iterator[str]:
             if child.poll() is not None:
                 raise SystemExit(f"gateway exited with {child.returncode}")
             try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                if httpx2.get(f"{base}/healthz", timeout=2).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise SystemExit("gateway did not start")
@@ -132,7 +132,7 @@ def obtain_token(key: Any, base: str) -> str:
     from numident.trust.tokens import token_request_form
 
     assertion = make_client_assertion(key, ORGANIZER, f"{base}/oauth2/token", SystemClock())
-    response = httpx.post(f"{base}/oauth2/token", data=token_request_form(assertion))
+    response = httpx2.post(f"{base}/oauth2/token", data=token_request_form(assertion))
     response.raise_for_status()
     return str(response.json()["access_token"])
 
@@ -160,7 +160,7 @@ def measure_capacity(engine: Engine, base: str, headers: dict[str, str], probe: 
     body = {"requests": [{"phoneNumber": f"+7916{i:07d}", "identificationCode": f"probe-{i}"}
                          for i in range(probe)]}
     started = datetime.now(UTC)
-    response = httpx.post(f"{base}/identification/v1/requests/batch", headers=headers,
+    response = httpx2.post(f"{base}/identification/v1/requests/batch", headers=headers,
                           json=body, timeout=60)
     if response.status_code != 200:
         raise SystemExit(f"the capacity probe was refused: {response.status_code} "
@@ -176,8 +176,8 @@ async def overload(base: str, headers: dict[str, str], rate: float, seconds: flo
     """Open loop: request i is sent at i / rate seconds (later only when the client lags)."""
     sent: list[Sent] = []
     limit = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(base_url=base, headers=headers, limits=limits,
                                  timeout=60) as client:
         origin = time.monotonic()
 
@@ -213,7 +213,7 @@ def drain_probe(base: str, headers: dict[str, str], size: int, first_number: int
                           "identificationCode": f"drain-{i}"} for i in range(size)]}
     started = time.monotonic()
     advised: int | None = None
-    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+    with httpx2.Client(base_url=base, headers=headers, timeout=60) as client:
         while time.monotonic() - started < 120:
             response = client.post("/identification/v1/requests/batch", json=body)
             if response.status_code == 200:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 from rich.console import Console
 from rich.table import Table
 
@@ -96,8 +96,8 @@ class Demo:
             if not running.task.done():
                 await running.stop()
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.messenger.url, timeout=10,
+    def client(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(base_url=self.messenger.url, timeout=10,
                                  headers={"Authorization": f"Bearer {self.api_token}"})
 
     async def identify(self, step: str, account: str, number: str, expected: str) -> Outcome:
@@ -118,7 +118,7 @@ class Demo:
         return self.record(step, account, number, f"{route.operator_name or 'none'} "
                            f"({route.source})", expected, view)
 
-    async def await_state(self, client: httpx.AsyncClient, account: str, states: set[str],
+    async def await_state(self, client: httpx2.AsyncClient, account: str, states: set[str],
                           within: float = 30.0) -> dict[str, object]:
         deadline = time.monotonic() + within
         while True:
@@ -139,7 +139,7 @@ class Demo:
 
     async def event(self, operator: str, kind: str, number: str) -> None:
         running = self.running[operator]
-        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        async with httpx2.AsyncClient(base_url=running.url, timeout=10) as client:
             response = await client.post("/admin/v1/events", json={
                 "type": kind, "phoneNumber": number},
                 headers={"Authorization": f"Bearer {operator}-admin"})
@@ -163,7 +163,7 @@ class Demo:
             return {**form, "client_assertion_type": ASSERTION_TYPE,
                     "client_assertion": assertion}
 
-        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        async with httpx2.AsyncClient(base_url=running.url, timeout=10) as client:
             started = await client.post("/oauth2/bc-authorize", data=authenticated(
                 login_hint=f"tel:{number}", scope=f"{purpose} sim-swap:check",
                 binding_message="payment 42"))

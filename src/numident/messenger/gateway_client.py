@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
+import httpx2
 
 from numident.config import OperatorEndpoint
 from numident.core.clock import Clock
@@ -70,7 +70,7 @@ class GatewayClient:
     """Talks to one gateway through ``http`` (its base URL is the endpoint's ``gateway_url``)."""
 
     def __init__(self, endpoint: OperatorEndpoint, client_id: str, key: PrivateKey,
-                 http: httpx.AsyncClient, clock: Clock) -> None:
+                 http: httpx2.AsyncClient, clock: Clock) -> None:
         self.endpoint = endpoint
         self.client_id = endpoint.client_id or client_id
         self.token_url = endpoint.token_url or endpoint.gateway_url.rstrip("/") + "/oauth2/token"
@@ -85,7 +85,7 @@ class GatewayClient:
         response = await self._call("POST", "/identification/v1/requests",
                                     {"phoneNumber": phone_number,
                                      "identificationCode": identification_code})
-        return response if not isinstance(response, httpx.Response) else _answer(response)
+        return response if not isinstance(response, httpx2.Response) else _answer(response)
 
     async def submit_batch(self, items: Sequence[tuple[str, str]]
                            ) -> list[Answer | Refused] | TryLater | Refused:
@@ -98,7 +98,7 @@ class GatewayClient:
                                     {"requests": [{"phoneNumber": number,
                                                    "identificationCode": code}
                                                   for number, code in items]})
-        if not isinstance(response, httpx.Response):
+        if not isinstance(response, httpx2.Response):
             return response
         try:
             results = response.json()["results"]
@@ -118,18 +118,18 @@ class GatewayClient:
     async def fetch(self, request_id: str) -> Reply:
         """``GET /identification/v1/requests/{id}``: the request as the gateway sees it now."""
         response = await self._call("GET", f"/identification/v1/requests/{request_id}")
-        return response if not isinstance(response, httpx.Response) else _answer(response)
+        return response if not isinstance(response, httpx2.Response) else _answer(response)
 
     async def withdraw(self, identification_code: str) -> Withdrawn | TryLater | Refused:
         """``DELETE /identification/v1/usages/{code}``; a usage already gone counts as done."""
         response = await self._call("DELETE", f"/identification/v1/usages/{identification_code}",
                                     missing_ok=True)
-        if not isinstance(response, httpx.Response):
+        if not isinstance(response, httpx2.Response):
             return response
         return Withdrawn(existed=response.status_code != 404)
 
     async def _call(self, method: str, path: str, body: object | None = None, *,
-                    missing_ok: bool = False) -> httpx.Response | TryLater | Refused:
+                    missing_ok: bool = False) -> httpx2.Response | TryLater | Refused:
         for fresh in (False, True):
             token = await self._access_token(refresh=fresh)
             if not isinstance(token, str):
@@ -138,7 +138,7 @@ class GatewayClient:
                 response = await self._http.request(
                     method, self._base + path, json=body,
                     headers={"Authorization": f"Bearer {token}"})
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 return TryLater(f"NETWORK: {type(exc).__name__}")
             if response.status_code == 401 and not fresh:
                 self._token = None
@@ -146,8 +146,8 @@ class GatewayClient:
             return self._judge(response, missing_ok)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _judge(self, response: httpx.Response, missing_ok: bool
-               ) -> httpx.Response | TryLater | Refused:
+    def _judge(self, response: httpx2.Response, missing_ok: bool
+               ) -> httpx2.Response | TryLater | Refused:
         status = response.status_code
         if response.is_success or (missing_ok and status == 404):
             return response
@@ -164,7 +164,7 @@ class GatewayClient:
         try:
             response = await self._http.post(self.token_url,
                                              data=token_request_form(assertion, SCOPE))
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             return TryLater(f"NETWORK: {type(exc).__name__}")
         if not response.is_success:
             # A refused token is a configuration matter (key not registered yet) that the
@@ -183,7 +183,7 @@ class GatewayClient:
         return value
 
 
-def _answer(response: httpx.Response) -> Reply:
+def _answer(response: httpx2.Response) -> Reply:
     try:
         document = response.json()
     except ValueError:
@@ -212,7 +212,7 @@ def _time(value: object) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _error_code(response: httpx.Response) -> str:
+def _error_code(response: httpx2.Response) -> str:
     # The API's error body has "code"; the token endpoint's (RFC 6749 section 5.2) "error".
     try:
         document = response.json()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 from nats.aio.client import Client as NATS
 from sqlalchemy import Engine
 
@@ -78,7 +78,7 @@ async def connect_gateway(settings: OperatorSettings) -> NATS:
 
 
 async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSettings,
-                   engine: Engine, client: httpx.AsyncClient, key: PrivateKey,
+                   engine: Engine, client: httpx2.AsyncClient, key: PrivateKey,
                    sink_sender: Sender, clock: Clock, stop: asyncio.Event, *,
                    ping_sender: Sender) -> None:
     """Consume lifecycle events and relay and deliver notices (SIM swap events through

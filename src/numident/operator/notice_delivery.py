@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
+import httpx2
 from sqlalchemy import Engine
 
 from numident.config import DispatchSettings
@@ -24,7 +24,7 @@ def retry_policy(settings: DispatchSettings) -> RetryPolicy:
                        give_up_after=timedelta(hours=settings.give_up_after_hours))
 
 
-def notice_dispatcher(engine: Engine, client: httpx.AsyncClient, key: PrivateKey, clock: Clock,
+def notice_dispatcher(engine: Engine, client: httpx2.AsyncClient, key: PrivateKey, clock: Clock,
                       settings: DispatchSettings) -> Dispatcher:
     """A dispatcher that signs each notice with the operator's key (RFC 9421)."""
     signer = NoticeSigner(key, now=clock.now)

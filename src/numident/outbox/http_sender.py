@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import httpx
+import httpx2
 
 from numident.outbox.dispatcher import DeliveryOutcome
 from numident.outbox.store import OutboxMessage
@@ -40,7 +40,7 @@ class HttpSender:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx2.AsyncClient,
         sign: Signer | None = None,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -59,7 +59,7 @@ class HttpSender:
                 message.destination, content=message.payload, headers=headers,
                 follow_redirects=False,
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             return DeliveryOutcome.retry(f"{type(exc).__name__}: {exc}".rstrip(": "))
         status = response.status_code
         if 200 <= status < 300:
