@@ -28,15 +28,14 @@ from pathlib import Path
 import httpx2
 from scratch import postgres_database
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion, token_request_form
+from numident.client.keys import generate_key
 from numident.config import load_settings
 from numident.core.clock import SystemClock
 from numident.operator import organizers
 from numident.operator.app import create_app
 from numident.operator.consent import last_url_in_file
 from numident.operator.registry import import_subscribers
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import generate_key
-from numident.trust.tokens import ASSERTION_TYPE, token_request_form
 
 BASE_URL = "http://127.0.0.1:8080"
 PURPOSES = {"legitimate_interest": "dpv:FraudPreventionAndDetection",

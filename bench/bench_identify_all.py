@@ -95,10 +95,9 @@ def start_gateway(root: Path, key: str, subscribers: list[str], organizers: dict
 async def baseline(gateways: list[tuple[str, list[str]]], key_file: Path, batch_size: int,
                    concurrency: int) -> float:
     """Seconds the gateways take to answer every number in batches (organizer ``baseline``)."""
+    from numident.client.assertions import make_client_assertion, token_request_form
+    from numident.client.keys import load_private_key
     from numident.core.clock import SystemClock
-    from numident.trust.assertions import make_client_assertion
-    from numident.trust.keys import load_private_key
-    from numident.trust.tokens import token_request_form
 
     key = load_private_key(key_file)
     clock = SystemClock()
@@ -149,8 +148,8 @@ def main() -> None:
                         "its stats here and print the top functions")
     args = parser.parse_args()
 
+    from numident.client.keys import generate_key
     from numident.demo.data import OPERATORS, write_plan
-    from numident.trust.keys import generate_key
 
     per_gateway = args.accounts // len(OPERATORS)
     with tempfile.TemporaryDirectory(prefix="numident-bulk-") as tmp:

@@ -76,11 +76,11 @@ def database(kind: str, directory: Path) -> Iterator[str]:
 
 def prepare(url: str, numbers: int) -> tuple[Engine, Any]:
     """Schema, ``numbers`` active subscribers, the organizer; the engine and its key."""
+    from numident.client.keys import generate_key
     from numident.operator import organizers
     from numident.operator.tables import subscribers
     from numident.storage.database import create_database_engine
     from numident.storage.migrate import upgrade
-    from numident.trust.keys import generate_key
 
     engine = create_database_engine(url)
     upgrade(engine, "operator")
@@ -127,9 +127,8 @@ def gateway(env: dict[str, str], port: int) -> Iterator[str]:
 
 
 def obtain_token(key: Any, base: str) -> str:
+    from numident.client.assertions import make_client_assertion, token_request_form
     from numident.core.clock import SystemClock
-    from numident.trust.assertions import make_client_assertion
-    from numident.trust.tokens import token_request_form
 
     assertion = make_client_assertion(key, ORGANIZER, f"{base}/oauth2/token", SystemClock())
     response = httpx2.post(f"{base}/oauth2/token", data=token_request_form(assertion))

@@ -25,11 +25,11 @@ import httpx2
 from joserfc import jwt
 from sqlalchemy import create_engine, text
 
+from numident.client.assertions import ASSERTION_TYPE
+from numident.client.keys import JWS_REGISTRY, generate_key
 from numident.config import load_settings
 from numident.operator import organizers
 from numident.operator.app import create_app
-from numident.trust.keys import JWS_REGISTRY, generate_key
-from numident.trust.tokens import ASSERTION_TYPE
 
 BASE = "http://127.0.0.1:8080"
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

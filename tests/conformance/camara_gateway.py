@@ -40,10 +40,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey, generate_key, load_private_key
 from numident.core.clock import FakeClock, SystemClock
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key, load_private_key
-from numident.trust.tokens import ASSERTION_TYPE, AccessTokenIssuer, token_request_form
+from numident.trust.tokens import AccessTokenIssuer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 

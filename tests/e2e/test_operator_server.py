@@ -10,11 +10,10 @@ import httpx2
 import pytest
 from e2e_servers import Receiver, Server, cli, notice_receiver, start_server, wait_for
 
+from numident.client.assertions import make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey, generate_key, load_public_key, save_public_key
+from numident.client.signatures import NoticeVerifier
 from numident.core.clock import SystemClock
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key, load_public_key, save_public_key
-from numident.trust.notices import NoticeVerifier
-from numident.trust.tokens import token_request_form
 
 ADMIN = {"Authorization": "Bearer e2e-admin"}
 NUMBERS = [f"+7916555{n:04d}" for n in range(40)]

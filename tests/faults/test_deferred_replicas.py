@@ -17,10 +17,9 @@ import pytest
 from e2e_servers import Server, cli, start_server, wait_for
 from sqlalchemy import Engine, create_engine, text
 
+from numident.client.assertions import make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey, generate_key, save_public_key
 from numident.core.clock import SystemClock
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key, save_public_key
-from numident.trust.tokens import token_request_form
 
 pytestmark = pytest.mark.postgres
 PAIRS = 60

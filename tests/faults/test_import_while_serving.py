@@ -22,10 +22,9 @@ from e2e_servers import NUMIDENT, free_port, start_server
 from import_fixtures import ORGANIZER, Installation, child_env, installation, number, write_delta
 from sqlalchemy import Engine, func, select
 
+from numident.client.assertions import make_client_assertion, token_request_form
 from numident.core.clock import SystemClock
 from numident.operator.tables import outbox, subscriber_history, usages
-from numident.trust.assertions import make_client_assertion
-from numident.trust.tokens import token_request_form
 
 LINES = 100_000
 CONCURRENCY = 4

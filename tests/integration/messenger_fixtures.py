@@ -20,6 +20,7 @@ import httpx2
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from numident.client.keys import PrivateKey, generate_key
 from numident.config import Settings, load_settings
 from numident.core.clock import FakeClock
 from numident.messenger import tables as _messenger_tables  # noqa: F401 - registers tables
@@ -32,7 +33,6 @@ from numident.operator.app import create_app as create_gateway_app
 from numident.operator.notice_delivery import notice_dispatcher
 from numident.storage.database import create_database_engine
 from numident.storage.schema import messenger_metadata
-from numident.trust.keys import PrivateKey, generate_key
 
 with contextlib.suppress(ImportError):  # the routing tables join the schema once they exist
     from numident.routing import tables as _routing_tables  # noqa: F401

@@ -20,13 +20,13 @@ from messenger_fixtures import (
 )
 from sqlalchemy import func, select
 
+from numident.client.keys import generate_key
+from numident.client.signatures import NoticeSigner
 from numident.core.notices import NoticeType
 from numident.messenger.tables import account_audit
 from numident.operator import identification as gateway_requests
 from numident.operator.events import record_event
 from numident.operator.tables import identification_requests, usages
-from numident.trust.keys import generate_key
-from numident.trust.notices import NoticeSigner
 
 pytestmark = pytest.mark.anyio
 NUMBER = "+79161234567"

@@ -18,6 +18,8 @@ import httpx2
 from rich.console import Console
 from rich.table import Table
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion
+from numident.client.keys import PrivateKey
 from numident.core.clock import SystemClock
 from numident.demo import stage
 from numident.demo.data import OPERATORS, write_plan, write_ports
@@ -27,9 +29,6 @@ from numident.messenger.sms import last_code_in_file
 from numident.operator.consent import last_url_in_file
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey
-from numident.trust.tokens import ASSERTION_TYPE
 
 # Wide enough for the summary when the output is a file or a pipe (which rich takes as 80).
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)

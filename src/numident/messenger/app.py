@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from numident import __version__
+from numident.client.keys import PrivateKey
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
 from numident.messenger import api
@@ -37,7 +38,6 @@ from numident.messenger.sms import SmsSender, sms_sender_from_settings
 from numident.routing.service import OperatorAliases, RoutingService
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
-from numident.trust.keys import PrivateKey
 from numident.web.app import finish, install_common
 
 log = structlog.get_logger(__name__)

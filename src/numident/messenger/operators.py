@@ -14,10 +14,10 @@ from typing import Any, Protocol
 
 import httpx2
 
+from numident.client.gateway import GatewayClient
+from numident.client.keys import PrivateKey
 from numident.config import OperatorEndpoint
 from numident.core.clock import Clock
-from numident.messenger.gateway_client import GatewayClient
-from numident.trust.keys import PrivateKey
 
 TransportFactory = Callable[[str], httpx2.AsyncBaseTransport]
 """Given an operator's ИНН, the transport to reach its gateway (tests: ``ASGITransport``)."""
@@ -110,7 +110,9 @@ class OperatorDirectory:
         http = httpx2.AsyncClient(transport=transport, timeout=self._timeout,
                                  follow_redirects=False)
         self._http.append(http)
-        client = GatewayClient(endpoint, self._client_id, self._key, http, self._clock)
+        client = GatewayClient(endpoint.gateway_url, endpoint.client_id or self._client_id,
+                               self._key, http=http, clock=self._clock,
+                               token_url=endpoint.token_url)
         self._clients[inn] = client
         return client
 

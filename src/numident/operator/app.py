@@ -23,6 +23,7 @@ from numident.camara.holder_key import holder_key
 from numident.camara.sim_swap_delivery import ByKind, SinkSender, run_sweep
 from numident.camara.sink_addresses import SinkGuard
 from numident.camara.sink_tokens import SinkTokenCipher
+from numident.client.keys import PrivateKey, ensure_private_key
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
 from numident.operator import admin_api, api, authorize_api, ciba_api, discovery, token_endpoint
@@ -42,7 +43,6 @@ from numident.operator.oauth_errors import OAuthError, oauth_error_response
 from numident.operator.replay import SqlJtiStore
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
-from numident.trust.keys import PrivateKey, ensure_private_key
 from numident.trust.tokens import AccessTokenIssuer
 from numident.web.app import finish, install_common
 

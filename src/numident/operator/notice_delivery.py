@@ -7,6 +7,8 @@ from datetime import timedelta
 import httpx2
 from sqlalchemy import Engine
 
+from numident.client.keys import PrivateKey
+from numident.client.signatures import NoticeSigner
 from numident.config import DispatchSettings
 from numident.core.clock import Clock
 from numident.operator.tables import outbox
@@ -14,8 +16,6 @@ from numident.outbox.dispatcher import Dispatcher
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import SqlOutbox
-from numident.trust.keys import PrivateKey
-from numident.trust.notices import NoticeSigner
 
 
 def retry_policy(settings: DispatchSettings) -> RetryPolicy:

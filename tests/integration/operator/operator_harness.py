@@ -17,15 +17,14 @@ import httpx2
 import pytest
 from fastapi import FastAPI
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey, generate_key
 from numident.config import load_settings
 from numident.core.clock import Clock, SystemClock
 from numident.operator import organizers, registry
 from numident.operator.app import create_app
 from numident.operator.gateway import Gateway
 from numident.storage.database import create_database_engine
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key
-from numident.trust.tokens import ASSERTION_TYPE, token_request_form
 
 BASE_URL = "http://127.0.0.1:8080"
 REDIRECT_URI = "https://chat.example/callback"

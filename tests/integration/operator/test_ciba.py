@@ -13,10 +13,10 @@ from joserfc import jwt
 from operator_harness import ADMIN, SESSION_HEADER, SUBSCRIBERS, Harness, HarnessFactory
 from sqlalchemy import func, select
 
+from numident.client.assertions import ASSERTION_TYPE
 from numident.core.clock import FakeClock
 from numident.operator.consent import last_url_in_file
 from numident.operator.tables import audit, ciba_requests, outbox
-from numident.trust.tokens import ASSERTION_TYPE
 
 pytestmark = pytest.mark.anyio
 GRANT = "urn:openid:params:grant-type:ciba"

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx2
 
+from numident.client.keys import PrivateKey
 from numident.config import Settings, load_settings
 from numident.core.clock import FakeClock
 from numident.messenger.operators import StaticLookup
-from numident.trust.keys import PrivateKey
 
 ALPHA = "7700000001"
 BETA = "7700000002"

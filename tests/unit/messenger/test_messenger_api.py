@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from messenger_fakes import ALPHA, LOOKUP, ScriptedGateway, answered, make_settings
 from sqlalchemy import Engine
 
+from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import FakeClock
 from numident.messenger.app import create_app
 from numident.messenger.service import MessengerService, can_send
 from numident.messenger.sms import MemorySmsSender
-from numident.trust.keys import PrivateKey, generate_key
 
 pytestmark = pytest.mark.anyio
 NUMBER = "+79161234567"

@@ -19,6 +19,8 @@ from messenger_fakes import (
 )
 from sqlalchemy import Engine, func, select
 
+from numident.client.keys import PrivateKey, generate_key
+from numident.client.signatures import NoticeSigner
 from numident.core.accounts import AccountState
 from numident.core.clock import FakeClock
 from numident.core.notices import NoticeType
@@ -27,8 +29,6 @@ from numident.messenger.app import build_service
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender
 from numident.messenger.tables import account_audit, received_notices
-from numident.trust.keys import PrivateKey, generate_key
-from numident.trust.notices import NoticeSigner
 
 pytestmark = pytest.mark.anyio
 NUMBER = "+79161234567"

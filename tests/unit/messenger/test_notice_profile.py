@@ -26,11 +26,11 @@ from messenger_fakes import ALPHA, LOOKUP, ScriptedGateway, answered
 from requests_http_signature import HTTPSignatureAuth, algorithms
 from sqlalchemy import Engine
 
+from numident.client.keys import generate_key
 from numident.config import load_settings
 from numident.core.clock import FakeClock
 from numident.messenger.app import create_app
 from numident.messenger.sms import MemorySmsSender
-from numident.trust.keys import generate_key
 
 pytestmark = pytest.mark.anyio
 MESSENGER = "http://messenger.test"

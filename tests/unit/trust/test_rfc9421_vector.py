@@ -18,7 +18,7 @@ from http_message_signatures import (
     algorithms,
 )
 
-from numident.trust.keys import load_private_key, load_public_key
+from numident.client.keys import load_private_key, load_public_key
 
 # RFC 9421 Appendix B.1.4, "test-key-ed25519".
 PRIVATE_PEM = b"""-----BEGIN PRIVATE KEY-----

@@ -1,4 +1,4 @@
-"""The client side of one operator gateway's API (wire format of ``numident.operator.api``).
+"""The client of one operator gateway's identification API (``numident.operator.api``).
 
 Every call returns a value, never raises for the network's or the gateway's failures:
 
@@ -17,17 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Any
 
 import httpx2
 
-from numident.config import OperatorEndpoint
-from numident.core.clock import Clock
+from numident.client.assertions import make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey
+from numident.client.retry_after import parse_retry_after
+from numident.core.clock import Clock, SystemClock
 from numident.core.identification import Result
-from numident.outbox.http_sender import parse_retry_after
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey
-from numident.trust.tokens import token_request_form
 
 SCOPE = "identification"
 
@@ -67,18 +66,37 @@ class _Token:
 
 
 class GatewayClient:
-    """Talks to one gateway through ``http`` (its base URL is the endpoint's ``gateway_url``)."""
+    """Talks to the gateway at ``gateway_url`` as organizer ``client_id``, signing with ``key``.
 
-    def __init__(self, endpoint: OperatorEndpoint, client_id: str, key: PrivateKey,
-                 http: httpx2.AsyncClient, clock: Clock) -> None:
-        self.endpoint = endpoint
-        self.client_id = endpoint.client_id or client_id
-        self.token_url = endpoint.token_url or endpoint.gateway_url.rstrip("/") + "/oauth2/token"
-        self._base = endpoint.gateway_url.rstrip("/")
+    ``token_url`` defaults to the gateway's ``/oauth2/token``. ``http`` is the connection pool
+    to use (its transport decides where requests go: loopback, ASGI in process, a mock); without
+    one the client opens its own, closed by :meth:`aclose` or ``async with``. One client serves
+    many concurrent calls; the cached token is shared by them.
+    """
+
+    def __init__(self, gateway_url: str, client_id: str, key: PrivateKey, *,
+                 http: httpx2.AsyncClient | None = None, clock: Clock | None = None,
+                 token_url: str | None = None, timeout: float = 30.0) -> None:
+        self.client_id = client_id
+        self.token_url = token_url or gateway_url.rstrip("/") + "/oauth2/token"
+        self._base = gateway_url.rstrip("/")
         self._key = key
-        self._http = http
-        self._clock = clock
+        self._owns_http = http is None
+        self._http = http or httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._clock: Clock = clock or SystemClock()
         self._token: _Token | None = None
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this client opened it (a given ``http`` stays open)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.aclose()
 
     async def submit(self, phone_number: str, identification_code: str) -> Reply:
         """``POST /identification/v1/requests``: answered at once (200) or accepted (202)."""
