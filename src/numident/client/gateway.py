@@ -82,7 +82,8 @@ class GatewayClient:
         self._base = gateway_url.rstrip("/")
         self._key = key
         self._owns_http = http is None
-        self._http = http or httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._http = (httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
+                      if http is None else http)
         self._clock: Clock = clock or SystemClock()
         self._token: _Token | None = None
 
