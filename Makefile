@@ -1,15 +1,16 @@
 # The two commands of the README: `make demo` and `make test`. Both install what they need
-# into .venv on first use (and again when pyproject.toml changes).
+# into .venv on first use (and again when pyproject.toml or constraints.txt changes), with the
+# exact versions of constraints.txt.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[server,test]'
 	touch $@
 
 demo: $(VENV)/.installed

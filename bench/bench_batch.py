@@ -55,12 +55,12 @@ import numpy as np
 from scratch import postgres_database
 from sqlalchemy import text
 
+from numident.client.keys import generate_key
 from numident.core.identification import ANSWER_DEADLINE, Result
 from numident.operator import organizers
 from numident.operator.identification import Item, Organizer, answer_now
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
-from numident.trust.keys import generate_key
 
 HIT, MISS = "+7916", "+7903"  # registry numbers / numbers no subscriber holds
 ORGANIZER = "bench"

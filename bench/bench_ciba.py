@@ -8,7 +8,7 @@ Each flow is what a back-end does for a line: ``POST /oauth2/bc-authorize`` with
 ``private_key_jwt`` assertion, then ``POST /oauth2/token`` with the CIBA grant; with
 ``--basis consent`` the subscriber approves on the page in between (the file sender writes
 the link). The reference is the client-credentials token request of the same gateway (one
-assertion, one token). Requests go through httpx's ASGI transport, one at a time, so the
+assertion, one token). Requests go through httpx2's ASGI transport, one at a time, so the
 figures are the gateway's own cost per flow, without sockets. Prints figures; never fails on
 time (benchmarks are not tests).
 """
@@ -25,18 +25,17 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 from scratch import postgres_database
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion, token_request_form
+from numident.client.keys import generate_key
 from numident.config import load_settings
 from numident.core.clock import SystemClock
 from numident.operator import organizers
 from numident.operator.app import create_app
 from numident.operator.consent import last_url_in_file
 from numident.operator.registry import import_subscribers
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import generate_key
-from numident.trust.tokens import ASSERTION_TYPE, token_request_form
 
 BASE_URL = "http://127.0.0.1:8080"
 PURPOSES = {"legitimate_interest": "dpv:FraudPreventionAndDetection",
@@ -83,7 +82,7 @@ async def run(url: str, folder: Path, flows: int, basis: str, limit: float) -> N
         return {**form, "client_assertion_type": ASSERTION_TYPE, "client_assertion":
                 make_client_assertion(key, "bank", f"{BASE_URL}/oauth2/token", clock)}
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app),
                                  base_url=BASE_URL) as client:
 
         async def reference(_: int) -> None:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from scratch import postgres_database
 from sqlalchemy import MetaData
 
@@ -114,8 +114,8 @@ def fill(outbox: SqlOutbox, n: int, url: str) -> float:
     return time.perf_counter() - started
 
 
-async def raw_post_rate(client: httpx.AsyncClient, url: str, args: Any) -> float:
-    """Posts per second of httpx alone (no outbox), the ceiling for the dispatcher here."""
+async def raw_post_rate(client: httpx2.AsyncClient, url: str, args: Any) -> float:
+    """Posts per second of httpx2 alone (no outbox), the ceiling for the dispatcher here."""
     limit = asyncio.Semaphore(args.concurrency)
     count = max(500, args.n // 10)
 
@@ -129,14 +129,14 @@ async def raw_post_rate(client: httpx.AsyncClient, url: str, args: Any) -> float
     return count / (time.perf_counter() - started)
 
 
-async def dispatch_sql(outbox: SqlOutbox, client: httpx.AsyncClient, args: Any) -> None:
+async def dispatch_sql(outbox: SqlOutbox, client: httpx2.AsyncClient, args: Any) -> None:
     dispatcher = Dispatcher(outbox, HttpSender(client), SystemClock(), RetryPolicy(),
                             batch_size=args.batch, concurrency=args.concurrency)
     while await dispatcher.run_once() or outbox.counts()["pending"]:
         pass
 
 
-async def dispatch_nats(outbox: SqlOutbox, client: httpx.AsyncClient, args: Any) -> None:
+async def dispatch_nats(outbox: SqlOutbox, client: httpx2.AsyncClient, args: Any) -> None:
     from numident.outbox.nats import connect, ensure_stream
     from numident.outbox.nats_relay import JetStreamDeliveryWorker, JetStreamNoticeRelay
 
@@ -177,14 +177,14 @@ async def main(args: Any) -> None:
         metadata.create_all(engine)
         outbox = SqlOutbox(engine, table)
         fill_seconds = fill(outbox, args.n, receiver_url)
-        limits = httpx.Limits(max_connections=args.concurrency,
+        limits = httpx2.Limits(max_connections=args.concurrency,
                               max_keepalive_connections=args.concurrency)
-        async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+        async with httpx2.AsyncClient(timeout=10, limits=limits) as client:
             for _ in range(100):  # wait for the receiver to accept connections
                 try:
                     await client.get(f"{receiver_url}/count")
                     break
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     await asyncio.sleep(0.05)
             ceiling = await raw_post_rate(client, receiver_url, args)
             started = time.perf_counter()
@@ -200,7 +200,7 @@ async def main(args: Any) -> None:
     print(f"  fill:     {fill_seconds:6.2f} s  {args.n / fill_seconds:9.0f} notices/s "
           "(one transaction)")
     print(f"  dispatch: {seconds:6.2f} s  {args.n / seconds:9.0f} notices/s delivered")
-    print(f"  baseline: {ceiling:9.0f} posts/s from bare httpx at the same concurrency "
+    print(f"  baseline: {ceiling:9.0f} posts/s from bare httpx2 at the same concurrency "
           f"(the dispatcher reaches {args.n / seconds / ceiling:.0%} of it)")
     print(f"  receiver saw {received} distinct notices; outbox {counts}")
 

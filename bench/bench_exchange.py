@@ -15,7 +15,7 @@ What runs:
   servers run in a child process (``--servers process``, uvloop) so that the load generator
   does not share their interpreter; ``--servers inprocess`` runs everything on one loop like
   the demo does.
-* load: ``--concurrency`` client tasks (httpx, keep-alive) each take accounts from a queue; one
+* load: ``--concurrency`` client tasks (httpx2, keep-alive) each take accounts from a queue; one
   identification = ``PUT /messenger/v1/accounts/{id}/phone-number``, the code read from the SMS
   file (``last_code_in_file``), ``POST .../phone-number/confirm``, then ``GET`` every
   ``--poll`` seconds until the state is final (``identified`` expected). ``--warmup``
@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 FINAL = {"identified", "refused", "unanswered", "reidentification_required"}
 NUMBER = "+79166{:06d}"
@@ -114,7 +114,7 @@ class Timing:
     polls: int
 
 
-async def identify(client: httpx.AsyncClient, sms: Path, account: str, number: str,
+async def identify(client: httpx2.AsyncClient, sms: Path, account: str, number: str,
                    poll: float) -> Timing:
     from numident.messenger.sms import last_code_in_file
 
@@ -149,8 +149,8 @@ async def load(url: str, token: str, sms: Path, jobs: list[tuple[str, str]], con
     for job in jobs:
         queue.put_nowait(job)
     timings: list[Timing] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits,
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(base_url=url, timeout=30, limits=limits,
                                  headers={"Authorization": f"Bearer {token}"}) as client:
         async def worker() -> None:
             while not queue.empty():

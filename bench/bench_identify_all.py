@@ -14,7 +14,7 @@ gateway: ``baseline`` and ``chat``.
 What it measures, in one run:
 
 * **gateways**: the gateways' own batch throughput for the same numbers: a plain asyncio +
-  httpx client (organizer ``baseline``, its own codes) posts every number in batches of
+  httpx2 client (organizer ``baseline``, its own codes) posts every number in batches of
   ``--batch-size`` to its gateway with ``--concurrency`` batches in flight per gateway, all
   three gateways at once, and waits for each answer. Nothing else runs.
 * **identify-all**: ``numident messenger identify-all FILE`` (organizer ``chat``) as a process
@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import psutil
 from scratch import free_port
 
@@ -78,9 +78,9 @@ def start_gateway(root: Path, key: str, subscribers: list[str], organizers: dict
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return process, url, env
-        except httpx.TransportError:
+        except httpx2.TransportError:
             time.sleep(0.2)
     raise SystemExit(f"gateway {key} did not start")
 
@@ -88,17 +88,16 @@ def start_gateway(root: Path, key: str, subscribers: list[str], organizers: dict
 async def baseline(gateways: list[tuple[str, list[str]]], key_file: Path, batch_size: int,
                    concurrency: int) -> float:
     """Seconds the gateways take to answer every number in batches (organizer ``baseline``)."""
+    from numident.client.assertions import make_client_assertion, token_request_form
+    from numident.client.keys import load_private_key
     from numident.core.clock import SystemClock
-    from numident.trust.assertions import make_client_assertion
-    from numident.trust.keys import load_private_key
-    from numident.trust.tokens import token_request_form
 
     key = load_private_key(key_file)
     clock = SystemClock()
 
     async def one_gateway(url: str, numbers: list[str]) -> None:
-        limits = httpx.Limits(max_connections=concurrency)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
+        limits = httpx2.Limits(max_connections=concurrency)
+        async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
             assertion = make_client_assertion(key, "baseline", f"{url}/oauth2/token", clock)
             token = (await http.post("/oauth2/token", data=token_request_form(
                 assertion, "identification"))).json()["access_token"]
@@ -142,8 +141,8 @@ def main() -> None:
                         "its stats here and print the top functions")
     args = parser.parse_args()
 
+    from numident.client.keys import generate_key
     from numident.demo.data import OPERATORS, write_plan
-    from numident.trust.keys import generate_key
 
     per_gateway = args.accounts // len(OPERATORS)
     with tempfile.TemporaryDirectory(prefix="numident-bulk-") as tmp:

@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from scratch import free_port, scratch_database
 from sqlalchemy import create_engine, func, select
@@ -156,11 +156,11 @@ def database(kind: str, directory: Path) -> AbstractContextManager[str]:
 
 def prepare(url: str, subscribers: int) -> tuple[Any, float]:
     """Schema, ``subscribers`` active numbers (one transaction), one organizer; its key."""
+    from numident.client.keys import generate_key
     from numident.operator import organizers
     from numident.operator.tables import subscribers as table
     from numident.storage.database import create_database_engine
     from numident.storage.migrate import upgrade
-    from numident.trust.keys import generate_key
 
     engine = create_database_engine(url)
     upgrade(engine, "operator")
@@ -196,10 +196,10 @@ def server(command: list[str], env: dict[str, str], ready_url: str
             if child.poll() is not None:
                 raise SystemExit(f"server exited with {child.returncode}: {command}")
             try:
-                response = httpx.get(ready_url, timeout=2)
+                response = httpx2.get(ready_url, timeout=2)
                 if response.status_code < 300:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise SystemExit(f"server did not start: {command}")
@@ -292,7 +292,7 @@ def main(args: Any) -> None:
                 script = directory / "load.lua"
                 script.write_text(WRK_SCRIPT % {"n": args.subscribers, "seed": 42,
                                                 "token": token, "body": api.body_format})
-                check = httpx.post(f"{base}{api.path}",
+                check = httpx2.post(f"{base}{api.path}",
                                    headers={"Authorization": f"Bearer {token}"}, json=api.check)
                 if check.status_code != 200 or not api.expected.items() <= check.json().items():
                     raise SystemExit(f"unexpected answer: {check.status_code} {check.text}")
@@ -330,12 +330,11 @@ def main(args: Any) -> None:
 
 
 def obtain_token(key: Any, base: str, scope: str) -> str:
+    from numident.client.assertions import make_client_assertion, token_request_form
     from numident.core.clock import SystemClock
-    from numident.trust.assertions import make_client_assertion
-    from numident.trust.tokens import token_request_form
 
     assertion = make_client_assertion(key, ORGANIZER, f"{base}/oauth2/token", SystemClock())
-    response = httpx.post(f"{base}/oauth2/token", data=token_request_form(assertion, scope))
+    response = httpx2.post(f"{base}/oauth2/token", data=token_request_form(assertion, scope))
     response.raise_for_status()
     return str(response.json()["access_token"])
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from scratch import postgres_database
 
+from numident.client.keys import generate_key
 from numident.config import load_settings
 from numident.core.rate import TokenBucket
 from numident.errors import TooManyRequests
@@ -38,7 +39,6 @@ from numident.operator import organizers, registry
 from numident.operator.app import create_app
 from numident.operator.gateway import Gateway
 from numident.operator.identification import Item, Organizer
-from numident.trust.keys import generate_key
 
 NUMBERS = [f"+7916{n:07d}" for n in range(20_000)]
 

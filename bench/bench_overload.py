@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from scratch import free_port, scratch_database
 from sqlalchemy import Engine, select
 
@@ -65,11 +65,11 @@ def database(kind: str, directory: Path) -> AbstractContextManager[str]:
 
 def prepare(url: str, numbers: int) -> tuple[Engine, Any]:
     """Schema, ``numbers`` active subscribers, the organizer; the engine and its key."""
+    from numident.client.keys import generate_key
     from numident.operator import organizers
     from numident.operator.tables import subscribers
     from numident.storage.database import create_database_engine
     from numident.storage.migrate import upgrade
-    from numident.trust.keys import generate_key
 
     engine = create_database_engine(url)
     upgrade(engine, "operator")
@@ -98,9 +98,9 @@ def gateway(env: dict[str, str], port: int) -> Iterator[str]:
             if child.poll() is not None:
                 raise SystemExit(f"gateway exited with {child.returncode}")
             try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                if httpx2.get(f"{base}/healthz", timeout=2).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise SystemExit("gateway did not start")
@@ -116,12 +116,11 @@ def gateway(env: dict[str, str], port: int) -> Iterator[str]:
 
 
 def obtain_token(key: Any, base: str) -> str:
+    from numident.client.assertions import make_client_assertion, token_request_form
     from numident.core.clock import SystemClock
-    from numident.trust.assertions import make_client_assertion
-    from numident.trust.tokens import token_request_form
 
     assertion = make_client_assertion(key, ORGANIZER, f"{base}/oauth2/token", SystemClock())
-    response = httpx.post(f"{base}/oauth2/token", data=token_request_form(assertion))
+    response = httpx2.post(f"{base}/oauth2/token", data=token_request_form(assertion))
     response.raise_for_status()
     return str(response.json()["access_token"])
 
@@ -149,7 +148,7 @@ def measure_capacity(engine: Engine, base: str, headers: dict[str, str], probe: 
     body = {"requests": [{"phoneNumber": f"+7916{i:07d}", "identificationCode": f"probe-{i}"}
                          for i in range(probe)]}
     started = datetime.now(UTC)
-    response = httpx.post(f"{base}/identification/v1/requests/batch", headers=headers,
+    response = httpx2.post(f"{base}/identification/v1/requests/batch", headers=headers,
                           json=body, timeout=60)
     if response.status_code != 200:
         raise SystemExit(f"the capacity probe was refused: {response.status_code} "
@@ -165,8 +164,8 @@ async def overload(base: str, headers: dict[str, str], rate: float, seconds: flo
     """Open loop: request i is sent at i / rate seconds (later only when the client lags)."""
     sent: list[Sent] = []
     limit = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx2.AsyncClient(base_url=base, headers=headers, limits=limits,
                                  timeout=60) as client:
         origin = time.monotonic()
 
@@ -202,7 +201,7 @@ def drain_probe(base: str, headers: dict[str, str], size: int, first_number: int
                           "identificationCode": f"drain-{i}"} for i in range(size)]}
     started = time.monotonic()
     advised: int | None = None
-    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+    with httpx2.Client(base_url=base, headers=headers, timeout=60) as client:
         while time.monotonic() - started < 120:
             response = client.post("/identification/v1/requests/batch", json=body)
             if response.status_code == 200:

@@ -3,7 +3,7 @@
 Each request is a full ``POST /oauth2/token``: form parsing, the assertion's signature check
 (EdDSA, Ed25519 or ES256), the jti written to the database (the replay store all replicas
 share, with expired entries deleted), and a signed access token. The gateway is the real app
-on a temporary SQLite file (or ``--db postgresql``), called through httpx's ASGI transport, so
+on a temporary SQLite file (or ``--db postgresql``), called through httpx2's ASGI transport, so
 the figure is the server's own cost without sockets. Bounded by ``--requests`` and
 ``--seconds``; prints figures, never fails on time.
 
@@ -21,15 +21,15 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+import httpx2
 from joserfc import jwt
 from sqlalchemy import create_engine, text
 
+from numident.client.assertions import ASSERTION_TYPE
+from numident.client.keys import JWS_REGISTRY, generate_key
 from numident.config import load_settings
 from numident.operator import organizers
 from numident.operator.app import create_app
-from numident.trust.keys import JWS_REGISTRY, generate_key
-from numident.trust.tokens import ASSERTION_TYPE
 
 BASE = "http://127.0.0.1:8080"
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -45,8 +45,8 @@ async def measure(database_url: str, home: Path, alg: str, requests: int, second
     organizers.add_organizer(app.state.gateway.engine, name, f"{BASE}/n",
                              json.dumps(key.public_jwk()), app.state.gateway.clock.now())
     latencies: list[float] = []
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+    async with app.router.lifespan_context(app), httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url=BASE) as client:
         start = time.perf_counter()
         while len(latencies) < requests and time.perf_counter() - start < seconds:
             now = int(time.time())

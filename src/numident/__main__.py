@@ -1,5 +1,5 @@
 """``python -m numident`` runs the CLI."""
 
-from numident.cli.main import main
+from numident.cli.entry import main
 
 main()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import httpx2
 from camara_assets import Line
 from camara_bodies import build, get_path, has_path, path_of, set_path
 from camara_gateway import RunningGateway
@@ -69,7 +69,7 @@ class Scenario:
     body: Any = MISSING
     pending: tuple[str, str, Operation] | None = None
     sent: Sent | None = None
-    response: httpx.Response | None = None
+    response: httpx2.Response | None = None
     received_at: datetime | None = None
     subscription_id: str | None = None
     subscription_body: Any = None
@@ -157,7 +157,7 @@ class Scenario:
         target = path or self.resource
         self.pending = (method.upper(), target, self.operation_for(method, target))
 
-    def exchange(self) -> httpx.Response:
+    def exchange(self) -> httpx2.Response:
         """The response, sending the pending request (or the feature's operation) first."""
         if self.response is None:
             if self.pending is None:
@@ -167,7 +167,7 @@ class Scenario:
             self.response = self.send(method, path, operation)
         return self.response
 
-    def send(self, method: str, path: str, operation: Operation) -> httpx.Response:
+    def send(self, method: str, path: str, operation: Operation) -> httpx2.Response:
         headers = dict(self.headers)
         token = self.token_for(operation)
         if token is not None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
+import httpx2
 import pytest
 from camara_assets import NOT_APPLICABLE_PREFIX, SIM_SWAP_MONITORED_DAYS, Assets
 from camara_spec import DEFINITION_SETS, DefinitionSet, api_documents
@@ -40,10 +40,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey, generate_key, load_private_key
 from numident.core.clock import FakeClock, SystemClock
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key, load_private_key
-from numident.trust.tokens import ASSERTION_TYPE, AccessTokenIssuer, token_request_form
+from numident.trust.tokens import AccessTokenIssuer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
@@ -189,7 +189,7 @@ class GatewayClient:
     url: str
     home: Path
     key: PrivateKey
-    http: httpx.Client
+    http: httpx2.Client
     scopes: list[str]
     _tokens: dict[tuple[str, str | None, str], tuple[float, str]] = field(default_factory=dict)
 
@@ -197,7 +197,7 @@ class GatewayClient:
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
-    def admin_call(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    def admin_call(self, method: str, path: str, body: dict[str, Any]) -> httpx2.Response:
         response = self.http.request(method, f"{self.url}{path}", json=body, headers=self.admin)
         assert response.status_code < 300, f"{method} {path}: {response.status_code} " \
             f"{response.text}"
@@ -293,7 +293,7 @@ def running_gateway(folder: Path, scopes: list[str], camara: Mapping[str, bool]
         cli(["operator", "import-subscribers", str(export), "--config", str(config)], env)
         server = start_server("operator", env, folder / "gateway.log", port, config)
         try:
-            client = GatewayClient(server.url, home, generate_key(), httpx.Client(timeout=20),
+            client = GatewayClient(server.url, home, generate_key(), httpx2.Client(timeout=20),
                                    scopes)
             with client.http:
                 client.admin_call("POST", "/admin/v1/organizers", {

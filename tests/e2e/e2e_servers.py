@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
+import httpx2
 
 NUMIDENT = [sys.executable, "-m", "numident"]
 
@@ -71,9 +71,9 @@ def start_server(side: str, env: dict[str, str], log: Path, port: int | None = N
         if process.poll() is not None:
             raise AssertionError(f"{side} server exited: {log.read_text(errors='replace')}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return Server(process, url, log)
-        except httpx.TransportError:
+        except httpx2.TransportError:
             time.sleep(0.1)
     process.kill()
     raise AssertionError(f"{side} server did not start: {log.read_text(errors='replace')}")

@@ -14,15 +14,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from e2e_servers import cli, start_server
+from numident.trust.keys import PrivateKey, generate_key, save_public_key
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
 
 from numident.core.clock import SystemClock
 from numident.operator.consent import last_url_in_file
 from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key, save_public_key
 from numident.trust.tokens import ASSERTION_TYPE
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,7 +99,7 @@ def gateway(tmp_path: Path, database_url: str) -> Iterator[Gateway]:
     server = start_server("operator", env, tmp_path / "gateway.log", config=config)
     try:
         save_public_key(KEY.public(), tmp_path / "chat.pub.json")
-        added = httpx.post(f"{server.url}/admin/v1/organizers", headers=ADMIN, json={
+        added = httpx2.post(f"{server.url}/admin/v1/organizers", headers=ADMIN, json={
             "name": "chat", "noticeUrl": "http://127.0.0.1:9/notices",
             "publicKey": (tmp_path / "chat.pub.json").read_text(encoding="utf-8"),
             "scopes": ["sim-swap:check"]})
@@ -117,7 +117,7 @@ def authenticated(server: Gateway, **form: str) -> dict[str, str]:
 
 def ask_subscriber(server: Gateway, binding_message: str = "PAY-4217") -> tuple[str, str]:
     """Start a CIBA request for LINE; the ``auth_req_id`` and the link the subscriber got."""
-    started = httpx.post(f"{server.url}/oauth2/bc-authorize", data=authenticated(
+    started = httpx2.post(f"{server.url}/oauth2/bc-authorize", data=authenticated(
         server, login_hint=f"tel:{LINE}", scope=SCOPE, binding_message=binding_message))
     assert started.status_code == 200, started.text
     assert started.json()["interval"] == 1
@@ -129,8 +129,8 @@ def ask_subscriber(server: Gateway, binding_message: str = "PAY-4217") -> tuple[
     return str(started.json()["auth_req_id"]), url
 
 
-def poll(server: Gateway, auth_req_id: str) -> httpx.Response:
-    return httpx.post(f"{server.url}/oauth2/token", data=authenticated(
+def poll(server: Gateway, auth_req_id: str) -> httpx2.Response:
+    return httpx2.post(f"{server.url}/oauth2/token", data=authenticated(
         server, grant_type=CIBA_GRANT, auth_req_id=auth_req_id))
 
 
@@ -142,7 +142,7 @@ class Poller:
         self.server, self.auth_req_id, self.interval = server, auth_req_id, interval
         self.last = -float("inf")
 
-    def poll(self) -> httpx.Response:
+    def poll(self) -> httpx2.Response:
         time.sleep(max(0.0, self.last + self.interval + 0.05 - time.monotonic()))
         answer = poll(self.server, self.auth_req_id)
         self.last = time.monotonic()
@@ -150,7 +150,7 @@ class Poller:
             self.interval += 5
         return answer
 
-    def redeem(self) -> httpx.Response:
+    def redeem(self) -> httpx2.Response:
         """Poll until the answer is neither pending nor slow_down (or 30 s have passed)."""
         deadline = time.monotonic() + 30
         answer = self.poll()
@@ -238,14 +238,14 @@ def test_subscriber_approves_in_the_browser_and_the_token_checks_sim_swap(
     page.screenshot(path=tmp_path / "consent-approved.png", full_page=True)
     assert console == []
 
-    swap = httpx.post(f"{gateway.url}/admin/v1/events", headers=ADMIN,
+    swap = httpx2.post(f"{gateway.url}/admin/v1/events", headers=ADMIN,
                       json={"type": "sim_swapped", "phoneNumber": LINE})
     assert swap.status_code == 201, swap.text
     token = client.redeem()
     assert token.status_code == 200, token.text
     assert token.json()["scope"] == "sim-swap:check"  # the purpose is not an API scope
     bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    check = httpx.post(f"{gateway.url}/sim-swap/vwip/check", headers=bearer,
+    check = httpx2.post(f"{gateway.url}/sim-swap/vwip/check", headers=bearer,
                        json={"maxAge": 24})
     assert check.status_code == 200, check.text
     assert check.json() == {"swapped": True}

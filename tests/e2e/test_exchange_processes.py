@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 from e2e_servers import cli, free_port, start_server, wait_for
 
 from numident.demo.data import write_plan
@@ -57,7 +57,7 @@ notice_public_key = "{tmp_path / 'gateway.jwk'}"
     gateway = start_server("operator", gateway_env, tmp_path / "gateway.log", gateway_port)
     messenger = start_server("messenger", messenger_env, tmp_path / "messenger.log",
                              messenger_port, config=config)
-    backend = httpx.Client(base_url=messenger.url,
+    backend = httpx2.Client(base_url=messenger.url,
                            headers={"Authorization": "Bearer backend-secret"})
     try:
         started = backend.put("/messenger/v1/accounts/alice/phone-number",
@@ -76,7 +76,7 @@ notice_public_key = "{tmp_path / 'gateway.jwk'}"
         account = backend.get("/messenger/v1/accounts/alice").json()
         assert (account["operator"], account["canSend"]) == (ALFA_INN, True)
 
-        event = httpx.post(f"{gateway.url}/admin/v1/events",
+        event = httpx2.post(f"{gateway.url}/admin/v1/events",
                            headers={"Authorization": "Bearer staff-secret"},
                            json={"type": "contract_terminated", "phoneNumber": "+79165550001"})
         assert event.json()["notices"] == 1

@@ -6,15 +6,14 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from e2e_servers import Receiver, Server, cli, notice_receiver, start_server, wait_for
 
+from numident.client.assertions import make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey, generate_key, load_public_key, save_public_key
+from numident.client.signatures import NoticeVerifier
 from numident.core.clock import SystemClock
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key, load_public_key, save_public_key
-from numident.trust.notices import NoticeVerifier
-from numident.trust.tokens import token_request_form
 
 ADMIN = {"Authorization": "Bearer e2e-admin"}
 NUMBERS = [f"+7916555{n:04d}" for n in range(40)]
@@ -47,7 +46,7 @@ def installation(tmp_path: Path, receiver: Receiver, database_url: str) -> dict[
 def token(server: Server, key: PrivateKey) -> dict[str, str]:
     # Without a public URL the issuer, and so the audience, is where the server listens.
     assertion = make_client_assertion(key, "chat", server.url, SystemClock())
-    response = httpx.post(f"{server.url}/oauth2/token", data=token_request_form(assertion))
+    response = httpx2.post(f"{server.url}/oauth2/token", data=token_request_form(assertion))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -58,23 +57,23 @@ def test_organizer_identifies_and_receives_a_signed_notice(installation: dict[st
     server = start_server("operator", installation["env"], installation["log"])  # type: ignore[arg-type]
     try:
         headers = token(server, installation["key"])  # type: ignore[arg-type]
-        answer = httpx.post(f"{server.url}/identification/v1/requests", headers=headers,
+        answer = httpx2.post(f"{server.url}/identification/v1/requests", headers=headers,
                             json={"phoneNumber": NUMBERS[0], "identificationCode": "user-0"})
         assert answer.status_code == 200
         assert answer.json()["result"] == "confirmed"
-        event = httpx.post(f"{server.url}/admin/v1/events", headers=ADMIN,
+        event = httpx2.post(f"{server.url}/admin/v1/events", headers=ADMIN,
                            json={"type": "number_ported_out", "phoneNumber": NUMBERS[0]})
         assert event.json()["notices"] == 1
         assert wait_for(lambda: len(receiver.received) == 1)
         headers_seen, body = receiver.received[0]
-        jwks = httpx.get(f"{server.url}/.well-known/jwks.json").json()["keys"][0]
+        jwks = httpx2.get(f"{server.url}/.well-known/jwks.json").json()["keys"][0]
         key = load_public_key(json.dumps(jwks))
         verifier = NoticeVerifier(lambda kid: key if kid == key.kid else None, SystemClock())
         assert verifier.verify("POST", receiver.url, headers_seen, body) == key.kid
         assert json.loads(body)["data"]["identificationCode"] == "user-0"
-        openapi = httpx.get(f"{server.url}/openapi.json").json()
+        openapi = httpx2.get(f"{server.url}/openapi.json").json()
         assert "/identification/v1/requests" in openapi["paths"]
-        metrics = httpx.get(f"{server.url}/metrics").text
+        metrics = httpx2.get(f"{server.url}/metrics").text
         assert "numident_answer_seconds_bucket" in metrics
     finally:
         server.stop()
@@ -89,11 +88,11 @@ def test_sigkill_during_dispatch_loses_no_notice(installation: dict[str, object]
     headers = token(server, installation["key"])  # type: ignore[arg-type]
     batch = {"requests": [{"phoneNumber": n, "identificationCode": f"user-{i}"}
                           for i, n in enumerate(NUMBERS)]}
-    assert httpx.post(f"{server.url}/identification/v1/requests/batch", headers=headers,
+    assert httpx2.post(f"{server.url}/identification/v1/requests/batch", headers=headers,
                       json=batch, timeout=30).status_code == 200
     receiver.delay = 0.3  # keep deliveries in flight when the kill comes
     for number in NUMBERS:
-        response = httpx.post(f"{server.url}/admin/v1/events", headers=ADMIN,
+        response = httpx2.post(f"{server.url}/admin/v1/events", headers=ADMIN,
                               json={"type": "contract_terminated", "phoneNumber": number})
         assert response.status_code == 201
     assert wait_for(lambda: len(receiver.received) >= 3)
@@ -104,7 +103,7 @@ def test_sigkill_during_dispatch_loses_no_notice(installation: dict[str, object]
     # had in flight once its lease (2 s here) has run out.
     restarted = start_server("operator", env, log)
     try:
-        listing = httpx.get(f"{restarted.url}/admin/v1/notices?limit=1000", headers=ADMIN).json()
+        listing = httpx2.get(f"{restarted.url}/admin/v1/notices?limit=1000", headers=ADMIN).json()
         all_ids = {n["id"] for n in listing["notices"]}
         assert len(all_ids) == len(NUMBERS)
         assert wait_for(lambda: receiver.ids() == all_ids, timeout=30)
@@ -117,4 +116,4 @@ def test_sigkill_during_dispatch_loses_no_notice(installation: dict[str, object]
 
 
 def _counts(server: Server) -> dict[str, int]:
-    return dict(httpx.get(f"{server.url}/admin/v1/notices", headers=ADMIN).json()["counts"])
+    return dict(httpx2.get(f"{server.url}/admin/v1/notices", headers=ADMIN).json()["counts"])

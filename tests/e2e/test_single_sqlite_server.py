@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from e2e_servers import NUMIDENT, free_port, start_server
 
@@ -26,7 +26,7 @@ def test_a_second_server_on_one_sqlite_database_is_refused_and_the_first_serves_
         assert f"{side}.db" in second.stderr
         assert "PostgreSQL" in second.stderr
         assert "Traceback" not in second.stderr
-        assert httpx.get(f"{first.url}/healthz", timeout=5).status_code == 200
+        assert httpx2.get(f"{first.url}/healthz", timeout=5).status_code == 200
     finally:
         first.kill()
     again = start_server(side, env, tmp_path / "again.log")

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
+from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import SystemClock
 from numident.operator import organizers, registry
 from numident.operator.tables import outbox, subscriber_history, subscribers, usages
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
-from numident.trust.keys import PrivateKey, generate_key
 
 HEADER = "phone_number,contract_id,status,activated_at\n"
 ORGANIZER = "chat"

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
+import httpx2
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
@@ -35,7 +35,7 @@ def gate(upstream: str, held: Callable[[str, str], bool], *, hold_limit: float =
          ) -> Iterator[Gate]:
     """Serve the proxy on 127.0.0.1 while the block runs; ``held(method, path)`` picks."""
     proxy = Gate("")
-    client = httpx.Client(base_url=upstream, timeout=30)
+    client = httpx2.Client(base_url=upstream, timeout=30)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -12,15 +12,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from e2e_servers import Server, cli, start_server, wait_for
 from sqlalchemy import Engine, create_engine, text
 
+from numident.client.assertions import make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey, generate_key, save_public_key
 from numident.core.clock import SystemClock
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key, save_public_key
-from numident.trust.tokens import token_request_form
 
 pytestmark = pytest.mark.postgres
 PAIRS = 60
@@ -52,7 +51,7 @@ def installation(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, object
 def token(server: Server, key: PrivateKey) -> dict[str, str]:
     assertion = make_client_assertion(key, "chat", f"{PUBLIC_URL}/oauth2/token",
                                       SystemClock())
-    response = httpx.post(f"{server.url}/oauth2/token", data=token_request_form(assertion))
+    response = httpx2.post(f"{server.url}/oauth2/token", data=token_request_form(assertion))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -95,7 +94,7 @@ def test_two_replicas_answer_each_request_once_and_keep_one_usage_per_code(
         def send(n: int) -> int:
             server = servers[n % 2]
             body = {"phoneNumber": NUMBERS[n], "identificationCode": f"user-{n // 2}"}
-            return httpx.post(f"{server.url}/identification/v1/requests", headers=headers,
+            return httpx2.post(f"{server.url}/identification/v1/requests", headers=headers,
                               json=body, timeout=30).status_code
 
         with ThreadPoolExecutor(8) as pool:
@@ -125,7 +124,7 @@ def test_one_request_sent_to_both_replicas_at_once_is_queued_once(
 
         def send(n: int) -> str:
             body = {"phoneNumber": NUMBERS[n // 2], "identificationCode": f"user-{n // 2}"}
-            response = httpx.post(f"{servers[n % 2].url}/identification/v1/requests",
+            response = httpx2.post(f"{servers[n % 2].url}/identification/v1/requests",
                                   headers=headers, json=body, timeout=30)
             assert response.status_code == 202, response.text
             return str(response.json()["requestId"])
@@ -148,7 +147,7 @@ def test_requests_claimed_by_a_killed_replica_are_answered_by_the_other(
     try:
         headers = token(slow, installation["key"])  # type: ignore[arg-type]
         # One batch is accepted in one transaction, so one claim takes all of it.
-        response = httpx.post(f"{slow.url}/identification/v1/requests/batch", headers=headers,
+        response = httpx2.post(f"{slow.url}/identification/v1/requests/batch", headers=headers,
                               json={"requests": [{"phoneNumber": NUMBERS[n],
                                                   "identificationCode": f"user-{n}"}
                                                  for n in range(8)]}, timeout=30)
@@ -160,7 +159,7 @@ def test_requests_claimed_by_a_killed_replica_are_answered_by_the_other(
         slow.kill()
         other = replica(installation, "other")
         assert wait_for(all_answered(engine), timeout=60)
-        answers = [httpx.get(f"{other.url}/identification/v1/requests/{i}", headers=headers,
+        answers = [httpx2.get(f"{other.url}/identification/v1/requests/{i}", headers=headers,
                              timeout=30).json() for i in ids]
     finally:
         slow.stop()

@@ -16,16 +16,15 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from e2e_servers import NUMIDENT, free_port, start_server
 from import_fixtures import ORGANIZER, Installation, child_env, installation, number, write_delta
 from sqlalchemy import Engine, func, select
 
+from numident.client.assertions import make_client_assertion, token_request_form
 from numident.core.clock import SystemClock
 from numident.operator.tables import outbox, subscriber_history, usages
-from numident.trust.assertions import make_client_assertion
-from numident.trust.tokens import token_request_form
 
 LINES = 100_000
 CONCURRENCY = 4
@@ -36,7 +35,7 @@ MAX_LATENCY = 3.0
 """Generous for a loaded 2-core machine; ``bench/bench_import.py`` reports the real switch."""
 
 
-async def token(http: httpx.AsyncClient, url: str, setup: Installation) -> str:
+async def token(http: httpx2.AsyncClient, url: str, setup: Installation) -> str:
     assertion = make_client_assertion(setup.key, ORGANIZER, f"{url}/oauth2/token",
                                       SystemClock())
     response = await http.post(f"{url}/oauth2/token", data=token_request_form(assertion))
@@ -54,7 +53,7 @@ class Load:
         self.steady = asyncio.Event()
         """Set once WARMUP requests have been answered."""
 
-    async def client(self, http: httpx.AsyncClient, url: str, bearer: str, seed: int) -> None:
+    async def client(self, http: httpx2.AsyncClient, url: str, bearer: str, seed: int) -> None:
         pick = random.Random(seed)
         headers = {"Authorization": f"Bearer {bearer}"}
         while not self.stop.is_set() and len(self.samples) < MAX_REQUESTS:
@@ -66,7 +65,7 @@ class Load:
                                                  "identificationCode": f"u-{seed}-{n}"})
                 if response.status_code != 200:
                     self.failures.append(f"{response.status_code} {response.text[:200]}")
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 self.failures.append(repr(exc))
             self.samples.append((started, time.monotonic() - started))
             if len(self.samples) >= WARMUP:
@@ -77,7 +76,7 @@ async def identify_during_import(url: str, setup: Installation, delta: Path
                                  ) -> tuple[Load, float, float, subprocess.CompletedProcess[str]]:
     """Run the load, start the import once it is steady, stop the load after the import."""
     load = Load()
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx2.AsyncClient(timeout=30) as http:
         bearer = await token(http, url, setup)
         clients = [asyncio.create_task(load.client(http, url, bearer, seed))
                    for seed in range(CONCURRENCY)]

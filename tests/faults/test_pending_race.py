@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 from loopback_gate import gate
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
@@ -98,7 +98,7 @@ notice_public_key = "{tmp_path / 'gateway.jwk'}"
              "--config", str(config)], messenger_env)
         messenger = start_server("messenger", messenger_env, tmp_path / "messenger.log",
                                  messenger_port, config=config)
-        backend = httpx.Client(base_url=messenger.url, timeout=30,
+        backend = httpx2.Client(base_url=messenger.url, timeout=30,
                                headers={"Authorization": "Bearer backend-secret"})
         try:
             def account() -> dict[str, object]:
@@ -110,7 +110,7 @@ notice_public_key = "{tmp_path / 'gateway.jwk'}"
                                 .scalars()) == ["confirmed"]
 
             def notice_delivered() -> bool:
-                counts = httpx.get(f"{gateway.url}/admin/v1/notices", headers=ADMIN).json()
+                counts = httpx2.get(f"{gateway.url}/admin/v1/notices", headers=ADMIN).json()
                 return bool(counts["counts"].get("delivered") == 1)
 
             assert backend.put("/messenger/v1/accounts/alice/phone-number",
@@ -122,7 +122,7 @@ notice_public_key = "{tmp_path / 'gateway.jwk'}"
             # The gateway answers; the messenger's poll waits at the gate meanwhile.
             assert wait_for(answered, timeout=60)
             assert wait_for(lambda: proxy.held >= 1, timeout=60)
-            event = httpx.post(f"{gateway.url}/admin/v1/events", headers=ADMIN,
+            event = httpx2.post(f"{gateway.url}/admin/v1/events", headers=ADMIN,
                                json={"type": "contract_terminated", "phoneNumber": NUMBER})
             assert event.json()["notices"] == 1
             assert wait_for(notice_delivered, timeout=60)

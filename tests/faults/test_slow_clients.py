@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 HEAD_TIMEOUT = 1.0
@@ -77,9 +77,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
             assert process.poll() is None, (home / "server.log").read_text(errors="replace")
             assert time.monotonic() < deadline, "the server did not start"
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                if httpx2.get(f"{url}/healthz", timeout=2).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 time.sleep(0.1)
         yield Running(side, port, url, "/oauth2/token" if side == "operator"
                       else "/messenger/v1/notices", home / "server.log")
@@ -121,7 +121,7 @@ def _error_code(received: bytes) -> str:
 
 
 def _normal_request_works(server: Running) -> None:
-    response = httpx.get(f"{server.url}/healthz", timeout=10)
+    response = httpx2.get(f"{server.url}/healthz", timeout=10)
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
 
@@ -212,7 +212,7 @@ def test_a_request_with_100_kb_of_headers_gets_431(server: Running) -> None:
     assert elapsed < SLACK
     assert _status(bytes(received)) == 431
     assert _error_code(bytes(received)) == "REQUEST_HEADER_FIELDS_TOO_LARGE"
-    fits = httpx.get(f"{server.url}/healthz", headers={"X-Filler": "f" * 8000}, timeout=10)
+    fits = httpx2.get(f"{server.url}/healthz", headers={"X-Filler": "f" * 8000}, timeout=10)
     assert fits.status_code == 200
 
 

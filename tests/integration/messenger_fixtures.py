@@ -1,6 +1,6 @@
 """Both sides of the exchange in one process: a real operator gateway and a messenger service.
 
-They talk only over HTTP, through ``httpx.ASGITransport``: the messenger reaches the gateway
+They talk only over HTTP, through ``httpx2.ASGITransport``: the messenger reaches the gateway
 through ``transport_for_operator``, the gateway delivers its signed notices to the messenger's
 app through its ``notice_transport``. ``Tap`` wraps a transport to record what crossed it and
 to let a test act before a request is handled (answer a deferred request, stall a poll).
@@ -16,10 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from numident.client.keys import PrivateKey, generate_key
 from numident.config import Settings, load_settings
 from numident.core.clock import FakeClock
 from numident.messenger import tables as _messenger_tables  # noqa: F401 - registers tables
@@ -32,7 +33,6 @@ from numident.operator.app import create_app as create_gateway_app
 from numident.operator.notice_delivery import notice_dispatcher
 from numident.storage.database import create_database_engine
 from numident.storage.schema import messenger_metadata
-from numident.trust.keys import PrivateKey, generate_key
 
 with contextlib.suppress(ImportError):  # the routing tables join the schema once they exist
     from numident.routing import tables as _routing_tables  # noqa: F401
@@ -49,18 +49,18 @@ SUBSCRIBERS = {
     "+79161234569": "terminated",
 }
 
-Hook = Callable[[httpx.Request], Awaitable[None]]
+Hook = Callable[[httpx2.Request], Awaitable[None]]
 
 
-class Tap(httpx.AsyncBaseTransport):
+class Tap(httpx2.AsyncBaseTransport):
     """Forwards to ``inner``; records each request; awaits ``before`` first when set."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
         self.inner = inner
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
         self.before: Hook | None = None
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         body = await request.aread()
         self.requests.append((request.method, request.url.path, dict(request.headers), body))
         if self.before is not None:
@@ -86,14 +86,14 @@ class Exchange:
     to_messenger: Tap
     sms_file: Path
     messenger: FastAPI = field(init=False)
-    _notice_http: httpx.AsyncClient = field(init=False)
+    _notice_http: httpx2.AsyncClient = field(init=False)
 
     @property
     def service(self) -> MessengerService:
         return self.messenger.state.service  # type: ignore[no-any-return]
 
-    def api(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.messenger),
+    def api(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=self.messenger),
                                  base_url=MESSENGER_URL, headers=AUTH)
 
     def start_messenger(self) -> FastAPI:
@@ -103,7 +103,7 @@ class Exchange:
             transport_for_operator=lambda _inn: self.to_gateway,
             lookup=StaticLookup({"+7916": (ALPHA, "Alpha")}), key=self.organizer_key,
             background=False, migrate=False)
-        self.to_messenger.inner = httpx.ASGITransport(app=self.messenger)
+        self.to_messenger.inner = httpx2.ASGITransport(app=self.messenger)
         return self.messenger
 
     def code_sent_to(self, number: str) -> str:
@@ -150,7 +150,7 @@ async def exchange(database_url: str, tmp_path: Path, *, deferred: bool = False
     gateway_engine = create_database_engine(database_url)
     messenger_engine = create_database_engine(messenger_database_url(database_url, tmp_path))
     messenger_metadata.create_all(messenger_engine)
-    to_messenger = Tap(httpx.MockTransport(lambda _: httpx.Response(503)))
+    to_messenger = Tap(httpx2.MockTransport(lambda _: httpx2.Response(503)))
     gateway = create_gateway_app(gateway_settings(tmp_path, database_url, deferred=deferred),
                                  engine=gateway_engine, clock=clock, key=operator_key,
                                  notice_transport=to_messenger, background=False)
@@ -165,10 +165,10 @@ async def exchange(database_url: str, tmp_path: Path, *, deferred: bool = False
     sms_file = tmp_path / "sms.jsonl"
     setup = Exchange(clock, gateway_engine, messenger_engine, gateway,
                      messenger_settings(tmp_path, operator_key, sms_file), operator_key,
-                     organizer_key, Tap(httpx.ASGITransport(app=gateway)), to_messenger,
+                     organizer_key, Tap(httpx2.ASGITransport(app=gateway)), to_messenger,
                      sms_file)
     setup.start_messenger()
-    async with httpx.AsyncClient(transport=to_messenger) as notice_http:
+    async with httpx2.AsyncClient(transport=to_messenger) as notice_http:
         setup._notice_http = notice_http
         try:
             yield setup
@@ -178,7 +178,7 @@ async def exchange(database_url: str, tmp_path: Path, *, deferred: bool = False
             gateway_engine.dispose()
 
 
-async def identify(setup: Exchange, api: httpx.AsyncClient, account: str, number: str
+async def identify(setup: Exchange, api: httpx2.AsyncClient, account: str, number: str
                    ) -> dict[str, Any]:
     """PUT the number, confirm the SMS code, follow the identification; the account view."""
     put = await api.put(f"/messenger/v1/accounts/{account}/phone-number",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from messenger_fixtures import ALPHA, Exchange, exchange
 from sqlalchemy import func, select
@@ -147,11 +147,11 @@ async def test_a_busy_gateway_is_waited_for_as_its_retry_after_says(database_url
         inner = setup.to_gateway.inner
         refusals = [1]
 
-        class Busy(httpx.AsyncBaseTransport):
-            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        class Busy(httpx2.AsyncBaseTransport):
+            async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
                 if request.url.path == BATCH and refusals:
                     refusals.pop()
-                    return httpx.Response(429, headers={"Retry-After": "7"}, json={
+                    return httpx2.Response(429, headers={"Retry-After": "7"}, json={
                         "status": 429, "code": "TOO_MANY_REQUESTS", "message": "busy"})
                 return await inner.handle_async_request(request)
 
@@ -171,7 +171,7 @@ async def test_an_unreachable_gateway_is_left_for_the_next_run(database_url: str
     async with exchange(database_url, tmp_path) as setup:
         load_file(setup, write_accounts(tmp_path, [("u1", "+79161234567")]))
         inner = setup.to_gateway.inner
-        setup.to_gateway.inner = httpx.MockTransport(lambda _: httpx.Response(503))
+        setup.to_gateway.inner = httpx2.MockTransport(lambda _: httpx2.Response(503))
         first: RunReport = await job(setup, Sleeps(setup), give_up_seconds=60).run()
 
         assert not first.complete
@@ -190,7 +190,7 @@ async def test_deferred_answers_are_polled_until_answered(database_url: str,
         load_file(setup, write_accounts(tmp_path, [("u1", "+79161234567")]))
         sleeps = Sleeps(setup)
 
-        async def answer_after_first_poll(request: httpx.Request) -> None:
+        async def answer_after_first_poll(request: httpx2.Request) -> None:
             if request.method == "GET" and len(setup.to_gateway.paths("GET")) == 2:
                 request_id = request.url.path.rsplit("/", 1)[1]
                 gateway_requests.answer_pending(setup.gateway_engine, [request_id],
@@ -225,7 +225,7 @@ async def test_a_notice_received_before_the_answer_wins(database_url: str,
     async with exchange(database_url, tmp_path, deferred=True) as setup:
         load_file(setup, write_accounts(tmp_path, [("u1", "+79161234567")]))
 
-        async def answer_then_terminate(request: httpx.Request) -> None:
+        async def answer_then_terminate(request: httpx2.Request) -> None:
             if request.method == "GET" and not setup.to_gateway.paths("GET")[:-1]:
                 request_id = request.url.path.rsplit("/", 1)[1]
                 gateway_requests.answer_pending(setup.gateway_engine, [request_id],
@@ -250,7 +250,7 @@ async def test_refused_credentials_stop_an_operator_at_once(database_url: str,
     accounts stay queued for a run after the key is registered."""
     async with exchange(database_url, tmp_path) as setup:
         load_file(setup, write_accounts(tmp_path, [("u1", "+79161234567")]))
-        setup.to_gateway.inner = httpx.MockTransport(lambda _: httpx.Response(
+        setup.to_gateway.inner = httpx2.MockTransport(lambda _: httpx2.Response(
             401, json={"error": "invalid_client", "error_description": "unknown key"}))
         sleeps = Sleeps(setup)
         report = await job(setup, sleeps).run()

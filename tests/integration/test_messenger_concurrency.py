@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from messenger_fixtures import exchange, messenger_database_url
 from sqlalchemy import text
@@ -29,7 +29,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def _put(api: httpx.AsyncClient, account: str, n: int) -> int:
+async def _put(api: httpx2.AsyncClient, account: str, n: int) -> int:
     response = await api.put(f"/messenger/v1/accounts/{account}/phone-number",
                              json={"phoneNumber": f"+7916{n:07d}"})
     return response.status_code

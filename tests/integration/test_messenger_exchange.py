@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 import anyio
-import httpx
+import httpx2
 import pytest
 from messenger_fixtures import (
     MESSENGER_URL,
@@ -20,13 +20,13 @@ from messenger_fixtures import (
 )
 from sqlalchemy import func, select
 
+from numident.client.keys import generate_key
+from numident.client.signatures import NoticeSigner
 from numident.core.notices import NoticeType
 from numident.messenger.tables import account_audit
 from numident.operator import identification as gateway_requests
 from numident.operator.events import record_event
 from numident.operator.tables import identification_requests, usages
-from numident.trust.keys import generate_key
-from numident.trust.notices import NoticeSigner
 
 pytestmark = pytest.mark.anyio
 NUMBER = "+79161234567"
@@ -132,7 +132,7 @@ async def test_replayed_notice_has_no_second_effect(database_url: str,
         [(_, _, headers, body)] = [r for r in setup.to_messenger.requests if r[0] == "POST"]
         with setup.messenger_engine.connect() as conn:
             audited = conn.execute(select(func.count()).select_from(account_audit)).scalar()
-        async with httpx.AsyncClient(transport=setup.to_messenger) as raw:
+        async with httpx2.AsyncClient(transport=setup.to_messenger) as raw:
             replay = await raw.post(NOTICE_URL, content=body, headers={
                 k: v for k, v in headers.items() if k.lower() != "content-length"})
         assert (replay.status_code, replay.json()["duplicate"]) == (200, True)
@@ -147,7 +147,7 @@ async def test_deferred_gateway_is_followed_by_polling(database_url: str,
     async with exchange(database_url, tmp_path, deferred=True) as setup, setup.api() as api:
         polls = 0
 
-        async def answer_on_third_poll(request: httpx.Request) -> None:
+        async def answer_on_third_poll(request: httpx2.Request) -> None:
             nonlocal polls
             if request.method == "GET":
                 polls += 1
@@ -170,7 +170,7 @@ async def test_restart_mid_identification_resumes_the_same_request(
     async with exchange(database_url, tmp_path, deferred=True) as setup, setup.api() as api:
         polling = asyncio.Event()
 
-        async def stall(request: httpx.Request) -> None:
+        async def stall(request: httpx2.Request) -> None:
             if request.method == "GET":
                 polling.set()
                 await anyio.sleep_forever()
@@ -192,7 +192,7 @@ async def test_restart_mid_identification_resumes_the_same_request(
         setup.to_gateway.before = None
         setup.start_messenger()
         await setup.service.run_identifications()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=setup.messenger),
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=setup.messenger),
                                      base_url=MESSENGER_URL, headers=api.headers) as fresh:
             view = (await fresh.get("/messenger/v1/accounts/alice")).json()
         assert view["state"] == "identified"
@@ -207,7 +207,7 @@ async def test_notice_while_pending_is_applied_not_lost(database_url: str,
     async with exchange(database_url, tmp_path, deferred=True) as setup, setup.api() as api:
         notices: list[int] = []
 
-        async def race(request: httpx.Request) -> None:
+        async def race(request: httpx2.Request) -> None:
             if request.method != "GET":
                 return
             request_id = request.url.path.rsplit("/", 1)[1]
@@ -239,7 +239,7 @@ async def test_a_voided_answer_stays_voided_across_a_restart(database_url: str,
     async with exchange(database_url, tmp_path, deferred=True) as setup, setup.api() as api:
         polling = asyncio.Event()
 
-        async def stall(request: httpx.Request) -> None:
+        async def stall(request: httpx2.Request) -> None:
             if request.method == "GET":
                 polling.set()
                 await anyio.sleep_forever()
@@ -260,7 +260,7 @@ async def test_a_voided_answer_stays_voided_across_a_restart(database_url: str,
             await crashed
         await setup.service.aclose()
 
-        async def answer(request: httpx.Request) -> None:
+        async def answer(request: httpx2.Request) -> None:
             if request.method == "GET":
                 gateway_requests.answer_pending(setup.gateway_engine,
                                                 [request.url.path.rsplit("/", 1)[1]],
@@ -269,7 +269,7 @@ async def test_a_voided_answer_stays_voided_across_a_restart(database_url: str,
         setup.to_gateway.before = answer
         setup.start_messenger()
         await setup.service.run_identifications()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=setup.messenger),
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=setup.messenger),
                                      base_url=MESSENGER_URL, headers=api.headers) as fresh:
             view = (await fresh.get("/messenger/v1/accounts/alice")).json()
         assert (view["state"], view["reason"]) == ("refused", "NOT_FOUND")

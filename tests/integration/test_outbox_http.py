@@ -9,7 +9,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
-import httpx
+import httpx2
 import pytest
 from outbox_fixtures import T0, anyio_backend, commit, message, outbox_fixture  # noqa: F401
 
@@ -73,7 +73,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def send_to(receiver: Receiver, path: str, **options: object) -> DeliveryOutcome:
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx2.AsyncClient(timeout=5) as client:
         sender = HttpSender(client, now=lambda: WALL, **options)  # type: ignore[arg-type]
         return await sender.send(message(1, destination=receiver.url + path))
 
@@ -147,7 +147,7 @@ async def test_a_refused_connection_is_retried() -> None:
     server = Receiver()  # bound, then closed: the port is free and refuses connections
     url = server.url
     server.server_close()
-    async with httpx.AsyncClient(timeout=2) as client:
+    async with httpx2.AsyncClient(timeout=2) as client:
         outcome = await HttpSender(client).send(message(1, destination=url + "/ok"))
     assert outcome.verdict is Verdict.RETRY
     assert outcome.error is not None
@@ -161,7 +161,7 @@ async def test_the_dispatcher_delivers_through_http_and_retries_a_busy_receiver(
     clock = FakeClock(T0)
     commit(outbox, message(1, destination=receiver.url + "/ok"),
            message(2, destination=receiver.url + "/busy"))
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with httpx2.AsyncClient(timeout=5) as client:
         dispatcher = Dispatcher(outbox, HttpSender(client), clock, RetryPolicy(jitter=0))
         assert await dispatcher.run_once() == 1
     delivered, busy = outbox.get("evt-00001"), outbox.get("evt-00002")

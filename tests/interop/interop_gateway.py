@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 ADMIN_TOKEN = "interop-admin"
@@ -33,8 +33,8 @@ class Gateway:
     url: str
     log: Path
 
-    def admin(self, method: str, path: str, body: object) -> httpx.Response:
-        response = httpx.request(method, f"{self.url}/admin/v1{path}", json=body,
+    def admin(self, method: str, path: str, body: object) -> httpx2.Response:
+        response = httpx2.request(method, f"{self.url}/admin/v1{path}", json=body,
                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30)
         assert response.is_success, response.text
         return response
@@ -48,8 +48,8 @@ class Gateway:
             "scopes": list(scopes), "redirectUris": [REDIRECT_URI], "replace": True})
         return name
 
-    def identify(self, access_token: str, code: str) -> httpx.Response:
-        return httpx.post(f"{self.url}/identification/v1/requests", timeout=30,
+    def identify(self, access_token: str, code: str) -> httpx2.Response:
+        return httpx2.post(f"{self.url}/identification/v1/requests", timeout=30,
                           headers={"Authorization": f"Bearer {access_token}"},
                           json={"phoneNumber": LINE, "identificationCode": code})
 
@@ -85,9 +85,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             if process.poll() is not None:
                 pytest.fail(f"the gateway exited: {log.read_text(errors='replace')}")
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                if httpx2.get(f"{url}/healthz", timeout=2).status_code == 200:
                     break
-            except httpx.TransportError:
+            except httpx2.TransportError:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"the gateway did not start: {log.read_text(errors='replace')}")

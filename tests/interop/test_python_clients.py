@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import httpx
+import httpx2
 import jwt as pyjwt
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client, OAuthError
@@ -30,7 +30,7 @@ QUIET_EDDSA = pytest.mark.filterwarnings("ignore::joserfc.errors.SecurityWarning
 
 def metadata(gateway: Gateway) -> dict[str, Any]:
     """OpenID discovery, as a client starts: everything else comes from this document."""
-    response = httpx.get(f"{gateway.url}/.well-known/openid-configuration", timeout=30)
+    response = httpx2.get(f"{gateway.url}/.well-known/openid-configuration", timeout=30)
     assert response.status_code == 200
     document = dict(response.json())
     assert document["issuer"] == gateway.url
@@ -44,7 +44,7 @@ def claims_for(client: str, audience: str, lifetime: int = 300) -> dict[str, Any
 
 
 def token_request(endpoint: str, assertion: str, **extra: str) -> dict[str, Any]:
-    response = httpx.post(endpoint, timeout=30, data={
+    response = httpx2.post(endpoint, timeout=30, data={
         "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": assertion, **extra})
     assert response.status_code == 200, response.text
@@ -68,7 +68,7 @@ def authorization_code(gateway: Gateway, client: str, nonce: str) -> str:
     query = urlencode({"response_type": "code", "client_id": client, "state": "st",
                        "redirect_uri": REDIRECT_URI, "scope": f"openid {NV_SCOPE}",
                        "nonce": nonce})
-    response = httpx.get(f"{metadata(gateway)['authorization_endpoint']}?{query}", timeout=30)
+    response = httpx2.get(f"{metadata(gateway)['authorization_endpoint']}?{query}", timeout=30)
     assert response.status_code == 302, response.text
     answer = parse_qs(urlsplit(response.headers["location"]).query)
     assert answer["state"] == ["st"], answer
@@ -77,7 +77,7 @@ def authorization_code(gateway: Gateway, client: str, nonce: str) -> str:
 
 def code_tokens(gateway: Gateway, client: str, assertion: str, nonce: str) -> dict[str, Any]:
     code = authorization_code(gateway, client, nonce)
-    response = httpx.post(metadata(gateway)["token_endpoint"], timeout=30, data={
+    response = httpx2.post(metadata(gateway)["token_endpoint"], timeout=30, data={
         "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
         "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion})
     assert response.status_code == 200, response.text
@@ -109,7 +109,7 @@ def test_pyjwkclient_finds_the_key_that_signs_id_tokens(gateway: Gateway) -> Non
     document = metadata(gateway)
     jwks = pyjwt.PyJWKClient(document["jwks_uri"])
     [signing] = jwks.get_signing_keys()
-    assert signing.key_id == httpx.get(document["jwks_uri"]).json()["keys"][0]["kid"]
+    assert signing.key_id == httpx2.get(document["jwks_uri"]).json()["keys"][0]["kid"]
     nonce = uuid.uuid4().hex
     tokens = code_tokens(gateway, client, pyjwt.encode(
         claims_for(client, document["issuer"]), key, algorithm="EdDSA"), nonce)
@@ -148,7 +148,7 @@ def test_jwcrypto_signs_assertions_and_reads_the_jwks(gateway: Gateway) -> None:
 
     assert_identifies(gateway, token_request(document["token_endpoint"],
                                              assertion())["access_token"])
-    keys = jwcrypto_jwk.JWKSet.from_json(httpx.get(document["jwks_uri"]).text)
+    keys = jwcrypto_jwk.JWKSet.from_json(httpx2.get(document["jwks_uri"]).text)
     nonce = uuid.uuid4().hex
     id_token = code_tokens(gateway, client, assertion(), nonce)["id_token"]
     verified = jwcrypto_jwt.JWT(jwt=id_token, key=keys, algs=["EdDSA"], expected_type="JWS",
@@ -165,7 +165,7 @@ def test_joserfc_signs_es256_assertions_and_verifies_access_tokens(gateway: Gate
     assertion = joserfc_jwt.encode({"alg": "ES256"}, claims_for(client, document["issuer"]),
                                    key, algorithms=["ES256"])
     access_token = token_request(document["token_endpoint"], assertion)["access_token"]
-    keys = joserfc_jwk.KeySet.import_key_set(httpx.get(document["jwks_uri"]).json())
+    keys = joserfc_jwk.KeySet.import_key_set(httpx2.get(document["jwks_uri"]).json())
     decoded = joserfc_jwt.decode(access_token, keys, algorithms=["Ed25519", "EdDSA"])
     assert (decoded.claims["iss"], decoded.claims["client_id"]) == (document["issuer"], client)
     assert_identifies(gateway, access_token)
@@ -212,7 +212,7 @@ def test_authlib_sees_a_refused_client_as_invalid_client(gateway: Gateway) -> No
 def test_bad_assertions_get_the_rfc_error_over_the_wire(gateway: Gateway, assertion: str,
                                                         status: int, error: str) -> None:
     """Oversized, malformed and HMAC assertions: RFC 6749's error from the real server."""
-    response = httpx.post(metadata(gateway)["token_endpoint"], timeout=30, data={
+    response = httpx2.post(metadata(gateway)["token_endpoint"], timeout=30, data={
         "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": assertion})
     assert (response.status_code, response.json()["error"]) == (status, error)
@@ -233,7 +233,7 @@ def test_expired_replayed_and_wrong_alg_assertions_are_invalid_client(gateway: G
     for assertion in (pyjwt.encode(expired, key, algorithm="EdDSA"), replayed,
                       pyjwt.encode(claims_for(client, document["issuer"]), foreign,
                                    algorithm="ES256")):
-        response = httpx.post(document["token_endpoint"], timeout=30, data={
+        response = httpx2.post(document["token_endpoint"], timeout=30, data={
             "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": assertion})
         assert (response.status_code, response.json()["error"]) == (401, "invalid_client")

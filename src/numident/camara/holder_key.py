@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from numident.client.keys import ensure_secret
 from numident.config import Settings
 from numident.errors import ConfigurationError
-from numident.trust.keys import ensure_secret
 
 KEY_BYTES = 32
 HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")

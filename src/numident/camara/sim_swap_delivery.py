@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-import httpx
+import httpx2
 from sqlalchemy import Engine
 
 from numident.camara import sim_swap_events
@@ -39,7 +39,7 @@ class SinkSender:
     dead-lettered like any other failure, with the reason as its error.
     """
 
-    def __init__(self, client: httpx.AsyncClient, engine: Engine, cipher: SinkTokenCipher,
+    def __init__(self, client: httpx2.AsyncClient, engine: Engine, cipher: SinkTokenCipher,
                  guard: SinkGuard, *, now: Callable[[], datetime]) -> None:
         self.client = client
         self.engine = engine

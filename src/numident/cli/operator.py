@@ -21,6 +21,7 @@ from numident.cli.common import (
     serve_forever,
     settings,
 )
+from numident.client.keys import ensure_private_key
 from numident.config import Settings
 from numident.core.clock import SystemClock
 from numident.core.notices import NoticeType
@@ -31,7 +32,6 @@ from numident.operator.app import signing_key_path
 from numident.operator.authorization import Authentication
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
-from numident.trust.keys import ensure_private_key
 
 app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gateway.")
 

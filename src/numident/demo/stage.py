@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from numident.client.keys import PrivateKey, ensure_private_key
 from numident.config import Settings, load_settings
 from numident.core.clock import SystemClock
 from numident.demo.data import OPERATORS, DemoOperator, write_subscribers
@@ -20,7 +21,6 @@ from numident.messenger.app import create_app as create_messenger
 from numident.operator import organizers, registry
 from numident.operator.app import create_app as create_gateway
 from numident.operator.app import signing_key_path
-from numident.trust.keys import PrivateKey, ensure_private_key
 
 ORGANIZER = "demo-messenger"
 ORGANIZER_SCOPES = ("identification", "sim-swap:check")

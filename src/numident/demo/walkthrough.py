@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2
 from rich.console import Console
 from rich.table import Table
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion
+from numident.client.keys import PrivateKey
 from numident.core.clock import SystemClock
 from numident.demo import stage
 from numident.demo.data import OPERATORS, write_plan, write_ports
@@ -27,9 +29,6 @@ from numident.messenger.sms import last_code_in_file
 from numident.operator.consent import last_url_in_file
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey
-from numident.trust.tokens import ASSERTION_TYPE
 
 # Wide enough for the summary when the output is a file or a pipe (which rich takes as 80).
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
@@ -96,8 +95,8 @@ class Demo:
             if not running.task.done():
                 await running.stop()
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.messenger.url, timeout=10,
+    def client(self) -> httpx2.AsyncClient:
+        return httpx2.AsyncClient(base_url=self.messenger.url, timeout=10,
                                  headers={"Authorization": f"Bearer {self.api_token}"})
 
     async def identify(self, step: str, account: str, number: str, expected: str) -> Outcome:
@@ -118,7 +117,7 @@ class Demo:
         return self.record(step, account, number, f"{route.operator_name or 'none'} "
                            f"({route.source})", expected, view)
 
-    async def await_state(self, client: httpx.AsyncClient, account: str, states: set[str],
+    async def await_state(self, client: httpx2.AsyncClient, account: str, states: set[str],
                           within: float = 30.0) -> dict[str, object]:
         deadline = time.monotonic() + within
         while True:
@@ -139,7 +138,7 @@ class Demo:
 
     async def event(self, operator: str, kind: str, number: str) -> None:
         running = self.running[operator]
-        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        async with httpx2.AsyncClient(base_url=running.url, timeout=10) as client:
             response = await client.post("/admin/v1/events", json={
                 "type": kind, "phoneNumber": number},
                 headers={"Authorization": f"Bearer {operator}-admin"})
@@ -163,7 +162,7 @@ class Demo:
             return {**form, "client_assertion_type": ASSERTION_TYPE,
                     "client_assertion": assertion}
 
-        async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        async with httpx2.AsyncClient(base_url=running.url, timeout=10) as client:
             started = await client.post("/oauth2/bc-authorize", data=authenticated(
                 login_hint=f"tel:{number}", scope=f"{purpose} sim-swap:check",
                 binding_message="payment 42"))

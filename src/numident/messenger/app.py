@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 import structlog
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from numident import __version__
+from numident.client.keys import PrivateKey
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
 from numident.messenger import api
@@ -37,7 +38,6 @@ from numident.messenger.sms import SmsSender, sms_sender_from_settings
 from numident.routing.service import OperatorAliases, RoutingService
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
-from numident.trust.keys import PrivateKey
 from numident.web.app import finish, install_common
 
 log = structlog.get_logger(__name__)
@@ -62,7 +62,7 @@ def build_service(settings: Settings, *, engine: Engine, clock: Clock | None = N
                   transport_for_operator: TransportFactory | None = None,
                   sms_sender: SmsSender | None = None, lookup: OperatorLookup | None = None,
                   key: PrivateKey | None = None, metrics: MessengerMetrics | None = None,
-                  webhook_transport: httpx.AsyncBaseTransport | None = None,
+                  webhook_transport: httpx2.AsyncBaseTransport | None = None,
                   ) -> MessengerService:
     """The use cases over ``engine``; every port may be replaced (tests, the demo)."""
     clock = clock or SystemClock()
@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                transport_for_operator: TransportFactory | None = None,
                sms_sender: SmsSender | None = None, lookup: OperatorLookup | None = None,
                key: PrivateKey | None = None,
-               webhook_transport: httpx.AsyncBaseTransport | None = None,
+               webhook_transport: httpx2.AsyncBaseTransport | None = None,
                background: bool = True, migrate: bool = True) -> FastAPI:
     """Build the messenger service's application.
 

@@ -47,6 +47,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import Connection, Engine, and_, func, select, text
 
+from numident.client.gateway import Answer, Refused, TryLater
 from numident.core.accounts import AccountState
 from numident.core.clock import Clock, rfc3339
 from numident.core.identification import ANSWER_DEADLINE, Result
@@ -55,7 +56,6 @@ from numident.core.numbers import normalize
 from numident.errors import FileProblem, InvalidFile, InvalidPhoneNumber, NumidentError
 from numident.messenger.accounts import AccountStore, Adopted, new_identification_code
 from numident.messenger.delivery import queue_withdrawal
-from numident.messenger.gateway_client import Answer, Refused, TryLater
 from numident.messenger.identification import NO_OPERATOR, OPERATOR_NOT_CONFIGURED
 from numident.messenger.operators import OperatorDirectory, Route
 from numident.messenger.tables import accounts, received_notices

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from numident.messenger.gateway_client import Refused, TryLater
+from numident.client.gateway import Refused, TryLater
 from numident.messenger.operators import OperatorDirectory
 from numident.outbox.dispatcher import DeliveryOutcome, Sender
 from numident.outbox.store import OutboxMessage, SqlOutbox

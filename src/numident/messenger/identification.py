@@ -40,13 +40,13 @@ from typing import Any
 import anyio
 from sqlalchemy import Connection, Engine, Row, select, update
 
+from numident.client.gateway import Answer, Refused, Reply, TryLater
 from numident.config import MessengerSettings
 from numident.core.accounts import AccountState
 from numident.core.clock import Clock
 from numident.core.identification import ANSWER_DEADLINE, Result
 from numident.messenger.accounts import Account, AccountStore
 from numident.messenger.delivery import queue_withdrawal
-from numident.messenger.gateway_client import Answer, Refused, Reply, TryLater
 from numident.messenger.metrics import MessengerMetrics
 from numident.messenger.operators import OperatorDirectory, OperatorLookup
 from numident.messenger.tables import identification_attempts as attempts

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from numident.client.keys import PrivateKey, ensure_private_key
 from numident.config import Settings
-from numident.trust.keys import PrivateKey, ensure_private_key
 
 
 def organizer_key_path(settings: Settings) -> Path:

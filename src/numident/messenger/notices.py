@@ -24,28 +24,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from cloudevents.core.bindings.http import HTTPMessage, from_binary, from_structured
-from cloudevents.core.exceptions import BaseCloudEventException
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
 from sqlalchemy import Engine
 
+from numident.client.keys import PublicKey, load_public_key
+from numident.client.notices import read_notice
+from numident.client.signatures import NoticeVerifier
 from numident.config import MessengerSettings
 from numident.core.accounts import notice_blocks, state_after_notice
 from numident.core.clock import Clock
-from numident.core.identification import validate_identification_code
 from numident.core.notices import NoticeType
-from numident.errors import InvalidInput
 from numident.messenger.accounts import AccountStore
 from numident.messenger.identification import invalidate
 from numident.messenger.tables import received_notices
 from numident.storage.database import write_transaction
 from numident.storage.dialect import insert_ignore
-from numident.trust.keys import PublicKey, load_public_key
-from numident.trust.notices import NoticeVerifier
 
 
 @dataclass(frozen=True)
@@ -56,15 +50,6 @@ class NoticeReceipt:
     duplicate: bool
     accounts: int
     """How many accounts the notice concerned (0 for a duplicate or an unknown code)."""
-
-
-@dataclass(frozen=True)
-class _Notice:
-    event_id: str
-    type: NoticeType
-    identification_code: str
-    phone_number: str | None
-    occurred_at: datetime | None
 
 
 class NoticeIntake:
@@ -87,12 +72,8 @@ class NoticeIntake:
     def receive(self, method: str, url: str, headers: Mapping[str, str],
                 body: bytes) -> NoticeReceipt:
         """Verify, deduplicate and apply one notice (see the module's contract)."""
-        binary = _is_binary(headers)
-        keyid = self._verifier.verify(
-            method, url, headers, body,
-            also_covered=sorted({*_REQUIRED_CE_HEADERS, *_ce_headers(headers)}) if binary else ())
+        keyid, notice = read_notice(self._verifier, method, url, headers, body)
         operator_inn = self._keys[keyid][0]
-        notice = _parse(headers, body, binary=binary)
         now = self._clock.now()
         with write_transaction(self._engine) as conn:
             inserted = conn.execute(insert_ignore(conn, received_notices,
@@ -128,57 +109,3 @@ class NoticeIntake:
                     received_notices.c.event_id == notice.event_id).values(
                     accounts_affected=len(matched)))
         return NoticeReceipt(notice.event_id, notice.type, operator_inn, False, len(matched))
-
-
-_REQUIRED_CE_HEADERS = ("ce-id", "ce-source", "ce-specversion", "ce-type")
-_FORMAT = JSONFormat()
-
-
-def _is_binary(headers: Mapping[str, str]) -> bool:
-    """Binary content mode, unless the content type names the structured JSON format.
-
-    The HTTP binding tells the modes apart by the content type; a structured event with stray
-    ``ce-*`` headers is still structured (its headers are ignored).
-    """
-    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    return not content_type.lower().startswith("application/cloudevents")
-
-
-def _ce_headers(headers: Mapping[str, str]) -> set[str]:
-    return {name.lower() for name in headers if name.lower().startswith("ce-")}
-
-
-def _parse(headers: Mapping[str, str], body: bytes, *, binary: bool) -> _Notice:
-    message = HTTPMessage(dict(headers), body)
-    try:
-        event = (from_binary(message, _FORMAT, CloudEvent) if binary
-                 else from_structured(message, _FORMAT, CloudEvent))
-        if event.get_specversion() != "1.0":
-            raise ValueError("not a CloudEvents 1.0 event")
-        event_id = event.get_id()
-        if not 0 < len(event_id) <= 128:
-            raise ValueError("id must be a string of 1-128 characters")
-        kind = NoticeType.from_cloudevent_type(event.get_type())
-        data = event.get_data()
-        if not isinstance(data, dict):
-            raise ValueError("data must be a JSON object")
-        code = validate_identification_code(data["identificationCode"])
-        occurred = _time(data.get("occurredAt")) or event.get_time()
-        if occurred is not None and occurred.tzinfo is None:
-            raise ValueError("time must carry a time zone")
-        phone = data.get("phoneNumber")
-        if not isinstance(phone, str) or len(phone) > 16:
-            phone = None
-        return _Notice(event_id, kind, code, phone, occurred)
-    except (BaseCloudEventException, ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput(f"the notice is not a numident CloudEvent: {exc}",
-                           code="INVALID_NOTICE") from exc
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError("occurredAt must carry a time zone")
-    return parsed

@@ -3,7 +3,7 @@
 ``OperatorLookup`` is the port the identification uses to route a number (SPEC rule 2): the
 real adapter reads the numbering plan and the portability database (``RoutingLookup``); tests
 use ``StaticLookup``. ``OperatorDirectory`` holds one ``GatewayClient`` per configured operator
-(keyed by ИНН), built lazily over one ``httpx.AsyncClient`` each.
+(keyed by ИНН), built lazily over one ``httpx2.AsyncClient`` each.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
+import httpx2
 
+from numident.client.gateway import GatewayClient
+from numident.client.keys import PrivateKey
 from numident.config import OperatorEndpoint
 from numident.core.clock import Clock
-from numident.messenger.gateway_client import GatewayClient
-from numident.trust.keys import PrivateKey
 
-TransportFactory = Callable[[str], httpx.AsyncBaseTransport]
+TransportFactory = Callable[[str], httpx2.AsyncBaseTransport]
 """Given an operator's ИНН, the transport to reach its gateway (tests: ``ASGITransport``)."""
 
 
@@ -93,7 +93,7 @@ class OperatorDirectory:
         self._timeout = timeout
         self._transports = transport_for_operator
         self._clients: dict[str, GatewayClient] = {}
-        self._http: list[httpx.AsyncClient] = []
+        self._http: list[httpx2.AsyncClient] = []
 
     @property
     def endpoints(self) -> Mapping[str, OperatorEndpoint]:
@@ -107,10 +107,12 @@ class OperatorDirectory:
         if endpoint is None:
             return None
         transport = self._transports(inn) if self._transports is not None else None
-        http = httpx.AsyncClient(transport=transport, timeout=self._timeout,
+        http = httpx2.AsyncClient(transport=transport, timeout=self._timeout,
                                  follow_redirects=False)
         self._http.append(http)
-        client = GatewayClient(endpoint, self._client_id, self._key, http, self._clock)
+        client = GatewayClient(endpoint.gateway_url, endpoint.client_id or self._client_id,
+                               self._key, http=http, clock=self._clock,
+                               token_url=endpoint.token_url)
         self._clients[inn] = client
         return client
 

@@ -24,11 +24,11 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, select, update
 
+from numident.client.keys import ensure_secret
 from numident.config import PossessionSettings, Settings
 from numident.errors import TooManyRequests
 from numident.messenger.tables import possession_challenges as challenges
 from numident.storage.dialect import upsert
-from numident.trust.keys import ensure_secret
 
 OPEN, USED, BURNT = "open", "used", "burnt"
 

@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
-import httpx
+import httpx2
 from sqlalchemy import Connection, Engine
 
 from numident.config import MessengerSettings
@@ -54,7 +54,7 @@ class MessengerService:
     def __init__(self, engine: Engine, clock: Clock, settings: MessengerSettings, *,
                  sms: SmsSender, lookup: OperatorLookup, operators: OperatorDirectory,
                  secret: bytes, metrics: MessengerMetrics | None = None,
-                 webhook_transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 webhook_transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.settings = settings
@@ -67,7 +67,7 @@ class MessengerService:
         self.identifications = Identifications(engine, self.store, lookup, operators,
                                                self.outbox, clock, settings, self.metrics)
         self.notices = NoticeIntake(engine, self.store, clock, settings)
-        self._webhook_http = httpx.AsyncClient(transport=webhook_transport,
+        self._webhook_http = httpx2.AsyncClient(transport=webhook_transport,
                                                timeout=settings.request_timeout_seconds)
         dispatch = settings.dispatch
         self.dispatcher = Dispatcher(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 import anyio
-import httpx
+import httpx2
 
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock, rfc3339
@@ -95,7 +95,7 @@ def code_in(text: str) -> str:
 class HttpSmsSender:
     """POSTs ``{"to","text"}`` as JSON to ``url`` with ``Authorization: Bearer <token>``."""
 
-    def __init__(self, url: str, token: str, client: httpx.AsyncClient) -> None:
+    def __init__(self, url: str, token: str, client: httpx2.AsyncClient) -> None:
         self.url = url
         self._token = token
         self._client = client
@@ -105,7 +105,7 @@ class HttpSmsSender:
             response = await self._client.post(
                 self.url, json={"to": to, "text": text},
                 headers={"Authorization": f"Bearer {self._token}"})
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise UpstreamUnavailable(f"SMS provider unreachable: {type(exc).__name__}",
                                       code="SMS_UNAVAILABLE") from exc
         if not response.is_success:
@@ -122,5 +122,5 @@ def sms_sender_from_settings(settings: Settings, clock: Clock | None = None) -> 
                                      "when messenger.sms.kind is 'http'")
         timeout = settings.messenger.request_timeout_seconds
         return HttpSmsSender(sms.url, sms.token.get_secret_value(),
-                             httpx.AsyncClient(timeout=timeout))
+                             httpx2.AsyncClient(timeout=timeout))
     return FileSmsSender(sms.path or settings.home / "messenger" / "sms.jsonl", clock)

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import structlog
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -23,6 +23,7 @@ from numident.camara.holder_key import holder_key
 from numident.camara.sim_swap_delivery import ByKind, SinkSender, run_sweep
 from numident.camara.sink_addresses import SinkGuard
 from numident.camara.sink_tokens import SinkTokenCipher
+from numident.client.keys import PrivateKey, ensure_private_key
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
 from numident.operator import admin_api, api, authorize_api, ciba_api, discovery, token_endpoint
@@ -42,7 +43,6 @@ from numident.operator.oauth_errors import OAuthError, oauth_error_response
 from numident.operator.replay import SqlJtiStore
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
-from numident.trust.keys import PrivateKey, ensure_private_key
 from numident.trust.tokens import AccessTokenIssuer
 from numident.web.app import finish, install_common
 
@@ -61,7 +61,7 @@ def default_consent(settings: Settings) -> PurposeConsent:
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
-               key: PrivateKey | None = None, notice_transport: httpx.AsyncBaseTransport | None
+               key: PrivateKey | None = None, notice_transport: httpx2.AsyncBaseTransport | None
                = None, background: bool = True,
                network_sessions: NetworkSessionSource | None = None,
                listen_url: str | None = None,
@@ -87,7 +87,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
         strict_audience=op.oauth.strict_audience,
         admin_token=op.admin_token.get_secret_value() if op.admin_token else None)
 
-    client = httpx.AsyncClient(transport=notice_transport, timeout=10.0)
+    client = httpx2.AsyncClient(transport=notice_transport, timeout=10.0)
     dispatcher = notice_dispatcher(engine, client, key, clock, op.dispatch)
     holder = holder_key(settings)
     tokens = token_endpoint.TokenEndpoint(

@@ -20,15 +20,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from numident.client.assertions import ASSERTION_TYPE
+from numident.client.keys import PublicKey
 from numident.core.clock import Clock
 from numident.errors import NotFound, PermissionDenied, Unauthenticated
 from numident.operator import organizers
 from numident.operator.oauth_errors import OAuthError, OAuthErrorCode
 from numident.operator.organizers import OrganizerRecord
 from numident.trust.assertions import verify_client_assertion
-from numident.trust.keys import PublicKey
 from numident.trust.replay import JtiStore
-from numident.trust.tokens import ASSERTION_TYPE, AccessTokenIssuer, TokenClaims
+from numident.trust.tokens import AccessTokenIssuer, TokenClaims
 
 IDENTIFICATION_SCOPE = "identification"
 SINGLE_USE_SCOPE_PREFIX = "number-verification:"

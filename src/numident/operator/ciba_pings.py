@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 
-import httpx
+import httpx2
 
 from numident.camara.sink_addresses import SinkGuard
 from numident.camara.sink_tokens import UnreadableSinkToken
@@ -28,7 +28,7 @@ from numident.outbox.store import OutboxMessage
 class PingSender:
     """Sends the outbox's CIBA pings (kind :data:`~numident.operator.ciba.PING_KIND`)."""
 
-    def __init__(self, client: httpx.AsyncClient, ciba: Ciba, guard: SinkGuard, *,
+    def __init__(self, client: httpx2.AsyncClient, ciba: Ciba, guard: SinkGuard, *,
                  now: Callable[[], datetime]) -> None:
         self.client = client
         self.ciba = ciba

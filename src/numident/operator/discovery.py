@@ -17,8 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from numident.client.keys import ALGORITHMS, PrivateKey
 from numident.operator.token_endpoint import OPENID_SCOPE, TokenEndpoint
-from numident.trust.keys import ALGORITHMS, PrivateKey
 
 router = APIRouter(tags=["auth"])
 

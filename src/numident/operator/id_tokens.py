@@ -20,8 +20,8 @@ import hmac
 
 from joserfc import jwt
 
+from numident.client.keys import JWS_REGISTRY, PrivateKey
 from numident.core.clock import Clock
-from numident.trust.keys import JWS_REGISTRY, PrivateKey
 
 ID_TOKEN_LIFETIME = 300
 _PAIRWISE_LABEL = b"numident pairwise subject key"

@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 from nats.aio.client import Client as NATS
 from sqlalchemy import Engine
 
 from numident.camara.sim_swap_events import OUTBOX_KIND
+from numident.client.keys import PrivateKey
+from numident.client.signatures import NoticeSigner
 from numident.config import OperatorSettings
 from numident.core.clock import Clock
 from numident.operator.ciba import PING_KIND
@@ -32,8 +34,6 @@ from numident.outbox.http_sender import HttpSender
 from numident.outbox.nats import JetStreamSubscriber, connect, ensure_stream, subject_token
 from numident.outbox.nats_relay import JetStreamDeliveryWorker, JetStreamNoticeRelay
 from numident.outbox.store import SqlOutbox
-from numident.trust.keys import PrivateKey
-from numident.trust.notices import NoticeSigner
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ async def connect_gateway(settings: OperatorSettings) -> NATS:
 
 
 async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSettings,
-                   engine: Engine, client: httpx.AsyncClient, key: PrivateKey,
+                   engine: Engine, client: httpx2.AsyncClient, key: PrivateKey,
                    sink_sender: Sender, clock: Clock, stop: asyncio.Event, *,
                    ping_sender: Sender) -> None:
     """Consume lifecycle events and relay and deliver notices (SIM swap events through

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
+import httpx2
 from sqlalchemy import Engine
 
+from numident.client.keys import PrivateKey
+from numident.client.signatures import NoticeSigner
 from numident.config import DispatchSettings
 from numident.core.clock import Clock
 from numident.operator.tables import outbox
@@ -14,8 +16,6 @@ from numident.outbox.dispatcher import Dispatcher
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import SqlOutbox
-from numident.trust.keys import PrivateKey
-from numident.trust.notices import NoticeSigner
 
 
 def retry_policy(settings: DispatchSettings) -> RetryPolicy:
@@ -24,7 +24,7 @@ def retry_policy(settings: DispatchSettings) -> RetryPolicy:
                        give_up_after=timedelta(hours=settings.give_up_after_hours))
 
 
-def notice_dispatcher(engine: Engine, client: httpx.AsyncClient, key: PrivateKey, clock: Clock,
+def notice_dispatcher(engine: Engine, client: httpx2.AsyncClient, key: PrivateKey, clock: Clock,
                       settings: DispatchSettings) -> Dispatcher:
     """A dispatcher that signs each notice with the operator's key (RFC 9421)."""
     signer = NoticeSigner(key, now=clock.now)

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, Row, select, update
 from sqlalchemy.exc import IntegrityError
 
+from numident.client.keys import PublicKey, load_public_key
 from numident.errors import Conflict, InvalidInput, NotFound
 from numident.operator.tables import organizers
 from numident.storage.database import read_only
-from numident.trust.keys import PublicKey, load_public_key
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")  # RFC 6749 scope-token

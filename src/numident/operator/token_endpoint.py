@@ -22,12 +22,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from numident.client.assertions import ASSERTION_TYPE
 from numident.core.clock import Clock
 from numident.operator.auth import Authenticator, single_use
 from numident.operator.authorization import redeem_code
 from numident.operator.id_tokens import IdTokenIssuer
 from numident.operator.oauth_errors import NO_STORE, OAuthError, OAuthErrorCode
-from numident.trust.tokens import ASSERTION_TYPE, AccessTokenIssuer
+from numident.trust.tokens import AccessTokenIssuer
 
 router = APIRouter(tags=["auth"])
 SINGLE_USE_LIFETIME = 300

@@ -19,12 +19,12 @@ Redirects are not followed: a signed notice goes to the registered address only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
-import httpx
+import httpx2
 
+from numident.client.retry_after import parse_retry_after
 from numident.outbox.dispatcher import DeliveryOutcome
 from numident.outbox.store import OutboxMessage
 
@@ -40,7 +40,7 @@ class HttpSender:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx2.AsyncClient,
         sign: Signer | None = None,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -59,7 +59,7 @@ class HttpSender:
                 message.destination, content=message.payload, headers=headers,
                 follow_redirects=False,
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             return DeliveryOutcome.retry(f"{type(exc).__name__}: {exc}".rstrip(": "))
         status = response.status_code
         if 200 <= status < 300:
@@ -68,20 +68,3 @@ class HttpSender:
         if status in REJECTED_STATUSES:
             return DeliveryOutcome.reject(error)
         return DeliveryOutcome.retry(error, parse_retry_after(response.headers, self._now()))
-
-
-def parse_retry_after(headers: Mapping[str, str], now: datetime) -> float | None:
-    """Seconds from ``Retry-After`` (delta-seconds or HTTP-date), or None when absent or garbled."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())

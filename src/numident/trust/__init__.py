@@ -1,7 +1,7 @@
-"""Trust between organisations: keys, private_key_jwt client credentials, signed notices.
+"""The gateway's side of trust between organisations: it checks who is calling.
 
-``keys`` (key pairs and their files) -> ``assertions`` (organizer proves itself to a gateway)
--> ``tokens`` (the gateway's access tokens) ; ``notices`` (operator -> organizer, RFC 9421);
-``replay`` (the one-use memory of assertion ids). Every refusal is
-:class:`numident.errors.Unauthenticated` with a stable code.
+``assertions`` (verifies an organizer's ``private_key_jwt``) -> ``tokens`` (the gateway's
+access tokens) ; ``replay`` (the one-use memory of assertion ids). Keys, the making of
+assertions and notice signatures are shared with organizers and live in :mod:`numident.client`.
+Every refusal is :class:`numident.errors.Unauthenticated` with a stable code.
 """

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -34,26 +33,15 @@ from typing import Any
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
+from numident.client.keys import ALGORITHMS, JWS_REGISTRY, PublicKey
 from numident.core.clock import Clock
 from numident.errors import Unauthenticated
-from numident.trust.keys import ALGORITHMS, JWS_REGISTRY, PrivateKey, PublicKey
 from numident.trust.replay import JtiStore
 
 MAX_ASSERTION_CHARS = 8192
 """Far above any real assertion (an ES256 one is about 500 characters): longer is refused
 before it is parsed."""
 MAX_LIFETIME = 3600
-
-
-def make_client_assertion(key: PrivateKey, client_id: str, audience: str,
-                          clock: Clock, lifetime: int = 60) -> str:
-    """A signed client assertion for ``audience`` (the authorization server's issuer
-    identifier, or its token endpoint URL), valid ``lifetime`` seconds from ``clock.now()``."""
-    now = int(clock.now().timestamp())
-    claims = {"iss": client_id, "sub": client_id, "aud": audience, "iat": now,
-              "exp": now + lifetime, "jti": str(uuid.uuid4())}
-    return jwt.encode({"alg": key.algorithm, "kid": key.kid, "typ": "JWT"}, claims, key.jose,
-                      algorithms=[key.algorithm])
 
 
 def verify_client_assertion(assertion: str, *, issuer: str, token_endpoint: str | None,

@@ -11,7 +11,6 @@ forged, another issuer or audience) or ``TOKEN_EXPIRED``.
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections import OrderedDict
@@ -19,14 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from joserfc import jws, jwt
+from joserfc import jwt
 from joserfc.errors import JoseError
 
+from numident.client.keys import PrivateKey
 from numident.core.clock import Clock
 from numident.errors import Unauthenticated
-from numident.trust.keys import PrivateKey
 
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 AT_JWT_TYP = "at+jwt"  # RFC 9068: tells access tokens apart from other JWTs
 
 
@@ -131,30 +129,3 @@ class AccessTokenIssuer:
             raise invalid from exc
         return TokenClaims(client, frozenset(scope.split()), expires_at, jti,
                            phone_number=number, amr=frozenset(amr))
-
-
-def token_request_form(assertion: str, scope: str | None = None,
-                       client_id: str | None = None) -> dict[str, str]:
-    """The form of a client-credentials token request authenticated by ``assertion``.
-
-    ``client_id`` (optional in RFC 7523, sent for clarity in logs) defaults to the
-    assertion's own ``iss``; ``scope`` is sent only when given.
-    """
-    form = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": assertion}
-    client = client_id or _issuer_of(assertion)
-    if client:
-        form["client_id"] = client
-    if scope:
-        form["scope"] = scope
-    return form
-
-
-def _issuer_of(assertion: str) -> str | None:
-    # Our own assertion, read without verification only to name the client in the form.
-    try:
-        claims = json.loads(jws.extract_compact(assertion.encode("ascii")).payload)
-    except (JoseError, ValueError):
-        return None
-    issuer = claims.get("iss") if isinstance(claims, dict) else None
-    return issuer if isinstance(issuer, str) else None

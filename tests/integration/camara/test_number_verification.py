@@ -8,7 +8,7 @@ import pytest
 from joserfc import jwt
 from operator_harness import ADMIN, REDIRECT_URI, Harness, HarnessFactory
 
-from numident.trust.tokens import ASSERTION_TYPE, token_request_form
+from numident.client.assertions import ASSERTION_TYPE, token_request_form
 
 pytestmark = pytest.mark.anyio
 VERIFY, SHARE = "number-verification:verify", "number-verification:device-phone-number:read"

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import nats
 import pytest
 import yaml
@@ -566,13 +566,13 @@ async def test_each_send_resolves_the_sink_anew(make_gateway: HarnessFactory) ->
     await subscribe(h, request_body() | {"sink": "https://sink.bank.example/events"})
     await swap(h)
     answers = iter([["93.184.215.14"], ["93.184.215.14", "10.0.0.7"]])
-    sent: list[httpx.Request] = []
+    sent: list[httpx2.Request] = []
 
-    def answer(request: httpx.Request) -> httpx.Response:
+    def answer(request: httpx2.Request) -> httpx2.Response:
         sent.append(request)
-        return httpx.Response(204)
+        return httpx2.Response(204)
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(answer)) as client:
         sender = SinkSender(client, h.gateway.engine, h.app.state.sink_cipher,
                             SinkGuard(resolve=lambda host, port: next(answers)), now=h.clock.now)
         message = queued(h)

@@ -13,19 +13,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey, generate_key
 from numident.config import load_settings
 from numident.core.clock import Clock, SystemClock
 from numident.operator import organizers, registry
 from numident.operator.app import create_app
 from numident.operator.gateway import Gateway
 from numident.storage.database import create_database_engine
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key
-from numident.trust.tokens import ASSERTION_TYPE, token_request_form
 
 BASE_URL = "http://127.0.0.1:8080"
 REDIRECT_URI = "https://chat.example/callback"
@@ -42,11 +41,11 @@ SUBSCRIBERS = """phone_number,contract_id,status,activated_at
 @dataclass
 class Harness:
     app: FastAPI
-    client: httpx.AsyncClient
+    client: httpx2.AsyncClient
     clock: Clock
     home: Path
     keys: dict[str, PrivateKey] = field(default_factory=dict)
-    notices: list[httpx.Request] = field(default_factory=list)
+    notices: list[httpx2.Request] = field(default_factory=list)
     receiver_status: int = 200
 
     @property
@@ -127,7 +126,7 @@ class Harness:
     async def auth(self, name: str = "chat") -> dict[str, str]:
         return {"Authorization": f"Bearer {await self.token(name)}"}
 
-    async def identify(self, number: str, code: str, name: str = "chat") -> httpx.Response:
+    async def identify(self, number: str, code: str, name: str = "chat") -> httpx2.Response:
         return await self.client.post("/identification/v1/requests", headers=await self.auth(name),
                                       json={"phoneNumber": number, "identificationCode": code})
 
@@ -141,7 +140,7 @@ HarnessFactory = Callable[..., Any]
 @pytest.fixture
 async def make_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[HarnessFactory]:
     """Build gateways on the test's database; each is started and stopped with the test."""
-    opened: list[tuple[FastAPI, httpx.AsyncClient, Any]] = []
+    opened: list[tuple[FastAPI, httpx2.AsyncClient, Any]] = []
 
     async def build(*, clock: Clock | None = None, background: bool = False,
                     register: bool = True, network_sessions: Any = None,
@@ -153,18 +152,18 @@ async def make_gateway(database_url: str, tmp_path: Path) -> AsyncIterator[Harne
                                            **operator})
         holder: dict[str, Harness] = {}
 
-        def receive(request: httpx.Request) -> httpx.Response:
+        def receive(request: httpx2.Request) -> httpx2.Response:
             harness = holder["h"]
             harness.notices.append(request)
-            return httpx.Response(harness.receiver_status)
+            return httpx2.Response(harness.receiver_status)
 
         the_clock = clock or SystemClock()
         app = create_app(settings, engine=create_database_engine(database_url), clock=the_clock,
-                         notice_transport=httpx.MockTransport(receive), background=background,
+                         notice_transport=httpx2.MockTransport(receive), background=background,
                          network_sessions=network_sessions, listen_url=listen_url)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+        client = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url=BASE_URL)
         opened.append((app, client, lifespan))
         holder["h"] = Harness(app, client, the_clock, tmp_path)
         if register:

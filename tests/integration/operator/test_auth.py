@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from operator_harness import BASE_URL, Harness, HarnessFactory
 
+from numident.client.assertions import make_client_assertion, token_request_form
+from numident.client.keys import generate_key
 from numident.core.clock import FakeClock, SystemClock
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import generate_key
-from numident.trust.tokens import AccessTokenIssuer, token_request_form
+from numident.trust.tokens import AccessTokenIssuer
 
 pytestmark = pytest.mark.anyio
 TOKEN_URL = f"{BASE_URL}/oauth2/token"

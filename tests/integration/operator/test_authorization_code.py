@@ -9,10 +9,10 @@ from fastapi import Request
 from joserfc import jwt
 from operator_harness import ADMIN, REDIRECT_URI, SESSION_HEADER, Harness, HarnessFactory
 
+from numident.client.assertions import ASSERTION_TYPE
+from numident.client.keys import JWS_REGISTRY
 from numident.core.clock import FakeClock
 from numident.operator.authorization import Authentication, NetworkSession, s256
-from numident.trust.keys import JWS_REGISTRY
-from numident.trust.tokens import ASSERTION_TYPE
 
 pytestmark = pytest.mark.anyio
 SCOPES = ["identification", "number-verification:verify"]

@@ -7,16 +7,16 @@ import json
 import random
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from joserfc import jwt
 from operator_harness import ADMIN, SESSION_HEADER, SUBSCRIBERS, Harness, HarnessFactory
 from sqlalchemy import func, select
 
+from numident.client.assertions import ASSERTION_TYPE
 from numident.core.clock import FakeClock
 from numident.operator.consent import last_url_in_file
 from numident.operator.tables import audit, ciba_requests, outbox
-from numident.trust.tokens import ASSERTION_TYPE
 
 pytestmark = pytest.mark.anyio
 GRANT = "urn:openid:params:grant-type:ciba"
@@ -43,7 +43,7 @@ def auth_form(h: Harness, name: str = "chat") -> dict[str, str]:
     return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": h.assertion(name)}
 
 
-async def bc_authorize(h: Harness, name: str = "chat", **params: str) -> httpx.Response:
+async def bc_authorize(h: Harness, name: str = "chat", **params: str) -> httpx2.Response:
     form = {"login_hint": f"tel:{LINE}", "scope": f"{FRAUD} sim-swap:check", **params}
     return await h.client.post("/oauth2/bc-authorize",
                                data={k: v for k, v in (form | auth_form(h, name)).items()
@@ -57,12 +57,12 @@ async def started(h: Harness, **params: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def poll(h: Harness, auth_req_id: str, name: str = "chat") -> httpx.Response:
+async def poll(h: Harness, auth_req_id: str, name: str = "chat") -> httpx2.Response:
     return await h.client.post("/oauth2/token", data={
         "grant_type": GRANT, "auth_req_id": auth_req_id, **auth_form(h, name)})
 
 
-def error_of(response: httpx.Response) -> tuple[int, str]:
+def error_of(response: httpx2.Response) -> tuple[int, str]:
     """The status and ``error`` of an RFC 6749 section 5.2 body (asserting its shape)."""
     body = response.json()
     assert set(body) == {"error", "error_description"}, body
@@ -224,7 +224,7 @@ async def test_an_unanswered_request_expires(make_gateway: HarnessFactory) -> No
 
 # -- ping mode -----------------------------------------------------------------------------
 
-async def register_ping(h: Harness, endpoint: str = ENDPOINT) -> httpx.Response:
+async def register_ping(h: Harness, endpoint: str = ENDPOINT) -> httpx2.Response:
     return await h.client.put("/admin/v1/organizers/chat/ciba", headers=ADMIN,
                               json={"deliveryMode": "ping", "notificationEndpoint": endpoint})
 

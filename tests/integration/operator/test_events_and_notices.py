@@ -8,10 +8,10 @@ import pytest
 from operator_harness import ADMIN, SUBSCRIBERS, Harness, HarnessFactory
 from sqlalchemy import select
 
+from numident.client.signatures import NoticeVerifier
 from numident.core.clock import FakeClock, SystemClock
 from numident.core.notices import NoticeType
 from numident.operator.tables import outbox, subscriber_history, subscribers, usages
-from numident.trust.notices import NoticeVerifier
 
 pytestmark = pytest.mark.anyio
 

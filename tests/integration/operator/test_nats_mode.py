@@ -12,9 +12,9 @@ import nats
 import pytest
 from operator_harness import SUBSCRIBERS, Harness, HarnessFactory
 
+from numident.client.assertions import ASSERTION_TYPE
 from numident.operator.nats_mode import Subjects
 from numident.operator.tables import lifecycle_events
-from numident.trust.tokens import ASSERTION_TYPE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.nats]
 NATS_URL = "nats://127.0.0.1:4222"

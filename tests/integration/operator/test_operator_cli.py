@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from numident.cli.main import app
+from numident.client.keys import generate_key, save_public_key
 from numident.operator.tables import ciba_clients, network_sessions, organizers
-from numident.trust.keys import generate_key, save_public_key
 
 HEADER = "phone_number,contract_id,status,activated_at\n"
 

@@ -6,7 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from operator_harness import ADMIN, SUBSCRIBERS, Harness, HarnessFactory
 from prometheus_client.parser import text_string_to_metric_families
@@ -44,7 +44,7 @@ def request_count(h: Harness) -> int:
                    .scalar_one())
 
 
-async def batch(h: Harness, size: int, name: str = "chat", start: int = 0) -> httpx.Response:
+async def batch(h: Harness, size: int, name: str = "chat", start: int = 0) -> httpx2.Response:
     return await h.client.post("/identification/v1/requests/batch", headers=await h.auth(name),
                                json={"requests": [
                                    {"phoneNumber": "+79161234567",

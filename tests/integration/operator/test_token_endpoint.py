@@ -14,11 +14,11 @@ import pytest
 from joserfc import jwt
 from operator_harness import BASE_URL, REDIRECT_URI, Harness, HarnessFactory
 
+from numident.client.assertions import ASSERTION_TYPE
+from numident.client.keys import JWS_REGISTRY, PrivateKey, generate_key
 from numident.core.clock import FakeClock
 from numident.operator import organizers
 from numident.operator.tables import used_assertions
-from numident.trust.keys import JWS_REGISTRY, PrivateKey, generate_key
-from numident.trust.tokens import ASSERTION_TYPE
 
 pytestmark = pytest.mark.anyio
 TOKEN_URL = f"{BASE_URL}/oauth2/token"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from numident.client.keys import generate_key
 from numident.demo import stage
 from numident.demo.data import OPERATORS
-from numident.trust.keys import generate_key
 
 
 @pytest.mark.parametrize("variable", ["NUMIDENT_HOME", "NUMIDENT_DATABASE_URL"])

@@ -9,6 +9,7 @@ import pytest
 from messenger_fakes import ALPHA, BETA, LOOKUP, ScriptedGateway, make_settings
 from sqlalchemy import Engine
 
+from numident.client.keys import PrivateKey, generate_key
 from numident.config import Settings
 from numident.core.clock import FakeClock
 from numident.messenger import tables as _tables  # noqa: F401 - registers the tables
@@ -17,7 +18,6 @@ from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender
 from numident.storage.database import create_database_engine
 from numident.storage.schema import messenger_metadata
-from numident.trust.keys import PrivateKey, generate_key
 
 
 @pytest.fixture

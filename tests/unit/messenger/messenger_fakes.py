@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
+from numident.client.keys import PrivateKey
 from numident.config import Settings, load_settings
 from numident.core.clock import FakeClock
 from numident.messenger.operators import StaticLookup
-from numident.trust.keys import PrivateKey
 
 ALPHA = "7700000001"
 BETA = "7700000002"
@@ -26,7 +26,7 @@ LOOKUP = StaticLookup({"+7916": (ALPHA, "Alpha"), "+7903": (BETA, "Beta"),
                        "+7999": (GAMMA, "Gamma")})
 """+7950... is routed to nobody."""
 
-Reply = Callable[[httpx.Request, "ScriptedGateway"], httpx.Response]
+Reply = Callable[[httpx2.Request, "ScriptedGateway"], httpx2.Response]
 
 
 def _iso(value: datetime) -> str:
@@ -34,9 +34,9 @@ def _iso(value: datetime) -> str:
 
 
 def answered(result: str) -> Reply:
-    def reply(request: httpx.Request, gateway: ScriptedGateway) -> httpx.Response:
+    def reply(request: httpx2.Request, gateway: ScriptedGateway) -> httpx2.Response:
         body = json.loads(request.content) if request.method == "POST" else {}
-        return httpx.Response(200, json={
+        return httpx2.Response(200, json={
             "requestId": gateway.request_id, "status": "answered", "result": result,
             "phoneNumber": body.get("phoneNumber", "+79160000000"),
             "identificationCode": body.get("identificationCode", "x"),
@@ -46,8 +46,8 @@ def answered(result: str) -> Reply:
 
 
 def pending() -> Reply:
-    def reply(_: httpx.Request, gateway: ScriptedGateway) -> httpx.Response:
-        return httpx.Response(202, json={
+    def reply(_: httpx2.Request, gateway: ScriptedGateway) -> httpx2.Response:
+        return httpx2.Response(202, json={
             "requestId": gateway.request_id, "status": "pending",
             "receivedAt": _iso(gateway.received_at),
             "answerDue": _iso(gateway.received_at + timedelta(minutes=20))},
@@ -56,8 +56,8 @@ def pending() -> Reply:
 
 
 def expired() -> Reply:
-    def reply(_: httpx.Request, gateway: ScriptedGateway) -> httpx.Response:
-        return httpx.Response(200, json={
+    def reply(_: httpx2.Request, gateway: ScriptedGateway) -> httpx2.Response:
+        return httpx2.Response(200, json={
             "requestId": gateway.request_id, "status": "expired",
             "reason": "not answered by answerDue; the request may be sent again",
             "receivedAt": _iso(gateway.received_at),
@@ -67,15 +67,15 @@ def expired() -> Reply:
 
 def failing(status: int, code: str = "UNAVAILABLE", headers: dict[str, str] | None = None
             ) -> Reply:
-    def reply(_: httpx.Request, __: ScriptedGateway) -> httpx.Response:
-        return httpx.Response(status, json={"status": status, "code": code, "message": code},
+    def reply(_: httpx2.Request, __: ScriptedGateway) -> httpx2.Response:
+        return httpx2.Response(status, json={"status": status, "code": code, "message": code},
                               headers=headers)
     return reply
 
 
 def unreachable() -> Reply:
-    def reply(request: httpx.Request, _: ScriptedGateway) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+    def reply(request: httpx2.Request, _: ScriptedGateway) -> httpx2.Response:
+        raise httpx2.ConnectError("connection refused", request=request)
     return reply
 
 
@@ -95,12 +95,12 @@ class ScriptedGateway:
     def __post_init__(self) -> None:
         self.received_at = self.clock.now()
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
+    def handler(self, request: httpx2.Request) -> httpx2.Response:
         if request.url.path == "/oauth2/token":
             if self.token_status != 200:
                 return failing(self.token_status, "INVALID_CLIENT")(request, self)
             self.tokens_issued += 1
-            return httpx.Response(200, json={"access_token": f"token-{self.tokens_issued}",
+            return httpx2.Response(200, json={"access_token": f"token-{self.tokens_issued}",
                                              "token_type": "Bearer", "expires_in": 600,
                                              "scope": "identification"})
         if request.method == "POST" and not self.calls:
@@ -109,8 +109,8 @@ class ScriptedGateway:
         reply = self.script.pop(0) if self.script else self.default
         return reply(request, self)
 
-    def transport(self, _inn: str = ALPHA) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handler)
+    def transport(self, _inn: str = ALPHA) -> httpx2.MockTransport:
+        return httpx2.MockTransport(self.handler)
 
     def times(self) -> list[float]:
         """Seconds after the first call at which each API call arrived."""

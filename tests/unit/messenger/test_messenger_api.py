@@ -6,17 +6,17 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from messenger_fakes import ALPHA, LOOKUP, ScriptedGateway, answered, make_settings
 from sqlalchemy import Engine
 
+from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import FakeClock
 from numident.messenger.app import create_app
 from numident.messenger.service import MessengerService, can_send
 from numident.messenger.sms import MemorySmsSender
-from numident.trust.keys import PrivateKey, generate_key
 
 pytestmark = pytest.mark.anyio
 NUMBER = "+79161234567"
@@ -29,9 +29,9 @@ class Hooks:
     def __init__(self) -> None:
         self.received: list[dict[str, str]] = []
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
+    def handler(self, request: httpx2.Request) -> httpx2.Response:
         self.received.append(json.loads(request.content))
-        return httpx.Response(204)
+        return httpx2.Response(204)
 
 
 @pytest.fixture
@@ -47,15 +47,15 @@ async def app(tmp_path: Path, engine: Engine, clock: FakeClock, gateway: Scripte
                              webhook_url="http://backend.test/hooks")
     app = create_app(settings, engine=engine, clock=clock, sms_sender=sms, lookup=LOOKUP,
                      transport_for_operator=gateway.transport, key=generate_key(),
-                     webhook_transport=httpx.MockTransport(hooks.handler),
+                     webhook_transport=httpx2.MockTransport(hooks.handler),
                      background=False, migrate=False)
     async with app.router.lifespan_context(app):
         yield app
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+async def client(app: FastAPI) -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app),
                                  base_url="http://messenger.test") as client:
         yield client
 
@@ -64,7 +64,7 @@ def service_of(app: FastAPI) -> MessengerService:
     return app.state.service  # type: ignore[no-any-return]
 
 
-async def test_backend_without_the_api_token_is_refused(client: httpx.AsyncClient) -> None:
+async def test_backend_without_the_api_token_is_refused(client: httpx2.AsyncClient) -> None:
     """No or a wrong bearer token -> 401 with a stable code."""
     missing = await client.get("/messenger/v1/accounts/user-1")
     wrong = await client.get("/messenger/v1/accounts/user-1",
@@ -74,7 +74,7 @@ async def test_backend_without_the_api_token_is_refused(client: httpx.AsyncClien
 
 
 async def test_whole_flow_over_http_opens_the_gate(
-        app: FastAPI, client: httpx.AsyncClient, sms: MemorySmsSender,
+        app: FastAPI, client: httpx2.AsyncClient, sms: MemorySmsSender,
         gateway: ScriptedGateway) -> None:
     """PUT number -> 202 verifying_possession; confirm -> pending; answer -> canSend true."""
     gateway.default = answered("confirmed")
@@ -108,7 +108,7 @@ async def test_whole_flow_over_http_opens_the_gate(
     ("/messenger/v1/accounts/" + "a" * 129 + "/phone-number", {"phoneNumber": NUMBER},
      "INVALID_ACCOUNT_ID"),
 ])
-async def test_bad_input_is_a_400_with_a_stable_code(client: httpx.AsyncClient, path: str,
+async def test_bad_input_is_a_400_with_a_stable_code(client: httpx2.AsyncClient, path: str,
                                                       body: object, code: str) -> None:
     """Every kind of bad input is refused with the error body, never a 500."""
     response = await client.put(path, json=body, headers=AUTH)
@@ -116,7 +116,7 @@ async def test_bad_input_is_a_400_with_a_stable_code(client: httpx.AsyncClient, 
     assert response.json()["code"] == code
 
 
-async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:
+async def test_malformed_json_is_a_400(client: httpx2.AsyncClient) -> None:
     """A body that is not JSON is refused as such."""
     response = await client.put("/messenger/v1/accounts/user-1/phone-number",
                                 content=b"{nope", headers={**AUTH,
@@ -124,7 +124,7 @@ async def test_malformed_json_is_a_400(client: httpx.AsyncClient) -> None:
     assert (response.status_code, response.json()["code"]) == (400, "INVALID_ARGUMENT")
 
 
-async def test_unknown_account_is_a_404(client: httpx.AsyncClient) -> None:
+async def test_unknown_account_is_a_404(client: httpx2.AsyncClient) -> None:
     """GET and confirm of an account never seen -> 404."""
     get = await client.get("/messenger/v1/accounts/ghost", headers=AUTH)
     confirm = await client.post("/messenger/v1/accounts/ghost/phone-number/confirm",
@@ -134,7 +134,7 @@ async def test_unknown_account_is_a_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_wrong_code_over_http_says_how_many_tries_are_left(
-        client: httpx.AsyncClient, sms: MemorySmsSender) -> None:
+        client: httpx2.AsyncClient, sms: MemorySmsSender) -> None:
     """A wrong code is a 400 WRONG_CODE; the account still waits for the right one."""
     await client.put("/messenger/v1/accounts/user-1/phone-number",
                      json={"phoneNumber": NUMBER}, headers=AUTH)
@@ -145,7 +145,7 @@ async def test_wrong_code_over_http_says_how_many_tries_are_left(
     assert response.json()["message"] == "the code is wrong; 4 attempt(s) left"
 
 
-async def test_resend_too_soon_is_a_429_with_retry_after(client: httpx.AsyncClient) -> None:
+async def test_resend_too_soon_is_a_429_with_retry_after(client: httpx2.AsyncClient) -> None:
     """A second PUT within the resend interval is throttled."""
     for _ in range(2):
         response = await client.put("/messenger/v1/accounts/user-1/phone-number",
@@ -154,7 +154,7 @@ async def test_resend_too_soon_is_a_429_with_retry_after(client: httpx.AsyncClie
 
 
 async def test_every_transition_reaches_the_backend_by_webhook(
-        app: FastAPI, client: httpx.AsyncClient, sms: MemorySmsSender,
+        app: FastAPI, client: httpx2.AsyncClient, sms: MemorySmsSender,
         gateway: ScriptedGateway, hooks: Hooks) -> None:
     """The outbox delivers one {accountId, from, to, at} per committed transition (in any
     order: delivery is at-least-once and unordered, the backend reads the account for truth)."""
@@ -173,7 +173,7 @@ async def test_every_transition_reaches_the_backend_by_webhook(
 
 
 async def test_number_change_withdraws_the_old_usage_durably(
-        app: FastAPI, client: httpx.AsyncClient, sms: MemorySmsSender,
+        app: FastAPI, client: httpx2.AsyncClient, sms: MemorySmsSender,
         gateway: ScriptedGateway, clock: FakeClock) -> None:
     """The old code is withdrawn at the old operator (retried while it is down); a new code
     is used for the new number."""
@@ -190,17 +190,17 @@ async def test_number_change_withdraws_the_old_usage_durably(
     assert put.json()["identificationCode"] != old_code
     assert put.json()["canSend"] is False
     gateway.calls.clear()
-    gateway.script = [lambda request, _: httpx.Response(503)]
+    gateway.script = [lambda request, _: httpx2.Response(503)]
     await service_of(app).deliver_outbox()
     clock.advance(5)
-    gateway.script = [lambda request, _: httpx.Response(204)]
+    gateway.script = [lambda request, _: httpx2.Response(204)]
     await service_of(app).deliver_outbox()
     deletes = [path for method, path, _ in gateway.calls if method == "DELETE"]
     assert deletes == [f"/identification/v1/usages/{old_code}"] * 2
     assert service_of(app).outbox.counts().get("delivered", 0) >= 1
 
 
-async def test_health_and_metrics_are_served(app: FastAPI, client: httpx.AsyncClient,
+async def test_health_and_metrics_are_served(app: FastAPI, client: httpx2.AsyncClient,
                                              sms: MemorySmsSender,
                                              gateway: ScriptedGateway) -> None:
     """/healthz answers ok; /metrics counts identifications by outcome."""
@@ -216,7 +216,7 @@ async def test_health_and_metrics_are_served(app: FastAPI, client: httpx.AsyncCl
 @pytest.mark.parametrize("typed", ["89161234567", "8 (916) 123-45-67", "9161234567",
                                    "+7 916 123 45 67"])
 async def test_the_national_form_russians_type_is_accepted_and_stored_in_e164(
-        client: httpx.AsyncClient, typed: str) -> None:
+        client: httpx2.AsyncClient, typed: str) -> None:
     """With one region served (RU), a number without '+' is read as Russian; E.164 is stored."""
     put = await client.put("/messenger/v1/accounts/user-1/phone-number",
                            json={"phoneNumber": typed}, headers=AUTH)
@@ -230,7 +230,7 @@ async def test_the_national_form_russians_type_is_accepted_and_stored_in_e164(
     ("89161234567890", "not a valid number"),
     ("8-800", "not a valid number"),
 ])
-async def test_invalid_national_input_is_a_400_saying_why(client: httpx.AsyncClient,
+async def test_invalid_national_input_is_a_400_saying_why(client: httpx2.AsyncClient,
                                                           typed: str, message: str) -> None:
     """A national form that is no valid Russian number is refused with the reason."""
     put = await client.put("/messenger/v1/accounts/user-1/phone-number",
@@ -240,12 +240,12 @@ async def test_invalid_national_input_is_a_400_saying_why(client: httpx.AsyncCli
 
 
 async def national_put(tmp_path: Path, engine: Engine, operator_keys: dict[str, PrivateKey],
-                       **messenger: object) -> httpx.Response:
+                       **messenger: object) -> httpx2.Response:
     settings = make_settings(tmp_path, operator_keys, api_token="backend-secret", **messenger)
     app = create_app(settings, engine=engine, sms_sender=MemorySmsSender(), lookup=LOOKUP,
                      key=generate_key(), background=False, migrate=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://messenger.test") as client:
+    async with app.router.lifespan_context(app), httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url="http://messenger.test") as client:
         return await client.put("/messenger/v1/accounts/user-1/phone-number",
                                 json={"phoneNumber": "89161234567"}, headers=AUTH)
 

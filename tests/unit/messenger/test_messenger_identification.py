@@ -15,11 +15,11 @@ from messenger_fakes import (
     unreachable,
 )
 
+from numident.client.gateway import Answer, Refused, TryLater
 from numident.core.accounts import AccountState
 from numident.core.clock import FakeClock
 from numident.core.identification import Result
 from numident.errors import PermissionDenied
-from numident.messenger.gateway_client import Answer, Refused, TryLater
 from numident.messenger.identification import Attempt, Finish, Reask, Wait, next_step
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender

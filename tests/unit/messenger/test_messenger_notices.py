@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from messenger_fakes import (
     ALPHA,
@@ -19,6 +19,8 @@ from messenger_fakes import (
 )
 from sqlalchemy import Engine, func, select
 
+from numident.client.keys import PrivateKey, generate_key
+from numident.client.signatures import NoticeSigner
 from numident.core.accounts import AccountState
 from numident.core.clock import FakeClock
 from numident.core.notices import NoticeType
@@ -27,8 +29,6 @@ from numident.messenger.app import build_service
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender
 from numident.messenger.tables import account_audit, received_notices
-from numident.trust.keys import PrivateKey, generate_key
-from numident.trust.notices import NoticeSigner
 
 pytestmark = pytest.mark.anyio
 NUMBER = "+79161234567"
@@ -173,7 +173,7 @@ async def test_signed_garbage_is_bad_input(service: MessengerService, clock: Fak
 def notice_first(service: MessengerService, key: PrivateKey, clock: FakeClock,
                  kind: NoticeType, reply: Reply) -> Reply:
     """``reply``, with the notice received while the call is in flight (before its answer)."""
-    def scripted(request: httpx.Request, gateway: ScriptedGateway) -> httpx.Response:
+    def scripted(request: httpx2.Request, gateway: ScriptedGateway) -> httpx2.Response:
         code = service.status("user-1").identification_code
         service.receive_notice("POST", URL, *signed(key, clock, kind, code))
         return reply(request, gateway)
@@ -207,7 +207,7 @@ async def test_notice_while_pending_blocks_at_once_and_the_new_answer_decides(
     """The account cannot send from the notice on; the answer to the new question counts."""
     states: list[AccountState] = []
 
-    def observe(request: httpx.Request, gateway: ScriptedGateway) -> httpx.Response:
+    def observe(request: httpx2.Request, gateway: ScriptedGateway) -> httpx2.Response:
         states.append(service.status("user-1").state)
         return answered("confirmed")(request, gateway)
 

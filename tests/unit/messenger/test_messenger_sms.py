@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from numident.core.clock import FakeClock
@@ -32,14 +32,14 @@ async def test_file_sender_appends_json_lines_that_tests_read_codes_from(
 
 async def test_http_sender_posts_with_the_bearer_token() -> None:
     """The provider gets {"to","text"} and the configured token; a 5xx is UpstreamUnavailable."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
     statuses = iter([202, 502])
 
-    def provider(request: httpx.Request) -> httpx.Response:
+    def provider(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
-        return httpx.Response(next(statuses))
+        return httpx2.Response(next(statuses))
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(provider)) as client:
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(provider)) as client:
         sender = HttpSmsSender("https://sms.example/send", "provider-token", client)
         await sender.send("+79161234567", "code 123456")
         with pytest.raises(UpstreamUnavailable) as failed:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -26,11 +26,11 @@ from messenger_fakes import ALPHA, LOOKUP, ScriptedGateway, answered
 from requests_http_signature import HTTPSignatureAuth, algorithms
 from sqlalchemy import Engine
 
+from numident.client.keys import generate_key
 from numident.config import load_settings
 from numident.core.clock import FakeClock
 from numident.messenger.app import create_app
 from numident.messenger.sms import MemorySmsSender
-from numident.trust.keys import generate_key
 
 pytestmark = pytest.mark.anyio
 MESSENGER = "http://messenger.test"
@@ -131,10 +131,10 @@ def app_for(tmp_path: Path, engine: Engine, clock: FakeClock, gateway: ScriptedG
 @pytest.fixture
 async def identified(gateway: ScriptedGateway, sms: MemorySmsSender):  # type: ignore[no-untyped-def]
     """Run an app, identify user-1 on it, and hand out a client and the account's code."""
-    async def run(app: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    async def run(app: FastAPI) -> AsyncIterator[tuple[httpx2.AsyncClient, str]]:
         gateway.default = answered("confirmed")
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url=MESSENGER) as client:
+        async with app.router.lifespan_context(app), httpx2.AsyncClient(
+                transport=httpx2.ASGITransport(app=app), base_url=MESSENGER) as client:
             await client.put("/messenger/v1/accounts/user-1/phone-number",
                              json={"phoneNumber": NUMBER}, headers=AUTH)
             await client.post("/messenger/v1/accounts/user-1/phone-number/confirm",
@@ -146,7 +146,7 @@ async def identified(gateway: ScriptedGateway, sms: MemorySmsSender):  # type: i
     return run
 
 
-async def state(client: httpx.AsyncClient) -> str:
+async def state(client: httpx2.AsyncClient) -> str:
     return str((await client.get("/messenger/v1/accounts/user-1", headers=AUTH)).json()["state"])
 
 

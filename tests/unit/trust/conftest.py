@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from numident.client.keys import KeyKind, PrivateKey, generate_key
 from numident.core.clock import FakeClock
-from numident.trust.keys import KeyKind, PrivateKey, generate_key
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from joserfc import jwt
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import FakeClock
 from numident.errors import Unauthenticated
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey, generate_key
-from numident.trust.tokens import ASSERTION_TYPE, AccessTokenIssuer, token_request_form
+from numident.trust.tokens import AccessTokenIssuer
 
 GATEWAY = "https://gw.alpha.example"
 

@@ -11,14 +11,14 @@ import pytest
 from joserfc import jws, jwt
 from joserfc.jwk import OctKey
 
+from numident.client.assertions import make_client_assertion
+from numident.client.keys import JWS_REGISTRY, KeyKind, PrivateKey, PublicKey, generate_key
 from numident.core.clock import FakeClock
 from numident.errors import Unauthenticated
 from numident.trust.assertions import (
     MAX_ASSERTION_CHARS,
-    make_client_assertion,
     verify_client_assertion,
 )
-from numident.trust.keys import JWS_REGISTRY, KeyKind, PrivateKey, PublicKey, generate_key
 from numident.trust.replay import InMemoryJtiStore
 
 ISSUER = "https://gw.alpha.example"

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from numident.client.keys import PrivateKey, PublicKey, generate_key
+from numident.client.signatures import MAX_SKEW, TAG, NoticeSigner, NoticeVerifier
 from numident.core.clock import FakeClock
 from numident.errors import Unauthenticated
-from numident.trust.keys import PrivateKey, PublicKey, generate_key
-from numident.trust.notices import MAX_SKEW, TAG, NoticeSigner, NoticeVerifier
 
 URL = "https://messenger.example/messenger/v1/notices"
 BODY = b'{"id":"evt-1","type":"contract_terminated","data":{"code":"u-42"}}'

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
+import httpx2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from http_message_signatures import (
     HTTPMessageSigner,
@@ -18,7 +18,7 @@ from http_message_signatures import (
     algorithms,
 )
 
-from numident.trust.keys import load_private_key, load_public_key
+from numident.client.keys import load_private_key, load_public_key
 
 # RFC 9421 Appendix B.1.4, "test-key-ed25519".
 PRIVATE_PEM = b"""-----BEGIN PRIVATE KEY-----
@@ -41,9 +41,9 @@ SIGNATURE = ("sig-b26=:wqcAqbmYJ2ji2glfAMaRy4gruYYnx2nEFN2HN6jrnDnQCK1u02Gb04v9E
              "v5lIp5WPpBKRCw==:")
 
 
-def rfc_request(**extra_headers: str) -> httpx.Request:
+def rfc_request(**extra_headers: str) -> httpx2.Request:
     """The RFC's test request (Appendix B.2), without its Content-Digest, which B.2.6 omits."""
-    return httpx.Request("POST", "https://example.com/foo?param=Value&Pet=dog", headers={
+    return httpx2.Request("POST", "https://example.com/foo?param=Value&Pet=dog", headers={
         "Date": "Tue, 20 Apr 2021 02:07:55 GMT", "Content-Type": "application/json",
         "Content-Length": "18", **extra_headers}, content=b'{"hello": "world"}')
 

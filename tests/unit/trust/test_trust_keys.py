@@ -11,8 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from numident.errors import InvalidInput
-from numident.trust.keys import (
+from numident.client.keys import (
     ALGORITHMS,
     PrivateKey,
     ensure_private_key,
@@ -23,6 +22,7 @@ from numident.trust.keys import (
     save_private_key,
     save_public_key,
 )
+from numident.errors import InvalidInput
 
 
 def test_generated_keys_sign_with_their_fully_specified_algorithm() -> None:

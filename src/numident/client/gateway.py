@@ -1,4 +1,4 @@
-"""The client side of one operator gateway's API (wire format of ``numident.operator.api``).
+"""The client of one operator gateway's identification API (``numident.operator.api``).
 
 Every call returns a value, never raises for the network's or the gateway's failures:
 
@@ -17,17 +17,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import TracebackType
 from typing import Any
 
-import httpx
+import httpx2
 
-from numident.config import OperatorEndpoint
-from numident.core.clock import Clock
+from numident.client.assertions import make_client_assertion, token_request_form
+from numident.client.keys import PrivateKey
+from numident.client.retry_after import parse_retry_after
+from numident.core.clock import Clock, SystemClock
 from numident.core.identification import Result
-from numident.outbox.http_sender import parse_retry_after
-from numident.trust.assertions import make_client_assertion
-from numident.trust.keys import PrivateKey
-from numident.trust.tokens import token_request_form
 
 SCOPE = "identification"
 
@@ -67,25 +66,45 @@ class _Token:
 
 
 class GatewayClient:
-    """Talks to one gateway through ``http`` (its base URL is the endpoint's ``gateway_url``)."""
+    """Talks to the gateway at ``gateway_url`` as organizer ``client_id``, signing with ``key``.
 
-    def __init__(self, endpoint: OperatorEndpoint, client_id: str, key: PrivateKey,
-                 http: httpx.AsyncClient, clock: Clock) -> None:
-        self.endpoint = endpoint
-        self.client_id = endpoint.client_id or client_id
-        self.token_url = endpoint.token_url or endpoint.gateway_url.rstrip("/") + "/oauth2/token"
-        self._base = endpoint.gateway_url.rstrip("/")
+    ``token_url`` defaults to the gateway's ``/oauth2/token``. ``http`` is the connection pool
+    to use (its transport decides where requests go: loopback, ASGI in process, a mock); without
+    one the client opens its own, closed by :meth:`aclose` or ``async with``. One client serves
+    many concurrent calls; the cached token is shared by them.
+    """
+
+    def __init__(self, gateway_url: str, client_id: str, key: PrivateKey, *,
+                 http: httpx2.AsyncClient | None = None, clock: Clock | None = None,
+                 token_url: str | None = None, timeout: float = 30.0) -> None:
+        self.client_id = client_id
+        self.token_url = token_url or gateway_url.rstrip("/") + "/oauth2/token"
+        self._base = gateway_url.rstrip("/")
         self._key = key
-        self._http = http
-        self._clock = clock
+        self._owns_http = http is None
+        self._http = (httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
+                      if http is None else http)
+        self._clock: Clock = clock or SystemClock()
         self._token: _Token | None = None
+
+    async def aclose(self) -> None:
+        """Close the connection pool if this client opened it (a given ``http`` stays open)."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.aclose()
 
     async def submit(self, phone_number: str, identification_code: str) -> Reply:
         """``POST /identification/v1/requests``: answered at once (200) or accepted (202)."""
         response = await self._call("POST", "/identification/v1/requests",
                                     {"phoneNumber": phone_number,
                                      "identificationCode": identification_code})
-        return response if not isinstance(response, httpx.Response) else _answer(response)
+        return response if not isinstance(response, httpx2.Response) else _answer(response)
 
     async def submit_batch(self, items: Sequence[tuple[str, str]]
                            ) -> list[Answer | Refused] | TryLater | Refused:
@@ -98,7 +117,7 @@ class GatewayClient:
                                     {"requests": [{"phoneNumber": number,
                                                    "identificationCode": code}
                                                   for number, code in items]})
-        if not isinstance(response, httpx.Response):
+        if not isinstance(response, httpx2.Response):
             return response
         try:
             results = response.json()["results"]
@@ -118,18 +137,18 @@ class GatewayClient:
     async def fetch(self, request_id: str) -> Reply:
         """``GET /identification/v1/requests/{id}``: the request as the gateway sees it now."""
         response = await self._call("GET", f"/identification/v1/requests/{request_id}")
-        return response if not isinstance(response, httpx.Response) else _answer(response)
+        return response if not isinstance(response, httpx2.Response) else _answer(response)
 
     async def withdraw(self, identification_code: str) -> Withdrawn | TryLater | Refused:
         """``DELETE /identification/v1/usages/{code}``; a usage already gone counts as done."""
         response = await self._call("DELETE", f"/identification/v1/usages/{identification_code}",
                                     missing_ok=True)
-        if not isinstance(response, httpx.Response):
+        if not isinstance(response, httpx2.Response):
             return response
         return Withdrawn(existed=response.status_code != 404)
 
     async def _call(self, method: str, path: str, body: object | None = None, *,
-                    missing_ok: bool = False) -> httpx.Response | TryLater | Refused:
+                    missing_ok: bool = False) -> httpx2.Response | TryLater | Refused:
         for fresh in (False, True):
             token = await self._access_token(refresh=fresh)
             if not isinstance(token, str):
@@ -138,7 +157,7 @@ class GatewayClient:
                 response = await self._http.request(
                     method, self._base + path, json=body,
                     headers={"Authorization": f"Bearer {token}"})
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 return TryLater(f"NETWORK: {type(exc).__name__}")
             if response.status_code == 401 and not fresh:
                 self._token = None
@@ -146,8 +165,8 @@ class GatewayClient:
             return self._judge(response, missing_ok)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _judge(self, response: httpx.Response, missing_ok: bool
-               ) -> httpx.Response | TryLater | Refused:
+    def _judge(self, response: httpx2.Response, missing_ok: bool
+               ) -> httpx2.Response | TryLater | Refused:
         status = response.status_code
         if response.is_success or (missing_ok and status == 404):
             return response
@@ -164,7 +183,7 @@ class GatewayClient:
         try:
             response = await self._http.post(self.token_url,
                                              data=token_request_form(assertion, SCOPE))
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             return TryLater(f"NETWORK: {type(exc).__name__}")
         if not response.is_success:
             # A refused token is a configuration matter (key not registered yet) that the
@@ -183,7 +202,7 @@ class GatewayClient:
         return value
 
 
-def _answer(response: httpx.Response) -> Reply:
+def _answer(response: httpx2.Response) -> Reply:
     try:
         document = response.json()
     except ValueError:
@@ -212,7 +231,7 @@ def _time(value: object) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _error_code(response: httpx.Response) -> str:
+def _error_code(response: httpx2.Response) -> str:
     # The API's error body has "code"; the token endpoint's (RFC 6749 section 5.2) "error".
     try:
         document = response.json()

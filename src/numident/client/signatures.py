@@ -42,9 +42,9 @@ from http_message_signatures import (
 )
 from http_message_signatures.structures import CaseInsensitiveDict
 
+from numident.client.keys import PrivateKey, PublicKey
 from numident.core.clock import Clock
 from numident.errors import Unauthenticated
-from numident.trust.keys import PrivateKey, PublicKey
 
 TAG = "numident-notice"
 LABEL = "notice"
