@@ -93,6 +93,7 @@ def present(account: Account) -> dict[str, Any]:
 
 
 @router.put("/messenger/v1/accounts/{accountId}/phone-number", status_code=202,
+            operation_id="setPhoneNumber",
             response_model=AccountView, responses=ERRORS, dependencies=[Backend],
             tags=["accounts"], summary="Start (re-)identification: an SMS code is sent")
 async def put_phone_number(accountId: str, body: PhoneNumberBody,
@@ -102,6 +103,7 @@ async def put_phone_number(accountId: str, body: PhoneNumberBody,
 
 
 @router.post("/messenger/v1/accounts/{accountId}/phone-number/confirm", status_code=202,
+             operation_id="confirmPhoneNumber",
              response_model=AccountView, responses=ERRORS, dependencies=[Backend],
              tags=["accounts"],
              summary="Prove possession with the SMS code; the operator is asked next")
@@ -112,6 +114,7 @@ async def confirm_phone_number(accountId: str, body: ConfirmBody,
 
 
 @router.get("/messenger/v1/accounts/{accountId}", response_model=AccountView,
+            operation_id="getAccount",
             responses=ERRORS, dependencies=[Backend], tags=["accounts"],
             summary="The account's state; canSend is the messaging gate")
 def get_account(accountId: str, request: Request) -> JSONResponse:
@@ -119,6 +122,7 @@ def get_account(accountId: str, request: Request) -> JSONResponse:
 
 
 @router.post("/messenger/v1/notices", response_model=NoticeAnswer, responses=ERRORS,
+             operation_id="receiveNotice",
              tags=["notices"], summary="Intake of signed operator notices (CloudEvents 1.0)")
 async def post_notice(request: Request) -> JSONResponse:
     body = await request.body()

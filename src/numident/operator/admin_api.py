@@ -63,7 +63,8 @@ class NetworkSessionIn(BaseModel):
     authentication: Authentication = Authentication.NETWORK
 
 
-@router.post("/events", status_code=201, summary="Record a lifecycle event now")
+@router.post("/events", status_code=201, operation_id="recordLifecycleEvent",
+             summary="Record a lifecycle event now")
 def post_event(body: LifecycleEvent, request: Request) -> JSONResponse:
     g = gateway(request)
     outcome = g.record_event(body.type, normalize(body.phoneNumber), source="admin-api",
@@ -75,7 +76,8 @@ def post_event(body: LifecycleEvent, request: Request) -> JSONResponse:
                         status_code=200 if outcome.duplicate else 201)
 
 
-@router.post("/organizers", status_code=201, summary="Register an organizer")
+@router.post("/organizers", status_code=201, operation_id="registerOrganizer",
+             summary="Register an organizer")
 def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
     g = gateway(request)
     record = organizers.add_organizer(g.engine, body.name, body.noticeUrl, body.publicKey,
@@ -90,13 +92,13 @@ def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
                          **_limits(request, record)}, status_code=201)
 
 
-@router.get("/organizers/{name}/limits",
+@router.get("/organizers/{name}/limits", operation_id="getOrganizerLimits",
             summary="An organizer's limits: its own, those in force, and today's count")
 def get_limits(name: str, request: Request) -> JSONResponse:
     return JSONResponse(_limits(request, organizers.find(gateway(request).engine, name)))
 
 
-@router.put("/organizers/{name}/limits",
+@router.put("/organizers/{name}/limits", operation_id="setOrganizerLimits",
             summary="Change an organizer's limits (null: the gateway's default); applies at "
             "once here and within a second on every other replica")
 def put_limits(name: str, body: LimitsIn, request: Request) -> JSONResponse:
@@ -117,7 +119,7 @@ def _limits(request: Request, record: OrganizerRecord) -> dict[str, Any]:
             "itemsToday": g.limits.counted(record.id, g.clock.now().date())}
 
 
-@router.put("/network-sessions/{sessionId}", status_code=204,
+@router.put("/network-sessions/{sessionId}", status_code=204, operation_id="putNetworkSession",
             summary="Tell the gateway which line a network session (connection) belongs to")
 def put_network_session(sessionId: str, body: NetworkSessionIn, request: Request) -> Response:
     g = gateway(request)
@@ -127,13 +129,15 @@ def put_network_session(sessionId: str, body: NetworkSessionIn, request: Request
 
 
 @router.delete("/network-sessions/{sessionId}", status_code=204,
+               operation_id="deleteNetworkSession",
                summary="Forget a network session")
 def delete_network_session(sessionId: str, request: Request) -> Response:
     authorization.end_session(gateway(request).engine, sessionId)
     return Response(status_code=204)
 
 
-@router.get("/sim-swap-subscriptions", summary="Active SIM swap subscriptions")
+@router.get("/sim-swap-subscriptions", operation_id="listSimSwapSubscriptions",
+            summary="Active SIM swap subscriptions")
 def get_sim_swap_subscriptions(request: Request, phoneNumber: str | None = None,
                                organizer: str | None = None, limit: int = 100) -> JSONResponse:
     g = gateway(request)
@@ -147,6 +151,7 @@ def get_sim_swap_subscriptions(request: Request, phoneNumber: str | None = None,
 
 
 @router.delete("/sim-swap-subscriptions/{subscriptionId}", status_code=204,
+               operation_id="endSimSwapSubscription",
                summary="End a SIM swap subscription (NETWORK_TERMINATED)")
 def end_sim_swap_subscription(subscriptionId: str, request: Request) -> Response:
     g = gateway(request)
@@ -157,7 +162,7 @@ def end_sim_swap_subscription(subscriptionId: str, request: Request) -> Response
     return Response(status_code=204)
 
 
-@router.get("/notices", summary="Notices in the outbox, newest first")
+@router.get("/notices", operation_id="listNotices", summary="Notices in the outbox, newest first")
 def get_notices(request: Request,
                 status: Literal["pending", "delivered", "dead"] | None = None,
                 organizer: str | None = None, limit: int = 100) -> JSONResponse:
@@ -167,7 +172,8 @@ def get_notices(request: Request,
                          "notices": [_notice(m) for m in rows]})
 
 
-@router.post("/notices/{noticeId}/retry", summary="Send a dead-lettered notice again")
+@router.post("/notices/{noticeId}/retry", operation_id="retryNotice",
+             summary="Send a dead-lettered notice again")
 def retry_notice(noticeId: str, request: Request) -> JSONResponse:
     g = gateway(request)
     count = SqlOutbox(g.engine, outbox).requeue_dead(noticeId, g.clock.now())

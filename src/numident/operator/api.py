@@ -102,7 +102,8 @@ def _respond(view: RequestView) -> JSONResponse:
     return JSONResponse(present(view))
 
 
-@router.post("/identification/v1/requests", response_model=RequestAnswer,
+@router.post("/identification/v1/requests", operation_id="createIdentificationRequest",
+             response_model=RequestAnswer,
              responses={202: {"model": RequestAnswer}, **ERRORS}, tags=["identification"],
              summary="Ask whether a number belongs to a subscriber (answer due in 20 minutes)")
 def create_request(body: IdentificationRequest, caller: Caller,
@@ -113,6 +114,7 @@ def create_request(body: IdentificationRequest, caller: Caller,
 
 
 @router.get("/identification/v1/requests/{requestId}", response_model=RequestAnswer,
+            operation_id="getIdentificationRequest",
             responses=ERRORS, tags=["identification"])
 def read_request(requestId: str, caller: Caller, request: Request) -> JSONResponse:
     view = identification.get(gateway(request).engine, Organizer(caller.id, caller.name),
@@ -120,7 +122,8 @@ def read_request(requestId: str, caller: Caller, request: Request) -> JSONRespon
     return JSONResponse(present(view))
 
 
-@router.post("/identification/v1/requests/batch", responses=ERRORS, tags=["identification"],
+@router.post("/identification/v1/requests/batch", operation_id="createIdentificationBatch",
+             responses=ERRORS, tags=["identification"],
              summary="Up to 1000 requests; each item is answered or refused on its own")
 def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONResponse:
     results: list[dict[str, Any] | None] = [None] * len(body.requests)
@@ -140,6 +143,7 @@ def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONRe
 
 
 @router.delete("/identification/v1/usages/{identificationCode}", status_code=204,
+               operation_id="withdrawUsage",
                responses=ERRORS, tags=["identification"],
                summary="The organizer withdraws its usage of an identification code")
 def withdraw_usage(identificationCode: str, caller: Caller,

@@ -102,6 +102,7 @@ OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/oauth2/bc-authorize", response_model=BcAuthorizeAnswer, openapi_extra=BC_FORM,
+             operation_id="requestBackchannelAuthentication",
              responses=OAUTH_ERRORS,
              summary="Backchannel authentication request (OpenID CIBA Core 1.0 section 7)")
 async def bc_authorize(request: Request) -> Response:
@@ -178,6 +179,7 @@ class CibaClient(BaseModel):
 
 
 @router.put("/admin/v1/organizers/{name}/ciba", status_code=204,
+            operation_id="setOrganizerCibaDelivery",
             tags=["admin"], summary="How an organizer learns CIBA decisions: poll or ping")
 def put_ciba_client(name: str, body: CibaClient, request: Request,
                     authorization: Annotated[str | None, Header()] = None) -> Response:

@@ -124,7 +124,7 @@ OAUTH_ERROR = {"content": {"application/json": {"schema": {
     "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}}}}
 
 
-@router.post("/oauth2/token", openapi_extra=TOKEN_FORM,
+@router.post("/oauth2/token", openapi_extra=TOKEN_FORM, operation_id="requestAccessToken",
              responses={400: {"description": "RFC 6749 section 5.2 error", **OAUTH_ERROR},
                         401: {"description": "invalid_client", **OAUTH_ERROR}},
              summary="Access tokens for private_key_jwt clients (RFC 6749, RFC 7523)")
