@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from numident.camara.app import served_apis
 from numident.config import load_settings
 from numident.messenger.app import create_app as create_messenger
 from numident.operator.app import create_app as create_gateway
@@ -73,3 +76,95 @@ def test_own_operations_have_stable_meaningful_ids(documents: dict[str, Document
     assert found == expected
     ids = [o["operationId"] for _, _, o in operations(documents[side])]
     assert len(ids) == len(set(ids))
+
+
+OWN_PREFIXES = ("/identification/", "/admin/", "/messenger/")
+
+
+def own_operations(document: Document) -> Iterator[tuple[str, str, Document]]:
+    return ((m, p, o) for m, p, o in operations(document) if p.startswith(OWN_PREFIXES))
+
+
+@pytest.mark.parametrize("side", ["gateway", "messenger"])
+def test_no_operation_documents_the_framework_validation_error(
+        documents: dict[str, Document], side: str) -> None:
+    """A request that fails validation is answered 400 with the error body, never 422
+    ``HTTPValidationError``, and the documents say so."""
+    document = documents[side]
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert "ValidationError" not in document["components"]["schemas"]
+    for method, path, operation in operations(document):
+        assert "HTTPValidationError" not in str(operation), (method, path)
+        if operation.get("requestBody") or operation.get("parameters"):
+            assert "400" in operation["responses"], (method, path)
+
+
+@pytest.mark.parametrize("side", ["gateway", "messenger"])
+def test_every_error_of_the_own_apis_is_the_error_body(documents: dict[str, Document],
+                                                       side: str) -> None:
+    """Each documented 4xx/5xx of the identification, admin and messenger APIs is
+    ``ErrorBody`` (``status``, ``code``, ``message``), the body the servers send."""
+    document = documents[side]
+    body = document["components"]["schemas"]["ErrorBody"]
+    assert sorted(body["required"]) == ["code", "message", "status"]
+    seen = 0
+    for method, path, operation in own_operations(document):
+        for status, response in operation["responses"].items():
+            if status[0] in "45":
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path)
+                seen += 1
+    assert seen >= 4 * len(list(own_operations(document)))
+
+
+@pytest.mark.anyio
+async def test_a_malformed_body_is_the_documented_400(tmp_path: Path) -> None:
+    """The messenger answers a phone number of the wrong type with 400 ``INVALID_ARGUMENT``
+    in the shape of the 400 its document names for ``setPhoneNumber``."""
+    settings = load_settings(None, home=str(tmp_path), database_url=f"sqlite:///{tmp_path}/db")
+    app = create_messenger(settings, background=False)
+    try:
+        document = app.openapi()
+        operation = document["paths"]["/messenger/v1/accounts/{accountId}/phone-number"]["put"]
+        ref = operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]
+        schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://messenger") as client:
+            response = await client.put("/messenger/v1/accounts/a-1/phone-number",
+                                        json={"phoneNumber": 79161234567})
+        assert response.status_code == 400
+        body = response.json()
+        assert set(body) == set(schema["properties"]) == set(schema["required"])
+        assert body["code"] == "INVALID_ARGUMENT"
+        assert "phoneNumber" in body["message"]
+    finally:
+        app.state.service.engine.dispose()
+
+
+
+async def camara_documents(tmp_path: Path) -> dict[str, Document]:
+    """Every CAMARA version document the gateway serves, by its root."""
+    settings = load_settings(None, home=str(tmp_path), database_url=f"sqlite:///{tmp_path}/db")
+    app = create_gateway(settings, background=False)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://gateway") as client:
+            return {api.root: (await client.get(f"{api.root}/openapi.json")).json()
+                    for api in served_apis()}
+    finally:
+        app.state.gateway.engine.dispose()
+
+
+@pytest.mark.anyio
+async def test_camara_documents_document_the_400_they_answer(tmp_path: Path) -> None:
+    """Each served CAMARA version document names ``ErrorInfo`` for validation failures (400)
+    and keeps only the 422s its API really answers (``ErrorInfo`` too)."""
+    served = await camara_documents(tmp_path)
+    assert len(served) >= 12
+    for root, document in served.items():
+        assert "HTTPValidationError" not in document["components"]["schemas"], root
+        for method, path, operation in operations(document):
+            for status, response in operation["responses"].items():
+                if status[0] in "45":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/ErrorInfo"}, (method, path)

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from numident import __version__
 from numident.camara.releases import CATALOGUE, Api, Release
 from numident.web.errors import explain_not_found
+from numident.web.openapi import errors_as_served
 
 
 @dataclass(frozen=True)
@@ -115,4 +116,5 @@ def _serve_document(app: FastAPI, api: CamaraApi) -> None:
             document.update(get_openapi(
                 title=f"{api.title} (numident {__version__})", version=api.release.version,
                 routes=api.router.routes, openapi_version="3.1.0"))
+            errors_as_served(document, "ErrorInfo")
         return JSONResponse(document)

@@ -45,6 +45,7 @@ from numident.storage.migrate import upgrade
 from numident.trust.keys import PrivateKey, ensure_private_key
 from numident.trust.tokens import AccessTokenIssuer
 from numident.web.app import finish, install_common
+from numident.web.openapi import errors_as_served, install_document
 
 log = structlog.get_logger(__name__)
 
@@ -159,4 +160,5 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                    max_body_bytes=op.max_body_bytes,
                    health=lambda: {"pendingRequests": gateway.pending})
     app.add_exception_handler(OAuthError, oauth_error_response)
+    install_document(app, lambda document: errors_as_served(document, "ErrorBody"))
     return app
