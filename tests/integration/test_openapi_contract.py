@@ -95,7 +95,8 @@ def test_no_operation_documents_the_framework_validation_error(
     assert "ValidationError" not in document["components"]["schemas"]
     for method, path, operation in operations(document):
         assert "HTTPValidationError" not in str(operation), (method, path)
-        if operation.get("requestBody") or operation.get("parameters"):
+        validated = [p for p in operation.get("parameters", []) if p["name"] != "x-correlator"]
+        if operation.get("requestBody") or validated:
             assert "400" in operation["responses"], (method, path)
 
 
@@ -168,3 +169,62 @@ async def test_camara_documents_document_the_400_they_answer(tmp_path: Path) -> 
                 if status[0] in "45":
                     schema = response["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/ErrorInfo"}, (method, path)
+
+
+def test_the_gateway_declares_how_its_tokens_are_obtained(
+        documents: dict[str, Document]) -> None:
+    """OpenID discovery, client credentials with private_key_jwt, the authorization code
+    and the admin token are security schemes of the gateway's document, at its endpoints."""
+    schemes = documents["gateway"]["components"]["securitySchemes"]
+    assert schemes["openId"]["type"] == "openIdConnect"
+    assert schemes["openId"]["openIdConnectUrl"] == "/.well-known/openid-configuration"
+    assert "ciba" in schemes["openId"]["description"]
+    credentials = schemes["oAuth2ClientCredentials"]
+    assert credentials["type"] == "oauth2"
+    assert credentials["flows"]["clientCredentials"]["tokenUrl"] == "/oauth2/token"
+    assert "private_key_jwt" in credentials["description"]
+    code = schemes["oAuth2AuthorizationCode"]["flows"]["authorizationCode"]
+    assert (code["authorizationUrl"], code["tokenUrl"]) == ("/oauth2/authorize", "/oauth2/token")
+    assert schemes["adminToken"] == {"type": "http", "scheme": "bearer",
+                                     "description": schemes["adminToken"]["description"]}
+    assert documents["gateway"]["servers"] == [{"url": "http://127.0.0.1:8080"}]
+
+
+@pytest.mark.parametrize(("side", "method", "path", "security"), [
+    ("gateway", "post", "/identification/v1/requests",
+     [{"oAuth2ClientCredentials": ["identification"]}, {"openId": ["identification"]}]),
+    ("gateway", "delete", "/identification/v1/usages/{identificationCode}",
+     [{"oAuth2ClientCredentials": ["identification"]}, {"openId": ["identification"]}]),
+    ("gateway", "get", "/admin/v1/notices", [{"adminToken": []}]),
+    ("gateway", "put", "/admin/v1/organizers/{name}/ciba", [{"adminToken": []}]),
+    ("gateway", "post", "/sim-swap/vwip/check",
+     [{"openId": ["sim-swap:check"]}, {"openId": ["sim-swap"]}]),
+    ("messenger", "put", "/messenger/v1/accounts/{accountId}/phone-number",
+     [{"backendToken": []}]),
+])
+def test_each_operation_names_the_token_it_needs(documents: dict[str, Document], side: str,
+                                                 method: str, path: str,
+                                                 security: list[Document]) -> None:
+    """An operation lists its security requirements with scopes (any one suffices)."""
+    assert documents[side]["paths"][path][method]["security"] == security
+
+
+@pytest.mark.parametrize("side", ["gateway", "messenger"])
+def test_every_operation_takes_and_echoes_the_correlator(documents: dict[str, Document],
+                                                         side: str) -> None:
+    """``x-correlator`` is an optional header of every operation and of every response, and
+    ``Authorization`` is left to the security schemes, not listed as a parameter."""
+    for method, path, operation in operations(documents[side]):
+        headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert "authorization" not in {name.lower() for name in headers}, (method, path)
+        assert headers["x-correlator"]["required"] is False, (method, path)
+        assert headers["x-correlator"]["schema"]["pattern"].startswith("^[a-zA-Z0-9"), path
+        for response in operation["responses"].values():
+            assert "x-correlator" in response["headers"], (method, path)
+
+
+def test_notices_need_no_backend_token(documents: dict[str, Document]) -> None:
+    """The notice intake is authenticated by the operator's signature, not a bearer token."""
+    operation = documents["messenger"]["paths"]["/messenger/v1/notices"]["post"]
+    assert "security" not in operation
+    assert set(documents["messenger"]["components"]["securitySchemes"]) == {"backendToken"}

@@ -8,11 +8,12 @@ operator's signature instead. Errors are ``{"status","code","message"}``.
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from numident.core.clock import rfc3339
@@ -67,8 +68,16 @@ def service(request: Request) -> MessengerService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def backend(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+BACKEND_TOKEN = HTTPBearer(
+    scheme_name="backendToken", auto_error=False,
+    description="The organizer backend's token (messenger.api_token); when none is "
+    "configured, the service accepts any caller.")
+_BACKEND_TOKEN = Security(BACKEND_TOKEN)
+
+
+def backend(request: Request, _: Any = _BACKEND_TOKEN) -> None:
     """Accept the organizer's backend: the configured bearer token, or anyone when none is."""
+    authorization = request.headers.get("authorization")
     token = service(request).settings.api_token
     if token is None:
         return

@@ -39,7 +39,7 @@ from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.trust.keys import PrivateKey
 from numident.web.app import finish, install_common
-from numident.web.openapi import errors_as_served, install_document
+from numident.web.openapi import correlated, errors_as_served, install_document
 
 log = structlog.get_logger(__name__)
 
@@ -125,5 +125,5 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(api.router)
     install_common(app, engine=engine, registry=metrics.registry,
                    max_body_bytes=messenger.max_body_bytes)
-    install_document(app, lambda document: errors_as_served(document, "ErrorBody"))
+    install_document(app, lambda document: errors_as_served(document, "ErrorBody"), correlated)
     return app

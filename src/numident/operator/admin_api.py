@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -17,11 +17,13 @@ from numident.operator.api import ERRORS, authenticator, gateway
 from numident.operator.authorization import Authentication
 from numident.operator.lifecycle_intake import LifecycleEvent
 from numident.operator.organizers import Limits, OrganizerRecord
+from numident.operator.security import admin_bearer
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
 
 
-def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+def admin(request: Request,
+          authorization: Annotated[str | None, Depends(admin_bearer)]) -> None:
     authenticator(request).admin(authorization)
 
 

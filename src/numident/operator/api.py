@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -17,10 +17,11 @@ from numident.core.identification import (
 from numident.core.numbers import normalize
 from numident.errors import InvalidInput, NotFound
 from numident.operator import identification
-from numident.operator.auth import Authenticator
+from numident.operator.auth import IDENTIFICATION_SCOPE, Authenticator
 from numident.operator.gateway import Gateway
 from numident.operator.identification import Item, Organizer, RequestView
 from numident.operator.organizers import OrganizerRecord
+from numident.operator.security import CLIENT_CREDENTIALS, OPEN_ID, bearer
 
 router = APIRouter()
 MAX_BATCH = 1000
@@ -66,8 +67,12 @@ def authenticator(request: Request) -> Authenticator:
     return request.app.state.authenticator  # type: ignore[no-any-return]
 
 
+IDENTIFICATION_TOKEN = bearer(IDENTIFICATION_SCOPE, schemes=(CLIENT_CREDENTIALS, OPEN_ID))
+
+
 def organizer(request: Request,
-              authorization: Annotated[str | None, Header()] = None) -> OrganizerRecord:
+              authorization: Annotated[str | None, Depends(IDENTIFICATION_TOKEN)]
+              ) -> OrganizerRecord:
     return authenticator(request).organizer(authorization)
 
 

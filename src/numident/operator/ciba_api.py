@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 import anyio
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
@@ -27,6 +27,7 @@ from numident.errors import NotFound
 from numident.operator.auth import Authenticator
 from numident.operator.ciba import Ciba, ConsentOutcome, DeliveryMode, register_client
 from numident.operator.oauth_errors import NO_STORE, OAuthError, OAuthErrorCode
+from numident.operator.security import admin_bearer
 from numident.operator.token_endpoint import OAUTH_ERROR, Grant
 
 router = APIRouter(tags=["auth"])
@@ -182,7 +183,8 @@ class CibaClient(BaseModel):
             operation_id="setOrganizerCibaDelivery",
             tags=["admin"], summary="How an organizer learns CIBA decisions: poll or ping")
 def put_ciba_client(name: str, body: CibaClient, request: Request,
-                    authorization: Annotated[str | None, Header()] = None) -> Response:
+                    authorization: Annotated[str | None, Depends(admin_bearer)]
+                    ) -> Response:
     auth = authenticator(request)
     auth.admin(authorization)
     if auth.organizer_by_name(name) is None:

@@ -6,6 +6,11 @@ body, but the servers answer a request that fails validation with 400 and the er
 goes, and its 400 is the error schema its other error responses use (the document's own error
 schema when it has none). :func:`install_document` makes an application serve its document
 finished this way, so ``/openapi.json``, the ``openapi`` commands and the checked-in files agree.
+
+The other finishers declare what no route declares because the whole server does it: the
+``x-correlator`` header that :class:`numident.web.middleware.Correlator` echoes
+(:func:`correlated`), where the server is (:func:`served_at`) and security schemes that a
+client needs to know although no operation requires them (:func:`with_schemes`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.security.base import SecurityBase
+
+from numident.web.middleware import CORRELATOR_PATTERN
 
 Document = dict[str, Any]
 Finisher = Callable[[Document], None]
@@ -65,6 +74,67 @@ def errors_as_served(document: Document, error_schema: str) -> None:
     schemas: Document = document.get("components", {}).get("schemas", {})
     for name in VALIDATION_SCHEMAS:
         schemas.pop(name, None)
+
+
+CORRELATOR_SCHEMA: Document = {"type": "string", "pattern": f"^{CORRELATOR_PATTERN}$",
+                               "examples": ["b4333c46-49c0-4f62-80d7-f0ef930f1c46"]}
+
+
+def correlated(document: Document) -> None:
+    """Declare on every operation the optional ``x-correlator`` request header, and on every
+    response that a well-formed one is echoed back."""
+    parameter = {"in": "header", "name": "x-correlator", "required": False,
+                 "description": "Correlation id, echoed back when it matches the pattern",
+                 "schema": CORRELATOR_SCHEMA}
+    header = {"description": "The request's x-correlator, when it had a valid one",
+              "schema": CORRELATOR_SCHEMA}
+    for operation in operations(document):
+        parameters: list[Document] = operation.setdefault("parameters", [])
+        if not any(p.get("in") == "header" and p.get("name") == "x-correlator"
+                   for p in parameters):
+            parameters.append(parameter)
+        for response in operation.get("responses", {}).values():
+            response.setdefault("headers", {})["x-correlator"] = header
+
+
+def scopes_as_alternatives(document: Document) -> None:
+    """Give each scope of a security requirement a requirement of its own.
+
+    The framework merges the scopes that an operation's dependencies declare for one scheme
+    into one requirement, which OpenAPI reads as all of them needed; the gateway grants an
+    operation on any one of them (a specific scope or the API's umbrella scope, as the CAMARA
+    documents list them).
+    """
+    for operation in operations(document):
+        split: list[Document] = []
+        for requirement in operation.get("security", []):
+            for name, scopes in requirement.items():
+                split += [{name: [scope]} for scope in scopes] or [{name: []}]
+        if split:
+            operation["security"] = split
+
+
+def served_at(url: str) -> Finisher:
+    """A finisher naming ``url`` as the document's one server."""
+
+    def finish(document: Document) -> None:
+        document["servers"] = [{"url": url}]
+
+    return finish
+
+
+def with_schemes(*schemes: SecurityBase) -> Finisher:
+    """A finisher declaring ``schemes`` in ``components.securitySchemes`` beside those the
+    operations require."""
+
+    def finish(document: Document) -> None:
+        declared: Document = document.setdefault("components", {}).setdefault(
+            "securitySchemes", {})
+        for scheme in schemes:
+            declared.setdefault(scheme.scheme_name, jsonable_encoder(
+                scheme.model, by_alias=True, exclude_none=True))
+
+    return finish
 
 
 def install_document(app: FastAPI, *finishers: Finisher) -> None:
