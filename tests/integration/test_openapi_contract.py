@@ -228,3 +228,65 @@ def test_notices_need_no_backend_token(documents: dict[str, Document]) -> None:
     operation = documents["messenger"]["paths"]["/messenger/v1/notices"]["post"]
     assert "security" not in operation
     assert set(documents["messenger"]["components"]["securitySchemes"]) == {"backendToken"}
+
+
+def schema_of(document: Document, name: str) -> Document:
+    return document["components"]["schemas"][name]  # type: ignore[no-any-return]
+
+
+def test_gateway_answers_declare_their_values(documents: dict[str, Document]) -> None:
+    """``status`` and ``result`` are enums, the times RFC 3339 date-times, and the request's
+    fields carry the patterns the gateway checks them by."""
+    gateway = documents["gateway"]
+    answer = schema_of(gateway, "RequestAnswer")["properties"]
+    assert answer["status"]["enum"] == ["pending", "answered", "expired"]
+    assert answer["result"]["anyOf"][0]["enum"] == ["confirmed", "not_found"]
+    for name in ("receivedAt", "answerDue"):
+        assert answer[name]["format"] == "date-time"
+    assert answer["answeredAt"]["anyOf"][0]["format"] == "date-time"
+    request = schema_of(gateway, "IdentificationRequest")["properties"]
+    assert request["identificationCode"]["pattern"] == "^[A-Za-z0-9._:-]{1,128}$"
+    assert request["phoneNumber"]["pattern"] == r"^\+[0-9 ()\-.]{1,31}$"
+    withdraw = gateway["paths"]["/identification/v1/usages/{identificationCode}"]["delete"]
+    [code] = [p for p in withdraw["parameters"] if p["in"] == "path"]
+    assert code["schema"]["pattern"] == "^[A-Za-z0-9._:-]{1,128}$"
+
+
+def test_messenger_accounts_declare_their_states(documents: dict[str, Document]) -> None:
+    """The account's ``state`` lists the SPEC's states; ids and numbers their patterns."""
+    messenger = documents["messenger"]
+    view = schema_of(messenger, "AccountView")["properties"]
+    assert schema_of(messenger, "AccountState")["enum"] == [
+        "unidentified", "verifying_possession", "pending", "identified", "refused",
+        "unanswered", "reidentification_required"]
+    assert view["state"] == {"$ref": "#/components/schemas/AccountState"}
+    assert view["updatedAt"]["format"] == "date-time"
+    assert view["simSwappedAt"]["anyOf"][0]["format"] == "date-time"
+    assert schema_of(messenger, "PhoneNumberBody")["properties"]["phoneNumber"]["pattern"] \
+        == r"^[+0-9 ()\-.]{1,32}$"
+    get = messenger["paths"]["/messenger/v1/accounts/{accountId}"]["get"]
+    [account] = [p for p in get["parameters"] if p["in"] == "path"]
+    assert account["schema"]["pattern"] == "^[A-Za-z0-9._:-]{1,128}$"
+
+
+@pytest.mark.parametrize(("pattern", "accepted", "refused"), [
+    (r"^\+[0-9 ()\-.]{1,31}$", ["+79161234567", "+7 916 123-45-67"], ["89161234567", "+7x"]),
+    ("^[A-Za-z0-9._:-]{1,128}$", ["user-42", "a" * 128], ["", "a" * 129, "юзер"]),
+])
+def test_the_patterns_are_the_ones_the_server_checks(pattern: str, accepted: list[str],
+                                                     refused: list[str]) -> None:
+    """The documented patterns agree with the core's checks on both sides of the line."""
+    import re
+
+    from numident.core.identification import validate_identification_code
+    from numident.core.numbers import normalize
+    from numident.errors import InvalidInput
+
+    check = normalize if "+" in pattern else validate_identification_code
+    for value in accepted:
+        assert re.fullmatch(pattern, value)
+        check(value)
+    for value in refused:
+        assert not re.fullmatch(pattern, value)
+        with pytest.raises(InvalidInput):
+            check(value)

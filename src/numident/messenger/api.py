@@ -8,25 +8,36 @@ operator's signature instead. Errors are ``{"status","code","message"}``.
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Request, Security
+from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from numident.core.accounts import AccountState
 from numident.core.clock import rfc3339
+from numident.core.notices import NoticeType
+from numident.core.numbers import NUMBER_PATTERN
 from numident.errors import Unauthenticated
-from numident.messenger.accounts import Account
+from numident.messenger.accounts import ACCOUNT_ID_PATTERN, Account
 from numident.messenger.service import MessengerService
 
 router = APIRouter()
 
 
+# The patterns document the core's checks (which answer with their own error codes), so
+# they are schema annotations, not validation of the framework's.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+AccountId = Annotated[str, Path(json_schema_extra={"pattern": ACCOUNT_ID_PATTERN})]
+
+
 class PhoneNumberBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    phoneNumber: StrictStr = Field(examples=["+79161234567"])
+    phoneNumber: StrictStr = Field(
+        examples=["+79161234567", "89161234567"], json_schema_extra={"pattern": NUMBER_PATTERN},
+        description="E.164, or the national form of the messenger's default region")
 
 
 class ConfirmBody(BaseModel):
@@ -37,19 +48,19 @@ class ConfirmBody(BaseModel):
 class AccountView(BaseModel):
     accountId: str
     phoneNumber: str | None
-    state: str
+    state: AccountState
     operator: str | None = Field(description="ИНН of the operator serving the number")
     operatorName: str | None
     canSend: bool
     identificationCode: str
     reason: str | None
-    updatedAt: str
-    simSwappedAt: str | None
+    updatedAt: Timestamp
+    simSwappedAt: Timestamp | None
 
 
 class NoticeAnswer(BaseModel):
     id: str
-    type: str
+    type: NoticeType
     duplicate: bool
     accounts: int
 
@@ -105,7 +116,7 @@ def present(account: Account) -> dict[str, Any]:
             operation_id="setPhoneNumber",
             response_model=AccountView, responses=ERRORS, dependencies=[Backend],
             tags=["accounts"], summary="Start (re-)identification: an SMS code is sent")
-async def put_phone_number(accountId: str, body: PhoneNumberBody,
+async def put_phone_number(accountId: AccountId, body: PhoneNumberBody,
                            request: Request) -> JSONResponse:
     account = await service(request).set_phone_number(accountId, body.phoneNumber)
     return JSONResponse(present(account), status_code=202)
@@ -116,7 +127,7 @@ async def put_phone_number(accountId: str, body: PhoneNumberBody,
              response_model=AccountView, responses=ERRORS, dependencies=[Backend],
              tags=["accounts"],
              summary="Prove possession with the SMS code; the operator is asked next")
-async def confirm_phone_number(accountId: str, body: ConfirmBody,
+async def confirm_phone_number(accountId: AccountId, body: ConfirmBody,
                                request: Request) -> JSONResponse:
     account = await service(request).confirm_possession(accountId, body.code)
     return JSONResponse(present(account), status_code=202)
@@ -126,7 +137,7 @@ async def confirm_phone_number(accountId: str, body: ConfirmBody,
             operation_id="getAccount",
             responses=ERRORS, dependencies=[Backend], tags=["accounts"],
             summary="The account's state; canSend is the messaging gate")
-def get_account(accountId: str, request: Request) -> JSONResponse:
+def get_account(accountId: AccountId, request: Request) -> JSONResponse:
     return JSONResponse(present(service(request).status(accountId)))
 
 

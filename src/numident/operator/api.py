@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from numident.core.clock import rfc3339
 from numident.core.identification import (
+    IDENTIFICATION_CODE_PATTERN,
     NOT_ANSWERED_IN_TIME,
     RequestStatus,
     validate_identification_code,
 )
-from numident.core.numbers import normalize
+from numident.core.numbers import INTERNATIONAL_PATTERN, normalize
 from numident.errors import InvalidInput, NotFound
 from numident.operator import identification
 from numident.operator.auth import IDENTIFICATION_SCOPE, Authenticator
@@ -27,10 +28,19 @@ router = APIRouter()
 MAX_BATCH = 1000
 
 
+# The patterns document the core's checks (which answer with their own error codes), so
+# they are schema annotations, not validation of the framework's.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+CodeInPath = Annotated[str, Path(json_schema_extra={"pattern": IDENTIFICATION_CODE_PATTERN})]
+
+
 class IdentificationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    phoneNumber: StrictStr = Field(examples=["+79161234567"])
-    identificationCode: StrictStr = Field(examples=["user-42"])
+    phoneNumber: StrictStr = Field(
+        examples=["+79161234567"], json_schema_extra={"pattern": INTERNATIONAL_PATTERN},
+        description="E.164 (separators are accepted and dropped)")
+    identificationCode: StrictStr = Field(
+        examples=["user-42"], json_schema_extra={"pattern": IDENTIFICATION_CODE_PATTERN})
 
 
 class BatchRequest(BaseModel):
@@ -48,9 +58,9 @@ class RequestAnswer(BaseModel):
     result: Literal["confirmed", "not_found"] | None = Field(
         None, description="the answer, when status is answered")
     reason: str | None = Field(None, description="why, when status is expired")
-    receivedAt: str
-    answeredAt: str | None = None
-    answerDue: str
+    receivedAt: Timestamp
+    answeredAt: Timestamp | None = None
+    answerDue: Timestamp
 
 
 class ErrorBody(BaseModel):
@@ -151,7 +161,7 @@ def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONRe
                operation_id="withdrawUsage",
                responses=ERRORS, tags=["identification"],
                summary="The organizer withdraws its usage of an identification code")
-def withdraw_usage(identificationCode: str, caller: Caller,
+def withdraw_usage(identificationCode: CodeInPath, caller: Caller,
                    request: Request) -> Response:
     code = validate_identification_code(identificationCode)
     g = gateway(request)
