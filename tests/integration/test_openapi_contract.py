@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,74 @@ def test_the_patterns_are_the_ones_the_server_checks(pattern: str, accepted: lis
         assert not re.fullmatch(pattern, value)
         with pytest.raises(InvalidInput):
             check(value)
+
+
+def resolving(document: Document, name: str) -> Any:
+    """A validator of component ``name`` that resolves the document's references."""
+    from openapi_schema_validator import OAS31Validator
+
+    return OAS31Validator({"$ref": f"#/components/schemas/{name}",
+                           "components": document["components"]})
+
+
+def test_the_gateway_document_declares_the_notices_it_sends(
+        documents: dict[str, Document]) -> None:
+    """``webhooks.notice`` is the signed CloudEvent POST with its delivery rules, and the
+    event the gateway builds is valid by the documented schema."""
+    from datetime import UTC, datetime
+
+    from numident.core.notices import NoticeType
+    from numident.operator.events import cloudevent
+
+    gateway = documents["gateway"]
+    operation = gateway["webhooks"]["notice"]["post"]
+    assert operation["operationId"] == "sendNotice"
+    headers = {p["name"]: p for p in operation["parameters"] if p["in"] == "header"}
+    assert all(headers[h]["required"] for h in ("Signature", "Signature-Input",
+                                                "Content-Digest"))
+    assert 'tag="numident-notice"' in headers["Signature-Input"]["description"]
+    assert operation["requestBody"]["content"] == {
+        "application/cloudevents+json": {"schema": {"$ref": "#/components/schemas/Notice"}}}
+    assert "24 hours" in operation["description"]
+    assert "same event id" in operation["description"]
+    assert "duplicate" in operation["description"]
+    notice = schema_of(gateway, "Notice")["properties"]
+    assert notice["type"]["enum"] == [f"org.numident.notice.{k}" for k in NoticeType]
+    event = json.loads(cloudevent("n-1", NoticeType.CONTRACT_TERMINATED, "http://gateway",
+                                  "+79161234567", "user-42", datetime(2026, 12, 1, tzinfo=UTC),
+                                  "e-1"))
+    validator = resolving(gateway, "Notice")
+    validator.validate(event)
+    del event["data"]["identificationCode"]
+    assert not validator.is_valid(event)
+
+
+def without_defaults(schema: Any) -> Any:
+    """``schema`` without ``default`` keys (one generator writes ``default: null``)."""
+    if isinstance(schema, dict):
+        return {k: without_defaults(v) for k, v in schema.items() if k != "default"}
+    if isinstance(schema, list):
+        return [without_defaults(v) for v in schema]
+    return schema
+
+
+def test_the_messenger_document_declares_the_notices_it_receives(
+        documents: dict[str, Document]) -> None:
+    """``POST /messenger/v1/notices`` takes the same CloudEvent (structured or binary mode)
+    with the same signature headers, and answers the receipt the gateway's webhook names."""
+    gateway, messenger = documents["gateway"], documents["messenger"]
+    operation = messenger["paths"]["/messenger/v1/notices"]["post"]
+    content = operation["requestBody"]["content"]
+    assert content["application/cloudevents+json"]["schema"]["$ref"].endswith("/Notice")
+    assert content["application/json"]["schema"]["$ref"].endswith("/NoticeData")
+    for name in ("Notice", "NoticeData", "NoticeReceipt"):
+        assert without_defaults(schema_of(messenger, name)) == \
+            without_defaults(schema_of(gateway, name)), name
+    signed = [p for p in operation["parameters"] if p["name"].startswith(("Signature",
+                                                                           "Content-Digest"))]
+    sent = [p for p in gateway["webhooks"]["notice"]["post"]["parameters"]
+            if p["name"].startswith(("Signature", "Content-Digest"))]
+    assert signed == sent
+    assert len(signed) == 3
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/NoticeReceipt"}

@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from numident.core.accounts import AccountState
 from numident.core.clock import rfc3339
-from numident.core.notices import NoticeType
 from numident.core.numbers import NUMBER_PATTERN
 from numident.errors import Unauthenticated
 from numident.messenger.accounts import ACCOUNT_ID_PATTERN, Account
 from numident.messenger.service import MessengerService
+from numident.web.notice_contract import DELIVERY, NoticeReceipt, signature_headers
 
 router = APIRouter()
 
@@ -56,13 +56,6 @@ class AccountView(BaseModel):
     reason: str | None
     updatedAt: Timestamp
     simSwappedAt: Timestamp | None
-
-
-class NoticeAnswer(BaseModel):
-    id: str
-    type: NoticeType
-    duplicate: bool
-    accounts: int
 
 
 class ErrorBody(BaseModel):
@@ -141,8 +134,17 @@ def get_account(accountId: AccountId, request: Request) -> JSONResponse:
     return JSONResponse(present(service(request).status(accountId)))
 
 
-@router.post("/messenger/v1/notices", response_model=NoticeAnswer, responses=ERRORS,
-             operation_id="receiveNotice",
+NOTICE_BODY = {"required": True, "description": "The CloudEvent: structured mode, or binary "
+               "mode (application/json: the data, the attributes as ce-* headers)",
+               "content": {
+                   "application/cloudevents+json": {
+                       "schema": {"$ref": "#/components/schemas/Notice"}},
+                   "application/json": {"schema": {"$ref": "#/components/schemas/NoticeData"}}}}
+
+
+@router.post("/messenger/v1/notices", response_model=NoticeReceipt, responses=ERRORS,
+             operation_id="receiveNotice", description=DELIVERY,
+             openapi_extra={"parameters": signature_headers(), "requestBody": NOTICE_BODY},
              tags=["notices"], summary="Intake of signed operator notices (CloudEvents 1.0)")
 async def post_notice(request: Request) -> JSONResponse:
     body = await request.body()

@@ -38,6 +38,7 @@ from numident.operator.id_tokens import IdTokenIssuer
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.nats_mode import connect_gateway, run_nats
 from numident.operator.notice_delivery import notice_dispatcher
+from numident.operator.notice_webhook import declare_notice_webhook
 from numident.operator.oauth_errors import OAuthError, oauth_error_response
 from numident.operator.replay import SqlJtiStore
 from numident.operator.security import ADMIN, AUTHORIZATION_CODE, CLIENT_CREDENTIALS, OPEN_ID
@@ -168,6 +169,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                    max_body_bytes=op.max_body_bytes,
                    health=lambda: {"pendingRequests": gateway.pending})
     app.add_exception_handler(OAuthError, oauth_error_response)
+    declare_notice_webhook(app)
     install_document(app, lambda document: errors_as_served(document, "ErrorBody"), correlated,
                      scopes_as_alternatives, served_at(base_url),
                      with_schemes(OPEN_ID, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, ADMIN))

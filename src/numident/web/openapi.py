@@ -21,6 +21,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.security.base import SecurityBase
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from numident.web.middleware import CORRELATOR_PATTERN
 
@@ -32,8 +34,9 @@ VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
 def operations(document: Document) -> Iterator[Document]:
-    """Every operation object of the document's paths."""
-    for item in document.get("paths", {}).values():
+    """Every operation object of the document's paths and webhooks."""
+    items = [*document.get("paths", {}).values(), *document.get("webhooks", {}).values()]
+    for item in items:
         for method in METHODS:
             if method in item:
                 yield item[method]
@@ -133,6 +136,20 @@ def with_schemes(*schemes: SecurityBase) -> Finisher:
         for scheme in schemes:
             declared.setdefault(scheme.scheme_name, jsonable_encoder(
                 scheme.model, by_alias=True, exclude_none=True))
+
+    return finish
+
+
+def with_models(*models: type[BaseModel]) -> Finisher:
+    """A finisher adding the schemas of ``models`` (and of the models they use) to
+    ``components.schemas``, for operations that declare a body they read themselves."""
+
+    def finish(document: Document) -> None:
+        _, top = models_json_schema([(model, "validation") for model in models],
+                                    ref_template="#/components/schemas/{model}")
+        schemas: Document = document.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in top.get("$defs", {}).items():
+            schemas.setdefault(name, schema)
 
     return finish
 
