@@ -362,3 +362,22 @@ def test_the_messenger_document_declares_the_notices_it_receives(
     assert len(signed) == 3
     assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/NoticeReceipt"}
+
+
+@pytest.mark.parametrize("side", ["gateway", "messenger"])
+def test_the_document_is_valid_openapi(documents: dict[str, Document], side: str) -> None:
+    """openapi-spec-validator accepts the gateway's and the messenger's document."""
+    from openapi_spec_validator import validate
+
+    validate(documents[side])
+
+
+@pytest.mark.anyio
+async def test_every_served_camara_document_is_valid_openapi(tmp_path: Path) -> None:
+    """openapi-spec-validator accepts the document of every CAMARA version served."""
+    from openapi_spec_validator import validate
+
+    served = await camara_documents(tmp_path)
+    for root, document in served.items():
+        assert document["servers"] == [{"url": "http://127.0.0.1:8080"}], root
+        validate(document)
