@@ -47,8 +47,9 @@ class Notice(BaseModel):
                     description="Unique per sender; retries of one event reuse it")
     source: str = Field(json_schema_extra={"format": "uri-reference"},
                         examples=["https://gateway.alfa.example"])
-    type: str = Field(json_schema_extra={"enum": [CLOUDEVENT_TYPE_PREFIX + kind.value
-                                                  for kind in NoticeType]})
+    # Titled apart from NoticeType (the kinds), so generated clients name the two enums apart.
+    type: str = Field(title="NoticeEventType", json_schema_extra={
+        "enum": [CLOUDEVENT_TYPE_PREFIX + kind.value for kind in NoticeType]})
     time: str | None = Field(None, json_schema_extra=DATE_TIME)
     datacontenttype: Literal["application/json"] | None = None
     data: NoticeData
