@@ -9,7 +9,6 @@ The checked-in document is the served one (``test_openapi_documents``).
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import subprocess
 import sys
@@ -76,9 +75,12 @@ async def test_a_generated_client_gets_a_token_and_typed_answers(
         client_assertion_type=models.RequestAccessTokenBodyClientAssertionType(
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
         client_assertion=h.assertion(), client_id="chat")
-    answered = await token_api.asyncio_detailed(client=anonymous, body=body)
-    assert answered.status_code == 200
-    token = json.loads(answered.content)["access_token"]
+    answered = await token_api.asyncio(client=anonymous, body=body)
+    assert isinstance(answered, models.TokenAnswer)
+    assert answered.token_type == "Bearer"
+    assert answered.scope == "identification"
+    assert 0 < answered.expires_in <= 3600
+    token = answered.access_token
 
     client = generated.AuthenticatedClient(base_url=BASE_URL, token=token, httpx_args=transport)
     confirmed = await create.asyncio(client=client, body=models.IdentificationRequest(
