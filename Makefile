@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench
 
-$(VENV)/.installed: pyproject.toml tests/integration/operator/codegen-requirements.txt
+$(VENV)/.installed: pyproject.toml tests/codegen-requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	# openapi-python-client pins a typer older than numident's: it gets a venv of its own.
 	$(PYTHON) -m venv $(VENV)/codegen
-	$(VENV)/codegen/bin/python -m pip install --quiet -r tests/integration/operator/codegen-requirements.txt
+	$(VENV)/codegen/bin/python -m pip install --quiet -r tests/codegen-requirements.txt
 	touch $@
 
 demo: $(VENV)/.installed
