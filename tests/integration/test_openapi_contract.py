@@ -381,3 +381,21 @@ async def test_every_served_camara_document_is_valid_openapi(tmp_path: Path) -> 
     for root, document in served.items():
         assert document["servers"] == [{"url": "http://127.0.0.1:8080"}], root
         validate(document)
+
+
+def test_a_batch_answer_is_valid_by_its_documented_schema(documents: dict[str, Document]) -> None:
+    """createIdentificationBatch documents its 200: per item, the request's answer with its
+    index, or the item's refusal (its index and the error body)."""
+    gateway = documents["gateway"]
+    operation = gateway["paths"]["/identification/v1/requests/batch"]["post"]
+    ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    validator = resolving(gateway, ref.rsplit("/", 1)[1])
+    answer = {"results": [
+        {"index": 0, "requestId": "r-1", "phoneNumber": "+79161234567",
+         "identificationCode": "user-42", "status": "answered", "result": "confirmed",
+         "receivedAt": "2026-12-01T09:00:00Z", "answeredAt": "2026-12-01T09:00:00Z",
+         "answerDue": "2026-12-01T09:20:00Z"},
+        {"index": 1, "error": {"status": 400, "code": "INVALID_PHONE_NUMBER",
+                               "message": "phone number is empty"}}]}
+    validator.validate(answer)
+    assert not validator.is_valid({"results": [{"index": 1, "error": {"code": "X"}}]})

@@ -69,6 +69,20 @@ class ErrorBody(BaseModel):
     message: str
 
 
+class BatchItemAnswer(RequestAnswer):
+    index: int = Field(description="The item's position in the batch")
+
+
+class BatchItemRefusal(BaseModel):
+    index: int = Field(description="The item's position in the batch")
+    error: ErrorBody
+
+
+class BatchAnswer(BaseModel):
+    results: list[BatchItemAnswer | BatchItemRefusal] = Field(
+        description="One per item, in the batch's order: its answer, or why it was refused")
+
+
 def gateway(request: Request) -> Gateway:
     return request.app.state.gateway  # type: ignore[no-any-return]
 
@@ -138,7 +152,7 @@ def read_request(requestId: str, caller: Caller, request: Request) -> JSONRespon
 
 
 @router.post("/identification/v1/requests/batch", operation_id="createIdentificationBatch",
-             responses=ERRORS, tags=["identification"],
+             response_model=BatchAnswer, responses=ERRORS, tags=["identification"],
              summary="Up to 1000 requests; each item is answered or refused on its own")
 def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONResponse:
     results: list[dict[str, Any] | None] = [None] * len(body.requests)
