@@ -7,10 +7,15 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt tests/codegen-requirements.txt \
+		tests/generated-client-requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[server,test]'
+	$(BIN)/python -m pip install --quiet -r tests/generated-client-requirements.txt
+	# openapi-python-client pins a typer older than numident's: it gets a venv of its own.
+	$(PYTHON) -m venv $(VENV)/codegen
+	$(VENV)/codegen/bin/python -m pip install --quiet -r tests/codegen-requirements.txt
 	touch $@
 
 demo: $(VENV)/.installed

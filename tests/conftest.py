@@ -4,14 +4,23 @@
 PostgreSQL database (created on the local server and dropped afterwards, under a unique name
 so that concurrent runs on one server never meet). Set ``NUMIDENT_TEST_POSTGRES_URL`` to point
 at another server; the default is the local one with trust authentication.
+
+``generate_client`` generates a Python client from an OpenAPI document with
+openapi-python-client, run as a subprocess from its own virtual environment (``.venv/codegen``,
+installed by ``make`` from ``codegen-requirements.txt``: its typer pin conflicts with
+numident's), into the test's temporary folder; nothing is fetched.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -66,3 +75,40 @@ def real_plan() -> Path:
     path = Path(os.environ.get("NUMIDENT_TEST_PLAN", default))
     assert path.is_file(), f"the numbering plan file {path} is missing (set NUMIDENT_TEST_PLAN)"
     return path
+
+
+def _codegen() -> Path:
+    """``NUMIDENT_CODEGEN``, else ``codegen/bin/openapi-python-client`` in the test venv."""
+    default = Path(sys.prefix) / "codegen" / "bin" / "openapi-python-client"
+    path = Path(os.environ.get("NUMIDENT_CODEGEN", default))
+    assert path.is_file(), (f"{path} is missing: `make` installs openapi-python-client there "
+                            "(or set NUMIDENT_CODEGEN)")
+    return path
+
+
+@pytest.fixture
+def generate_client(tmp_path: Path) -> Iterator[Callable[[Path, str], ModuleType]]:
+    """Generate package ``name`` from ``document`` (no warning allowed) and import it; the
+    package leaves ``sys.modules`` after the test."""
+    packages: list[str] = []
+    config = tmp_path / "codegen.yaml"
+    config.write_text("post_hooks: []\n", encoding="utf-8")
+
+    def generate(document: Path, name: str) -> ModuleType:
+        run = subprocess.run([str(_codegen()), "generate", "--path", str(document),
+                              "--output-path", str(tmp_path / name), "--meta", "none",
+                              "--config", str(config)],
+                             capture_output=True, text=True, timeout=120, check=False)
+        output = run.stdout + run.stderr
+        assert run.returncode == 0, output
+        assert "Warning" not in output, output
+        packages.append(name)
+        return importlib.import_module(name)
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield generate
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.split(".")[0] in packages]:
+            del sys.modules[name]

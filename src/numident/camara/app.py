@@ -25,6 +25,12 @@ from fastapi.responses import JSONResponse
 from numident import __version__
 from numident.camara.releases import CATALOGUE, Api, Release
 from numident.web.errors import explain_not_found
+from numident.web.openapi import (
+    correlated,
+    errors_as_served,
+    scopes_as_alternatives,
+    served_at,
+)
 
 
 @dataclass(frozen=True)
@@ -80,12 +86,13 @@ def served_apis(disabled: Iterable[str] = ()) -> list[CamaraApi]:
             if f"{api.name}/{release.segment}" not in off]
 
 
-def install_camara(app: FastAPI, disabled: Iterable[str] = ()) -> None:
+def install_camara(app: FastAPI, disabled: Iterable[str] = (), *, base_url: str) -> None:
+    """Serve every enabled version, each with its document naming ``base_url`` as server."""
     served = served_apis(disabled)
     last = {api.name: api for api in served}
     for api in served:
         app.include_router(api.router, include_in_schema=last[api.name] is api)
-        _serve_document(app, api)
+        _serve_document(app, api, base_url)
     segments = {api.name: [s.version for s in served if s.name == api.name]
                 for api in CATALOGUE}
     explain_not_found(app, lambda path: _unknown_version(segments, path))
@@ -106,7 +113,7 @@ def _unknown_version(segments: dict[str, list[str]], path: str) -> str | None:
             f"{version or 'without a version'}")
 
 
-def _serve_document(app: FastAPI, api: CamaraApi) -> None:
+def _serve_document(app: FastAPI, api: CamaraApi, base_url: str) -> None:
     document: dict[str, object] = {}
 
     @app.get(f"{api.root}/openapi.json", include_in_schema=False)
@@ -115,4 +122,8 @@ def _serve_document(app: FastAPI, api: CamaraApi) -> None:
             document.update(get_openapi(
                 title=f"{api.title} (numident {__version__})", version=api.release.version,
                 routes=api.router.routes, openapi_version="3.1.0"))
+            errors_as_served(document, "ErrorInfo")
+            correlated(document)
+            scopes_as_alternatives(document)
+            served_at(base_url)(document)
         return JSONResponse(document)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Header, Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, Engine, select
 
@@ -28,6 +28,7 @@ from numident.errors import NotFound, PermissionDenied, Unauthenticated, Unproce
 from numident.operator.api import authenticator, gateway
 from numident.operator.gateway import Gateway
 from numident.operator.organizers import OrganizerRecord
+from numident.operator.security import bearer
 from numident.operator.tables import subscribers
 from numident.storage.database import read_only
 from numident.trust.tokens import TokenClaims
@@ -79,10 +80,11 @@ class Caller:
 
 def caller_with(scope: str, *alternatives: str) -> Callable[..., Caller]:
     """The dependency that admits only callers whose token grants ``scope`` or one of the
-    ``alternatives`` (an API's umbrella scope, such as ``sim-swap``)."""
+    ``alternatives`` (an API's umbrella scope, such as ``sim-swap``); the documents name
+    each as an ``openId`` requirement, as the CAMARA documents do."""
+    token = bearer(scope, *alternatives)
 
-    def dependency(request: Request,
-                   authorization: Annotated[str | None, Header()] = None) -> Caller:
+    def dependency(request: Request, authorization: str | None = Depends(token)) -> Caller:
         try:
             record, claims = authenticator(request).caller(authorization, scope,
                                                            *alternatives)

@@ -14,7 +14,9 @@ from enum import StrEnum
 from numident.errors import InvalidIdentificationCode
 
 ANSWER_DEADLINE = timedelta(minutes=20)
-_CODE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+IDENTIFICATION_CODE_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
+"""An identification code, as a JSON Schema pattern."""
+_CODE = re.compile(IDENTIFICATION_CODE_PATTERN.strip("^$"))
 
 
 class Result(StrEnum):

@@ -13,6 +13,10 @@ from numident.errors import InvalidPhoneNumber
 
 MAX_INPUT_LENGTH = 32
 _ALLOWED = frozenset("+0123456789 ()-.")
+NUMBER_PATTERN = r"^[+0-9 ()\-.]{1,32}$"
+"""What :func:`normalize` lets through to parsing, as a JSON Schema pattern."""
+INTERNATIONAL_PATTERN = r"^\+[0-9 ()\-.]{1,31}$"
+"""The same, in the international form required without a ``default_region``."""
 
 
 def normalize(raw: str, *, default_region: str | None = None,

@@ -29,7 +29,9 @@ from numident.messenger.tables import account_audit, accounts
 from numident.outbox.store import OutboxMessage, SqlOutbox
 from numident.storage.dialect import driver_sql, timestamp_binder
 
-_ACCOUNT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+ACCOUNT_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
+"""An account id, as a JSON Schema pattern."""
+_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN.strip("^$"))
 WEBHOOK_KIND = "webhook"
 
 

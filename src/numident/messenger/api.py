@@ -11,21 +11,33 @@ import hmac
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from numident.core.accounts import AccountState
 from numident.core.clock import rfc3339
+from numident.core.numbers import NUMBER_PATTERN
 from numident.errors import Unauthenticated
-from numident.messenger.accounts import Account
+from numident.messenger.accounts import ACCOUNT_ID_PATTERN, Account
 from numident.messenger.service import MessengerService
+from numident.web.notice_contract import DELIVERY, NoticeReceipt, signature_headers
 
 router = APIRouter()
 
 
+# The patterns document the core's checks (which answer with their own error codes), so
+# they are schema annotations, not validation of the framework's.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+AccountId = Annotated[str, Path(json_schema_extra={"pattern": ACCOUNT_ID_PATTERN})]
+
+
 class PhoneNumberBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    phoneNumber: StrictStr = Field(examples=["+79161234567"])
+    phoneNumber: StrictStr = Field(
+        examples=["+79161234567", "89161234567"], json_schema_extra={"pattern": NUMBER_PATTERN},
+        description="E.164, or the national form of the messenger's default region")
 
 
 class ConfirmBody(BaseModel):
@@ -36,21 +48,14 @@ class ConfirmBody(BaseModel):
 class AccountView(BaseModel):
     accountId: str
     phoneNumber: str | None
-    state: str
+    state: AccountState
     operator: str | None = Field(description="ИНН of the operator serving the number")
     operatorName: str | None
     canSend: bool
     identificationCode: str
     reason: str | None
-    updatedAt: str
-    simSwappedAt: str | None
-
-
-class NoticeAnswer(BaseModel):
-    id: str
-    type: str
-    duplicate: bool
-    accounts: int
+    updatedAt: Timestamp
+    simSwappedAt: Timestamp | None
 
 
 class ErrorBody(BaseModel):
@@ -67,8 +72,16 @@ def service(request: Request) -> MessengerService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def backend(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+BACKEND_TOKEN = HTTPBearer(
+    scheme_name="backendToken", auto_error=False,
+    description="The organizer backend's token (messenger.api_token); when none is "
+    "configured, the service accepts any caller.")
+_BACKEND_TOKEN = Security(BACKEND_TOKEN)
+
+
+def backend(request: Request, _: Any = _BACKEND_TOKEN) -> None:
     """Accept the organizer's backend: the configured bearer token, or anyone when none is."""
+    authorization = request.headers.get("authorization")
     token = service(request).settings.api_token
     if token is None:
         return
@@ -93,32 +106,45 @@ def present(account: Account) -> dict[str, Any]:
 
 
 @router.put("/messenger/v1/accounts/{accountId}/phone-number", status_code=202,
+            operation_id="setPhoneNumber",
             response_model=AccountView, responses=ERRORS, dependencies=[Backend],
             tags=["accounts"], summary="Start (re-)identification: an SMS code is sent")
-async def put_phone_number(accountId: str, body: PhoneNumberBody,
+async def put_phone_number(accountId: AccountId, body: PhoneNumberBody,
                            request: Request) -> JSONResponse:
     account = await service(request).set_phone_number(accountId, body.phoneNumber)
     return JSONResponse(present(account), status_code=202)
 
 
 @router.post("/messenger/v1/accounts/{accountId}/phone-number/confirm", status_code=202,
+             operation_id="confirmPhoneNumber",
              response_model=AccountView, responses=ERRORS, dependencies=[Backend],
              tags=["accounts"],
              summary="Prove possession with the SMS code; the operator is asked next")
-async def confirm_phone_number(accountId: str, body: ConfirmBody,
+async def confirm_phone_number(accountId: AccountId, body: ConfirmBody,
                                request: Request) -> JSONResponse:
     account = await service(request).confirm_possession(accountId, body.code)
     return JSONResponse(present(account), status_code=202)
 
 
 @router.get("/messenger/v1/accounts/{accountId}", response_model=AccountView,
+            operation_id="getAccount",
             responses=ERRORS, dependencies=[Backend], tags=["accounts"],
             summary="The account's state; canSend is the messaging gate")
-def get_account(accountId: str, request: Request) -> JSONResponse:
+def get_account(accountId: AccountId, request: Request) -> JSONResponse:
     return JSONResponse(present(service(request).status(accountId)))
 
 
-@router.post("/messenger/v1/notices", response_model=NoticeAnswer, responses=ERRORS,
+NOTICE_BODY = {"required": True, "description": "The CloudEvent: structured mode, or binary "
+               "mode (application/json: the data, the attributes as ce-* headers)",
+               "content": {
+                   "application/cloudevents+json": {
+                       "schema": {"$ref": "#/components/schemas/Notice"}},
+                   "application/json": {"schema": {"$ref": "#/components/schemas/NoticeData"}}}}
+
+
+@router.post("/messenger/v1/notices", response_model=NoticeReceipt, responses=ERRORS,
+             operation_id="receiveNotice", description=DELIVERY,
+             openapi_extra={"parameters": signature_headers(), "requestBody": NOTICE_BODY},
              tags=["notices"], summary="Intake of signed operator notices (CloudEvents 1.0)")
 async def post_notice(request: Request) -> JSONResponse:
     body = await request.body()

@@ -39,6 +39,8 @@ from numident.routing.service import OperatorAliases, RoutingService
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.web.app import finish, install_common
+from numident.web.notice_contract import Notice
+from numident.web.openapi import correlated, errors_as_served, install_document, with_models
 
 log = structlog.get_logger(__name__)
 
@@ -124,4 +126,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(api.router)
     install_common(app, engine=engine, registry=metrics.registry,
                    max_body_bytes=messenger.max_body_bytes)
+    install_document(app, lambda document: errors_as_served(document, "ErrorBody"), correlated,
+                     with_models(Notice))
     return app

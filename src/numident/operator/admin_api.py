@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
@@ -17,11 +17,13 @@ from numident.operator.api import ERRORS, authenticator, gateway
 from numident.operator.authorization import Authentication
 from numident.operator.lifecycle_intake import LifecycleEvent
 from numident.operator.organizers import Limits, OrganizerRecord
+from numident.operator.security import admin_bearer
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
 
 
-def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+def admin(request: Request,
+          authorization: Annotated[str | None, Depends(admin_bearer)]) -> None:
     authenticator(request).admin(authorization)
 
 
@@ -63,7 +65,8 @@ class NetworkSessionIn(BaseModel):
     authentication: Authentication = Authentication.NETWORK
 
 
-@router.post("/events", status_code=201, summary="Record a lifecycle event now")
+@router.post("/events", status_code=201, operation_id="recordLifecycleEvent",
+             summary="Record a lifecycle event now")
 def post_event(body: LifecycleEvent, request: Request) -> JSONResponse:
     g = gateway(request)
     outcome = g.record_event(body.type, normalize(body.phoneNumber), source="admin-api",
@@ -75,7 +78,8 @@ def post_event(body: LifecycleEvent, request: Request) -> JSONResponse:
                         status_code=200 if outcome.duplicate else 201)
 
 
-@router.post("/organizers", status_code=201, summary="Register an organizer")
+@router.post("/organizers", status_code=201, operation_id="registerOrganizer",
+             summary="Register an organizer")
 def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
     g = gateway(request)
     record = organizers.add_organizer(g.engine, body.name, body.noticeUrl, body.publicKey,
@@ -90,13 +94,13 @@ def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
                          **_limits(request, record)}, status_code=201)
 
 
-@router.get("/organizers/{name}/limits",
+@router.get("/organizers/{name}/limits", operation_id="getOrganizerLimits",
             summary="An organizer's limits: its own, those in force, and today's count")
 def get_limits(name: str, request: Request) -> JSONResponse:
     return JSONResponse(_limits(request, organizers.find(gateway(request).engine, name)))
 
 
-@router.put("/organizers/{name}/limits",
+@router.put("/organizers/{name}/limits", operation_id="setOrganizerLimits",
             summary="Change an organizer's limits (null: the gateway's default); applies at "
             "once here and within a second on every other replica")
 def put_limits(name: str, body: LimitsIn, request: Request) -> JSONResponse:
@@ -117,7 +121,7 @@ def _limits(request: Request, record: OrganizerRecord) -> dict[str, Any]:
             "itemsToday": g.limits.counted(record.id, g.clock.now().date())}
 
 
-@router.put("/network-sessions/{sessionId}", status_code=204,
+@router.put("/network-sessions/{sessionId}", status_code=204, operation_id="putNetworkSession",
             summary="Tell the gateway which line a network session (connection) belongs to")
 def put_network_session(sessionId: str, body: NetworkSessionIn, request: Request) -> Response:
     g = gateway(request)
@@ -127,13 +131,15 @@ def put_network_session(sessionId: str, body: NetworkSessionIn, request: Request
 
 
 @router.delete("/network-sessions/{sessionId}", status_code=204,
+               operation_id="deleteNetworkSession",
                summary="Forget a network session")
 def delete_network_session(sessionId: str, request: Request) -> Response:
     authorization.end_session(gateway(request).engine, sessionId)
     return Response(status_code=204)
 
 
-@router.get("/sim-swap-subscriptions", summary="Active SIM swap subscriptions")
+@router.get("/sim-swap-subscriptions", operation_id="listSimSwapSubscriptions",
+            summary="Active SIM swap subscriptions")
 def get_sim_swap_subscriptions(request: Request, phoneNumber: str | None = None,
                                organizer: str | None = None, limit: int = 100) -> JSONResponse:
     g = gateway(request)
@@ -147,6 +153,7 @@ def get_sim_swap_subscriptions(request: Request, phoneNumber: str | None = None,
 
 
 @router.delete("/sim-swap-subscriptions/{subscriptionId}", status_code=204,
+               operation_id="endSimSwapSubscription",
                summary="End a SIM swap subscription (NETWORK_TERMINATED)")
 def end_sim_swap_subscription(subscriptionId: str, request: Request) -> Response:
     g = gateway(request)
@@ -157,7 +164,7 @@ def end_sim_swap_subscription(subscriptionId: str, request: Request) -> Response
     return Response(status_code=204)
 
 
-@router.get("/notices", summary="Notices in the outbox, newest first")
+@router.get("/notices", operation_id="listNotices", summary="Notices in the outbox, newest first")
 def get_notices(request: Request,
                 status: Literal["pending", "delivered", "dead"] | None = None,
                 organizer: str | None = None, limit: int = 100) -> JSONResponse:
@@ -167,7 +174,8 @@ def get_notices(request: Request,
                          "notices": [_notice(m) for m in rows]})
 
 
-@router.post("/notices/{noticeId}/retry", summary="Send a dead-lettered notice again")
+@router.post("/notices/{noticeId}/retry", operation_id="retryNotice",
+             summary="Send a dead-lettered notice again")
 def retry_notice(noticeId: str, request: Request) -> JSONResponse:
     g = gateway(request)
     count = SqlOutbox(g.engine, outbox).requeue_dead(noticeId, g.clock.now())

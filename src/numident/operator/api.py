@@ -4,32 +4,43 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from numident.core.clock import rfc3339
 from numident.core.identification import (
+    IDENTIFICATION_CODE_PATTERN,
     NOT_ANSWERED_IN_TIME,
     RequestStatus,
     validate_identification_code,
 )
-from numident.core.numbers import normalize
+from numident.core.numbers import INTERNATIONAL_PATTERN, normalize
 from numident.errors import InvalidInput, NotFound
 from numident.operator import identification
-from numident.operator.auth import Authenticator
+from numident.operator.auth import IDENTIFICATION_SCOPE, Authenticator
 from numident.operator.gateway import Gateway
 from numident.operator.identification import Item, Organizer, RequestView
 from numident.operator.organizers import OrganizerRecord
+from numident.operator.security import CLIENT_CREDENTIALS, OPEN_ID, bearer
 
 router = APIRouter()
 MAX_BATCH = 1000
 
 
+# The patterns document the core's checks (which answer with their own error codes), so
+# they are schema annotations, not validation of the framework's.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+CodeInPath = Annotated[str, Path(json_schema_extra={"pattern": IDENTIFICATION_CODE_PATTERN})]
+
+
 class IdentificationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    phoneNumber: StrictStr = Field(examples=["+79161234567"])
-    identificationCode: StrictStr = Field(examples=["user-42"])
+    phoneNumber: StrictStr = Field(
+        examples=["+79161234567"], json_schema_extra={"pattern": INTERNATIONAL_PATTERN},
+        description="E.164 (separators are accepted and dropped)")
+    identificationCode: StrictStr = Field(
+        examples=["user-42"], json_schema_extra={"pattern": IDENTIFICATION_CODE_PATTERN})
 
 
 class BatchRequest(BaseModel):
@@ -47,15 +58,29 @@ class RequestAnswer(BaseModel):
     result: Literal["confirmed", "not_found"] | None = Field(
         None, description="the answer, when status is answered")
     reason: str | None = Field(None, description="why, when status is expired")
-    receivedAt: str
-    answeredAt: str | None = None
-    answerDue: str
+    receivedAt: Timestamp
+    answeredAt: Timestamp | None = None
+    answerDue: Timestamp
 
 
 class ErrorBody(BaseModel):
     status: int
     code: str
     message: str
+
+
+class BatchItemAnswer(RequestAnswer):
+    index: int = Field(description="The item's position in the batch")
+
+
+class BatchItemRefusal(BaseModel):
+    index: int = Field(description="The item's position in the batch")
+    error: ErrorBody
+
+
+class BatchAnswer(BaseModel):
+    results: list[BatchItemAnswer | BatchItemRefusal] = Field(
+        description="One per item, in the batch's order: its answer, or why it was refused")
 
 
 def gateway(request: Request) -> Gateway:
@@ -66,8 +91,12 @@ def authenticator(request: Request) -> Authenticator:
     return request.app.state.authenticator  # type: ignore[no-any-return]
 
 
+IDENTIFICATION_TOKEN = bearer(IDENTIFICATION_SCOPE, schemes=(CLIENT_CREDENTIALS, OPEN_ID))
+
+
 def organizer(request: Request,
-              authorization: Annotated[str | None, Header()] = None) -> OrganizerRecord:
+              authorization: Annotated[str | None, Depends(IDENTIFICATION_TOKEN)]
+              ) -> OrganizerRecord:
     return authenticator(request).organizer(authorization)
 
 
@@ -102,7 +131,8 @@ def _respond(view: RequestView) -> JSONResponse:
     return JSONResponse(present(view))
 
 
-@router.post("/identification/v1/requests", response_model=RequestAnswer,
+@router.post("/identification/v1/requests", operation_id="createIdentificationRequest",
+             response_model=RequestAnswer,
              responses={202: {"model": RequestAnswer}, **ERRORS}, tags=["identification"],
              summary="Ask whether a number belongs to a subscriber (answer due in 20 minutes)")
 def create_request(body: IdentificationRequest, caller: Caller,
@@ -113,6 +143,7 @@ def create_request(body: IdentificationRequest, caller: Caller,
 
 
 @router.get("/identification/v1/requests/{requestId}", response_model=RequestAnswer,
+            operation_id="getIdentificationRequest",
             responses=ERRORS, tags=["identification"])
 def read_request(requestId: str, caller: Caller, request: Request) -> JSONResponse:
     view = identification.get(gateway(request).engine, Organizer(caller.id, caller.name),
@@ -120,7 +151,8 @@ def read_request(requestId: str, caller: Caller, request: Request) -> JSONRespon
     return JSONResponse(present(view))
 
 
-@router.post("/identification/v1/requests/batch", responses=ERRORS, tags=["identification"],
+@router.post("/identification/v1/requests/batch", operation_id="createIdentificationBatch",
+             response_model=BatchAnswer, responses=ERRORS, tags=["identification"],
              summary="Up to 1000 requests; each item is answered or refused on its own")
 def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONResponse:
     results: list[dict[str, Any] | None] = [None] * len(body.requests)
@@ -140,9 +172,10 @@ def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONRe
 
 
 @router.delete("/identification/v1/usages/{identificationCode}", status_code=204,
+               operation_id="withdrawUsage",
                responses=ERRORS, tags=["identification"],
                summary="The organizer withdraws its usage of an identification code")
-def withdraw_usage(identificationCode: str, caller: Caller,
+def withdraw_usage(identificationCode: CodeInPath, caller: Caller,
                    request: Request) -> Response:
     code = validate_identification_code(identificationCode)
     g = gateway(request)

@@ -39,12 +39,22 @@ from numident.operator.id_tokens import IdTokenIssuer
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.nats_mode import connect_gateway, run_nats
 from numident.operator.notice_delivery import notice_dispatcher
+from numident.operator.notice_webhook import declare_notice_webhook
 from numident.operator.oauth_errors import OAuthError, oauth_error_response
 from numident.operator.replay import SqlJtiStore
+from numident.operator.security import ADMIN, AUTHORIZATION_CODE, CLIENT_CREDENTIALS, OPEN_ID
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.trust.tokens import AccessTokenIssuer
 from numident.web.app import finish, install_common
+from numident.web.openapi import (
+    correlated,
+    errors_as_served,
+    install_document,
+    scopes_as_alternatives,
+    served_at,
+    with_schemes,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -154,9 +164,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(discovery.router)
     app.include_router(ciba_api.router)
     app.include_router(admin_api.router)
-    install_camara(app, op.camara.disabled_versions)
+    install_camara(app, op.camara.disabled_versions, base_url=base_url)
     install_common(app, engine=engine, registry=metrics.registry,
                    max_body_bytes=op.max_body_bytes,
                    health=lambda: {"pendingRequests": gateway.pending})
     app.add_exception_handler(OAuthError, oauth_error_response)
+    declare_notice_webhook(app)
+    install_document(app, lambda document: errors_as_served(document, "ErrorBody"), correlated,
+                     scopes_as_alternatives, served_at(base_url),
+                     with_schemes(OPEN_ID, CLIENT_CREDENTIALS, AUTHORIZATION_CODE, ADMIN))
     return app

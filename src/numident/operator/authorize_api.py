@@ -29,7 +29,7 @@ MAX_NONCE = 512
 router = APIRouter(tags=["auth"])
 
 
-@router.get("/oauth2/authorize", status_code=302,
+@router.get("/oauth2/authorize", status_code=302, operation_id="authorize",
             responses={400: {"description": "invalid_request", **OAUTH_ERROR},
                        401: {"description": "invalid_client", **OAUTH_ERROR}},
             summary="Authorization code for the subscriber of this device's connection")

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 import anyio
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
@@ -28,6 +28,7 @@ from numident.operator import consent_page as consent_page_html
 from numident.operator.auth import Authenticator
 from numident.operator.ciba import Ciba, ConsentOutcome, DeliveryMode, register_client
 from numident.operator.oauth_errors import NO_STORE, OAuthError, OAuthErrorCode
+from numident.operator.security import admin_bearer
 from numident.operator.token_endpoint import OAUTH_ERROR, Grant
 
 router = APIRouter(tags=["auth"])
@@ -103,6 +104,7 @@ OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/oauth2/bc-authorize", response_model=BcAuthorizeAnswer, openapi_extra=BC_FORM,
+             operation_id="requestBackchannelAuthentication",
              responses=OAUTH_ERRORS,
              summary="Backchannel authentication request (OpenID CIBA Core 1.0 section 7)")
 async def bc_authorize(request: Request) -> Response:
@@ -158,9 +160,11 @@ class CibaClient(BaseModel):
 
 
 @router.put("/admin/v1/organizers/{name}/ciba", status_code=204,
+            operation_id="setOrganizerCibaDelivery",
             tags=["admin"], summary="How an organizer learns CIBA decisions: poll or ping")
 def put_ciba_client(name: str, body: CibaClient, request: Request,
-                    authorization: Annotated[str | None, Header()] = None) -> Response:
+                    authorization: Annotated[str | None, Depends(admin_bearer)]
+                    ) -> Response:
     auth = authenticator(request)
     auth.admin(authorization)
     if auth.organizer_by_name(name) is None:

@@ -69,12 +69,13 @@ def discovery(request: Request) -> Discovery:
 
 
 @router.get("/.well-known/oauth-authorization-server",
+            operation_id="getAuthorizationServerMetadata",
             summary="Authorization server metadata (RFC 8414)")
 def oauth_metadata(request: Request) -> JSONResponse:
     return JSONResponse(discovery(request).metadata())
 
 
-@router.get("/.well-known/openid-configuration",
+@router.get("/.well-known/openid-configuration", operation_id="getOpenIdConfiguration",
             summary="OpenID Provider metadata (OpenID Connect Discovery 1.0)")
 def openid_configuration(request: Request) -> JSONResponse:
     return JSONResponse(discovery(request).metadata())

@@ -14,11 +14,12 @@ here issues refresh tokens.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
@@ -125,7 +126,19 @@ OAUTH_ERROR = {"content": {"application/json": {"schema": {
     "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}}}}
 
 
-@router.post("/oauth2/token", openapi_extra=TOKEN_FORM,
+class TokenAnswer(BaseModel):
+    """The successful token response (RFC 6749 section 5.1)."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="Seconds")
+    scope: str
+    id_token: str | None = Field(None, description="With the openid scope (authorization "
+                                 "code and CIBA)")
+
+
+@router.post("/oauth2/token", openapi_extra=TOKEN_FORM, operation_id="requestAccessToken",
+             response_model=TokenAnswer,
              responses={400: {"description": "RFC 6749 section 5.2 error", **OAUTH_ERROR},
                         401: {"description": "invalid_client", **OAUTH_ERROR}},
              summary="Access tokens for private_key_jwt clients (RFC 6749, RFC 7523)")

@@ -3,7 +3,8 @@
 Every error body is ``{"status": int, "code": "STABLE_CODE", "message": str}`` (CAMARA
 Commonalities). Validation failures of the framework become 400 ``INVALID_ARGUMENT`` naming the
 field; unknown routes 404 (a part of the server may explain them: :func:`explain_not_found`);
-anything unexpected 500 ``INTERNAL`` without internals in the body. A client that disconnects
+anything unexpected 500 ``INTERNAL`` without internals in the body. A 405's ``Allow`` names the
+methods of every route matching the path (:func:`allowed_methods`). A client that disconnects
 before its request body is read (the server's body deadline closes slow ones) is no error of the
 server's: it is logged as such, and nothing is sent.
 """
@@ -18,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from numident.errors import NumidentError, error_headers
 
@@ -64,18 +66,39 @@ def explain_not_found(app: FastAPI, explainer: NotFoundExplainer) -> None:
     app.state.not_found_explainers = [*explainers, explainer]
 
 
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods that some route serves at the request's path, as an ``Allow`` value.
+
+    The router answers a method mismatch from the first route whose path matches, so its
+    ``Allow`` leaves out the methods of the others (``/requests/batch`` also matches
+    ``/requests/{requestId}``, which comes first). Here each method is put to every route,
+    through the routes' own matching, so included routers and path parameters count alike.
+    """
+    routes = request.app.router.routes
+    return ", ".join(
+        method for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+               for route in routes))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED",
              403: "PERMISSION_DENIED", 413: "PAYLOAD_TOO_LARGE"}
     message = str(exc.detail)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and "Allow" in headers:
+        headers["Allow"] = allowed_methods(request) or headers["Allow"]
     if exc.status_code == 404:
         explainers: list[NotFoundExplainer] = getattr(request.app.state,
                                                       "not_found_explainers", [])
         message = next((m for e in explainers if (m := e(request.url.path)) is not None),
                        message)
     return error_response(exc.status_code, codes.get(exc.status_code, "INVALID_ARGUMENT"),
-                          message, dict(exc.headers or {}))
+                          message, headers)
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:

@@ -7,7 +7,9 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_CORRELATOR = re.compile(r"[a-zA-Z0-9\-_:;./<>{}]{1,256}")  # CAMARA XCorrelator, non-empty
+CORRELATOR_PATTERN = r"[a-zA-Z0-9\-_:;./<>{}]{1,256}"
+"""CAMARA's ``XCorrelator`` pattern, non-empty."""
+_CORRELATOR = re.compile(CORRELATOR_PATTERN)
 
 
 class Correlator:
