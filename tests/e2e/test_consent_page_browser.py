@@ -17,13 +17,12 @@ from pathlib import Path
 import httpx2
 import pytest
 from e2e_servers import cli, start_server
-from numident.trust.keys import PrivateKey, generate_key, save_public_key
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
 
+from numident.client.assertions import ASSERTION_TYPE, make_client_assertion
+from numident.client.keys import PrivateKey, generate_key, save_public_key
 from numident.core.clock import SystemClock
 from numident.operator.consent import last_url_in_file
-from numident.trust.assertions import make_client_assertion
-from numident.trust.tokens import ASSERTION_TYPE
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's build, never a downloaded one; no profile, network chatter or updates of its own.
