@@ -32,6 +32,7 @@ from numident.operator.app import signing_key_path
 from numident.operator.authorization import Authentication
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
+from numident.outbox.tables import STATUSES
 
 app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gateway.")
 
@@ -237,11 +238,15 @@ def event(
 @exits
 def notices(
     config: ConfigOption = None,
-    status: Annotated[str | None, typer.Option(help="pending, delivered or dead")] = None,
+    status: Annotated[str | None, typer.Option(
+        help=f"Only those in this state: {', '.join(STATUSES)}")] = None,
     organizer: Annotated[str | None, typer.Option(help="Only this organizer's")] = None,
     limit: int = 50,
 ) -> None:
     """List notices in the outbox with their delivery state (dead letters included)."""
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(f"must be one of {', '.join(STATUSES)}, not {status!r}",
+                                 param_hint="--status")
     with database(settings(config), "operator") as engine:
         store = SqlOutbox(engine, outbox)
         counts = store.counts()

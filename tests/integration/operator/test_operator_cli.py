@@ -206,3 +206,11 @@ def test_events_and_sessions_take_the_national_form_of_a_number(  # type: ignore
     assert session.exit_code == 0, session.output
     assert "session s-1 is +79161234567" in session.output
     assert foreign.exit_code == 2
+
+
+def test_notices_refuse_an_unknown_status(run) -> None:  # type: ignore[no-untyped-def]
+    """`notices --status foo` is bad usage (exit 2 naming the statuses), not an empty list."""
+    listed = run("operator", "notices", "--status", "foo")
+    assert listed.exit_code == 2
+    assert "pending" in listed.output
+    assert run("operator", "notices", "--status", "dead").exit_code == 0
