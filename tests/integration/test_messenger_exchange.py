@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -163,38 +164,55 @@ async def test_deferred_gateway_is_followed_by_polling(database_url: str,
         assert (setup.clock.now() - started).total_seconds() == 1 + 2 + 4
 
 
+async def stalled_at_first_poll(setup: Exchange, api: httpx2.AsyncClient
+                                ) -> asyncio.Future[None]:
+    """Alice's identification on NUMBER, running, its first poll of the gateway held."""
+    polling = asyncio.Event()
+
+    async def stall(request: httpx2.Request) -> None:
+        if request.method == "GET":
+            polling.set()
+            await anyio.sleep_forever()
+
+    setup.to_gateway.before = stall
+    await api.put("/messenger/v1/accounts/alice/phone-number", json={"phoneNumber": NUMBER})
+    await api.post("/messenger/v1/accounts/alice/phone-number/confirm",
+                   json={"code": setup.code_sent_to(NUMBER)})
+    running = asyncio.ensure_future(setup.service.run_identifications())
+    await polling.wait()
+    return running
+
+
+async def crash(setup: Exchange, running: asyncio.Future[None]) -> None:
+    """Stop the messenger mid-work, as a crash would: nothing of it finishes."""
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await setup.service.aclose()
+
+
+async def after_restart(setup: Exchange, api: httpx2.AsyncClient) -> dict[str, Any]:
+    """Start the messenger anew over its database, let it resume, and read alice's account."""
+    setup.start_messenger()
+    await setup.service.run_identifications()
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=setup.messenger),
+                                 base_url=MESSENGER_URL, headers=api.headers) as fresh:
+        return (await fresh.get("/messenger/v1/accounts/alice")).json()  # type: ignore[no-any-return]
+
+
 async def test_restart_mid_identification_resumes_the_same_request(
         database_url: str, tmp_path: Path) -> None:
     """A messenger stopped while polling picks the request up again after its restart,
     without sending a second request to the gateway."""
     async with exchange(database_url, tmp_path, deferred=True) as setup, setup.api() as api:
-        polling = asyncio.Event()
-
-        async def stall(request: httpx2.Request) -> None:
-            if request.method == "GET":
-                polling.set()
-                await anyio.sleep_forever()
-
-        setup.to_gateway.before = stall
-        await api.put("/messenger/v1/accounts/alice/phone-number", json={"phoneNumber": NUMBER})
-        await api.post("/messenger/v1/accounts/alice/phone-number/confirm",
-                       json={"code": setup.code_sent_to(NUMBER)})
-        crashed = asyncio.ensure_future(setup.service.run_identifications())
-        await polling.wait()
-        crashed.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await crashed
-        await setup.service.aclose()
+        crashed = await stalled_at_first_poll(setup, api)
+        await crash(setup, crashed)
 
         with setup.gateway_engine.connect() as conn:
             [request_id] = conn.execute(select(identification_requests.c.request_id)).scalars()
         gateway_requests.answer_pending(setup.gateway_engine, [request_id], setup.clock.now())
         setup.to_gateway.before = None
-        setup.start_messenger()
-        await setup.service.run_identifications()
-        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=setup.messenger),
-                                     base_url=MESSENGER_URL, headers=api.headers) as fresh:
-            view = (await fresh.get("/messenger/v1/accounts/alice")).json()
+        view = await after_restart(setup, api)
         assert view["state"] == "identified"
         assert setup.to_gateway.paths("POST").count("/identification/v1/requests") == 1
         assert setup.to_gateway.paths("GET")[-1] == f"/identification/v1/requests/{request_id}"
@@ -237,28 +255,13 @@ async def test_a_voided_answer_stays_voided_across_a_restart(database_url: str,
     """The notice's effect on the open attempt is stored: after a restart the confirmed
     answer is still asked again, never trusted."""
     async with exchange(database_url, tmp_path, deferred=True) as setup, setup.api() as api:
-        polling = asyncio.Event()
-
-        async def stall(request: httpx2.Request) -> None:
-            if request.method == "GET":
-                polling.set()
-                await anyio.sleep_forever()
-
-        setup.to_gateway.before = stall
-        await api.put("/messenger/v1/accounts/alice/phone-number", json={"phoneNumber": NUMBER})
-        await api.post("/messenger/v1/accounts/alice/phone-number/confirm",
-                       json={"code": setup.code_sent_to(NUMBER)})
-        crashed = asyncio.ensure_future(setup.service.run_identifications())
-        await polling.wait()
+        crashed = await stalled_at_first_poll(setup, api)
         with setup.gateway_engine.connect() as conn:
             [request_id] = conn.execute(select(identification_requests.c.request_id)).scalars()
         gateway_requests.answer_pending(setup.gateway_engine, [request_id], setup.clock.now())
         terminate(setup, NUMBER)
         assert await setup.deliver_notices() == 1
-        crashed.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await crashed
-        await setup.service.aclose()
+        await crash(setup, crashed)
 
         async def answer(request: httpx2.Request) -> None:
             if request.method == "GET":
@@ -267,10 +270,6 @@ async def test_a_voided_answer_stays_voided_across_a_restart(database_url: str,
                                                 setup.clock.now())
 
         setup.to_gateway.before = answer
-        setup.start_messenger()
-        await setup.service.run_identifications()
-        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=setup.messenger),
-                                     base_url=MESSENGER_URL, headers=api.headers) as fresh:
-            view = (await fresh.get("/messenger/v1/accounts/alice")).json()
+        view = await after_restart(setup, api)
         assert (view["state"], view["reason"]) == ("refused", "NOT_FOUND")
         assert setup.to_gateway.paths("POST").count("/identification/v1/requests") == 2
