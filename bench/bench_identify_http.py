@@ -50,7 +50,7 @@ from typing import Any
 
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
-from scratch import free_port, scratch_database
+from scratch import fill_subscribers, free_port, scratch_database
 from sqlalchemy import create_engine, func, select
 
 ORGANIZER = "bench"
@@ -158,7 +158,6 @@ def prepare(url: str, subscribers: int) -> tuple[Any, float]:
     """Schema, ``subscribers`` active numbers (one transaction), one organizer; its key."""
     from numident.client.keys import generate_key
     from numident.operator import organizers
-    from numident.operator.tables import subscribers as table
     from numident.storage.database import create_database_engine
     from numident.storage.migrate import upgrade
 
@@ -167,12 +166,7 @@ def prepare(url: str, subscribers: int) -> tuple[Any, float]:
     now = datetime.now(UTC)
     activated = datetime(2021, 3, 1, tzinfo=UTC)
     started = time.perf_counter()
-    with engine.begin() as conn:
-        for start in range(0, subscribers, 20_000):
-            conn.execute(table.insert(), [
-                {"phone_number": f"+7916{i:07d}", "contract_id": f"C-{i}", "status": "active",
-                 "activated_at": activated, "updated_at": now}
-                for i in range(start, min(subscribers, start + 20_000))])
+    fill_subscribers(engine, subscribers, activated=activated, now=now)
     seconds = time.perf_counter() - started
     key = generate_key()
     organizers.add_organizer(engine, ORGANIZER, "http://127.0.0.1:9/notices",

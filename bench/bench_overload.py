@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from scratch import free_port, scratch_database
+from scratch import fill_subscribers, free_port, scratch_database
 from sqlalchemy import Engine, select
 
 ORGANIZER = "bench"
@@ -67,19 +67,13 @@ def prepare(url: str, numbers: int) -> tuple[Engine, Any]:
     """Schema, ``numbers`` active subscribers, the organizer; the engine and its key."""
     from numident.client.keys import generate_key
     from numident.operator import organizers
-    from numident.operator.tables import subscribers
     from numident.storage.database import create_database_engine
     from numident.storage.migrate import upgrade
 
     engine = create_database_engine(url)
     upgrade(engine, "operator")
     now = datetime.now(UTC)
-    with engine.begin() as conn:
-        for start in range(0, numbers, 20_000):
-            conn.execute(subscribers.insert(), [
-                {"phone_number": f"+7916{i:07d}", "contract_id": f"C-{i}", "status": "active",
-                 "activated_at": now, "updated_at": now}
-                for i in range(start, min(numbers, start + 20_000))])
+    fill_subscribers(engine, numbers, activated=now, now=now)
     key = generate_key()
     organizers.add_organizer(engine, ORGANIZER, "http://127.0.0.1:9/notices",
                              json.dumps(key.public_jwk()), now)

@@ -8,9 +8,10 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "NUMIDENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -45,3 +46,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def fill_subscribers(engine: Engine, count: int, *, activated: datetime, now: datetime) -> None:
+    """``count`` active subscribers ``+7916NNNNNNN`` (from 0) in one transaction, 20k rows a
+    statement, into a registry at the newest schema."""
+    from numident.operator.tables import subscribers
+
+    with engine.begin() as conn:
+        for start in range(0, count, 20_000):
+            conn.execute(subscribers.insert(), [
+                {"phone_number": f"+7916{i:07d}", "contract_id": f"C-{i}", "status": "active",
+                 "activated_at": activated, "updated_at": now}
+                for i in range(start, min(count, start + 20_000))])
