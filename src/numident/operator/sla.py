@@ -15,9 +15,11 @@ export of the same entries:
   within 24 hours; ``dead_letters``: those with a ``notice_dead`` entry (even if staff requeued
   and delivered them later); ``delivery_p99``: seconds from writing to first delivery.
 
-The work is done in the database (joins, grouping, percentiles, see
-:mod:`numident.storage.reporting`), one indexed range scan per action; Python only merges the
-few rows per organizer and day.
+The work is done in the database, in one statement per section: the period's entries of a
+request (or a notice) are grouped by its id, not joined (a join of two range scans would be a
+nested loop on SQLite), then grouped per organizer and day with their counts and percentiles
+(:mod:`numident.storage.reporting`); Python only merges the few rows per organizer and day.
+``bench/bench_sla.py`` measures it on a filled table.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, select
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 
 from numident.core.identification import ANSWER_DEADLINE
 from numident.errors import NotFound
@@ -35,7 +37,7 @@ from numident.operator.tables import audit, organizers
 from numident.storage.database import read_only
 from numident.storage.reporting import (
     as_date,
-    percentiles,
+    grouped_figures,
     period_bounds,
     seconds_between,
     utc_day,
@@ -89,6 +91,9 @@ def sla_report(engine: Engine, start: date, end: date, organizer: str | None = N
             figures.setdefault(key, {}).update(values)
 
     with read_only(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # A day's entries are grouped in memory: the default 4 MB would spill them to disk.
+            conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
         if organizer is not None and conn.execute(
                 select(organizers.c.id).where(organizers.c.name == organizer)).first() is None:
             raise NotFound(f"no organizer {organizer}", code="ORGANIZER_NOT_FOUND")
@@ -107,40 +112,36 @@ def _entries(action: str | tuple[str, ...], low: datetime, high: datetime | None
 
 def _requests(conn: Connection, low: datetime, high: datetime, organizer: str | None,
               now: datetime, deadline: timedelta) -> list[dict[str, Any]]:
-    received = select(audit.c.actor, audit.c.request_id, audit.c.at).where(
-        _entries("request_received", low, high))
+    # One row per request from its entries, grouped by request id rather than joined: a sort
+    # or hash of the period's entries, where a join of two range scans would be a nested loop
+    # on SQLite.
+    t = audit.c
+    entries = or_(_entries("request_received", low, high),
+                  _entries(("answered", "request_expired"), low, high + _OUTCOME_LAG))
     if organizer is not None:
-        received = received.where(audit.c.actor == organizer)
-    received_cte = received.cte("received")
-    outcome = select(audit.c.request_id, audit.c.action, audit.c.at).where(
-        _entries(("answered", "request_expired"), low, high + _OUTCOME_LAG)).cte("outcome")
-    answered = outcome.c.action == "answered"
-    took = seconds_between(conn, received_cte.c.at, outcome.c.at)
-    joined = received_cte.outerjoin(outcome, outcome.c.request_id == received_cte.c.request_id)
-    day = utc_day(conn, received_cte.c.at)
+        entries = and_(entries, t.actor == organizer)
+    per_request = (select(
+        func.max(case((t.action == "request_received", t.actor))).label("organizer"),
+        func.min(case((t.action == "request_received", t.at))).label("received_at"),
+        func.min(case((t.action == "answered", t.at))).label("answered_at"),
+        func.max(case((t.action == "request_expired", 1), else_=0)).label("expired"))
+        .where(entries).group_by(t.request_id).subquery())
+    r = per_request.c
+    took = seconds_between(conn, r.received_at, r.answered_at)
     limit = deadline.total_seconds()
-    in_time = and_(answered, took <= limit)
-    unanswered_past = and_(outcome.c.action.is_(None), received_cte.c.at < now - deadline)
-    counts = select(
-        received_cte.c.actor.label("organizer"), day.label("day"),
-        func.count().label("requests"),
-        func.coalesce(func.sum(case((in_time, 1), else_=0)), 0).label("answered_in_time"),
-        func.coalesce(func.sum(case(
-            (and_(answered, took > limit), 1), (outcome.c.action == "request_expired", 1),
-            (unanswered_past, 1), else_=0)), 0).label("late"),
-    ).select_from(joined).group_by(received_cte.c.actor, day)
-    rows = [dict(r._mapping) for r in conn.execute(counts)]
+    late = case((took > limit, 1), (r.expired == 1, 1),
+                (and_(r.answered_at.is_(None), r.received_at < now - deadline), 1), else_=0)
+    requests = (select(r.organizer, utc_day(conn, r.received_at).label("day"),
+                       took.label("seconds"),
+                       case((took <= limit, 1), else_=0).label("in_time"), late.label("late"))
+                .where(r.received_at.is_not(None)))
+    rows = grouped_figures(conn, requests, ["organizer", "day"], "seconds", ANSWER_QUANTILES, {
+        "requests": lambda c: func.count(),
+        "answered_in_time": lambda c: func.sum(c.in_time),
+        "late": lambda c: func.sum(c.late)})
     for row in rows:
         row["open"] = row["requests"] - row["answered_in_time"] - row["late"]
-    times = (select(received_cte.c.actor.label("organizer"), day.label("day"),
-                    took.label("seconds"))
-             .select_from(received_cte.join(outcome,
-                                            outcome.c.request_id == received_cte.c.request_id))
-             .where(answered))
-    quantiles = percentiles(conn, times, ["organizer", "day"], "seconds", ANSWER_QUANTILES)
-    for row in rows:
-        p50, p95, p99 = quantiles.get((row["organizer"], row["day"]), (None, None, None))
-        row.update(answer_p50=p50, answer_p95=p95, answer_p99=p99)
+        row["answer_p50"], row["answer_p95"], row["answer_p99"] = row.pop("percentiles")
     return rows
 
 
@@ -160,37 +161,35 @@ def _refused(conn: Connection, low: datetime, high: datetime,
 
 def _notices(conn: Connection, low: datetime, high: datetime,
              organizer: str | None) -> list[dict[str, Any]]:
-    recipient = audit.c.detail["organizer"].as_string()
-    written = select(recipient.label("organizer"),
-                     audit.c.detail["noticeId"].as_string().label("notice_id"),
-                     audit.c.at).where(_entries(("usage_invalidated", "usage_at_risk"),
-                                                low, high))
-    if organizer is not None:
-        written = written.where(recipient == organizer)
-    written_cte = written.cte("written")
+    t = audit.c
+    written = ("usage_invalidated", "usage_at_risk")
     # A notice's outcomes may come at any later time (a requeued dead letter): no upper bound.
-    settled = select(audit.c.detail["noticeId"].as_string().label("notice_id"),
-                     audit.c.action, audit.c.at).where(
-        _entries(("notice_delivered", "notice_dead"), low, None)).subquery()
-    outcomes = (select(settled.c.notice_id,
-                       func.min(case((settled.c.action == "notice_delivered", settled.c.at)))
-                       .label("delivered_at"),
-                       func.max(case((settled.c.action == "notice_dead", 1), else_=0))
-                       .label("dead"))
-                .group_by(settled.c.notice_id)).cte("notice_outcome")
-    joined = written_cte.outerjoin(outcomes, outcomes.c.notice_id == written_cte.c.notice_id)
-    took = seconds_between(conn, written_cte.c.at, outcomes.c.delivered_at)
-    day = utc_day(conn, written_cte.c.at)
-    counts = select(
-        written_cte.c.organizer, day.label("day"), func.count().label("notices"),
-        func.coalesce(func.sum(case((took <= NOTICE_DEADLINE.total_seconds(), 1), else_=0)),
-                      0).label("delivered_in_time"),
-        func.coalesce(func.sum(outcomes.c.dead), 0).label("dead_letters"),
-    ).select_from(joined).group_by(written_cte.c.organizer, day)
-    rows = [dict(r._mapping) for r in conn.execute(counts)]
-    times = (select(written_cte.c.organizer, day.label("day"), took.label("seconds"))
-             .select_from(joined).where(outcomes.c.delivered_at.is_not(None)))
-    quantiles = percentiles(conn, times, ["organizer", "day"], "seconds", (0.99,))
+    entries = or_(_entries(written, low, high),
+                  _entries(("notice_delivered", "notice_dead"), low, None))
+    recipient = t.detail["organizer"].as_string()
+    if organizer is not None:
+        entries = and_(entries, recipient == organizer)
+    # Each entry's notice id is extracted once, then grouped per notice as requests are.
+    noticed = select(t.detail["noticeId"].as_string().label("notice_id"),
+                     recipient.label("organizer"), t.action, t.at).where(entries).subquery()
+    e = noticed.c
+    per_notice = (select(
+        func.max(case((e.action.in_(written), e.organizer))).label("organizer"),
+        func.min(case((e.action.in_(written), e.at))).label("written_at"),
+        func.min(case((e.action == "notice_delivered", e.at))).label("delivered_at"),
+        func.max(case((e.action == "notice_dead", 1), else_=0)).label("dead"))
+        .group_by(e.notice_id).subquery())
+    n = per_notice.c
+    took = seconds_between(conn, n.written_at, n.delivered_at)
+    notices = (select(n.organizer, utc_day(conn, n.written_at).label("day"),
+                      took.label("seconds"),
+                      case((took <= NOTICE_DEADLINE.total_seconds(), 1), else_=0)
+                      .label("in_time"), n.dead)
+               .where(n.written_at.is_not(None)))
+    rows = grouped_figures(conn, notices, ["organizer", "day"], "seconds", (0.99,), {
+        "notices": lambda c: func.count(),
+        "delivered_in_time": lambda c: func.sum(c.in_time),
+        "dead_letters": lambda c: func.sum(c.dead)})
     for row in rows:
-        row["delivery_p99"] = quantiles.get((row["organizer"], row["day"]), [None])[0]
+        [row["delivery_p99"]] = row.pop("percentiles")
     return rows

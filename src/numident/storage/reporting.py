@@ -13,7 +13,7 @@ exact only to about ten microseconds, and rounding makes both stores agree to th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.elements import ColumnElement
 
 Key = tuple[Any, ...]
@@ -62,32 +63,59 @@ def seconds_between(conn: Connection, start: ColumnElement[Any],
     return cast(func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3), Float)
 
 
+Aggregates = Mapping[str, Callable[[ReadOnlyColumnCollection[str, Any]], ColumnElement[Any]]]
+"""Named aggregates to compute beside the percentiles, each built from the rows' columns."""
+
+
+def grouped_figures(conn: Connection, rows: Select[Any], keys: Sequence[str], value: str,
+                    fractions: Sequence[float], aggregates: Aggregates | None = None
+                    ) -> list[dict[str, Any]]:
+    """Per group of the columns ``keys`` of ``rows``: the ``aggregates`` and, under the name
+    ``percentiles``, the ``fractions`` percentiles (``percentile_cont``) of column ``value``
+    (None where no row of the group has one), all in one statement.
+    """
+    source = rows.subquery()
+    named = dict(aggregates or {})
+    if conn.dialect.name == "postgresql":
+        group = [source.c[k] for k in keys]
+        ordered = [func.percentile_cont(f).within_group(source.c[value]) for f in fractions]
+        computed = [build(source.c).label(name) for name, build in named.items()]
+        result = conn.execute(select(*group, *computed, *ordered).group_by(*group)).all()
+    else:
+        partition = [source.c[k] for k in keys]
+        ranked = select(
+            *source.c,
+            func.row_number().over(partition_by=partition, order_by=source.c[value]).label(
+                "_rn"),
+            func.count(source.c[value]).over(partition_by=partition).label("_n"),
+            func.count().over(partition_by=partition).label("_rows")).subquery()
+        r = ranked.c
+        # SQLite orders NULLs first: the values' own positions start after the group's NULLs.
+        position_of_value = r._rn - (r._rows - r._n)
+        figures: list[ColumnElement[Any]] = []
+        for f in fractions:
+            position = (r._n - 1) * literal_column(repr(float(f)))
+            whole = cast(position, Integer)  # a cast truncates: the floor of a positive number
+            low = func.max(case((position_of_value == whole + 1, r[value])))
+            high = func.max(case((position_of_value == whole + 2, r[value])))
+            fraction = func.max(position - whole)
+            figures.append(low + fraction * (func.coalesce(high, low) - low))
+        group = [r[k] for k in keys]
+        computed = [build(r).label(name) for name, build in named.items()]
+        result = conn.execute(select(*group, *computed, *figures).group_by(*group)).all()
+    width = len(keys) + len(named)
+    return [{**dict(zip([*keys, *named], row[:width], strict=True)),
+             "percentiles": [None if v is None else _ms(v) for v in row[width:]]}
+            for row in result]
+
+
 def percentiles(conn: Connection, values: Select[Any], keys: Sequence[str], value: str,
                 fractions: Sequence[float]) -> dict[Key, list[float]]:
-    """The ``fractions`` percentiles (``percentile_cont``) of column ``value`` of the
-    ``values`` statement, per group of its columns ``keys``; groups without values are absent.
-    """
-    source = values.subquery()
-    group = [source.c[k] for k in keys]
-    if conn.dialect.name == "postgresql":
-        ordered = [func.percentile_cont(f).within_group(source.c[value]) for f in fractions]
-        rows = conn.execute(select(*group, *ordered).group_by(*group)).all()
-        return {tuple(r[:len(keys)]): [_ms(v) for v in r[len(keys):]] for r in rows}
-    ranked = select(
-        *group, source.c[value].label("v"),
-        func.row_number().over(partition_by=group, order_by=source.c[value]).label("rn"),
-        func.count().over(partition_by=group).label("n")).subquery()
-    rank_group = [ranked.c[k] for k in keys]
-    figures: list[ColumnElement[Any]] = []
-    for f in fractions:
-        position = (ranked.c.n - 1) * literal_column(repr(float(f)))
-        whole = cast(position, Integer)  # a cast truncates: the floor of a non-negative number
-        low = func.max(case((ranked.c.rn == whole + 1, ranked.c.v)))
-        high = func.max(case((ranked.c.rn == whole + 2, ranked.c.v)))
-        fraction = func.max(position - whole)
-        figures.append(low + fraction * (func.coalesce(high, low) - low))
-    rows = conn.execute(select(*rank_group, *figures).group_by(*rank_group)).all()
-    return {tuple(r[:len(keys)]): [_ms(v) for v in r[len(keys):]] for r in rows}
+    """The ``fractions`` percentiles of column ``value`` of the ``values`` statement, per group
+    of its columns ``keys``; groups without values are absent."""
+    return {tuple(g[k] for k in keys): g["percentiles"]
+            for g in grouped_figures(conn, values, keys, value, fractions)
+            if g["percentiles"] and g["percentiles"][0] is not None}
 
 
 def _ms(value: Any) -> float:
