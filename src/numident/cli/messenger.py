@@ -23,8 +23,11 @@ from numident.cli.common import (
     serve_forever,
     settings,
 )
+from numident.cli.reports import Format, FormatOption, FromOption, ToOption, period, render
 from numident.core.accounts import AccountState
-from numident.errors import NotFound
+from numident.core.clock import SystemClock
+from numident.errors import InvalidInput, NotFound
+from numident.messenger import report as figures
 from numident.messenger.accounts import Account, AccountStore, validate_account_id
 from numident.messenger.app import routing_service
 from numident.messenger.keys import organizer_key
@@ -285,3 +288,37 @@ def openapi(config: ConfigOption = None) -> None:
         loaded = settings(config, home=home, database_url=f"sqlite:///{home}/openapi.db")
         document = create_app(loaded, background=False).openapi()
     typer.echo(json.dumps(document, ensure_ascii=False, sort_keys=True, indent=2))
+
+
+REPORT_COLUMNS = [
+    ("operator", "operator"), ("inn", "ИНН"), ("day", "day"), ("identified", "identified"),
+    ("refused", "refused"), ("unanswered", "unanswered"), ("identify_p50", "identify p50 s"),
+    ("identify_p95", "identify p95 s"), ("notices", "notices"), ("blocked", "blocked"),
+    ("reidentified", "re-identified"), ("reidentify_p50", "re-identify p50 s"),
+    ("reidentify_p95", "re-identify p95 s"),
+]
+
+
+@app.command()
+@exits
+def report(
+    start: FromOption,
+    end: ToOption,
+    operator: Annotated[str | None, typer.Option(
+        help="Only this operator's figures (its configured name or ИНН)")] = None,
+    how: FormatOption = Format.TABLE,
+    config: ConfigOption = None,
+) -> None:
+    """Per operator and UTC day: identifications, refusals, unanswered, time to identify,
+    notices, accounts blocked and how long until identified again, from the audit trail."""
+    first, last = period(start, end, SystemClock().now())
+    chosen = settings(config)
+    names = {e.inn: e.name for e in chosen.messenger.operators if e.name}
+    with database(chosen, "messenger") as engine:
+        try:
+            inn = figures.resolve_operator(engine, operator, names) if operator else None
+        except NotFound as exc:
+            raise InvalidInput(exc.message) from exc
+        days = figures.messenger_report(engine, first, last, inn, names=names)
+    render([d.as_dict() for d in days], REPORT_COLUMNS, how,
+           f"identifications from {first} to {last} (UTC)")

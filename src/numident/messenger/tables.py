@@ -48,12 +48,14 @@ account_audit = Table(
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
     Column("account_id", String(128), nullable=False, index=True),
-    Column("at", UtcDateTime, nullable=False),
+    Column("at", UtcDateTime, nullable=False, index=True),
     Column("from_state", String(32), nullable=True),
     Column("to_state", String(32), nullable=False),
     Column("reason", String(64), nullable=True),
     Column("phone_number", String(16), nullable=True),
     Column("detail", JSON, nullable=True),
+    Column("operator_inn", String(16), nullable=True,
+           comment="the account's operator (ИНН) when the entry was written"),
 )
 
 identification_attempts = Table(

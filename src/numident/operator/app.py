@@ -138,6 +138,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
             yield
         finally:
             await finish(stop, tasks)
+            gateway.limits.flush()
             await client.aclose()
             engine.dispose()
 

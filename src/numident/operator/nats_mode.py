@@ -27,13 +27,11 @@ from numident.core.clock import Clock
 from numident.operator.ciba import PING_KIND
 from numident.operator.gateway import Gateway
 from numident.operator.lifecycle_intake import NatsLifecycleIntake
-from numident.operator.notice_delivery import retry_policy
-from numident.operator.tables import outbox
+from numident.operator.notice_delivery import audited_outbox, retry_policy
 from numident.outbox.dispatcher import Sender
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.nats import JetStreamSubscriber, connect, ensure_stream, subject_token
 from numident.outbox.nats_relay import JetStreamDeliveryWorker, JetStreamNoticeRelay
-from numident.outbox.store import SqlOutbox
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,7 @@ async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSetting
     subjects = Subjects.for_gateway(settings)
     try:
         js = connection.jetstream()
-        store = SqlOutbox(engine, outbox)
+        store = audited_outbox(engine)
         policy = retry_policy(settings.dispatch)
         relay = JetStreamNoticeRelay(store, js, clock, prefix=settings.nats_prefix,
                                      lease_seconds=settings.dispatch.lease_seconds)

@@ -278,6 +278,8 @@ audit = Table(
     Column("identification_code", String(128), nullable=True),
     Column("request_id", String(36), nullable=True),
     Column("detail", JSON, nullable=True),
+    # Reports read one action over a period (numident.operator.sla).
+    Index("ix_audit_action_at", "action", "at"),
 )
 
 used_assertions = Table(
