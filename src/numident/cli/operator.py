@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from numident.camara.holder_key import holder_key
+from numident.cli import audit
 from numident.cli.common import (
     ConfigOption,
     console,
@@ -35,6 +36,7 @@ from numident.outbox.store import SqlOutbox
 from numident.outbox.tables import STATUSES
 
 app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gateway.")
+app.add_typer(audit.operator_app, name="audit")
 
 
 @app.command()
