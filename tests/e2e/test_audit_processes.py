@@ -50,7 +50,7 @@ def _identify(tmp_path: Path, env: dict[str, str]) -> tuple[int, dict[str, objec
     save_public_key(key.public(), tmp_path / "chat.pub.json")
     cli(["operator", "add-organizer", "chat", "--notice-url", "http://127.0.0.1:9/notices",
          "--public-key", str(tmp_path / "chat.pub.json")], env)
-    server = start_server("operator", env, tmp_path / "gateway.log")
+    server = start_server("operator", env, tmp_path / "gateway.log", wait_seconds=90)
     engine = create_engine(env["NUMIDENT_DATABASE_URL"])
     chain = audit_log("operator")
     try:

@@ -20,12 +20,13 @@ from numident.audit.checkpoints import key_lookup
 from numident.audit.log import Side, audit_log
 from numident.audit.verify import Broken, Verified, verify_chain
 from numident.cli.common import ConfigOption, console, database, errors, exits, settings
-from numident.client.keys import PrivateKey, PublicKey, ensure_private_key, load_public_key
+from numident.client.keys import PrivateKey, ensure_private_key, load_public_key
 from numident.config import Settings
 
-PublicKeyOption = Annotated[Path | None, typer.Option(
+PublicKeyOption = Annotated[list[Path] | None, typer.Option(
     "--public-key", exists=True, dir_okay=False,
-    help="Verify checkpoints with this public key (PEM or JWK) instead of this side's own")]
+    help="Also accept checkpoints signed by this public key (PEM or JWK), e.g. the key used "
+    "before a key change (repeat)")]
 
 
 def side_key(loaded: Settings, side: Side) -> PrivateKey:
@@ -40,12 +41,11 @@ def side_key(loaded: Settings, side: Side) -> PrivateKey:
     return organizer_key(loaded)
 
 
-def _verify(side: Side, config: Path | None, public_key: Path | None) -> None:
+def _verify(side: Side, config: Path | None, public_keys: list[Path] | None) -> None:
     loaded = settings(config)
-    key: PublicKey = (load_public_key(public_key) if public_key is not None
-                      else side_key(loaded, side).public())
+    keys = [side_key(loaded, side).public(), *(load_public_key(p) for p in public_keys or ())]
     with database(loaded, side) as engine:
-        result = verify_chain(engine, audit_log(side), key_lookup(key))
+        result = verify_chain(engine, audit_log(side), key_lookup(*keys))
     report(result)
 
 
@@ -60,6 +60,9 @@ def report(result: Verified | Broken) -> None:
         errors.print(f"entries 1..{result.verified} verified before it; {signed}",
                      highlight=False)
         sys.exit(1)
+    if result.seq == 0:
+        console.print("audit chain empty: no entry to verify yet", highlight=False)
+        return
     console.print(f"audit chain intact: entries 1..{result.seq} verified, "
                   f"{result.checkpoints} checkpoints; {signed}", highlight=False)
     if checkpoint is None or checkpoint.seq < result.seq:
