@@ -200,6 +200,21 @@ class LimitSettings(_Section):
         "(per replica), however many requests are refused")
 
 
+class AuditSettings(_Section):
+    """The hash chain of the audit trail (docs/audit.md); each server seals in the background."""
+
+    seal_seconds: float = Field(
+        1.0, gt=0, description="How often the server chains the audit entries written since "
+        "(every replica does; they take turns under one database lock)")
+    seal_batch: int = Field(
+        500, ge=1, le=100_000, description="Entries chained per transaction: bounds how long "
+        "one sealer holds the chain's lock")
+    checkpoint_seconds: float = Field(
+        3600.0, gt=0, description="How often the chain's head is signed with the side's key "
+        "(the operator's notice key; the organizer's key on the messenger side), when "
+        "entries were added since the last checkpoint")
+
+
 class OperatorSettings(_Section):
     name: str = "operator"
     public_url: str | None = Field(
@@ -236,6 +251,7 @@ class OperatorSettings(_Section):
     ciba: CibaSettings = CibaSettings()
     limits: LimitSettings = LimitSettings()
     http: HttpSettings = HttpSettings()
+    audit: AuditSettings = AuditSettings()
 
     def base_url(self, listening: str | None = None) -> str:
         """The gateway's public base URL, without a trailing slash: ``public_url`` when set,
@@ -325,6 +341,7 @@ class MessengerSettings(_Section):
         DispatchSettings(), description="Retries of state-change webhooks and usage withdrawals")
     routing: RoutingSettings = RoutingSettings()
     http: HttpSettings = HttpSettings()
+    audit: AuditSettings = AuditSettings()
 
     @field_validator("allowed_regions")
     @classmethod

@@ -57,7 +57,7 @@ class Server:
 
 
 def start_server(side: str, env: dict[str, str], log: Path, port: int | None = None,
-                 config: Path | None = None) -> Server:
+                 config: Path | None = None, wait_seconds: float = 30) -> Server:
     """Start ``numident SIDE serve`` and wait until its /healthz answers."""
     port = port or free_port()
     options = ["--config", str(config)] if config else []
@@ -66,7 +66,7 @@ def start_server(side: str, env: dict[str, str], log: Path, port: int | None = N
                                     "--port", str(port), *options], env={**os.environ, **env},
                                    stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"{side} server exited: {log.read_text(errors='replace')}")

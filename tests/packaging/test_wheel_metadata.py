@@ -17,7 +17,8 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).parents[2]
 SERVER_DISTRIBUTIONS = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg",
                         "nats-py", "numpy", "rapidfuzz", "prometheus-client", "typer", "rich",
-                        "pydantic", "pydantic-settings", "phonenumbers", "structlog"}
+                        "pydantic", "pydantic-settings", "phonenumbers", "structlog",
+                        "rfc8785"}
 
 
 @pytest.fixture(scope="module")

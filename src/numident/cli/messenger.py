@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import Engine
 
+from numident.cli import audit
 from numident.cli.common import (
     ConfigOption,
     console,
@@ -35,6 +36,7 @@ from numident.routing.ports import Kind, kind_of
 from numident.routing.service import parse_numbers
 
 app = typer.Typer(no_args_is_help=True, help="Run a messenger service and identify accounts.")
+app.add_typer(audit.messenger_app, name="audit")
 
 
 @app.command()

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from numident.camara.holder_key import holder_key
+from numident.cli import audit
 from numident.cli.common import (
     ConfigOption,
     console,
@@ -38,6 +39,7 @@ from numident.outbox.tables import STATUSES
 app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gateway.")
 report = typer.Typer(no_args_is_help=True, help="Figures from the audit trail.")
 app.add_typer(report, name="report")
+app.add_typer(audit.operator_app, name="audit")
 
 
 @app.command()

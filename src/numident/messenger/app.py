@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from numident import __version__
+from numident.audit.log import audit_log
+from numident.audit.sealer import run_sealer
 from numident.client.keys import PrivateKey
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
@@ -97,6 +99,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
         upgrade(engine, "messenger")
     clock = clock or SystemClock()
     metrics = MessengerMetrics()
+    key = key or organizer_key(settings)
     service = build_service(settings, engine=engine, clock=clock,
                             transport_for_operator=transport_for_operator,
                             sms_sender=sms_sender, lookup=lookup, key=key, metrics=metrics,
@@ -113,6 +116,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
             tasks.append(asyncio.create_task(worker.run(stop)))
             tasks.append(asyncio.create_task(service.dispatcher.run(
                 stop, idle_interval=messenger.dispatch.poll_seconds)))
+            tasks.append(asyncio.create_task(run_sealer(
+                engine, audit_log("messenger"), key, clock, stop,
+                seal_seconds=messenger.audit.seal_seconds,
+                checkpoint_seconds=messenger.audit.checkpoint_seconds,
+                batch=messenger.audit.seal_batch)))
         try:
             yield
         finally:

@@ -5,7 +5,9 @@ one PostgreSQL database in tests: ``accounts``, ``account_audit``, ``identificat
 ``received_notices``, ``possession_challenges``, ``bulk_identifications`` and the outbox
 ``messenger_outbox``.
 
-``account_audit`` is append-only (SPEC rule 8): the code only ever inserts into it.
+``account_audit`` is append-only (SPEC rule 8): the code only ever inserts into it, and the
+sealer chains each row once (``seq``, ``hash``; :mod:`numident.audit`), with its signed heads in
+``account_audit_checkpoints``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Text,
 )
 
+from numident.audit.log import chain_columns, checkpoint_table
 from numident.outbox.tables import outbox_table
 from numident.storage.schema import messenger_metadata as metadata
 from numident.storage.types import UtcDateTime
@@ -56,7 +59,10 @@ account_audit = Table(
     Column("detail", JSON, nullable=True),
     Column("operator_inn", String(16), nullable=True,
            comment="the account's operator (ИНН) when the entry was written"),
+    *chain_columns("account_audit"),
 )
+
+account_audit_checkpoints = checkpoint_table(metadata, "account_audit_checkpoints")
 
 identification_attempts = Table(
     "identification_attempts", metadata,

@@ -1,8 +1,8 @@
 """The operator gateway's composition root: ``create_app(settings)`` wires every part.
 
 Nothing here runs at import time. Background work (the deferred-answer queue, the notice
-dispatcher and the sweep that ends expired SIM swap subscriptions) starts with the
-application's lifespan and stops with it.
+dispatcher, the sweep that ends expired SIM swap subscriptions and the audit chain's sealer)
+starts with the application's lifespan and stops with it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from numident import __version__
+from numident.audit.log import audit_log
+from numident.audit.sealer import run_sealer
 from numident.camara.app import install_camara
 from numident.camara.holder_key import holder_key
 from numident.camara.sim_swap_delivery import ByKind, SinkSender, run_sweep
@@ -126,6 +128,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
             tasks.append(asyncio.create_task(run_sweep(
                 engine, clock, base_url, lambda: gateway.on_notice(), stop,
                 op.camara.sim_swap_sweep_seconds)))
+            tasks.append(asyncio.create_task(run_sealer(
+                engine, audit_log("operator"), key, clock, stop,
+                seal_seconds=op.audit.seal_seconds,
+                checkpoint_seconds=op.audit.checkpoint_seconds, batch=op.audit.seal_batch)))
             if op.nats_url:
                 connection = await connect_gateway(op)
                 tasks.append(asyncio.create_task(

@@ -11,7 +11,9 @@ for equality are HMAC digests (:mod:`numident.camara.holders`).
 (:mod:`numident.operator.ciba`).
 ``organizer_daily_items`` counts each organizer's identification items per UTC day, so that the
 daily quota holds across every replica on one database.
-``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
+``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE, save
+the sealer's one-time setting of ``seq`` and ``hash``; ``audit_checkpoints`` holds the signed
+heads of its hash chain (:mod:`numident.audit`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy import (
     text,
 )
 
+from numident.audit.log import chain_columns, checkpoint_table
 from numident.outbox.tables import outbox_table
 from numident.storage.schema import operator_metadata as metadata
 from numident.storage.types import UtcDateTime
@@ -280,7 +283,10 @@ audit = Table(
     Column("detail", JSON, nullable=True),
     # Reports read one action over a period (numident.operator.sla).
     Index("ix_audit_action_at", "action", "at"),
+    *chain_columns("audit"),
 )
+
+audit_checkpoints = checkpoint_table(metadata, "audit_checkpoints")
 
 used_assertions = Table(
     "used_assertions", metadata,
