@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx2
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from numident.client.keys import PrivateKey
@@ -14,6 +15,7 @@ from numident.core.clock import Clock
 from numident.operator.tables import outbox
 from numident.outbox.dispatcher import Dispatcher
 from numident.outbox.http_sender import HttpSender
+from numident.outbox.metrics import DeliveryMetrics, observe_outbox
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import SqlOutbox
 
@@ -31,3 +33,10 @@ def notice_dispatcher(engine: Engine, client: httpx2.AsyncClient, key: PrivateKe
     return Dispatcher(SqlOutbox(engine, outbox), HttpSender(client, signer.sign, now=clock.now),
                       clock, retry_policy(settings), concurrency=settings.concurrency,
                       lease_seconds=settings.lease_seconds)
+
+
+def observe_notices(registry: CollectorRegistry, engine: Engine, clock: Clock) -> DeliveryMetrics:
+    """``numident_notices{status}``, the oldest undelivered notice's age and the delivery
+    counters on ``registry``."""
+    return observe_outbox(registry, SqlOutbox(engine, outbox), clock.now, "numident_notices",
+                          "Notices")
