@@ -201,3 +201,43 @@ def test_gateway_metrics_count_a_known_scenario(gateway: Gateway, receiver: Rece
     assert value(samples, "process_open_fds") > 0
     assert any(name == "python_info" for name, _ in samples)
     assert any(name == "python_gc_collections_total" for name, _ in samples)
+
+
+def test_messenger_service_logs_json_and_counts_its_requests(tmp_path: Path) -> None:
+    """The messenger service too: JSON lines only, an access line with the subscriber's digest
+    for a number change, a refused backend token logged, and its outbox and request metrics."""
+    env = {"NUMIDENT_HOME": str(tmp_path / "home"), "NUMIDENT_LOG_FORMAT": "json",
+           "NUMIDENT_LOG_KEY": LOG_KEY, "NUMIDENT_MESSENGER__API_TOKEN": "backend-secret"}
+    server = start_server("messenger", env, tmp_path / "messenger.log")
+    try:
+        refused = httpx2.get(f"{server.url}/messenger/v1/accounts/alice",
+                             headers={"Authorization": "Bearer wrong-secret"})
+        assert refused.status_code == 401
+        changed = httpx2.put(f"{server.url}/messenger/v1/accounts/alice/phone-number",
+                             headers={"Authorization": "Bearer backend-secret",
+                                      "X-Request-Id": "e2e-messenger-1"},
+                             json={"phoneNumber": NUMBERS[0]})
+        assert changed.status_code == 202
+        samples = scrape(server)
+    finally:
+        server.stop()
+    route = "/messenger/v1/accounts/{accountId}/phone-number"
+    assert value(samples, "numident_http_requests_total", method="PUT", route=route,
+                 status="202") == 1
+    assert value(samples, "numident_http_requests_total", method="GET",
+                 route="/messenger/v1/accounts/{accountId}", status="401") == 1
+    assert value(samples, "numident_messenger_outbox", status="dead") == 0
+    assert value(samples, "numident_messenger_outbox_delivery_attempts_total",
+                 outcome="delivered") == 0
+    assert any(name == "numident_build_info" for name, _ in samples)
+
+    lines = json_lines(server.log)
+    text = server.log.read_text(encoding="utf-8")
+    assert NUMBERS[0][1:] not in text
+    assert "wrong-secret" not in text
+    [change] = [line for line in lines if line.get("request_id") == "e2e-messenger-1"
+                and line["event"] == "request"]
+    assert (change["route"], change["status"]) == (route, 202)
+    assert change["subscriber"] == digest(NUMBERS[0])
+    [refusal] = [line for line in lines if line["event"] == "authentication refused"]
+    assert (refusal["check"], refusal["reason"]) == ("backend_token", "INVALID_TOKEN")
