@@ -87,7 +87,7 @@ def correlated(document: Document) -> None:
     """Declare on every operation the optional ``x-correlator`` and ``X-Request-Id`` request
     headers, on every response that a well-formed correlator is echoed back, and that every
     response carries the request id the access log names it by."""
-    parameters_added = [
+    parameters_added: list[Document] = [
         {"in": "header", "name": "x-correlator", "required": False,
          "description": "Correlation id, echoed back when it matches the pattern",
          "schema": CORRELATOR_SCHEMA},
@@ -103,8 +103,9 @@ def correlated(document: Document) -> None:
     for operation in operations(document):
         parameters: list[Document] = operation.setdefault("parameters", [])
         for added in parameters_added:
-            if not any(p.get("in") == "header" and p.get("name", "").lower()
-                       == added["name"].lower() for p in parameters):
+            name = str(added["name"]).lower()
+            if not any(p.get("in") == "header" and str(p.get("name", "")).lower() == name
+                       for p in parameters):
                 parameters.append(added)
         for response in operation.get("responses", {}).values():
             headers = response.setdefault("headers", {})
