@@ -19,6 +19,7 @@ not logged.
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import time
 import uuid
@@ -146,6 +147,8 @@ class AccessLog:
     def _record(self, scope: Scope, facts: RequestFacts, status: int, seconds: float) -> None:
         route = route_of(scope)
         self.metrics.observe(scope["method"], route, status, seconds)
+        if not log.is_enabled_for(logging.INFO):  # log_level WARNING: no digests to compute
+            return
         path = _NUMBER.sub(lambda m: "#" + subscriber_digest(self.key, m.group()), scope["path"])
         client = scope.get("client")
         log.info("request", method=scope["method"], route=route, path=path, status=status,
