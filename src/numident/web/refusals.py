@@ -21,8 +21,9 @@ CLIENT_ID_LIMIT = 128
 
 
 def log_refusal(check: str, reason: str, detail: str, client_id: str | None = None) -> None:
+    """Log the refusal; a claimed ``client_id`` is the caller's text, so it is cut short."""
     log.warning("authentication refused", check=check, reason=reason, detail=detail,
-                client_id=client_id)
+                client_id=client_id[:CLIENT_ID_LIMIT] if client_id is not None else None)
 
 
 def claimed_issuer(assertion: str | None) -> str | None:
