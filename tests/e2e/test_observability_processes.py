@@ -218,6 +218,10 @@ def test_messenger_service_logs_json_and_counts_its_requests(tmp_path: Path) -> 
                                       "X-Request-Id": "e2e-messenger-1"},
                              json={"phoneNumber": NUMBERS[0]})
         assert changed.status_code == 202
+        forged = httpx2.post(f"{server.url}/messenger/v1/notices",
+                             headers={"Content-Type": "application/cloudevents+json"},
+                             content=b'{"specversion": "1.0"}')
+        assert forged.status_code == 401
         samples = scrape(server)
     finally:
         server.stop()
@@ -239,5 +243,9 @@ def test_messenger_service_logs_json_and_counts_its_requests(tmp_path: Path) -> 
                 and line["event"] == "request"]
     assert (change["route"], change["status"]) == (route, 202)
     assert change["subscriber"] == digest(NUMBERS[0])
-    [refusal] = [line for line in lines if line["event"] == "authentication refused"]
-    assert (refusal["check"], refusal["reason"]) == ("backend_token", "INVALID_TOKEN")
+    refusals = [(line["check"], line["reason"]) for line in lines
+                if line["event"] == "authentication refused"]
+    assert refusals[0] == ("backend_token", "INVALID_TOKEN")
+    assert refusals[1][0] == "notice_signature"
+    assert refusals[1][1].startswith("SIGNATURE_")
+    assert len(refusals) == 2

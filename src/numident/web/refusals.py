@@ -2,9 +2,9 @@
 
 One ``authentication refused`` warning per refusal, naming the ``check`` that refused
 (``client_assertion`` at the token endpoint, ``access_token``, ``admin_token``,
-``backend_token``), the stable ``reason`` code and its ``detail``, and the ``client_id`` the
-caller proved or claimed when there is one. The secret presented (an assertion, a token) is
-never logged.
+``backend_token``, ``notice_signature`` at the messenger's notice intake), the stable
+``reason`` code and its ``detail``, and the ``client_id`` the caller proved or claimed when
+there is one. The secret presented (an assertion, a token) is never logged.
 """
 
 from __future__ import annotations
