@@ -38,6 +38,13 @@ def national_region(default: str | None, allowed: frozenset[str]) -> str | None:
         return default
     return next(iter(allowed)) if len(allowed) == 1 else None
 
+def hex_key(value: SecretStr | None) -> SecretStr | None:
+    """``value`` if it is a 32-byte key in hex (or unset)."""
+    if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
+        raise ValueError("must be 64 hex digits (32 bytes)")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -103,9 +110,7 @@ class CamaraSettings(_Section):
     @field_validator("holder_key")
     @classmethod
     def _hex_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
-            raise ValueError("must be 64 hex digits (32 bytes)")
-        return value
+        return hex_key(value)
 
     @field_validator("disabled_versions")
     @classmethod
@@ -372,6 +377,18 @@ class MessengerSettings(_Section):
         return national_region(self.default_region, self.allowed_regions)
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry traces (the ``numident[otel]`` extra), exported over OTLP/HTTP."""
+
+    otlp_endpoint: str | None = Field(
+        None, description="The collector's base URL (traces go to <url>/v1/traces); unset, "
+        "the standard OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT "
+        "variables switch tracing on; with none of them there are no traces")
+    service_name: str | None = Field(
+        None, description="The service.name resource attribute; unset, OTEL_SERVICE_NAME, "
+        "else numident-operator or numident-messenger")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NUMIDENT_", env_nested_delimiter="__",
                                       extra="forbid", frozen=True)
@@ -380,6 +397,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
+    log_key: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key (64 hex digits) of the digests that stand for "
+        "phone numbers in logs; set the same on every server whose logs are read together. "
+        "Unset, each side derives one from its own secret (the gateway from its holder key, "
+        "the messenger service from its possession secret)")
+    tracing: TracingSettings = TracingSettings()
     operator: OperatorSettings = OperatorSettings()
     messenger: MessengerSettings = MessengerSettings()
 
@@ -394,6 +417,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file (passed as init values), as SPEC requires.
         return env_settings, init_settings
+
+    @field_validator("log_key")
+    @classmethod
+    def _hex_log_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return hex_key(value)
 
     def database_url_for(self, side: Literal["operator", "messenger"]) -> str:
         if self.database_url:

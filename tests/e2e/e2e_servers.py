@@ -27,9 +27,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def cli(args: list[str], env: dict[str, str], *, check: bool = True
-        ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*NUMIDENT, *args], env={**os.environ, **env}, capture_output=True,
+def cli(args: list[str], env: dict[str, str], *, check: bool = True,
+        command: list[str] = NUMIDENT) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*command, *args], env={**os.environ, **env}, capture_output=True,
                             text=True, timeout=120, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"numident {' '.join(args)} failed: {result.stderr}")
@@ -57,12 +57,14 @@ class Server:
 
 
 def start_server(side: str, env: dict[str, str], log: Path, port: int | None = None,
-                 config: Path | None = None, wait_seconds: float = 30) -> Server:
-    """Start ``numident SIDE serve`` and wait until its /healthz answers."""
+                 config: Path | None = None, wait_seconds: float = 30,
+                 command: list[str] = NUMIDENT) -> Server:
+    """Start ``numident SIDE serve`` (through ``command``) and wait until its /healthz
+    answers."""
     port = port or free_port()
     options = ["--config", str(config)] if config else []
     with log.open("ab") as handle:  # the child keeps its own descriptor
-        process = subprocess.Popen([*NUMIDENT, side, "serve", "--host", "127.0.0.1",
+        process = subprocess.Popen([*command, side, "serve", "--host", "127.0.0.1",
                                     "--port", str(port), *options], env={**os.environ, **env},
                                    stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

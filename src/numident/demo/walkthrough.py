@@ -23,6 +23,7 @@ from numident.client.keys import PrivateKey
 from numident.core.clock import SystemClock
 from numident.demo import stage
 from numident.demo.data import OPERATORS, write_plan, write_ports
+from numident.logs import configure_logging
 from numident.messenger.app import routing_service
 from numident.messenger.keys import organizer_key
 from numident.messenger.sms import last_code_in_file
@@ -271,6 +272,9 @@ async def _main(serve: bool) -> int:
 
 
 def run(serve: bool = False) -> int:
+    # The walk-through is the story; the servers' access lines would drown it: only their
+    # warnings (a refused token, a notice not delivered) are shown.
+    configure_logging("WARNING", "console")
     try:
         return asyncio.run(_main(serve))
     except KeyboardInterrupt:

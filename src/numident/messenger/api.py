@@ -22,7 +22,9 @@ from numident.core.numbers import NUMBER_PATTERN
 from numident.errors import Unauthenticated
 from numident.messenger.accounts import ACCOUNT_ID_PATTERN, Account
 from numident.messenger.service import MessengerService
+from numident.web.access_log import note_subscriber
 from numident.web.notice_contract import DELIVERY, NoticeReceipt, signature_headers
+from numident.web.refusals import log_refusal
 
 router = APIRouter()
 
@@ -86,16 +88,23 @@ def backend(request: Request, _: Any = _BACKEND_TOKEN) -> None:
     if token is None:
         return
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        raise Unauthenticated("an Authorization: Bearer token is required", code="MISSING_TOKEN")
-    if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
-        raise Unauthenticated("the API token is not valid", code="INVALID_TOKEN")
+    try:
+        if scheme.lower() != "bearer" or not given.strip():
+            raise Unauthenticated("an Authorization: Bearer token is required",
+                                  code="MISSING_TOKEN")
+        if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+            raise Unauthenticated("the API token is not valid", code="INVALID_TOKEN")
+    except Unauthenticated as exc:
+        log_refusal("backend_token", exc.code, exc.message)
+        raise
 
 
 Backend = Depends(backend)
 
 
 def present(account: Account) -> dict[str, Any]:
+    if account.phone_number is not None:
+        note_subscriber(account.phone_number)
     return AccountView(
         accountId=account.account_id, phoneNumber=account.phone_number,
         state=account.state.value, operator=account.operator_inn,

@@ -40,6 +40,7 @@ from numident.messenger.sms import SmsSender, sms_sender_from_settings
 from numident.routing.service import OperatorAliases, RoutingService
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
+from numident.web.access_log import log_key
 from numident.web.app import finish, install_common
 from numident.web.notice_contract import Notice
 from numident.web.openapi import correlated, errors_as_served, install_document, with_models
@@ -133,7 +134,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.state.service = service
     app.include_router(api.router)
     install_common(app, engine=engine, registry=metrics.registry,
-                   max_body_bytes=messenger.max_body_bytes)
+                   max_body_bytes=messenger.max_body_bytes, side="messenger",
+                   log_key=log_key(settings.log_key, possession_secret(settings)),
+                   tracing=settings.tracing)
     install_document(app, lambda document: errors_as_served(document, "ErrorBody"), correlated,
                      with_models(Notice))
     return app

@@ -43,6 +43,7 @@ from numident.messenger.sms import SmsSender
 from numident.messenger.tables import messenger_outbox
 from numident.outbox.dispatcher import Dispatcher
 from numident.outbox.http_sender import HttpSender
+from numident.outbox.metrics import observe_outbox
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import SqlOutbox
 from numident.storage.database import read_only, write_transaction
@@ -77,6 +78,9 @@ class MessengerService:
                         max_delay=timedelta(seconds=dispatch.max_backoff_seconds),
                         give_up_after=timedelta(hours=dispatch.give_up_after_hours)),
             concurrency=dispatch.concurrency)
+        self.dispatcher.on_settled = observe_outbox(
+            self.metrics.registry, self.outbox, clock.now, "numident_messenger_outbox",
+            "Webhooks and usage withdrawals").settled
         self.on_attempt: Callable[[str], None] = lambda _attempt_id: None
         """Called with each newly opened attempt (the app hands it to its worker)."""
 

@@ -40,7 +40,7 @@ from numident.operator.gateway import Gateway
 from numident.operator.id_tokens import IdTokenIssuer
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.nats_mode import connect_gateway, run_nats
-from numident.operator.notice_delivery import notice_dispatcher
+from numident.operator.notice_delivery import notice_dispatcher, observe_notices
 from numident.operator.notice_webhook import declare_notice_webhook
 from numident.operator.oauth_errors import OAuthError, oauth_error_response
 from numident.operator.replay import SqlJtiStore
@@ -48,6 +48,7 @@ from numident.operator.security import ADMIN, AUTHORIZATION_CODE, CLIENT_CREDENT
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.trust.tokens import AccessTokenIssuer
+from numident.web.access_log import log_key
 from numident.web.app import finish, install_common
 from numident.web.openapi import (
     correlated,
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
 
     client = httpx2.AsyncClient(transport=notice_transport, timeout=10.0)
     dispatcher = notice_dispatcher(engine, client, key, clock, op.dispatch)
+    dispatcher.on_settled = observe_notices(metrics.registry, engine, clock).settled
     holder = holder_key(settings)
     tokens = token_endpoint.TokenEndpoint(
         engine, clock, authenticator, issuer,
@@ -136,7 +138,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                 connection = await connect_gateway(op)
                 tasks.append(asyncio.create_task(
                     run_nats(connection, gateway, op, engine, client, key, sink_sender, clock,
-                             stop, ping_sender=ping_sender)))
+                             stop, ping_sender=ping_sender,
+                             on_settled=dispatcher.on_settled)))
             else:
                 tasks.append(asyncio.create_task(
                     dispatcher.run(stop, idle_interval=op.dispatch.poll_seconds)))
@@ -173,7 +176,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(admin_api.router)
     install_camara(app, op.camara.disabled_versions, base_url=base_url)
     install_common(app, engine=engine, registry=metrics.registry,
-                   max_body_bytes=op.max_body_bytes,
+                   max_body_bytes=op.max_body_bytes, side="operator",
+                   log_key=log_key(settings.log_key, holder.secret), tracing=settings.tracing,
                    health=lambda: {"pendingRequests": gateway.pending})
     app.add_exception_handler(OAuthError, oauth_error_response)
     declare_notice_webhook(app)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import httpx2
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Connection, Engine
 
 from numident.client.keys import PrivateKey
@@ -23,6 +24,7 @@ from numident.operator.events import NOTICE_KIND
 from numident.operator.tables import outbox
 from numident.outbox.dispatcher import Dispatcher
 from numident.outbox.http_sender import HttpSender
+from numident.outbox.metrics import DeliveryMetrics, observe_outbox
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import Settled, SqlOutbox
 from numident.outbox.tables import DELIVERED
@@ -57,3 +59,10 @@ def _audit_outcomes(conn: Connection, settled: Sequence[Settled]) -> None:
                     "notice_delivered" if s.status == DELIVERED else "notice_dead",
                     detail={"noticeId": s.id, "organizer": s.owner, "attempts": s.attempts})
         for s in settled if s.kind == NOTICE_KIND])
+
+
+def observe_notices(registry: CollectorRegistry, engine: Engine, clock: Clock) -> DeliveryMetrics:
+    """``numident_notices{status}``, the oldest undelivered notice's age and the delivery
+    counters on ``registry``."""
+    return observe_outbox(registry, SqlOutbox(engine, outbox), clock.now, "numident_notices",
+                          "Notices")

@@ -40,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from numident.errors import Conflict
 from numident.outbox.tables import DEAD, DELIVERED, ERROR_TEXT_LIMIT, PENDING, RELAYED, STATUSES
 from numident.storage.database import read_only, write_transaction
+from numident.storage.types import UtcDateTime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,6 +296,18 @@ class SqlOutbox:
         result = dict.fromkeys(STATUSES, 0)
         result.update({status: int(count) for status, count in rows})
         return result
+
+    def oldest_undelivered(self) -> datetime | None:
+        """When the longest-waiting message still to be delivered (pending or relayed) was
+        written, or requeued if it was a dead letter; None when none waits."""
+        t = self.table
+        waiting_since = func.min(func.coalesce(t.c.requeued_at, t.c.created_at,
+                                               type_=UtcDateTime()), type_=UtcDateTime())
+        with read_only(self.engine) as connection:
+            oldest: datetime | None = connection.execute(
+                select(waiting_since).where(or_(t.c.status == PENDING, t.c.status == RELAYED))
+            ).scalar_one()
+        return oldest
 
     def list(
         self, status: str | None = None, owner: str | None = None, limit: int = 100
