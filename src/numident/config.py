@@ -353,12 +353,13 @@ class BudgetSettings(_Section):
 
     per_number: Budget | None = Budget(sends=5, window_seconds=3600)
     per_range: Budget | None = Field(
-        Budget(sends=200, window_seconds=3600),
+        Budget(sends=500, window_seconds=3600),
         description="per range of the numbering plan (the row it lists the number in)")
-    per_region: Budget | None = Budget(sends=2000, window_seconds=3600)
+    per_region: Budget | None = Budget(sends=5000, window_seconds=3600)
     per_address: Budget | None = Field(
-        Budget(sends=10, window_seconds=3600),
-        description="per client address (clientAddress, else the caller's; IPv6 per /64)")
+        Budget(sends=50, window_seconds=3600),
+        description="per client address (clientAddress, else the caller's; IPv6 per /64); "
+        "generous, as carrier-grade NAT puts many users behind one address")
     total: Budget | None = Field(None, description="all sends of the service")
 
 
@@ -368,7 +369,7 @@ class CircuitSettings(_Section):
     them confirmed."""
 
     window_seconds: int = Field(3600, gt=0)
-    min_sends: int = Field(20, ge=1)
+    min_sends: int = Field(50, ge=1)
     min_success_ratio: float = Field(0.1, ge=0, le=1)
 
 

@@ -106,8 +106,8 @@ class MemoryCallProvider:
 
 class FileCallProvider:
     """Appends each call as a JSON line to ``path``: ``{"to","from","at"}`` for a flash call
-    (the calling number, chosen here as a provider would), ``{"to","text","at"}`` for a voice
-    call (what the call says)."""
+    (the calling number, chosen here as a provider would), ``{"to","text","code","at"}`` for
+    a voice call (what the call says, and the code a voice provider is given)."""
 
     def __init__(self, channel: Channel, path: Path, clock: Clock | None = None) -> None:
         self.channel = channel
@@ -119,7 +119,8 @@ class FileCallProvider:
             caller = caller_number()
             await self._file.write({"to": message.to, "from": caller})
             return Receipt(caller)
-        await self._file.write({"to": message.to, "text": message.text})
+        await self._file.write({"to": message.to, "text": message.text,
+                                "code": message.code or ""})
         return Receipt()
 
 

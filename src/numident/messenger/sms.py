@@ -77,7 +77,8 @@ class FileSmsSender:
 
 def last_code_in_file(path: Path, to: str, *, flash_digits: int = 4) -> str | None:
     """The code in the latest message to ``to`` in a file the file providers wrote, or None:
-    the code in its text, or a flash call's last ``flash_digits`` digits of the caller."""
+    a flash call's last ``flash_digits`` digits of the caller, a voice call's code, or the
+    code in an SMS's text."""
     if not path.exists():
         return None
     found: str | None = None
@@ -85,7 +86,8 @@ def last_code_in_file(path: Path, to: str, *, flash_digits: int = 4) -> str | No
         message = json.loads(line)
         if message.get("to") == to:
             caller = message.get("from")
-            found = caller[-flash_digits:] if caller else code_in(message["text"])
+            found = (caller[-flash_digits:] if caller
+                     else message.get("code") or code_in(message["text"]))
     return found
 
 
