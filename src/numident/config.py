@@ -306,9 +306,6 @@ class ProviderSettings(_Section):
 PLACEHOLDERS = frozenset({"to", "to_digits", "code", "text"})
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
-SmsSettings = ProviderSettings
-"""``[messenger.sms]``: the SMS channel's provider (kept under its first name)."""
-
 Channel = Literal["sms", "flash_call", "voice_call"]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx2
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from numident.client.keys import generate_key
 from numident.config import load_settings
@@ -122,3 +122,20 @@ async def test_a_pumping_burst_from_several_addresses_is_stopped_by_the_budgets(
                for m in metrics) == 16
     print(f"\npumping run: attempted {attempted}, sent {codes[(202, None)]}, refused "
           f"{attempted - codes[(202, None)]} ({dict(sorted(trail.items()))})")
+
+
+async def test_the_possession_audit_trail_is_append_only(database_url: str,
+                                                         tmp_path: Path) -> None:
+    """A refusal written by the service cannot be changed or deleted in the database."""
+    async with two_services(database_url, tmp_path) as apps:
+        async with client(apps[0]) as api:
+            refused = await api.put("/messenger/v1/accounts/bot/phone-number",
+                                    json={"phoneNumber": "+78095550000"})
+        assert refused.status_code == 422
+        engine = apps[0].state.service.engine
+        for statement in ("UPDATE possession_audit SET reason = 'x'",
+                          "DELETE FROM possession_audit"):
+            with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+                conn.execute(text(statement))
+        with engine.connect() as conn:
+            assert refusal_counts(conn) == {"not_mobile": 1}

@@ -220,9 +220,7 @@ def providers_from_settings(settings: Settings, clock: Clock | None = None, *,
             providers[channel] = HttpProvider(channel, chosen, client)
         else:
             path = chosen.path or settings.home / "messenger" / f"{channel.value}.jsonl"
-            if channel is Channel.SMS:
-                path = chosen.path or settings.home / "messenger" / "sms.jsonl"
-                providers[channel] = SmsProvider(FileSmsSender(path, clock))
-            else:
-                providers[channel] = FileCallProvider(channel, path, clock)
+            providers[channel] = (SmsProvider(FileSmsSender(path, clock))
+                                  if channel is Channel.SMS
+                                  else FileCallProvider(channel, path, clock))
     return providers, clients

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx2
 import pytest
 
-from numident.config import FlashCallSettings, ProviderSettings
+from numident.config import FlashCallSettings, ProviderSettings, load_settings
 from numident.core.clock import FakeClock
-from numident.errors import UpstreamUnavailable
+from numident.errors import ConfigurationError, UpstreamUnavailable
 from numident.messenger.channels import (
     Channel,
     CodeMessage,
     FileCallProvider,
     HttpProvider,
     Receipt,
+    SmsProvider,
+    providers_from_settings,
 )
-from numident.messenger.sms import last_code_in_file
+from numident.messenger.sms import FileSmsSender, last_code_in_file
 
 pytestmark = pytest.mark.anyio
 TO = "+79161234567"
@@ -127,3 +130,32 @@ def test_unknown_placeholders_in_a_request_shape_are_refused_naming_the_field() 
     """A typo in a template is a configuration error, not a request with '{tel}' in it."""
     with pytest.raises(ValueError, match="'phone' uses unknown placeholder"):
         ProviderSettings(kind="http", url="https://x.example/", body={"phone": "{tel}"})
+
+
+def test_the_settings_choose_each_channels_provider(tmp_path: Path) -> None:
+    """File providers under the home by default, HTTP where configured; only the channels of
+    the order get one."""
+    settings = load_settings(None, home=str(tmp_path), messenger={
+        "channels": {"order": ["flash_call", "sms"]},
+        "flash_call": {"kind": "http", "url": "https://flash.example/"}})
+    providers, clients = providers_from_settings(settings)
+    assert set(providers) == {Channel.FLASH_CALL, Channel.SMS}
+    flash, sms = providers[Channel.FLASH_CALL], providers[Channel.SMS]
+    assert isinstance(flash, HttpProvider)
+    assert flash.url == "https://flash.example/"
+    assert isinstance(sms, SmsProvider)
+    assert isinstance(sms.sender, FileSmsSender)
+    assert sms.sender.path == tmp_path / "messenger" / "sms.jsonl"
+    assert len(clients) == 1
+
+
+@pytest.mark.parametrize(("messenger", "named"), [
+    ({"channels": {"order": ["sms"], "default": "flash_call"}}, "messenger.channels"),
+    ({"channels": {"order": ["sms", "sms"]}}, "messenger.channels"),
+    ({"voice_call": {"kind": "http"}}, "messenger.voice_call"),
+    ({"possession": {"budgets": {"per_range": {"sends": -1}}}},
+     "messenger.possession.budgets.per_range.sends")])
+def test_inconsistent_channel_and_budget_settings_are_refused_naming_the_key(
+        messenger: dict[str, object], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(named)):
+        load_settings(None, messenger=messenger)
