@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).parents[2]
 SERVER_DISTRIBUTIONS = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg",
                         "nats-py", "numpy", "rapidfuzz", "prometheus-client", "typer", "rich",
-                        "pydantic", "pydantic-settings", "phonenumbers", "structlog"}
+                        "pydantic", "pydantic-settings", "phonenumbers", "structlog", "tomli-w"}
 
 
 @pytest.fixture(scope="module")
