@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text, true, update
+from sqlalchemy import Connection, delete, func, insert, select, text, true, update
 
 from numident.config import Budget, PossessionSettings
 from numident.core.sending import Refusal, budget_wait, circuit_wait
@@ -99,8 +99,21 @@ class SendAdmission:
                             circuit.min_sends, circuit.min_success_ratio, window, now)
         return None if wait is None else Refusal("circuit_open", wait)
 
+    @property
+    def retention(self) -> timedelta:
+        """How long a send counts for anything: the longest window, or a code's life."""
+        budgets = self.settings.budgets
+        windows = [b.window_seconds for b in (budgets.per_number, budgets.per_address,
+                                              budgets.per_range, budgets.per_region,
+                                              budgets.total) if b is not None]
+        if self.settings.circuit is not None:
+            windows.append(self.settings.circuit.window_seconds)
+        return timedelta(seconds=max([self.settings.code_ttl_seconds, *windows]))
+
     def record(self, conn: Connection, request: SendRequest, now: datetime) -> int:
-        """Insert the admitted send (status ``sending``); its id."""
+        """Insert the admitted send (status ``sending``); its id. Sends older than the
+        ``retention`` are deleted on the way (the audit trail keeps their story)."""
+        conn.execute(delete(code_sends).where(code_sends.c.at < now - self.retention))
         return int(conn.execute(insert(code_sends).values(
             at=now, account_id=request.account_id, phone_number=request.phone_number,
             plan_range=request.plan_range, region=request.region,

@@ -17,7 +17,7 @@ from numident.messenger.admission import client_key, refusal_counts
 from numident.messenger.app import build_service
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender
-from numident.messenger.tables import possession_audit
+from numident.messenger.tables import code_sends, possession_audit
 
 pytestmark = pytest.mark.anyio
 
@@ -146,3 +146,24 @@ async def test_the_resend_throttle_is_a_refusal_on_the_trail_too(
     assert (refused.value.code, refused.value.retry_after) == ("TOO_MANY_REQUESTS", 60)
     with service.engine.connect() as conn:
         assert refusal_counts(conn) == {"resend_too_soon": 1}
+
+
+@pytest.mark.parametrize("budgets", [{"budgets": {"per_number": {"sends": 5,
+                                                                 "window_seconds": 600},
+                                                  "per_range": None, "per_region": None,
+                                                  "per_address": None},
+                                      "circuit": {"window_seconds": 900}}])
+async def test_sends_older_than_every_window_are_deleted_and_the_audit_keeps_them(
+        guarded: MessengerService, clock: FakeClock) -> None:
+    """The longest window (the circuit's 900 s) bounds what code_sends keeps; the audit
+    trail keeps every send."""
+    await guarded.set_phone_number("user-1", "+79161234567")
+    assert guarded.admission.retention.total_seconds() == 900
+    clock.advance(901)
+    await guarded.set_phone_number("user-2", "+79161234568")
+    with guarded.engine.connect() as conn:
+        numbers = conn.execute(select(code_sends.c.phone_number)).scalars().all()
+        sent = conn.execute(select(possession_audit.c.phone_number)
+                            .where(possession_audit.c.event == "sent")).scalars().all()
+    assert numbers == ["+79161234568"]
+    assert sent == ["+79161234567", "+79161234568"]
