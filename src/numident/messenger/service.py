@@ -50,7 +50,7 @@ from numident.messenger.delivery import MessengerSender, queue_withdrawal
 from numident.messenger.identification import Identifications
 from numident.messenger.metrics import MessengerMetrics
 from numident.messenger.notices import NoticeIntake, NoticeReceipt
-from numident.messenger.operators import OperatorDirectory, OperatorLookup
+from numident.messenger.operators import OperatorDirectory, OperatorLookup, Route
 from numident.messenger.possession import PossessionChecks, Verdict
 from numident.messenger.tables import messenger_outbox
 from numident.outbox.dispatcher import Dispatcher
@@ -116,7 +116,7 @@ class MessengerService:
         account_id = validate_account_id(account_id)
         number = self._normalize(phone_number)
         requested = self._channel(channel)
-        route = await anyio.to_thread.run_sync(self.lookup.route, number)
+        route = await anyio.to_thread.run_sync(self._route, number)
         request = SendRequest(account_id, number, route.plan_range, route.region,
                               client_key(client_address))
 
@@ -286,6 +286,14 @@ class MessengerService:
                            operator_name=None, sim_swapped_at=None)
         return self.store.move(conn, account, AccountState.VERIFYING_POSSESSION, now,
                                detail={"possession": proof}, **changes)
+
+    def _route(self, number: str) -> Route:
+        """The number's route; a number the plan cannot hold (another country's, where
+        ``allowed_regions`` lets one in) is in no range of it."""
+        try:
+            return self.lookup.route(number)
+        except InvalidInput:
+            return Route(number, None, None, "none")
 
     @staticmethod
     def _channel(raw: str | None) -> Channel | None:
