@@ -278,15 +278,117 @@ class OperatorEndpoint(_Section):
     mncs: tuple[str, ...] = Field((), description="Its mobile network codes (MNC)")
 
 
-class SmsSettings(_Section):
-    """How one-time codes reach users: ``file`` appends JSON lines (demo, tests), ``http``
-    POSTs ``{"to","text"}`` to a provider with ``Authorization: Bearer <token>``."""
+class ProviderSettings(_Section):
+    """How one channel's provider is reached: ``file`` appends JSON lines (demo, tests),
+    ``http`` sends one request per code to ``url``.
+
+    The HTTP request's shape: ``body`` maps each field to a template over ``{to}`` (E.164),
+    ``{to_digits}`` (without the ``+``), ``{code}`` and ``{text}``, sent as JSON or as a form
+    (``encoding``); credentials are a bearer ``token``, ``username`` and ``password`` (basic),
+    or ``token`` under the header ``token_header``. A flash call's provider answers with the
+    calling number at ``caller_field`` (a dotted path in its JSON answer)."""
 
     kind: Literal["file", "http"] = "file"
     path: Path | None = Field(None, description="file kind: where to append; default "
-                              "<home>/messenger/sms.jsonl")
+                              "<home>/messenger/<channel>.jsonl")
     url: str | None = None
     token: SecretStr | None = None
+    token_header: str | None = Field(
+        None, description="send token in this header (an API key) instead of as a bearer")
+    username: str | None = None
+    password: SecretStr | None = None
+    body: dict[str, str] | None = Field(
+        None, description="the request's fields and their templates; default {to, text} (SMS "
+        "and voice call: also code for the voice call) or {to} (flash call)")
+    encoding: Literal["json", "form"] = "json"
+    caller_field: str = "from"
+    timeout_seconds: float | None = Field(
+        None, gt=0, description="default messenger.request_timeout_seconds")
+
+    @field_validator("body")
+    @classmethod
+    def _known_placeholders(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for field, template in (value or {}).items():
+            unknown = sorted(set(_PLACEHOLDER.findall(template)) - PLACEHOLDERS)
+            if unknown:
+                raise ValueError(f"field {field!r} uses unknown placeholder(s) "
+                                 f"{', '.join(unknown)} (known: {', '.join(sorted(PLACEHOLDERS))})")
+        return value
+
+    @model_validator(mode="after")
+    def _http_has_url(self) -> ProviderSettings:
+        if self.kind == "http" and not self.url:
+            raise ValueError("url is required when kind is 'http'")
+        if self.username is not None and self.password is None:
+            raise ValueError("password is required with username")
+        return self
+
+
+PLACEHOLDERS = frozenset({"to", "to_digits", "code", "text"})
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+Channel = Literal["sms", "flash_call", "voice_call"]
+
+
+class FlashCallSettings(ProviderSettings):
+    code_digits: int = Field(4, ge=3, le=6, description="The code is this many last digits "
+                             "of the calling number the provider reports")
+
+
+class ChannelSettings(_Section):
+    """Which channels carry codes: a request names one or gets ``default``; when its provider
+    fails (an error or a timeout), the next channel of ``order`` is tried, after a backoff."""
+
+    order: tuple[Channel, ...] = Field(("sms",), min_length=1, description="The fallback order")
+    default: Channel | None = Field(None, description="Default: the first of order")
+    attempts: int = Field(1, ge=1, le=5, description="Tries per channel before the next one")
+    initial_backoff_seconds: float = Field(0.5, ge=0)
+    max_backoff_seconds: float = Field(4.0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChannelSettings:
+        if len(set(self.order)) != len(self.order):
+            raise ValueError("order names a channel twice")
+        if self.default is not None and self.default not in self.order:
+            raise ValueError(f"default {self.default!r} is not one of order")
+        return self
+
+    @property
+    def first(self) -> Channel:
+        return self.default or self.order[0]
+
+
+class Budget(_Section):
+    """At most ``sends`` codes per ``window_seconds`` (a sliding window)."""
+
+    sends: int = Field(ge=0)
+    window_seconds: int = Field(3600, gt=0)
+
+
+class BudgetSettings(_Section):
+    """Budgets for code sends, counted in the database over every messenger process; an unset
+    budget does not limit. A request over any budget is refused with 429 and Retry-After."""
+
+    per_number: Budget | None = Budget(sends=5, window_seconds=3600)
+    per_range: Budget | None = Field(
+        Budget(sends=500, window_seconds=3600),
+        description="per range of the numbering plan (the row it lists the number in)")
+    per_region: Budget | None = Budget(sends=5000, window_seconds=3600)
+    per_address: Budget | None = Field(
+        Budget(sends=50, window_seconds=3600),
+        description="per client address (clientAddress, else the caller's; IPv6 per /64); "
+        "generous, as carrier-grade NAT puts many users behind one address")
+    total: Budget | None = Field(None, description="all sends of the service")
+
+
+class CircuitSettings(_Section):
+    """A range whose codes are asked for and not confirmed (toll fraud's signature) is closed:
+    over ``window_seconds``, at least ``min_sends`` and fewer than ``min_success_ratio`` of
+    them confirmed."""
+
+    window_seconds: int = Field(3600, gt=0)
+    min_sends: int = Field(50, ge=1)
+    min_success_ratio: float = Field(0.1, ge=0, le=1)
 
 
 class PossessionSettings(_Section):
@@ -297,6 +399,8 @@ class PossessionSettings(_Section):
     secret: SecretStr | None = Field(
         None, description="HMAC key for stored one-time codes; when unset a random key is kept "
         "in <home>/messenger/possession.key")
+    budgets: BudgetSettings = BudgetSettings()
+    circuit: CircuitSettings | None = CircuitSettings()
 
 
 class RoutingSettings(_Section):
@@ -327,7 +431,10 @@ class MessengerSettings(_Section):
     block_on_sim_swap: bool = False
     webhook_url: str | None = None
     api_token: SecretStr | None = None
-    sms: SmsSettings = SmsSettings()
+    sms: ProviderSettings = ProviderSettings()
+    flash_call: FlashCallSettings = FlashCallSettings()
+    voice_call: ProviderSettings = ProviderSettings()
+    channels: ChannelSettings = ChannelSettings()
     possession: PossessionSettings = PossessionSettings()
     poll_initial_seconds: float = Field(1.0, gt=0)
     poll_max_seconds: float = Field(30.0, gt=0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import httpx2
 import structlog
@@ -25,6 +25,7 @@ from numident.client.keys import PrivateKey
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
 from numident.messenger import api
+from numident.messenger.channels import Channel, CodeProvider, providers_from_settings
 from numident.messenger.identification import IdentificationWorker
 from numident.messenger.keys import organizer_key
 from numident.messenger.metrics import MessengerMetrics
@@ -36,7 +37,7 @@ from numident.messenger.operators import (
 )
 from numident.messenger.possession import possession_secret
 from numident.messenger.service import MessengerService
-from numident.messenger.sms import SmsSender, sms_sender_from_settings
+from numident.messenger.sms import SmsSender
 from numident.routing.service import OperatorAliases, RoutingService
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
@@ -68,19 +69,26 @@ def build_service(settings: Settings, *, engine: Engine, clock: Clock | None = N
                   sms_sender: SmsSender | None = None, lookup: OperatorLookup | None = None,
                   key: PrivateKey | None = None, metrics: MessengerMetrics | None = None,
                   webhook_transport: httpx2.AsyncBaseTransport | None = None,
+                  providers: Mapping[Channel, CodeProvider] | None = None,
                   ) -> MessengerService:
-    """The use cases over ``engine``; every port may be replaced (tests, the demo)."""
+    """The use cases over ``engine``; every port may be replaced (tests, the demo).
+
+    ``providers`` replace the configured channel providers one by one; ``sms_sender`` the SMS
+    channel's sender."""
     clock = clock or SystemClock()
     messenger = settings.messenger
     key = key or organizer_key(settings)
     operators = OperatorDirectory(messenger.operators, client_id=messenger.organizer, key=key,
                                   clock=clock, timeout=messenger.request_timeout_seconds,
                                   transport_for_operator=transport_for_operator)
-    return MessengerService(
+    configured, clients = providers_from_settings(settings, clock, sms_sender=sms_sender)
+    service = MessengerService(
         engine, clock, messenger, operators=operators,
-        sms=sms_sender or sms_sender_from_settings(settings, clock),
+        providers={**configured, **(providers or {})},
         lookup=lookup or routing_lookup(settings, engine), secret=possession_secret(settings),
         metrics=metrics, webhook_transport=webhook_transport)
+    service.closing.extend(clients)
+    return service
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
@@ -88,6 +96,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                sms_sender: SmsSender | None = None, lookup: OperatorLookup | None = None,
                key: PrivateKey | None = None,
                webhook_transport: httpx2.AsyncBaseTransport | None = None,
+               providers: Mapping[Channel, CodeProvider] | None = None,
                background: bool = True, migrate: bool = True) -> FastAPI:
     """Build the messenger service's application.
 
@@ -104,7 +113,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     service = build_service(settings, engine=engine, clock=clock,
                             transport_for_operator=transport_for_operator,
                             sms_sender=sms_sender, lookup=lookup, key=key, metrics=metrics,
-                            webhook_transport=webhook_transport)
+                            webhook_transport=webhook_transport, providers=providers)
     worker = IdentificationWorker(service.identifications, clock,
                                   rescan_seconds=messenger.poll_max_seconds)
 
