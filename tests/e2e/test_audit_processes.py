@@ -78,7 +78,7 @@ def _identify(tmp_path: Path, env: dict[str, str]) -> tuple[int, dict[str, objec
     return written, jwks
 
 
-@pytest.mark.timeout(300)  # a dozen processes: seconds when the machine is idle
+@pytest.mark.timeout(600)  # nine processes: seconds each on an idle machine
 def test_a_served_chain_verifies_exports_and_passes_generic_tools(tmp_path: Path,
                                                                  env: dict[str, str]) -> None:
     """Served, verified, exported, checked offline and with generic tools; then a forged

@@ -122,7 +122,7 @@ def export(engine: Engine, chain: AuditLog, key: PrivateKey, start: date, end: d
             statement = sign(key, claims) + "\n"
             bundle.writestr(CHECKPOINTS, writer.checkpoint_lines())
             bundle.writestr(STATEMENT, statement)
-            manifest = _manifest(chain, key, claims, len(writer.checkpoints), now)
+            manifest = _manifest(chain, key, claims, len(writer.checkpoints))
             bundle.writestr(MANIFEST, manifest)
             sums = {ENTRIES: files[ENTRIES], CHECKPOINTS: files[CHECKPOINTS],
                     STATEMENT: digest(statement.encode()), MANIFEST: digest(manifest)}
@@ -155,8 +155,8 @@ class _Writer:
         return "".join(f"{token}\n" for token in self.checkpoints).encode("ascii")
 
 
-def _manifest(chain: AuditLog, key: PrivateKey, claims: dict[str, Any], checkpoints: int,
-              now: datetime) -> bytes:
+def _manifest(chain: AuditLog, key: PrivateKey, claims: dict[str, Any], checkpoints: int
+              ) -> bytes:
     window = claims["export"]
     manifest = {
         "format": FORMAT,
