@@ -66,7 +66,7 @@ def start_server(side: str, env: dict[str, str], log: Path, port: int | None = N
                                     "--port", str(port), *options], env={**os.environ, **env},
                                    stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a bound for a crowded machine; seconds when idle
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"{side} server exited: {log.read_text(errors='replace')}")
@@ -76,6 +76,7 @@ def start_server(side: str, env: dict[str, str], log: Path, port: int | None = N
         except httpx2.TransportError:
             time.sleep(0.1)
     process.kill()
+    process.wait(timeout=10)
     raise AssertionError(f"{side} server did not start: {log.read_text(errors='replace')}")
 
 
