@@ -72,8 +72,8 @@ async def start_servers(root: Path, subscribers: int) -> tuple[dict[str, Any], A
     # Every account of the load comes from this host into Alfa's one range: the address and
     # range budgets and the circuit would stop it, as they are meant to stop such a burst.
     settings = stage.messenger_settings(
-        root, messenger_port, keys, api_token, circuit=None,
-        budgets={"per_address": None, "per_range": None, "per_region": None})
+        root, messenger_port, keys, api_token, circuit=False,
+        budgets={"per_address": False, "per_range": False, "per_region": False})
     engine = create_database_engine(settings.database_url_for("messenger"))
     upgrade(engine, "messenger")
     routing = routing_service(settings, engine)

@@ -366,8 +366,9 @@ class Budget(_Section):
 
 
 class BudgetSettings(_Section):
-    """Budgets for code sends, counted in the database over every messenger process; an unset
-    budget does not limit. A request over any budget is refused with 429 and Retry-After."""
+    """Budgets for code sends, counted in the database over every messenger process; a budget
+    set to ``false`` (TOML has no null) does not limit. A request over any budget is refused
+    with 429 and Retry-After."""
 
     per_number: Budget | None = Budget(sends=5, window_seconds=3600)
     per_range: Budget | None = Field(
@@ -379,6 +380,11 @@ class BudgetSettings(_Section):
         description="per client address (clientAddress, else the caller's; IPv6 per /64); "
         "generous, as carrier-grade NAT puts many users behind one address")
     total: Budget | None = Field(None, description="all sends of the service")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _false_is_none(cls, value: object) -> object:
+        return None if value is False else value
 
 
 class CircuitSettings(_Section):
@@ -400,7 +406,12 @@ class PossessionSettings(_Section):
         None, description="HMAC key for stored one-time codes; when unset a random key is kept "
         "in <home>/messenger/possession.key")
     budgets: BudgetSettings = BudgetSettings()
-    circuit: CircuitSettings | None = CircuitSettings()
+    circuit: CircuitSettings | None = Field(CircuitSettings(), description="false: none")
+
+    @field_validator("circuit", mode="before")
+    @classmethod
+    def _no_circuit(cls, value: object) -> object:
+        return None if value is False else value
 
 
 class RoutingSettings(_Section):

@@ -57,7 +57,7 @@ class Server:
 
 
 def start_server(side: str, env: dict[str, str], log: Path, port: int | None = None,
-                 config: Path | None = None, wait_seconds: float = 30,
+                 config: Path | None = None, wait_seconds: float = 60,
                  command: list[str] = NUMIDENT) -> Server:
     """Start ``numident SIDE serve`` (through ``command``) and wait until its /healthz
     answers."""
@@ -78,6 +78,7 @@ def start_server(side: str, env: dict[str, str], log: Path, port: int | None = N
         except httpx2.TransportError:
             time.sleep(0.1)
     process.kill()
+    process.wait(timeout=10)
     raise AssertionError(f"{side} server did not start: {log.read_text(errors='replace')}")
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import selectors
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -16,21 +14,15 @@ from numident.demo.data import CLI_NUMBER
 from numident.messenger.sms import last_code_in_file
 
 
-def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
-    """The child's output up to and including the line holding ``marker``."""
+def _read_until(process: subprocess.Popen[str], marker: str) -> str:
+    """The child's output up to and including the line holding ``marker`` (the test's
+    timeout bounds the wait)."""
     assert process.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
     seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if selector.select(timeout=1.0):
-            line = process.stdout.readline()
-            if not line:
-                break
-            seen.append(line)
-            if marker in line:
-                return "".join(seen)
+    for line in process.stdout:
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
     raise AssertionError(f"no {marker!r} in the output:\n{''.join(seen)}")
 
 
@@ -45,7 +37,7 @@ def test_the_cli_identifies_by_flash_call_in_the_demo(tmp_path: Path) -> None:
     demo = subprocess.Popen([*NUMIDENT, "demo", "--serve"], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        output = _read_until(demo, "--channel flash_call --config", timeout=300)
+        output = _read_until(demo, "--channel flash_call --config")
         assert "every outcome is as expected" in output
         command = output.strip().splitlines()[-1].split()
         assert command[:4] == ["numident", "messenger", "identify", "zoe"]
@@ -56,7 +48,12 @@ def test_the_cli_identifies_by_flash_call_in_the_demo(tmp_path: Path) -> None:
         calls = folder / "flash_call.jsonl"
         assert wait_for(lambda: last_code_in_file(calls, CLI_NUMBER) is not None, 60)
         code = last_code_in_file(calls, CLI_NUMBER)
-        out, _ = identify.communicate(f"{code}\n", timeout=60)
+        try:
+            out, _ = identify.communicate(f"{code}\n", timeout=120)
+        finally:
+            if identify.poll() is None:
+                identify.kill()
+                identify.communicate()
         assert identify.returncode == 0, out
         assert "by flash call: the code is the last 4 digits" in out
         assert "identified" in out
@@ -67,3 +64,5 @@ def test_the_cli_identifies_by_flash_call_in_the_demo(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             demo.kill()
             demo.wait()
+        if demo.stdout is not None:
+            demo.stdout.close()

@@ -77,11 +77,10 @@ class SmsProvider:
         return Receipt()
 
 
-def caller_number(ending: str = "") -> str:
-    """A calling number from the file and memory providers' pool (+7 800 ...), ending in
-    ``ending`` when given, else random."""
-    digits = "".join(secrets.choice("0123456789") for _ in range(7 - len(ending)))
-    return f"+7800{digits}{ending}"
+def caller_number() -> str:
+    """A calling number of the file and memory providers' pool (+7 800 and 7 random digits),
+    as a real provider picks one from the numbers it holds."""
+    return "+7800" + "".join(secrets.choice("0123456789") for _ in range(7))
 
 
 @dataclass

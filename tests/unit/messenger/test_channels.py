@@ -159,3 +159,17 @@ def test_inconsistent_channel_and_budget_settings_are_refused_naming_the_key(
         messenger: dict[str, object], named: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(named)):
         load_settings(None, messenger=messenger)
+
+
+def test_a_budget_or_the_circuit_is_switched_off_with_false_as_toml_has_no_null(
+        tmp_path: Path) -> None:
+    config = tmp_path / "messenger.toml"
+    config.write_text("[messenger.possession]\ncircuit = false\n"
+                      "[messenger.possession.budgets]\nper_address = false\n"
+                      "total = { sends = 100 }\n", encoding="utf-8")
+    possession = load_settings(config).messenger.possession
+    assert possession.circuit is None
+    assert possession.budgets.per_address is None
+    assert possession.budgets.total is not None
+    assert (possession.budgets.total.sends, possession.budgets.total.window_seconds) == (100,
+                                                                                         3600)
