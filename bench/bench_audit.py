@@ -72,8 +72,8 @@ def main() -> None:
         with scratch_database(args.db, Path(folder) / "before.db", "numident_bench_audit"
                               ) as url:
             engine = create_database_engine(url)
-            upgrade(engine, "operator", "0007")
-            before = timed("write, before the chain (0007)", write(engine, n,
+            upgrade(engine, "operator", "0013")
+            before = timed("write, before the chain (0013)", write(engine, n,
                                                                   args.per_transaction), n)
             engine.dispose()
         with scratch_database(args.db, Path(folder) / "chained.db", "numident_bench_audit"

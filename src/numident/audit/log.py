@@ -87,4 +87,4 @@ def audit_log(side: Side) -> AuditLog:
 
     return AuditLog("messenger", account_audit, account_audit_checkpoints,
                     ("account_id", "at", "from_state", "to_state", "reason", "phone_number",
-                     "detail"), lock_key=0x6E756D6964_02)
+                     "detail", "operator_inn"), lock_key=0x6E756D6964_02)

@@ -33,7 +33,7 @@ from numident.outbox.dispatcher import Sender
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.nats import JetStreamSubscriber, connect, ensure_stream, subject_token
 from numident.outbox.nats_relay import JetStreamDeliveryWorker, JetStreamNoticeRelay
-from numident.outbox.store import Settlement, SqlOutbox
+from numident.outbox.store import Settlement
 
 
 @dataclass(frozen=True)

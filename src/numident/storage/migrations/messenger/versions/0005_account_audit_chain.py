@@ -1,7 +1,7 @@
 """account audit chain: seq and hash on every account audit entry, signed checkpoints
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-01 12:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from numident.audit.migration import audit_log, chain_table, unchain_table
 
 revision = '0005'
-down_revision = '0004'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """codes by flash and voice call; send budgets, the range circuit and the possession audit
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 12:30:00
 """
 
@@ -14,7 +14,7 @@ import numident.storage.types
 from numident.storage.append_only import allow_changes, forbid_changes
 
 revision = '0006'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """audit chain: seq and hash on every audit entry, signed checkpoints; existing rows chained
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0013
 Create Date: 2026-12-01 12:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from numident.audit.migration import audit_log, chain_table, unchain_table
 
 revision = '0012'
-down_revision = '0007'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
