@@ -120,6 +120,7 @@ class MessengerService:
         account_id = validate_account_id(account_id)
         number = self._normalize(phone_number)
         requested = self._channel(channel)
+        channel_sequence(self.settings, requested, None)  # an unoffered channel: 400 first
         route = await anyio.to_thread.run_sync(self._route, number)
         request = SendRequest(account_id, number, route.plan_range, route.region,
                               client_key(client_address))
