@@ -306,6 +306,9 @@ class MessengerSettings(_Section):
     block_on_sim_swap: bool = False
     webhook_url: str | None = None
     api_token: SecretStr | None = None
+    admin_token: SecretStr | None = Field(
+        None, description="The messenger's staff credential, for the console (/console/); "
+        "unset: the console is disabled")
     sms: SmsSettings = SmsSettings()
     possession: PossessionSettings = PossessionSettings()
     poll_initial_seconds: float = Field(1.0, gt=0)

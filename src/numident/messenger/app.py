@@ -22,7 +22,7 @@ from numident import __version__
 from numident.client.keys import PrivateKey
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
-from numident.messenger import api
+from numident.messenger import api, console
 from numident.messenger.identification import IdentificationWorker
 from numident.messenger.keys import organizer_key
 from numident.messenger.metrics import MessengerMetrics
@@ -39,6 +39,7 @@ from numident.routing.service import OperatorAliases, RoutingService
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.web.app import finish, install_common
+from numident.web.console.site import install_console
 from numident.web.notice_contract import Notice
 from numident.web.openapi import correlated, errors_as_served, install_document, with_models
 
@@ -124,6 +125,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                   "the messaging gate, and intake of operator notices.")
     app.state.service = service
     app.include_router(api.router)
+    install_console(app, console.messenger_console(messenger, clock), console.router)
     install_common(app, engine=engine, registry=metrics.registry,
                    max_body_bytes=messenger.max_body_bytes)
     install_document(app, lambda document: errors_as_served(document, "ErrorBody"), correlated,

@@ -11,6 +11,7 @@ for equality are HMAC digests (:mod:`numident.camara.holders`).
 (:mod:`numident.operator.ciba`).
 ``organizer_daily_items`` counts each organizer's identification items per UTC day, so that the
 daily quota holds across every replica on one database.
+``subscriber_imports`` keeps one row per import of the billing export, loaded or refused.
 ``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
 """
 
@@ -278,6 +279,25 @@ audit = Table(
     Column("identification_code", String(128), nullable=True),
     Column("request_id", String(36), nullable=True),
     Column("detail", JSON, nullable=True),
+)
+
+subscriber_imports = Table(
+    "subscriber_imports", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("started_at", UtcDateTime, nullable=False, index=True),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Column("file_name", Text, nullable=False, comment="the file's name, without its folder"),
+    Column("outcome", String(16), nullable=False, comment="loaded, or refused (nothing written)"),
+    Column("partial", Boolean, nullable=False, comment="--partial: bad rows set aside"),
+    Column("rows", BigInteger, nullable=False, default=0),
+    Column("inserted", BigInteger, nullable=False, default=0),
+    Column("updated", BigInteger, nullable=False, default=0),
+    Column("unchanged", BigInteger, nullable=False, default=0),
+    Column("rejected", BigInteger, nullable=False, default=0,
+           comment="bad rows: set aside (partial) or the reason of a refusal"),
+    Column("notices", BigInteger, nullable=False, default=0),
+    Column("problem", Text, nullable=True, comment="why a refused import was refused"),
 )
 
 used_assertions = Table(
