@@ -37,10 +37,10 @@ HEADERS = {
     "img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'"}
 
-_ASSETS = {"console.css": "text/css; charset=utf-8",
+_ASSETS = {"console.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml",
            "htmx.min.js": "text/javascript; charset=utf-8",
            "htmx.LICENSE": "text/plain; charset=utf-8"}
-_PUBLIC_ASSETS = {"console.css"}  # the login form's style; the rest only for a session
+_PUBLIC_ASSETS = {"console.css", "favicon.svg"}  # the login form's; the rest for a session
 
 
 @dataclass(frozen=True)
