@@ -66,7 +66,7 @@ def start_server(side: str, env: dict[str, str], log: Path, port: int | None = N
                                     "--port", str(port), *options], env={**os.environ, **env},
                                    stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # a process start is seconds, but CI machines get busy
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"{side} server exited: {log.read_text(errors='replace')}")
@@ -158,10 +158,13 @@ class TwoSides:
 
 @contextmanager
 def two_sides(tmp_path: Path, subscribers: str, *, gateway_env: dict[str, str] | None = None,
-              messenger_env: dict[str, str] | None = None) -> Iterator[TwoSides]:
+              messenger_env: dict[str, str] | None = None,
+              keys_by_cli: bool = True) -> Iterator[TwoSides]:
     """Operator Alfa with the billing export ``subscribers`` and organizer "chat" registered;
     chat's messenger service routing the demo plan to it. Each side gives the other its public
-    key by the CLI, as two organisations would."""
+    key by the CLI, as two organisations would; with ``keys_by_cli=False`` the test writes
+    both key pairs where the servers look for them (two process starts fewer)."""
+    from numident.client.keys import generate_key, save_private_key, save_public_key
     from numident.demo.data import write_plan
 
     gateway_port, messenger_port = free_port(), free_port()
@@ -171,9 +174,17 @@ def two_sides(tmp_path: Path, subscribers: str, *, gateway_env: dict[str, str] |
                    "NUMIDENT_OPERATOR__PUBLIC_URL": gateway_url,
                    "NUMIDENT_OPERATOR__ADMIN_TOKEN": "staff-secret", **(gateway_env or {})}
     messenger_env = {"NUMIDENT_HOME": str(tmp_path / "messenger"), **(messenger_env or {})}
-    (tmp_path / "gateway.jwk").write_text(cli(["operator", "public-key"], gateway_env).stdout)
-    (tmp_path / "messenger.jwk").write_text(
-        cli(["messenger", "public-key"], messenger_env).stdout)
+    if keys_by_cli:
+        (tmp_path / "gateway.jwk").write_text(
+            cli(["operator", "public-key"], gateway_env).stdout)
+        (tmp_path / "messenger.jwk").write_text(
+            cli(["messenger", "public-key"], messenger_env).stdout)
+    else:
+        for home, name, side in ((gateway_env, "gateway", "operator/signing-key.pem"),
+                                 (messenger_env, "messenger", "messenger/organizer-key.pem")):
+            key = generate_key()
+            save_private_key(key, Path(home["NUMIDENT_HOME"]) / side)
+            save_public_key(key.public(), tmp_path / f"{name}.jwk")
     export = tmp_path / "subscribers.csv"
     export.write_text(subscribers, encoding="utf-8")
     cli(["operator", "import-subscribers", str(export)], gateway_env)

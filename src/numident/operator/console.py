@@ -70,6 +70,13 @@ def notices(request: Request, session: str = Page, status: Status | None = None,
                   shown_status=status, organizer=organizer or "", message=None)
 
 
+@router.get("/notices/counts")
+def notice_counts(request: Request, session: str = Change) -> HTMLResponse:
+    """The notices per status, for htmx to keep the page's tiles current."""
+    return render(request, "operator/notice_counts.html", session,
+                  counts=SqlOutbox(gateway(request).engine, outbox).counts())
+
+
 def _notice(request: Request, notice_id: str) -> OutboxRecord:
     found = SqlOutbox(gateway(request).engine, outbox).get(notice_id)
     if found is None:

@@ -14,7 +14,16 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Float, and_, case, extract, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Float,
+    case,
+    extract,
+    func,
+    literal_column,
+    select,
+)
 
 from numident.core.identification import RequestStatus
 from numident.operator.tables import identification_requests as requests
@@ -46,6 +55,18 @@ def _epoch(engine: Engine, column: Any) -> ColumnElement[float]:
     return extract("epoch", column).cast(Float)
 
 
+def _minute(engine: Engine, column: Any) -> ColumnElement[str]:
+    """``YYYY-MM-DD HH:MM`` (UTC) of a UtcDateTime column: on SQLite a prefix of the stored
+    text, so that counting a busy hour calls no date function per row."""
+    if engine.dialect.name == "sqlite":
+        return func.substr(column, 1, 16)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24:MI")
+
+
+PENDING = requests.c.status == literal_column(f"'{RequestStatus.PENDING.value}'")
+"""Written as a literal, so that the planner may use the partial index of pending requests."""
+
+
 @dataclass(frozen=True)
 class Traffic:
     """One organizer's identification requests received in a window."""
@@ -60,41 +81,45 @@ class Traffic:
 
 
 def traffic(engine: Engine, now: datetime, *, minutes: int = 60,
-            histogram_window: timedelta = timedelta(hours=24),
+            histogram_window: timedelta = timedelta(hours=1),
             deadline: float = 1200.0) -> list[Traffic]:
     """Requests per minute over the last ``minutes`` and answer times over
     ``histogram_window``, per organizer that has any (by name); ``deadline`` is the answer
-    deadline in seconds (the histogram's last edge)."""
+    deadline in seconds (the histogram's last edge). Both read only the window's rows (by
+    the index on ``received_at``): what is happening now; days are the SLA report's."""
     first = (now - timedelta(minutes=minutes - 1)).replace(second=0, microsecond=0)
-    since = min(first, now - histogram_window)
-    minute = func.floor((_epoch(engine, requests.c.received_at)
-                         - first.timestamp()) / 60).label("minute")
+    minute = _minute(engine, requests.c.received_at).label("minute")
     waited = (_epoch(engine, requests.c.answered_at)
               - _epoch(engine, requests.c.received_at))
     edges, bucket_names = answer_buckets(deadline)
-    bucket = case(*((waited < edge, index) for index, edge in enumerate(edges)),
+    # An answer given on receipt has answered_at == received_at: the first case, decided
+    # without computing a duration (most answers, unless the gateway defers them).
+    bucket = case((requests.c.answered_at == requests.c.received_at, 0),
+                  *((waited < edge, index) for index, edge in enumerate(edges)),
                   else_=len(edges)).label("bucket")
-    answered = and_(requests.c.answered_at.is_not(None),
-                    requests.c.received_at >= now - histogram_window)
+    # Grouped by time first: grouped by organizer first, SQLite would rather walk the
+    # (organizer, ...) index through the whole table than the range of received_at.
     with read_only(engine) as conn:
         names = dict(conn.execute(select(organizers.c.id, organizers.c.name)).all())
         by_minute = conn.execute(
             select(requests.c.organizer_id, minute, func.count())
             .where(requests.c.received_at >= first, requests.c.received_at <= now)
-            .group_by(requests.c.organizer_id, minute)).all()
+            .group_by(minute, requests.c.organizer_id)).all()
         by_bucket = conn.execute(
             select(requests.c.organizer_id, bucket, func.count())
-            .where(requests.c.received_at >= since, answered)
-            .group_by(requests.c.organizer_id, bucket)).all()
+            .where(requests.c.received_at >= now - histogram_window,
+                   requests.c.answered_at.is_not(None))
+            .group_by(bucket, requests.c.organizer_id)).all()
         pending: dict[int, int] = dict(conn.execute(
-            select(requests.c.organizer_id, func.count())
-            .where(requests.c.status == RequestStatus.PENDING.value)
+            select(requests.c.organizer_id, func.count()).where(PENDING)
             .group_by(requests.c.organizer_id)).all())
-    labels = [(first + timedelta(minutes=i)).strftime("%H:%M") for i in range(minutes)]
+    slots = [first + timedelta(minutes=i) for i in range(minutes)]
+    index_of = {slot.strftime("%Y-%m-%d %H:%M"): i for i, slot in enumerate(slots)}
+    labels = [slot.strftime("%H:%M") for slot in slots]
     counts: dict[int, list[int]] = {}
-    for organizer_id, index, count in by_minute:
-        if 0 <= int(index) < minutes:
-            counts.setdefault(organizer_id, [0] * minutes)[int(index)] += int(count)
+    for organizer_id, key, count in by_minute:
+        if key in index_of:
+            counts.setdefault(organizer_id, [0] * minutes)[index_of[key]] += int(count)
     times: dict[int, list[int]] = {}
     for organizer_id, index, count in by_bucket:
         times.setdefault(organizer_id, [0] * len(bucket_names))[int(index)] += int(count)
@@ -120,14 +145,13 @@ class PendingRequest:
 def pending_requests(engine: Engine, now: datetime, limit: int = 200
                      ) -> tuple[int, list[PendingRequest]]:
     """How many deferred requests are pending, and the ``limit`` nearest their deadline."""
-    pending = requests.c.status == RequestStatus.PENDING.value
     with read_only(engine) as conn:
-        total = int(conn.execute(select(func.count()).where(pending)).scalar_one())
+        total = int(conn.execute(select(func.count()).where(PENDING)).scalar_one())
         rows = conn.execute(
             select(requests.c.request_id, organizers.c.name, requests.c.phone_number,
                    requests.c.received_at, requests.c.answer_due)
             .join(organizers, organizers.c.id == requests.c.organizer_id)
-            .where(pending).order_by(requests.c.answer_due, requests.c.request_id)
+            .where(PENDING).order_by(requests.c.answer_due, requests.c.request_id)
             .limit(limit)).all()
     return total, [PendingRequest(r.request_id, r.name, r.phone_number, r.received_at,
                                   r.answer_due, r.answer_due - now) for r in rows]

@@ -47,7 +47,7 @@ async def test_pages_redirect_to_the_login_and_everything_else_is_refused_withou
     page = await h.client.get("/console/notices?status=dead")
     assert page.status_code == 303
     assert unquote(page.headers["location"]) == "/console/login?next=/console/notices?status=dead"
-    for method, path in (("GET", "/console/notices/n-1/row"),
+    for method, path in (("GET", "/console/notices/n-1/row"), ("GET", "/console/notices/counts"),
                          ("POST", "/console/notices/n-1/retry"),
                          ("GET", "/console/static/htmx.min.js"), ("POST", "/console/logout")):
         refused = await h.client.request(method, path)
@@ -211,6 +211,8 @@ async def test_a_dead_letter_is_retried_from_the_console_only_with_the_csrf_toke
     repeat = await h.client.post(retry, data={"csrf_token": csrf})
     assert repeat.status_code == 303  # a plain form: back to the list
     assert figure((await h.client.get("/console/notices")).text, "count-delivered") == "1"
+    tiles = (await h.client.get("/console/notices/counts")).text
+    assert (figure(tiles, "count-delivered"), figure(tiles, "count-dead")) == ("1", "0")
 
 
 async def test_imports_loaded_and_refused_are_kept_in_the_history(
@@ -229,3 +231,16 @@ async def test_imports_loaded_and_refused_are_kept_in_the_history(
     assert refused[2].startswith("refused")
     assert "line 2" in refused[2]
     assert refused[7] == "1"
+
+
+async def test_logout_needs_the_csrf_token_and_then_drops_the_cookie(
+        make_gateway: HarnessFactory) -> None:
+    h: Harness = await make_gateway()
+    csrf = await logged_in(h.client, ADMIN_TOKEN)
+    assert (await h.client.post("/console/logout")).status_code == 403
+    assert (await h.client.get("/console/")).status_code == 200
+    out = await h.client.post("/console/logout", data={"csrf_token": csrf})
+    assert (out.status_code, out.headers["location"]) == (303, "/console/login")
+    assert 'numident_console=""' in out.headers["set-cookie"]
+    assert "max-age=0" in out.headers["set-cookie"].lower()
+    assert (await h.client.get("/console/")).status_code == 303

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from numident.operator.console_figures import answer_buckets, hidden
-from numident.web.console.charts import bar_chart, duration, when
+from numident.web.console.charts import bar_chart, duration, row_chart, when
 
 
 def heights(svg: str) -> list[float]:
@@ -28,6 +28,16 @@ def test_an_axis_of_7_ends_at_10_and_an_empty_chart_at_1() -> None:
     seven = str(bar_chart([("a", 7)], label="x"))
     assert heights(seven) == [round(124 * 0.7, 1)]
     assert heights(str(bar_chart([("a", 0)], label="x"))) == [0.0]
+
+
+def test_rows_are_drawn_to_scale_with_their_names_and_figures() -> None:
+    svg = str(row_chart([("identified", 4), ("reidentification_required", 1)],
+                        label="Accounts by state", unit=" accounts"))
+    widths = [float(w) for w in re.findall(r'<rect class="bar"[^>]* width="([\d.]+)"', svg)]
+    assert widths[0] / widths[1] == 4.0
+    assert "<title>reidentification_required: 1 accounts</title>" in svg
+    assert re.findall(r'text-anchor="end">([^<]+)</text>', svg) == [
+        "identified", "reidentification_required"]
 
 
 def test_names_and_labels_are_escaped() -> None:

@@ -66,6 +66,29 @@ def bar_chart(bars: Sequence[tuple[str, float]], *, label: str, unit: str = "",
     return Markup("".join(parts))  # noqa: S704 (every text above is escaped)
 
 
+def row_chart(bars: Sequence[tuple[str, float]], *, label: str, unit: str = "") -> Markup:
+    """A horizontal bar per ``(name, value)``, top to bottom, its name on the left and its
+    figure at its end: for categories whose names are too long to stand under a column."""
+    top = max((v for _, v in bars), default=0) or 1
+    name_w, row_h, room = 190, 24, WIDTH - 190 - 48
+    height = row_h * len(bars) + 8
+    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
+             f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">',
+             f"<title>{escape(label)}</title>"]
+    for index, (name, value) in enumerate(bars):
+        y = 4 + index * row_h
+        width = room * value / top
+        parts.append(f'<text class="axis" x="{name_w - 8}" y="{y + 16}" text-anchor="end">'
+                     f"{escape(name)}</text>"
+                     f'<rect class="bar" x="{name_w}" y="{y + 4}" width="{width:.1f}" '
+                     f'height="{row_h - 8}"><title>{escape(name)}: {_figure(value)}'
+                     f"{escape(unit)}</title></rect>"
+                     f'<text class="axis" x="{name_w + width + 6:.1f}" y="{y + 16}">'
+                     f"{_figure(value)}</text>")
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 (every text above is escaped)
+
+
 def when(moment: datetime | None) -> str:
     """``2026-12-01 12:05:09 UTC``; an empty string for None."""
     if moment is None:

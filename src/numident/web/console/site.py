@@ -68,6 +68,7 @@ def _environment() -> jinja2.Environment:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
         lstrip_blocks=True)
     environment.globals["bar_chart"] = charts.bar_chart
+    environment.globals["row_chart"] = charts.row_chart
     environment.filters["when"] = charts.when
     environment.filters["duration"] = charts.duration
     return environment

@@ -1,4 +1,5 @@
-"""subscriber imports: the history of billing export imports, for the console
+"""subscriber imports, and requests by time: the history of billing export imports and an
+index on identification_requests.received_at, for the console
 
 Revision ID: 0010
 Revises: 0007
@@ -37,9 +38,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('subscriber_imports', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscriber_imports_started_at'), ['started_at'], unique=False)
+    with op.batch_alter_table('identification_requests', schema=None) as batch_op:
+        batch_op.create_index('ix_identification_requests_received_at', ['received_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('identification_requests', schema=None) as batch_op:
+        batch_op.drop_index('ix_identification_requests_received_at')
     with op.batch_alter_table('subscriber_imports', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_subscriber_imports_started_at'))
     op.drop_table('subscriber_imports')
