@@ -235,7 +235,7 @@ def test_without_a_session_or_its_csrf_token_the_console_refuses(
 
 # Six processes start in this test (four commands, two servers): seconds each when the
 # machine is idle, but many more on a shared CI machine.
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_messenger_console_shows_accounts_operators_notices_and_the_bulk_run(
         tmp_path: Path, browser: BrowserContext) -> None:
     """A gateway and a messenger service as processes: alice identified and then blocked by
