@@ -96,9 +96,9 @@ def retry(notice_id: str, request: Request, session: str = Change) -> Response:
     requeued = gateway(request).retry_notice(notice_id)
     message = None if requeued else "Only a dead letter can be sent again."
     if is_htmx(request):
+        # 200 either way: htmx swaps no 4xx answer in, and the row says why nothing happened.
         return render(request, "operator/notice_row.html", session,
-                      notice=_notice(request, notice_id), message=message,
-                      status=200 if requeued else 409)
+                      notice=_notice(request, notice_id), message=message)
     return RedirectResponse("/console/notices", status_code=303, headers=HEADERS)
 
 

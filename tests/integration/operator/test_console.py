@@ -208,6 +208,9 @@ async def test_a_dead_letter_is_retried_from_the_console_only_with_the_csrf_toke
     again = await h.client.get(f"/console/notices/{notice_id}/row")
     assert cells(again.text, f"notice-{notice_id}")[3] == "delivered"
     assert "hx-get" not in again.text
+    twice = await h.client.post(retry, headers={"X-CSRF-Token": csrf, "HX-Request": "true"})
+    assert "Only a dead letter can be sent again." in twice.text
+    assert cells(twice.text, f"notice-{notice_id}")[3] == "delivered"
     repeat = await h.client.post(retry, data={"csrf_token": csrf})
     assert repeat.status_code == 303  # a plain form: back to the list
     assert figure((await h.client.get("/console/notices")).text, "count-delivered") == "1"
