@@ -38,6 +38,13 @@ def national_region(default: str | None, allowed: frozenset[str]) -> str | None:
         return default
     return next(iter(allowed)) if len(allowed) == 1 else None
 
+def hex_key(value: SecretStr | None) -> SecretStr | None:
+    """``value`` if it is a 32-byte key in hex (or unset)."""
+    if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
+        raise ValueError("must be 64 hex digits (32 bytes)")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -103,9 +110,7 @@ class CamaraSettings(_Section):
     @field_validator("holder_key")
     @classmethod
     def _hex_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value.get_secret_value()):
-            raise ValueError("must be 64 hex digits (32 bytes)")
-        return value
+        return hex_key(value)
 
     @field_validator("disabled_versions")
     @classmethod
@@ -200,6 +205,21 @@ class LimitSettings(_Section):
         "(per replica), however many requests are refused")
 
 
+class AuditSettings(_Section):
+    """The hash chain of the audit trail (docs/audit.md); each server seals in the background."""
+
+    seal_seconds: float = Field(
+        1.0, gt=0, description="How often the server chains the audit entries written since "
+        "(every replica does; they take turns under one database lock)")
+    seal_batch: int = Field(
+        500, ge=1, le=100_000, description="Entries chained per transaction: bounds how long "
+        "one sealer holds the chain's lock")
+    checkpoint_seconds: float = Field(
+        3600.0, gt=0, description="How often the chain's head is signed with the side's key "
+        "(the operator's notice key; the organizer's key on the messenger side), when "
+        "entries were added since the last checkpoint")
+
+
 class OperatorSettings(_Section):
     name: str = "operator"
     public_url: str | None = Field(
@@ -236,6 +256,7 @@ class OperatorSettings(_Section):
     ciba: CibaSettings = CibaSettings()
     limits: LimitSettings = LimitSettings()
     http: HttpSettings = HttpSettings()
+    audit: AuditSettings = AuditSettings()
 
     def base_url(self, listening: str | None = None) -> str:
         """The gateway's public base URL, without a trailing slash: ``public_url`` when set,
@@ -257,15 +278,123 @@ class OperatorEndpoint(_Section):
     mncs: tuple[str, ...] = Field((), description="Its mobile network codes (MNC)")
 
 
-class SmsSettings(_Section):
-    """How one-time codes reach users: ``file`` appends JSON lines (demo, tests), ``http``
-    POSTs ``{"to","text"}`` to a provider with ``Authorization: Bearer <token>``."""
+class ProviderSettings(_Section):
+    """How one channel's provider is reached: ``file`` appends JSON lines (demo, tests),
+    ``http`` sends one request per code to ``url``.
+
+    The HTTP request's shape: ``body`` maps each field to a template over ``{to}`` (E.164),
+    ``{to_digits}`` (without the ``+``), ``{code}`` and ``{text}``, sent as JSON or as a form
+    (``encoding``); credentials are a bearer ``token``, ``username`` and ``password`` (basic),
+    or ``token`` under the header ``token_header``. A flash call's provider answers with the
+    calling number at ``caller_field`` (a dotted path in its JSON answer)."""
 
     kind: Literal["file", "http"] = "file"
     path: Path | None = Field(None, description="file kind: where to append; default "
-                              "<home>/messenger/sms.jsonl")
+                              "<home>/messenger/<channel>.jsonl")
     url: str | None = None
     token: SecretStr | None = None
+    token_header: str | None = Field(
+        None, description="send token in this header (an API key) instead of as a bearer")
+    username: str | None = None
+    password: SecretStr | None = None
+    body: dict[str, str] | None = Field(
+        None, description="the request's fields and their templates; default {to, text} (SMS "
+        "and voice call: also code for the voice call) or {to} (flash call)")
+    encoding: Literal["json", "form"] = "json"
+    caller_field: str = "from"
+    timeout_seconds: float | None = Field(
+        None, gt=0, description="default messenger.request_timeout_seconds")
+
+    @field_validator("body")
+    @classmethod
+    def _known_placeholders(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for field, template in (value or {}).items():
+            unknown = sorted(set(_PLACEHOLDER.findall(template)) - PLACEHOLDERS)
+            if unknown:
+                raise ValueError(f"field {field!r} uses unknown placeholder(s) "
+                                 f"{', '.join(unknown)} (known: {', '.join(sorted(PLACEHOLDERS))})")
+        return value
+
+    @model_validator(mode="after")
+    def _http_has_url(self) -> ProviderSettings:
+        if self.kind == "http" and not self.url:
+            raise ValueError("url is required when kind is 'http'")
+        if self.username is not None and self.password is None:
+            raise ValueError("password is required with username")
+        return self
+
+
+PLACEHOLDERS = frozenset({"to", "to_digits", "code", "text"})
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+Channel = Literal["sms", "flash_call", "voice_call"]
+
+
+class FlashCallSettings(ProviderSettings):
+    code_digits: int = Field(4, ge=3, le=6, description="The code is this many last digits "
+                             "of the calling number the provider reports")
+
+
+class ChannelSettings(_Section):
+    """Which channels carry codes: a request names one or gets ``default``; when its provider
+    fails (an error or a timeout), the next channel of ``order`` is tried, after a backoff."""
+
+    order: tuple[Channel, ...] = Field(("sms",), min_length=1, description="The fallback order")
+    default: Channel | None = Field(None, description="Default: the first of order")
+    attempts: int = Field(1, ge=1, le=5, description="Tries per channel before the next one")
+    initial_backoff_seconds: float = Field(0.5, ge=0)
+    max_backoff_seconds: float = Field(4.0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChannelSettings:
+        if len(set(self.order)) != len(self.order):
+            raise ValueError("order names a channel twice")
+        if self.default is not None and self.default not in self.order:
+            raise ValueError(f"default {self.default!r} is not one of order")
+        return self
+
+    @property
+    def first(self) -> Channel:
+        return self.default or self.order[0]
+
+
+class Budget(_Section):
+    """At most ``sends`` codes per ``window_seconds`` (a sliding window)."""
+
+    sends: int = Field(ge=0)
+    window_seconds: int = Field(3600, gt=0)
+
+
+class BudgetSettings(_Section):
+    """Budgets for code sends, counted in the database over every messenger process; a budget
+    set to ``false`` (TOML has no null) does not limit. A request over any budget is refused
+    with 429 and Retry-After."""
+
+    per_number: Budget | None = Budget(sends=5, window_seconds=3600)
+    per_range: Budget | None = Field(
+        Budget(sends=500, window_seconds=3600),
+        description="per range of the numbering plan (the row it lists the number in)")
+    per_region: Budget | None = Budget(sends=5000, window_seconds=3600)
+    per_address: Budget | None = Field(
+        Budget(sends=50, window_seconds=3600),
+        description="per client address (clientAddress, else the caller's; IPv6 per /64); "
+        "generous, as carrier-grade NAT puts many users behind one address")
+    total: Budget | None = Field(None, description="all sends of the service")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _false_is_none(cls, value: object) -> object:
+        return None if value is False else value
+
+
+class CircuitSettings(_Section):
+    """A range whose codes are asked for and not confirmed (toll fraud's signature) is closed:
+    over ``window_seconds``, at least ``min_sends`` and fewer than ``min_success_ratio`` of
+    them confirmed."""
+
+    window_seconds: int = Field(3600, gt=0)
+    min_sends: int = Field(50, ge=1)
+    min_success_ratio: float = Field(0.1, ge=0, le=1)
 
 
 class PossessionSettings(_Section):
@@ -276,6 +405,13 @@ class PossessionSettings(_Section):
     secret: SecretStr | None = Field(
         None, description="HMAC key for stored one-time codes; when unset a random key is kept "
         "in <home>/messenger/possession.key")
+    budgets: BudgetSettings = BudgetSettings()
+    circuit: CircuitSettings | None = Field(CircuitSettings(), description="false: none")
+
+    @field_validator("circuit", mode="before")
+    @classmethod
+    def _no_circuit(cls, value: object) -> object:
+        return None if value is False else value
 
 
 class RoutingSettings(_Section):
@@ -309,7 +445,10 @@ class MessengerSettings(_Section):
     admin_token: SecretStr | None = Field(
         None, description="The messenger's staff credential, for the console (/console/); "
         "unset: the console is disabled")
-    sms: SmsSettings = SmsSettings()
+    sms: ProviderSettings = ProviderSettings()
+    flash_call: FlashCallSettings = FlashCallSettings()
+    voice_call: ProviderSettings = ProviderSettings()
+    channels: ChannelSettings = ChannelSettings()
     possession: PossessionSettings = PossessionSettings()
     poll_initial_seconds: float = Field(1.0, gt=0)
     poll_max_seconds: float = Field(30.0, gt=0)
@@ -328,6 +467,7 @@ class MessengerSettings(_Section):
         DispatchSettings(), description="Retries of state-change webhooks and usage withdrawals")
     routing: RoutingSettings = RoutingSettings()
     http: HttpSettings = HttpSettings()
+    audit: AuditSettings = AuditSettings()
 
     @field_validator("allowed_regions")
     @classmethod
@@ -358,6 +498,18 @@ class MessengerSettings(_Section):
         return national_region(self.default_region, self.allowed_regions)
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry traces (the ``numident[otel]`` extra), exported over OTLP/HTTP."""
+
+    otlp_endpoint: str | None = Field(
+        None, description="The collector's base URL (traces go to <url>/v1/traces); unset, "
+        "the standard OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT "
+        "variables switch tracing on; with none of them there are no traces")
+    service_name: str | None = Field(
+        None, description="The service.name resource attribute; unset, OTEL_SERVICE_NAME, "
+        "else numident-operator or numident-messenger")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NUMIDENT_", env_nested_delimiter="__",
                                       extra="forbid", frozen=True)
@@ -366,6 +518,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
+    log_key: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key (64 hex digits) of the digests that stand for "
+        "phone numbers in logs; set the same on every server whose logs are read together. "
+        "Unset, each side derives one from its own secret (the gateway from its holder key, "
+        "the messenger service from its possession secret)")
+    tracing: TracingSettings = TracingSettings()
     operator: OperatorSettings = OperatorSettings()
     messenger: MessengerSettings = MessengerSettings()
 
@@ -380,6 +538,11 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the file (passed as init values), as SPEC requires.
         return env_settings, init_settings
+
+    @field_validator("log_key")
+    @classmethod
+    def _hex_log_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return hex_key(value)
 
     def database_url_for(self, side: Literal["operator", "messenger"]) -> str:
         if self.database_url:

@@ -27,9 +27,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def cli(args: list[str], env: dict[str, str], *, check: bool = True
-        ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*NUMIDENT, *args], env={**os.environ, **env}, capture_output=True,
+def cli(args: list[str], env: dict[str, str], *, check: bool = True,
+        command: list[str] = NUMIDENT) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([*command, *args], env={**os.environ, **env}, capture_output=True,
                             text=True, timeout=120, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"numident {' '.join(args)} failed: {result.stderr}")
@@ -57,16 +57,18 @@ class Server:
 
 
 def start_server(side: str, env: dict[str, str], log: Path, port: int | None = None,
-                 config: Path | None = None) -> Server:
-    """Start ``numident SIDE serve`` and wait until its /healthz answers."""
+                 config: Path | None = None, wait_seconds: float = 60,
+                 command: list[str] = NUMIDENT) -> Server:
+    """Start ``numident SIDE serve`` (through ``command``) and wait until its /healthz
+    answers."""
     port = port or free_port()
     options = ["--config", str(config)] if config else []
     with log.open("ab") as handle:  # the child keeps its own descriptor
-        process = subprocess.Popen([*NUMIDENT, side, "serve", "--host", "127.0.0.1",
+        process = subprocess.Popen([*command, side, "serve", "--host", "127.0.0.1",
                                     "--port", str(port), *options], env={**os.environ, **env},
                                    stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90  # a process start is seconds, but CI machines get busy
+    deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"{side} server exited: {log.read_text(errors='replace')}")
@@ -76,6 +78,7 @@ def start_server(side: str, env: dict[str, str], log: Path, port: int | None = N
         except httpx2.TransportError:
             time.sleep(0.1)
     process.kill()
+    process.wait(timeout=10)
     raise AssertionError(f"{side} server did not start: {log.read_text(errors='replace')}")
 
 

@@ -130,7 +130,9 @@ def messenger_settings(tmp_path: Path, operator_key: PrivateKey, sms_file: Path)
         "organizer": "chat", "api_token": API_TOKEN, "admin_token": ADMIN_TOKEN,
         "poll_initial_seconds": 1,
         "poll_max_seconds": 30, "sms": {"kind": "file", "path": str(sms_file)},
-        "possession": {"secret": "integration-secret-0123456789"},
+        # Many accounts from one address into one range: the budgets have tests of their own.
+        "possession": {"secret": "integration-secret-0123456789", "circuit": None,
+                       "budgets": {"per_address": None, "per_range": None}},
         "operators": [{"inn": ALPHA, "name": "Alpha", "gateway_url": GATEWAY_URL,
                        "notice_public_key": json.dumps(operator_key.public_jwk())}]})
 

@@ -12,7 +12,10 @@ import httpx
 import pytest
 
 from numident.config import load_settings
-from numident.messenger.app import create_app
+from numident.demo.data import write_plan
+from numident.messenger.app import create_app, routing_service
+from numident.storage.database import create_database_engine
+from numident.storage.migrate import upgrade
 
 pytestmark = pytest.mark.anyio
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "messenger-service.json"
@@ -28,7 +31,10 @@ async def test_a_generated_client_sets_a_number_and_reads_the_typed_account(
     put = importlib.import_module(f"{PACKAGE}.api.accounts.set_phone_number")
     get = importlib.import_module(f"{PACKAGE}.api.accounts.get_account")
     settings = load_settings(None, home=str(tmp_path), database_url=f"sqlite:///{tmp_path}/db")
-    app = create_app(settings, background=False)
+    engine = create_database_engine(settings.database_url_for("messenger"))
+    upgrade(engine, "messenger")  # codes go only to numbers the plan lists as mobile
+    routing_service(settings, engine).import_plan(write_plan(tmp_path / "plan.csv"))
+    app = create_app(settings, engine=engine, background=False, migrate=False)
     try:
         client = generated.Client(base_url="http://messenger",
                                   httpx_args={"transport": httpx.ASGITransport(app=app)})

@@ -96,7 +96,8 @@ def test_no_operation_documents_the_framework_validation_error(
     assert "ValidationError" not in document["components"]["schemas"]
     for method, path, operation in operations(document):
         assert "HTTPValidationError" not in str(operation), (method, path)
-        validated = [p for p in operation.get("parameters", []) if p["name"] != "x-correlator"]
+        validated = [p for p in operation.get("parameters", [])
+                     if p["name"] not in ("x-correlator", "X-Request-Id")]
         if operation.get("requestBody") or validated:
             assert "400" in operation["responses"], (method, path)
 
@@ -213,15 +214,17 @@ def test_each_operation_names_the_token_it_needs(documents: dict[str, Document],
 @pytest.mark.parametrize("side", ["gateway", "messenger"])
 def test_every_operation_takes_and_echoes_the_correlator(documents: dict[str, Document],
                                                          side: str) -> None:
-    """``x-correlator`` is an optional header of every operation and of every response, and
-    ``Authorization`` is left to the security schemes, not listed as a parameter."""
+    """``x-correlator`` and ``X-Request-Id`` are optional headers of every operation,
+    ``x-correlator`` and ``x-request-id`` headers of every response, and ``Authorization`` is
+    left to the security schemes, not listed as a parameter."""
     for method, path, operation in operations(documents[side]):
         headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
         assert "authorization" not in {name.lower() for name in headers}, (method, path)
         assert headers["x-correlator"]["required"] is False, (method, path)
         assert headers["x-correlator"]["schema"]["pattern"].startswith("^[a-zA-Z0-9"), path
+        assert headers["X-Request-Id"]["required"] is False, (method, path)
         for response in operation["responses"].values():
-            assert "x-correlator" in response["headers"], (method, path)
+            assert {"x-correlator", "x-request-id"} <= response["headers"].keys(), (method, path)
 
 
 def test_notices_need_no_backend_token(documents: dict[str, Document]) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, timedelta, timezone
 
 import pytest
 from outbox_fixtures import T0, commit, message, outbox_fixture  # noqa: F401
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from numident.errors import Conflict
 from numident.outbox import OutboxMessage, SqlOutbox
+from numident.outbox.store import Settled, Settlement
 
 
 def test_a_message_added_in_a_rolled_back_transaction_leaves_nothing(outbox: SqlOutbox) -> None:
@@ -177,3 +179,27 @@ def test_an_empty_add_many_is_a_no_op(outbox: SqlOutbox) -> None:
     empty: list[OutboxMessage] = []
     commit(outbox, *empty)
     assert sum(outbox.counts().values()) == 0
+
+
+def test_final_outcomes_are_reported_once_inside_the_settling_transaction(
+    outbox: SqlOutbox,
+) -> None:
+    """A delivery and a dead letter reach ``on_settled`` once each, with the row's kind and
+    owner; a retry and a late report on a settled row reach it not at all."""
+    seen: list[tuple[str, str, str | None, int, bool]] = []
+
+    def record(connection: Connection, settled: Sequence[Settled]) -> None:
+        seen.extend((s.id, s.status, s.owner, s.attempts, connection.in_transaction())
+                    for s in settled)
+
+    hooked = SqlOutbox(outbox.engine, outbox.table, on_settled=record)
+    for n in (1, 2, 3):
+        commit(hooked, message(n))
+    hooked.claim_due(T0, 10, 60)
+    later = T0 + timedelta(seconds=5)
+    assert hooked.settle([Settlement("evt-00001", later, delivered=True),
+                          Settlement("evt-00002", later, False, "HTTP 400", None),
+                          Settlement("evt-00003", later, False, "HTTP 503", later)]) == 3
+    assert hooked.mark_delivered("evt-00001", later) is False
+    assert seen == [("evt-00001", "delivered", "messenger-a", 1, True),
+                    ("evt-00002", "dead", "messenger-a", 1, True)]

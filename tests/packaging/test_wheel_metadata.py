@@ -18,7 +18,11 @@ ROOT = Path(__file__).parents[2]
 SERVER_DISTRIBUTIONS = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg",
                         "nats-py", "numpy", "rapidfuzz", "prometheus-client", "typer", "rich",
                         "pydantic", "pydantic-settings", "phonenumbers", "structlog",
-                        "jinja2"}
+                        "rfc8785", "tomli-w", "jinja2"}
+OTEL_DISTRIBUTIONS = {"opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http",
+                      "opentelemetry-instrumentation-fastapi",
+                      "opentelemetry-instrumentation-sqlalchemy"}
+EXTRAS = ("server", "test", "otel")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,7 @@ def extra_of(requirement: Requirement) -> str | None:
     marker = requirement.marker
     if marker is None:
         return None
-    extras = [extra for extra in ("server", "test") if marker.evaluate({"extra": extra})]
+    extras = [extra for extra in EXTRAS if marker.evaluate({"extra": extra})]
     assert len(extras) == 1, f"{requirement} belongs to {extras}"
     return extras[0]
 
@@ -81,7 +85,18 @@ def test_the_base_install_is_the_client_and_the_servers_need_the_server_extra(
                     "joserfc"}
     assert server == SERVER_DISTRIBUTIONS
     assert "httpx" not in {r.name.lower() for r in found}
-    assert set(metadata(wheel).get_all("Provides-Extra") or []) == {"server", "test"}
+    assert set(metadata(wheel).get_all("Provides-Extra") or []) == set(EXTRAS)
+
+
+def test_traces_are_an_extra_that_the_tests_install_too(wheel: zipfile.ZipFile) -> None:
+    """``numident[otel]`` holds the OpenTelemetry SDK, the OTLP exporter and the two
+    instrumentations, with the same ranges in ``[test]`` so that the tracing tests run
+    wherever the tests do."""
+    found = requirements(wheel)
+    otel = {str(r).split(";")[0] for r in found if extra_of(r) == "otel"}
+    test = {str(r).split(";")[0] for r in found if extra_of(r) == "test"}
+    assert {Requirement(r).name for r in otel} == OTEL_DISTRIBUTIONS
+    assert otel <= test
 
 
 def test_the_console_script_starts_at_the_guarded_entry(wheel: zipfile.ZipFile) -> None:

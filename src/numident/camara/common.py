@@ -32,6 +32,7 @@ from numident.operator.security import bearer
 from numident.operator.tables import subscribers
 from numident.storage.database import read_only
 from numident.trust.tokens import TokenClaims
+from numident.web.access_log import note_subscriber
 
 PHONE_NUMBER_PATTERN = r"^\+[1-9][0-9]{4,14}$"
 PhoneNumber = Annotated[str, Field(pattern=PHONE_NUMBER_PATTERN, examples=["+79161234567"],
@@ -112,6 +113,7 @@ def subject(caller: Caller, given: str | None) -> str:
     if any(number.startswith(prefix) for prefix in caller.settings.not_applicable_prefixes):
         raise Unprocessable("the service is not available for this phone number",
                             code="SERVICE_NOT_APPLICABLE")
+    note_subscriber(number)
     return number
 
 

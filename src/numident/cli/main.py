@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from numident import __version__
-from numident.cli import demo, messenger, operator
+from numident.cli import audit, demo, messenger, operator
 
 
 def _version(value: bool) -> None:
@@ -18,6 +18,7 @@ app = typer.Typer(name="numident", no_args_is_help=True, add_completion=False,
                   help="Identification exchange between instant messengers and mobile operators.")
 app.add_typer(operator.app, name="operator")
 app.add_typer(messenger.app, name="messenger")
+app.add_typer(audit.app, name="audit")
 app.command("demo")(demo.demo)
 
 

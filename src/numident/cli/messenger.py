@@ -9,8 +9,9 @@ from typing import Annotated
 import anyio
 import typer
 from rich.table import Table
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from numident.cli import audit
 from numident.cli.common import (
     ConfigOption,
     console,
@@ -23,15 +24,23 @@ from numident.cli.common import (
     serve_forever,
     settings,
 )
+from numident.cli.reports import Format, FormatOption, FromOption, ToOption, period, render
 from numident.core.accounts import AccountState
-from numident.errors import NotFound
+from numident.core.clock import SystemClock
+from numident.errors import InvalidInput, NotFound
+from numident.messenger import report as figures
 from numident.messenger.accounts import Account, AccountStore, validate_account_id
 from numident.messenger.app import routing_service
+from numident.messenger.channels import Channel
 from numident.messenger.keys import organizer_key
+from numident.messenger.service import MessengerService
+from numident.messenger.tables import possession_challenges
 from numident.routing.ports import Kind, kind_of
 from numident.routing.service import parse_numbers
+from numident.storage.database import read_only
 
 app = typer.Typer(no_args_is_help=True, help="Run a messenger service and identify accounts.")
+app.add_typer(audit.messenger_app, name="audit")
 
 
 @app.command()
@@ -144,12 +153,16 @@ def identify(
     code: Annotated[str | None, typer.Option(
         help="Confirm a code sent earlier instead of sending a new one")] = None,
     possession_proven: Annotated[bool, typer.Option(
-        "--possession-proven", help="Skip the SMS: the holder was verified by other means")]
+        "--possession-proven", help="Skip the code: the holder was verified by other means")]
     = False,
+    channel: Annotated[Channel | None, typer.Option(
+        help="How the code is sent (default: messenger.channels); a flash call's code is the "
+        "last digits of the number that calls")] = None,
 ) -> None:
-    """Identify ACCOUNT on NUMBER: SMS code, then the operator's answer (exit 0 if identified).
+    """Identify ACCOUNT on NUMBER: a code, then the operator's answer (exit 0 if identified).
 
-    Without ``--code`` a code is sent by the configured SMS sender and asked for here.
+    Without ``--code`` a code is sent by the configured provider of the channel and asked
+    for here.
     """
     from numident.messenger.app import build_service
 
@@ -162,8 +175,10 @@ def identify(
                 return await service.identify_now(account, number, possession_proven=True)
             given = code
             if given is None:
-                sent = await service.set_phone_number(account, number)
-                console.print(f"a code was sent to {sent.phone_number}")
+                sent = await service.set_phone_number(
+                    account, number, channel=channel.value if channel else None)
+                console.print(f"a code was sent to {sent.phone_number} "
+                              f"({_channel_said(service, account)})")
                 given = str(typer.prompt("code"))
             await service.confirm_possession(account, given.strip())
             console.print("possession proven; asking the operator ...")
@@ -176,6 +191,16 @@ def identify(
     _print_account(result)
     if result.state is not AccountState.IDENTIFIED:
         raise typer.Exit(1)
+
+
+def _channel_said(service: MessengerService, account: str) -> str:
+    with read_only(service.engine) as conn:
+        used = conn.execute(select(possession_challenges.c.channel).where(
+            possession_challenges.c.account_id == account)).scalar()
+    if used == Channel.FLASH_CALL.value:
+        digits = service.settings.flash_call.code_digits
+        return f"by flash call: the code is the last {digits} digits of the calling number"
+    return f"by {str(used).replace('_', ' ')}"
 
 
 @app.command("identify-all")
@@ -285,3 +310,37 @@ def openapi(config: ConfigOption = None) -> None:
         loaded = settings(config, home=home, database_url=f"sqlite:///{home}/openapi.db")
         document = create_app(loaded, background=False).openapi()
     typer.echo(json.dumps(document, ensure_ascii=False, sort_keys=True, indent=2))
+
+
+REPORT_COLUMNS = [
+    ("operator", "operator"), ("inn", "ИНН"), ("day", "day"), ("identified", "identified"),
+    ("refused", "refused"), ("unanswered", "unanswered"), ("identify_p50", "identify p50 s"),
+    ("identify_p95", "identify p95 s"), ("notices", "notices"), ("blocked", "blocked"),
+    ("reidentified", "re-identified"), ("reidentify_p50", "re-identify p50 s"),
+    ("reidentify_p95", "re-identify p95 s"),
+]
+
+
+@app.command()
+@exits
+def report(
+    start: FromOption,
+    end: ToOption,
+    operator: Annotated[str | None, typer.Option(
+        help="Only this operator's figures (its configured name or ИНН)")] = None,
+    how: FormatOption = Format.TABLE,
+    config: ConfigOption = None,
+) -> None:
+    """Per operator and UTC day: identifications, refusals, unanswered, time to identify,
+    notices, accounts blocked and how long until identified again, from the audit trail."""
+    first, last = period(start, end, SystemClock().now())
+    chosen = settings(config)
+    names = {e.inn: e.name for e in chosen.messenger.operators if e.name}
+    with database(chosen, "messenger") as engine:
+        try:
+            inn = figures.resolve_operator(engine, operator, names) if operator else None
+        except NotFound as exc:
+            raise InvalidInput(exc.message) from exc
+        days = figures.messenger_report(engine, first, last, inn, names=names)
+    render([d.as_dict() for d in days], REPORT_COLUMNS, how,
+           f"identifications from {first} to {last} (UTC)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from numident.camara.holder_key import holder_key
+from numident.cli import audit
 from numident.cli.common import (
     ConfigOption,
     console,
@@ -21,13 +22,14 @@ from numident.cli.common import (
     serve_forever,
     settings,
 )
+from numident.cli.reports import Format, FormatOption, FromOption, ToOption, period, render
 from numident.client.keys import ensure_private_key
 from numident.config import Settings
 from numident.core.clock import SystemClock
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
-from numident.errors import InvalidInput
-from numident.operator import authorization, ciba, events, organizers, registry
+from numident.errors import InvalidInput, NotFound
+from numident.operator import authorization, ciba, events, organizers, registry, sla
 from numident.operator.app import signing_key_path
 from numident.operator.authorization import Authentication
 from numident.operator.tables import outbox
@@ -35,6 +37,9 @@ from numident.outbox.store import SqlOutbox
 from numident.outbox.tables import STATUSES
 
 app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gateway.")
+report = typer.Typer(no_args_is_help=True, help="Figures from the audit trail.")
+app.add_typer(report, name="report")
+app.add_typer(audit.operator_app, name="audit")
 
 
 @app.command()
@@ -305,3 +310,35 @@ def ciba_client(
                              http_allowed=chosen.operator.camara.sim_swap_http_sinks)
     console.print(f"{name} learns CIBA decisions by ping to {ping}" if ping
                   else f"{name} learns CIBA decisions by polling", highlight=False)
+
+
+SLA_COLUMNS = [
+    ("organizer", "organizer"), ("day", "day"), ("requests", "requests"),
+    ("answered_in_time", "in 20 min"), ("late", "late"), ("open", "open"),
+    ("refused", "refused (429)"), ("answer_p50", "p50 s"), ("answer_p95", "p95 s"),
+    ("answer_p99", "p99 s"), ("notices", "notices"), ("delivered_in_time", "in 24 h"),
+    ("dead_letters", "dead letters"), ("delivery_p99", "delivery p99 s"),
+]
+
+
+@report.command("sla")
+@exits
+def report_sla(
+    start: FromOption,
+    end: ToOption,
+    organizer: Annotated[str | None, typer.Option(help="Only this organizer's figures")] = None,
+    how: FormatOption = Format.TABLE,
+    config: ConfigOption = None,
+) -> None:
+    """Per organizer and UTC day: requests answered in time and late, refusals, answer times,
+    notices delivered within 24 hours and dead letters, from the audit trail."""
+    now = SystemClock().now()
+    first, last = period(start, end, now)
+    chosen = settings(config)
+    deadline = timedelta(seconds=chosen.operator.answer_deadline_seconds)
+    with database(chosen, "operator") as engine:
+        try:
+            days = sla.sla_report(engine, first, last, organizer, now=now, deadline=deadline)
+        except NotFound as exc:
+            raise InvalidInput(exc.message) from exc
+    render([d.as_dict() for d in days], SLA_COLUMNS, how, f"SLA from {first} to {last} (UTC)")

@@ -20,9 +20,13 @@ class DemoOperator:
     """(number, status) rows of this operator's billing export."""
 
 
+CLI_NUMBER = "+79165550009"
+"""A subscriber of Alfa's that the story leaves alone, to be identified with the CLI."""
+
 OPERATORS = (
     DemoOperator("alfa", "7700000016", 'ПАО "Альфа Мобайл"', "г. Москва", 916, False,
-                 (("+79165550001", "active"), ("+79165550004", "active"))),
+                 (("+79165550001", "active"), ("+79165550004", "active"),
+                  ("+79165550010", "active"), (CLI_NUMBER, "active"))),
     DemoOperator("beta", "7700000023", 'ООО "Бета Телеком"', "Санкт-Петербург", 917, False,
                  (("+79165550002", "active"), ("+79175550005", "active"),
                   ("+79175550006", "active"))),

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import tomli_w
 import uvicorn
 from fastapi import FastAPI
 
@@ -92,27 +95,48 @@ def _gateway_settings(root: Path, operator: DemoOperator, port: int) -> Settings
 
 
 def messenger_settings(root: Path, port: int, gateways: dict[str, tuple[int, PrivateKey]],
-                       api_token: str) -> Settings:
-    return own_store(_messenger_settings(root, port, gateways, api_token), root / "messenger")
+                       api_token: str, **possession: Any) -> Settings:
+    """The demo messenger's settings; ``possession`` overrides its possession settings (the
+    benchmarks lift the budgets their synthetic load would spend). Written to
+    ``<root>/messenger.toml`` too, for the CLI to use against the running demo."""
+    config = messenger_config(root, port, gateways, api_token)
+    config["messenger"]["possession"].update(possession)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "messenger.toml").write_text(tomli_w.dumps(config), encoding="utf-8")
+    return own_store(load_settings(None, **config), root / "messenger")
 
 
-def _messenger_settings(root: Path, port: int, gateways: dict[str, tuple[int, PrivateKey]],
-                        api_token: str) -> Settings:
+def messenger_config(root: Path, port: int, gateways: dict[str, tuple[int, PrivateKey]],
+                     api_token: str) -> dict[str, Any]:
     endpoints = [{"inn": op.inn, "name": op.name,
                   "gateway_url": f"http://127.0.0.1:{gateways[op.key][0]}",
                   "client_id": ORGANIZER,
                   "notice_public_key": json.dumps(gateways[op.key][1].public_jwk())}
                  for op in OPERATORS]
-    return load_settings(None, home=str(root / "messenger"), messenger={
+    home = root / "messenger"
+    return {"home": str(home), "database_url": f"sqlite:///{home / 'messenger.db'}",
+            "messenger": {
         "organizer": ORGANIZER, "operators": endpoints, "api_token": api_token,
+        "key_file": str(home / "messenger" / "organizer-key.pem"),
         "public_url": f"http://127.0.0.1:{port}",
         "sms": {"kind": "file", "path": str(root / "sms.jsonl")},
-        # The story changes numbers within seconds; a deployment keeps the resend throttle.
-        "possession": {"resend_interval_seconds": 0},
+        "flash_call": {"kind": "file", "path": str(root / "flash_call.jsonl")},
+        "voice_call": {"kind": "file", "path": str(root / "voice_call.jsonl")},
+        "channels": {"order": ["sms", "flash_call", "voice_call"]},
+        "possession": {
+            "secret": secrets.token_urlsafe(32),
+            # The story changes numbers within seconds; a deployment keeps the resend throttle.
+            "resend_interval_seconds": 0,
+            # Tight enough that the pumping step shows the refusal after a few codes.
+            "budgets": {"per_address": {"sends": PUMPING_BUDGET, "window_seconds": 3600}}},
         "poll_initial_seconds": 0.3, "poll_max_seconds": 1.0, "request_timeout_seconds": 2.0,
         # The rule's 20 minutes, shortened so that the unreachable operator shows in seconds.
         "unanswered_after_seconds": 6.0,
-        "dispatch": {"initial_backoff_seconds": 0.2, "poll_seconds": 0.2}})
+        "dispatch": {"initial_backoff_seconds": 0.2, "poll_seconds": 0.2}}}
+
+
+PUMPING_BUDGET = 4
+"""Codes per client address and hour in the demo."""
 
 
 def prepare_gateway(settings: Settings, operator: DemoOperator, messenger_url: str,

@@ -22,7 +22,8 @@ from numident.client.assertions import ASSERTION_TYPE, make_client_assertion
 from numident.client.keys import PrivateKey
 from numident.core.clock import SystemClock
 from numident.demo import stage
-from numident.demo.data import OPERATORS, write_plan, write_ports
+from numident.demo.data import CLI_NUMBER, OPERATORS, write_plan, write_ports
+from numident.logs import configure_logging
 from numident.messenger.app import routing_service
 from numident.messenger.keys import organizer_key
 from numident.messenger.sms import last_code_in_file
@@ -99,16 +100,24 @@ class Demo:
         return httpx2.AsyncClient(base_url=self.messenger.url, timeout=10,
                                  headers={"Authorization": f"Bearer {self.api_token}"})
 
-    async def identify(self, step: str, account: str, number: str, expected: str) -> Outcome:
-        """Change the account's number, prove possession with the SMS code, await the answer."""
+    async def identify(self, step: str, account: str, number: str, expected: str,
+                       channel: str = "sms") -> Outcome:
+        """Change the account's number, prove possession with the code, await the answer."""
         console.print(f"[bold]{step}[/]: {account} gives {number}")
+        # The organizer's back-end passes on each user's own address (the per-address budget).
+        address = f"198.51.100.{len(self.outcomes) + 1}"
         async with self.client() as client:
             started = await client.put(f"/messenger/v1/accounts/{account}/phone-number",
-                                       json={"phoneNumber": number})
+                                       json={"phoneNumber": number, "channel": channel,
+                                             "clientAddress": address})
             started.raise_for_status()
-            code = last_code_in_file(self.root / "sms.jsonl", number)
-            assert code is not None, "the SMS with the code was not written"
-            console.print(f"  SMS code {code} sent to {number}; the user types it in")
+            code = last_code_in_file(self.root / f"{channel}.jsonl", number)
+            assert code is not None, f"the {channel} with the code was not written"
+            if channel == "flash_call":
+                console.print(f"  a flash call to {number}: the calling number ends in {code}; "
+                              "the app reads it")
+            else:
+                console.print(f"  SMS code {code} sent to {number}; the user types it in")
             confirmed = await client.post(
                 f"/messenger/v1/accounts/{account}/phone-number/confirm", json={"code": code})
             confirmed.raise_for_status()
@@ -217,9 +226,42 @@ class Demo:
                                        stage.FRAUD_PREVENTION, "swapped=true")
         await self.ciba_sim_swap_check("6b. CIBA with consent", "alfa", "+79165550001",
                                        stage.IDENTITY_VERIFICATION, "swapped=false")
-        console.print("[bold]7. operator down[/]: gateway beta stops")
+        await self.identify("7. flash call", "gina", "+79165550010", "identified",
+                            channel="flash_call")
+        await self.pumping("8. pumping attempt")
+        console.print("[bold]9. operator down[/]: gateway beta stops")
         await self.running["beta"].stop()
-        await self.identify("7. operator down", "frank", "+79175550006", "unanswered")
+        await self.identify("9. operator down", "frank", "+79175550006", "unanswered")
+
+    async def pumping(self, step: str) -> Outcome:
+        """A bot asks for codes to a run of numbers in Beta's range and to a premium-rate
+        number, all from one address: the premium number is refused as no mobile number, and
+        the per-address budget refuses the rest once it is spent."""
+        numbers = [f"+791755501{i:02d}" for i in range(2 * stage.PUMPING_BUDGET)]
+        numbers.append("+78095550100")
+        console.print(f"[bold]{step}[/]: a bot at 203.0.113.66 asks for {len(numbers)} codes "
+                      f"({numbers[0]}.., and {numbers[-1]}, a premium-rate number)")
+        statuses: list[int] = []
+        async with self.client() as client:
+            for i, number in enumerate(numbers):
+                reply = await client.put(f"/messenger/v1/accounts/bot-{i}/phone-number",
+                                         json={"phoneNumber": number,
+                                               "clientAddress": "203.0.113.66"})
+                statuses.append(reply.status_code)
+                if reply.status_code != 202 and statuses.count(reply.status_code) == 1:
+                    body = reply.json()
+                    wait = reply.headers.get("Retry-After")
+                    console.print(f"  {number}: {reply.status_code} {body['code']}"
+                                  + (f", Retry-After {wait} s" if wait else ""))
+        sent, refused = statuses.count(202), len(statuses) - statuses.count(202)
+        actual = f"{sent} sent, {refused} refused"
+        outcome = Outcome(step, "(bot)", f"{numbers[0]}..", "Beta range",
+                          f"{stage.PUMPING_BUDGET} sent, {len(numbers) - stage.PUMPING_BUDGET}"
+                          " refused", actual, None)
+        self.outcomes.append(outcome)
+        mark = "[green]as expected[/]" if outcome.ok else f"[red]expected {outcome.expected}[/]"
+        console.print(f"  -> {actual} {mark}\n")
+        return outcome
 
     def summary(self) -> Table:
         table = Table("step", "account", "number", "routed to", "expected", "outcome",
@@ -264,6 +306,10 @@ async def _main(serve: bool) -> int:
                     if not running.task.done():
                         console.print(f"  {name}: {running.url}")
                 console.print(f"  messenger API token: {demo.api_token}")
+                console.print("identify with the CLI, by flash call (its code is the last 4 "
+                              f"digits of the caller in {folder / 'flash_call.jsonl'}):\n"
+                              f"  numident messenger identify zoe {CLI_NUMBER} --channel "
+                              f"flash_call --config {folder / 'messenger.toml'}")
                 await asyncio.Event().wait()
             return 0 if ok else 1
         finally:
@@ -271,6 +317,9 @@ async def _main(serve: bool) -> int:
 
 
 def run(serve: bool = False) -> int:
+    # The walk-through is the story; the servers' access lines would drown it: only their
+    # warnings (a refused token, a notice not delivered) are shown.
+    configure_logging("WARNING", "console")
     try:
         return asyncio.run(_main(serve))
     except KeyboardInterrupt:

@@ -93,7 +93,7 @@ _ADOPT = ("INSERT INTO accounts (account_id, phone_number, state, operator_inn, 
           "identification_code, reason, created_at, updated_at) "
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO NOTHING")
 _ADOPT_AUDIT = ("INSERT INTO account_audit (account_id, at, from_state, to_state, reason, "
-                "phone_number, detail) VALUES (?, ?, NULL, ?, ?, ?, ?)")
+                "phone_number, detail, operator_inn) VALUES (?, ?, NULL, ?, ?, ?, ?, ?)")
 
 
 class AccountStore:
@@ -149,7 +149,7 @@ class AccountStore:
         fresh = [e for e in entries if e.account_id in created]
         conn.exec_driver_sql(driver_sql(conn, _ADOPT_AUDIT), [
             (e.account_id, stamp(now), e.state.value, e.reason, e.phone_number,
-             json.dumps(e.detail, separators=(",", ":"))) for e in fresh])
+             json.dumps(e.detail, separators=(",", ":")), e.operator_inn) for e in fresh])
         if self._outbox is not None and self._webhook_url:
             self._outbox.add_many(conn, [self._webhook(e.account_id, None, e.state, now)
                                          for e in fresh])
@@ -203,6 +203,7 @@ class AccountStore:
         conn.execute(account_audit.insert().values(
             account_id=account.account_id, at=now,
             from_state=before.value if before else None, to_state=after.value,
-            reason=account.reason, phone_number=account.phone_number, detail=detail))
+            reason=account.reason, phone_number=account.phone_number, detail=detail,
+            operator_inn=account.operator_inn))
 
 

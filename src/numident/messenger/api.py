@@ -21,8 +21,11 @@ from numident.core.clock import rfc3339
 from numident.core.numbers import NUMBER_PATTERN
 from numident.errors import Unauthenticated
 from numident.messenger.accounts import ACCOUNT_ID_PATTERN, Account
+from numident.messenger.channels import Channel
 from numident.messenger.service import MessengerService
+from numident.web.access_log import note_subscriber
 from numident.web.notice_contract import DELIVERY, NoticeReceipt, signature_headers
+from numident.web.refusals import log_refusal
 
 router = APIRouter()
 
@@ -38,11 +41,19 @@ class PhoneNumberBody(BaseModel):
     phoneNumber: StrictStr = Field(
         examples=["+79161234567", "89161234567"], json_schema_extra={"pattern": NUMBER_PATTERN},
         description="E.164, or the national form of the messenger's default region")
+    channel: Channel | None = Field(
+        None, description="How the code is sent; default and fallback order: the service's "
+        "messenger.channels. A flash call's code is the last digits of the calling number")
+    clientAddress: StrictStr | None = Field(
+        None, max_length=64, examples=["203.0.113.7"],
+        description="The user's IP address, for the per-address send budget; default: the "
+        "address of the caller")
 
 
 class ConfirmBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: StrictStr = Field(examples=["123456"], description="the digits sent by SMS")
+    code: StrictStr = Field(examples=["123456"], description="the digits sent by SMS or "
+                            "spoken by the voice call, or the flash call's last digits")
 
 
 class AccountView(BaseModel):
@@ -65,7 +76,7 @@ class ErrorBody(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 429, 503)}
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 422, 429, 503)}
 
 
 def service(request: Request) -> MessengerService:
@@ -86,16 +97,23 @@ def backend(request: Request, _: Any = _BACKEND_TOKEN) -> None:
     if token is None:
         return
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        raise Unauthenticated("an Authorization: Bearer token is required", code="MISSING_TOKEN")
-    if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
-        raise Unauthenticated("the API token is not valid", code="INVALID_TOKEN")
+    try:
+        if scheme.lower() != "bearer" or not given.strip():
+            raise Unauthenticated("an Authorization: Bearer token is required",
+                                  code="MISSING_TOKEN")
+        if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+            raise Unauthenticated("the API token is not valid", code="INVALID_TOKEN")
+    except Unauthenticated as exc:
+        log_refusal("backend_token", exc.code, exc.message)
+        raise
 
 
 Backend = Depends(backend)
 
 
 def present(account: Account) -> dict[str, Any]:
+    if account.phone_number is not None:
+        note_subscriber(account.phone_number)
     return AccountView(
         accountId=account.account_id, phoneNumber=account.phone_number,
         state=account.state.value, operator=account.operator_inn,
@@ -108,10 +126,20 @@ def present(account: Account) -> dict[str, Any]:
 @router.put("/messenger/v1/accounts/{accountId}/phone-number", status_code=202,
             operation_id="setPhoneNumber",
             response_model=AccountView, responses=ERRORS, dependencies=[Backend],
-            tags=["accounts"], summary="Start (re-)identification: an SMS code is sent")
+            tags=["accounts"],
+            summary="Start (re-)identification: a code is sent by SMS, flash call or voice call",
+            description="Refused before anything is sent: a number the numbering plan lists in "
+            "no Russian mobile range (422 NUMBER_NOT_MOBILE); a send budget spent (per number, "
+            "plan range, region, client address, in total: 429 SEND_BUDGET_EXHAUSTED), a range "
+            "whose codes go unconfirmed (429 RANGE_SUSPENDED) or a code sent a moment ago "
+            "(429 TOO_MANY_REQUESTS), each with Retry-After. 503 CODE_NOT_DELIVERED when no "
+            "channel's provider took the code.")
 async def put_phone_number(accountId: AccountId, body: PhoneNumberBody,
                            request: Request) -> JSONResponse:
-    account = await service(request).set_phone_number(accountId, body.phoneNumber)
+    address = body.clientAddress or (request.client.host if request.client else None)
+    account = await service(request).set_phone_number(
+        accountId, body.phoneNumber, channel=body.channel.value if body.channel else None,
+        client_address=address)
     return JSONResponse(present(account), status_code=202)
 
 
@@ -119,7 +147,7 @@ async def put_phone_number(accountId: AccountId, body: PhoneNumberBody,
              operation_id="confirmPhoneNumber",
              response_model=AccountView, responses=ERRORS, dependencies=[Backend],
              tags=["accounts"],
-             summary="Prove possession with the SMS code; the operator is asked next")
+             summary="Prove possession with the code; the operator is asked next")
 async def confirm_phone_number(accountId: AccountId, body: ConfirmBody,
                                request: Request) -> JSONResponse:
     account = await service(request).confirm_possession(accountId, body.code)

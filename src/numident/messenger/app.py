@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import httpx2
 import structlog
@@ -19,10 +19,13 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from numident import __version__
+from numident.audit.log import audit_log
+from numident.audit.sealer import run_sealer
 from numident.client.keys import PrivateKey
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
 from numident.messenger import api, console
+from numident.messenger.channels import Channel, CodeProvider, providers_from_settings
 from numident.messenger.identification import IdentificationWorker
 from numident.messenger.keys import organizer_key
 from numident.messenger.metrics import MessengerMetrics
@@ -34,10 +37,11 @@ from numident.messenger.operators import (
 )
 from numident.messenger.possession import possession_secret
 from numident.messenger.service import MessengerService
-from numident.messenger.sms import SmsSender, sms_sender_from_settings
+from numident.messenger.sms import SmsSender
 from numident.routing.service import OperatorAliases, RoutingService
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
+from numident.web.access_log import log_key
 from numident.web.app import finish, install_common
 from numident.web.console.site import install_console
 from numident.web.notice_contract import Notice
@@ -66,19 +70,26 @@ def build_service(settings: Settings, *, engine: Engine, clock: Clock | None = N
                   sms_sender: SmsSender | None = None, lookup: OperatorLookup | None = None,
                   key: PrivateKey | None = None, metrics: MessengerMetrics | None = None,
                   webhook_transport: httpx2.AsyncBaseTransport | None = None,
+                  providers: Mapping[Channel, CodeProvider] | None = None,
                   ) -> MessengerService:
-    """The use cases over ``engine``; every port may be replaced (tests, the demo)."""
+    """The use cases over ``engine``; every port may be replaced (tests, the demo).
+
+    ``providers`` replace the configured channel providers one by one; ``sms_sender`` the SMS
+    channel's sender."""
     clock = clock or SystemClock()
     messenger = settings.messenger
     key = key or organizer_key(settings)
     operators = OperatorDirectory(messenger.operators, client_id=messenger.organizer, key=key,
                                   clock=clock, timeout=messenger.request_timeout_seconds,
                                   transport_for_operator=transport_for_operator)
-    return MessengerService(
+    configured, clients = providers_from_settings(settings, clock, sms_sender=sms_sender)
+    service = MessengerService(
         engine, clock, messenger, operators=operators,
-        sms=sms_sender or sms_sender_from_settings(settings, clock),
+        providers={**configured, **(providers or {})},
         lookup=lookup or routing_lookup(settings, engine), secret=possession_secret(settings),
         metrics=metrics, webhook_transport=webhook_transport)
+    service.closing.extend(clients)
+    return service
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock | None = None,
@@ -86,6 +97,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                sms_sender: SmsSender | None = None, lookup: OperatorLookup | None = None,
                key: PrivateKey | None = None,
                webhook_transport: httpx2.AsyncBaseTransport | None = None,
+               providers: Mapping[Channel, CodeProvider] | None = None,
                background: bool = True, migrate: bool = True) -> FastAPI:
     """Build the messenger service's application.
 
@@ -98,10 +110,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
         upgrade(engine, "messenger")
     clock = clock or SystemClock()
     metrics = MessengerMetrics()
+    key = key or organizer_key(settings)
     service = build_service(settings, engine=engine, clock=clock,
                             transport_for_operator=transport_for_operator,
                             sms_sender=sms_sender, lookup=lookup, key=key, metrics=metrics,
-                            webhook_transport=webhook_transport)
+                            webhook_transport=webhook_transport, providers=providers)
     worker = IdentificationWorker(service.identifications, clock,
                                   rescan_seconds=messenger.poll_max_seconds)
 
@@ -114,6 +127,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
             tasks.append(asyncio.create_task(worker.run(stop)))
             tasks.append(asyncio.create_task(service.dispatcher.run(
                 stop, idle_interval=messenger.dispatch.poll_seconds)))
+            tasks.append(asyncio.create_task(run_sealer(
+                engine, audit_log("messenger"), key, clock, stop,
+                seal_seconds=messenger.audit.seal_seconds,
+                checkpoint_seconds=messenger.audit.checkpoint_seconds,
+                batch=messenger.audit.seal_batch)))
         try:
             yield
         finally:
@@ -127,7 +145,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(api.router)
     install_console(app, console.messenger_console(messenger, clock), console.router)
     install_common(app, engine=engine, registry=metrics.registry,
-                   max_body_bytes=messenger.max_body_bytes)
+                   max_body_bytes=messenger.max_body_bytes, side="messenger",
+                   log_key=log_key(settings.log_key, possession_secret(settings)),
+                   tracing=settings.tracing)
     install_document(app, lambda document: errors_as_served(document, "ErrorBody"), correlated,
                      with_models(Notice))
     return app

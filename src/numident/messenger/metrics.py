@@ -18,6 +18,14 @@ class MessengerMetrics:
         self.notices = Counter(
             "numident_messenger_notices", "Notices received, by type and whether they were new",
             ["type", "duplicate"], registry=self.registry)
+        self.code_sends = Counter(
+            "numident_messenger_code_sends", "Codes handed to a provider (sent) or not "
+            "(failed: an error or a timeout), by channel", ["channel", "outcome"],
+            registry=self.registry)
+        self.code_refusals = Counter(
+            "numident_messenger_code_refusals", "Code requests refused before any send, by "
+            "reason (a budget, the range circuit, the resend throttle, not a mobile number)",
+            ["reason"], registry=self.registry)
 
     def finished(self, outcome: str, seconds: float) -> None:
         self.identifications.labels(outcome=outcome).inc()

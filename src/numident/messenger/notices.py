@@ -35,11 +35,13 @@ from numident.config import MessengerSettings
 from numident.core.accounts import notice_blocks, state_after_notice
 from numident.core.clock import Clock
 from numident.core.notices import NoticeType
+from numident.errors import Unauthenticated
 from numident.messenger.accounts import AccountStore
 from numident.messenger.identification import invalidate
 from numident.messenger.tables import received_notices
 from numident.storage.database import write_transaction
 from numident.storage.dialect import insert_ignore
+from numident.web.refusals import log_refusal
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,13 @@ class NoticeIntake:
 
     def receive(self, method: str, url: str, headers: Mapping[str, str],
                 body: bytes) -> NoticeReceipt:
-        """Verify, deduplicate and apply one notice (see the module's contract)."""
-        keyid, notice = read_notice(self._verifier, method, url, headers, body)
+        """Verify, deduplicate and apply one notice (see the module's contract); a refused
+        signature is logged."""
+        try:
+            keyid, notice = read_notice(self._verifier, method, url, headers, body)
+        except Unauthenticated as exc:
+            log_refusal("notice_signature", exc.code, exc.message)
+            raise
         operator_inn = self._keys[keyid][0]
         now = self._clock.now()
         with write_transaction(self._engine) as conn:

@@ -33,6 +33,15 @@ class Route:
     operator_inn: str | None
     operator_name: str | None
     source: str
+    region: str | None = None
+    plan_range: str | None = None
+    """The numbering plan's range that lists the number (``+79165550000-+79165559999``), or
+    None when the plan lists it in none."""
+
+    @property
+    def is_mobile(self) -> bool:
+        """The plan lists the number in a Russian mobile (DEF 9xx) range."""
+        return self.plan_range is not None and self.phone_number.startswith("+79")
 
 
 class OperatorLookup(Protocol):
@@ -54,7 +63,7 @@ class StaticLookup:
     def route(self, phone_number: str) -> Route:
         for prefix, (inn, name) in self._prefixes:
             if phone_number.startswith(prefix):
-                return Route(phone_number, inn, name, "plan")
+                return Route(phone_number, inn, name, "plan", plan_range=prefix)
         return Route(phone_number, None, None, "none")
 
     def route_many(self, phone_numbers: Sequence[str]) -> list[Route]:
@@ -76,10 +85,13 @@ class RoutingLookup:
 
 def _route(result: Any) -> Route:
     operator = result.operator
+    bounds = result.plan_range
+    plan_range = None if bounds is None else f"+7{bounds[0]}-+7{bounds[1]}"
     if operator is None:
-        return Route(result.phone_number, None, None, str(result.source))
+        return Route(result.phone_number, None, None, str(result.source), result.region,
+                     plan_range)
     return Route(result.phone_number, str(operator.key), str(operator.name),
-                 str(result.source))
+                 str(result.source), result.region, plan_range)
 
 
 class OperatorDirectory:

@@ -1,14 +1,18 @@
-"""Proof of possession (SPEC rule 0): a one-time code sent by SMS before any operator request.
+"""Proof of possession (SPEC rule 0): a one-time code, by SMS or call, before any operator request.
 
 Contract of a challenge (one per account; a new one replaces the old):
 
-- the code is ``code_length`` random digits (``secrets``), valid for ``code_ttl_seconds``;
+- the code is ``code_length`` random digits (``secrets``), or a flash call's last digits of
+  the calling number, valid for ``code_ttl_seconds`` from when it was handed to the provider;
+- a challenge is ``sending`` from admission until a code is armed; each channel tried arms a
+  new code in place of the last one, so that one attempt never has two codes valid at once
+  (a provider that timed out may still deliver its code: that code no longer counts);
 - only ``HMAC-SHA256(secret, account | number | code)`` is stored, so a database copy does not
   reveal codes and a six-digit code cannot be brute-forced offline without the secret;
 - a guess is compared in constant time; after ``max_attempts`` wrong guesses the challenge is
   burnt and only a new code helps;
 - a new code for the same account is refused (429 with ``Retry-After``) until
-  ``resend_interval_seconds`` after the last one was sent.
+  ``resend_interval_seconds`` after the last one was sent (``throttle_wait``).
 
 An answer to a guess is a value (``Verdict``), not an exception: a wrong code is expected.
 """
@@ -26,11 +30,11 @@ from sqlalchemy import Connection, select, update
 
 from numident.client.keys import ensure_secret
 from numident.config import PossessionSettings, Settings
-from numident.errors import TooManyRequests
+from numident.core.sending import seconds_until
 from numident.messenger.tables import possession_challenges as challenges
 from numident.storage.dialect import upsert
 
-OPEN, USED, BURNT = "open", "used", "burnt"
+SENDING, OPEN, USED, BURNT = "sending", "open", "used", "burnt"
 
 
 class Verdict(StrEnum):
@@ -46,6 +50,7 @@ class Check:
     verdict: Verdict
     attempts_left: int = 0
     phone_number: str | None = None
+    send_id: int | None = None
 
 
 class PossessionChecks:
@@ -62,38 +67,63 @@ class PossessionChecks:
     def new_code(self) -> str:
         return "".join(secrets.choice("0123456789") for _ in range(self.settings.code_length))
 
-    def open(self, conn: Connection, account_id: str, phone_number: str, now: datetime) -> str:
-        """Replace the account's challenge with a new one and return its code (to send).
-
-        Raises :class:`TooManyRequests` while the last code is younger than the resend interval.
-        """
+    def throttle_wait(self, conn: Connection, account_id: str, now: datetime) -> int | None:
+        """Seconds until the account may be sent a new code, or None when it may now."""
         last = conn.execute(select(challenges.c.last_sent_at)
                             .where(challenges.c.account_id == account_id)).scalar()
         interval = timedelta(seconds=self.settings.resend_interval_seconds)
-        if last is not None and now < last + interval:
-            wait = (last + interval - now).total_seconds()
-            raise TooManyRequests("a code was sent a moment ago; ask again later",
-                                  retry_after=int(wait) + (0 if wait.is_integer() else 1))
-        code = self.new_code()
+        if last is None or now >= last + interval:
+            return None
+        return seconds_until(last + interval, now)
+
+    def last_channel(self, conn: Connection, account_id: str, phone_number: str) -> str | None:
+        """The channel of the account's code for ``phone_number`` that is still unconfirmed."""
+        row = conn.execute(select(challenges.c.channel, challenges.c.phone_number,
+                                  challenges.c.status)
+                           .where(challenges.c.account_id == account_id)).first()
+        if row is None or row.phone_number != phone_number or row.status == USED:
+            return None
+        return row.channel  # type: ignore[no-any-return]
+
+    def prepare(self, conn: Connection, account_id: str, phone_number: str, send_id: int,
+                now: datetime) -> None:
+        """Replace the account's challenge with one waiting for its code (``sending``)."""
         conn.execute(upsert(conn, challenges, ["account_id"], [
             "phone_number", "code_hash", "status", "attempts", "created_at", "expires_at",
-            "last_sent_at"]).values(
-            account_id=account_id, phone_number=phone_number,
-            code_hash=self.digest(account_id, phone_number, code), status=OPEN, attempts=0,
-            created_at=now, expires_at=now + timedelta(seconds=self.settings.code_ttl_seconds),
-            last_sent_at=now))
-        return code
+            "last_sent_at", "channel", "send_id"]).values(
+            account_id=account_id, phone_number=phone_number, code_hash=None, status=SENDING,
+            attempts=0, created_at=now,
+            expires_at=now + timedelta(seconds=self.settings.code_ttl_seconds),
+            last_sent_at=now, channel=None, send_id=send_id))
 
-    def unsent(self, conn: Connection, account_id: str) -> None:
-        """The code could not be sent: burn it and lift the resend throttle."""
-        conn.execute(update(challenges).where(challenges.c.account_id == account_id)
-                     .values(status=BURNT, last_sent_at=None))
+    def arm(self, conn: Connection, account_id: str, phone_number: str, send_id: int,
+            channel: str, code: str, now: datetime) -> bool:
+        """Make ``code`` the one valid code of the send's challenge (any earlier one of the
+        send stops counting); False when a newer send replaced the challenge."""
+        done = conn.execute(update(challenges).where(
+            challenges.c.account_id == account_id, challenges.c.send_id == send_id).values(
+            code_hash=self.digest(account_id, phone_number, code), status=OPEN, attempts=0,
+            channel=channel,
+            expires_at=now + timedelta(seconds=self.settings.code_ttl_seconds)))
+        return done.rowcount == 1
+
+    def disarm(self, conn: Connection, account_id: str, send_id: int) -> None:
+        """The send's code could not be handed over: no code of it counts any more."""
+        conn.execute(update(challenges).where(
+            challenges.c.account_id == account_id, challenges.c.send_id == send_id)
+            .values(code_hash=None, status=SENDING))
+
+    def unsent(self, conn: Connection, account_id: str, send_id: int) -> None:
+        """No channel could send a code: burn the challenge and lift the resend throttle."""
+        conn.execute(update(challenges).where(
+            challenges.c.account_id == account_id, challenges.c.send_id == send_id)
+            .values(status=BURNT, code_hash=None, last_sent_at=None))
 
     def check(self, conn: Connection, account_id: str, code: str, now: datetime) -> Check:
         """Judge one guess and record it; a right guess uses the challenge up."""
         row = conn.execute(select(challenges).where(challenges.c.account_id == account_id)
                            .with_for_update()).first()
-        if row is None or row.status == USED:
+        if row is None or row.status in (USED, SENDING) or row.code_hash is None:
             return Check(Verdict.NO_CHALLENGE)
         if row.status == BURNT or row.attempts >= self.settings.max_attempts:
             return Check(Verdict.EXHAUSTED, phone_number=row.phone_number)
@@ -104,7 +134,8 @@ class PossessionChecks:
         if hmac.compare_digest(expected, given):
             conn.execute(update(challenges).where(challenges.c.account_id == account_id)
                          .values(status=USED))
-            return Check(Verdict.CONFIRMED, phone_number=row.phone_number)
+            return Check(Verdict.CONFIRMED, phone_number=row.phone_number,
+                         send_id=row.send_id)
         attempts = row.attempts + 1
         left = self.settings.max_attempts - attempts
         conn.execute(update(challenges).where(challenges.c.account_id == account_id)

@@ -1,6 +1,8 @@
 """The messenger service's use cases, behind one object that the HTTP API and the CLI share.
 
-``set_phone_number`` (SPEC rule 0 and 6) -> the user proves possession with the SMS code ->
+``set_phone_number`` (SPEC rule 0 and 6) -> the user proves possession with the code sent by
+SMS, flash call or voice call (``codes``), once the number passed the defence against pumping
+(``admission``: a Russian mobile number, the send budgets, the range circuit) ->
 ``confirm_possession`` opens the identification, which a worker (or ``follow``) drives to an
 answer. ``identify_now`` skips the SMS step and exists only for callers that proved
 possession by their own means and say so explicitly (``possession_proven=True``).
@@ -26,23 +28,34 @@ from numident.config import MessengerSettings
 from numident.core.accounts import AccountState
 from numident.core.clock import Clock
 from numident.core.numbers import normalize
-from numident.errors import Conflict, InvalidInput, NotFound, PermissionDenied, UpstreamUnavailable
+from numident.core.sending import Refusal
+from numident.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TooManyRequests,
+    Unprocessable,
+)
 from numident.messenger.accounts import (
     Account,
     AccountStore,
     new_identification_code,
     validate_account_id,
 )
+from numident.messenger.admission import SendAdmission, SendRequest, audit, client_key
+from numident.messenger.channels import Channel, CodeProvider
+from numident.messenger.codes import CodeSender, channel_sequence
 from numident.messenger.delivery import MessengerSender, queue_withdrawal
 from numident.messenger.identification import Identifications
 from numident.messenger.metrics import MessengerMetrics
 from numident.messenger.notices import NoticeIntake, NoticeReceipt
-from numident.messenger.operators import OperatorDirectory, OperatorLookup
+from numident.messenger.operators import OperatorDirectory, OperatorLookup, Route
 from numident.messenger.possession import PossessionChecks, Verdict
-from numident.messenger.sms import SmsSender
 from numident.messenger.tables import messenger_outbox
 from numident.outbox.dispatcher import Dispatcher
 from numident.outbox.http_sender import HttpSender
+from numident.outbox.metrics import observe_outbox
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import SqlOutbox
 from numident.storage.database import read_only, write_transaction
@@ -52,18 +65,23 @@ _CODE_INPUT = re.compile(r"[0-9]{1,16}")
 
 class MessengerService:
     def __init__(self, engine: Engine, clock: Clock, settings: MessengerSettings, *,
-                 sms: SmsSender, lookup: OperatorLookup, operators: OperatorDirectory,
+                 providers: Mapping[Channel, CodeProvider], lookup: OperatorLookup,
+                 operators: OperatorDirectory,
                  secret: bytes, metrics: MessengerMetrics | None = None,
                  webhook_transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.settings = settings
         self.metrics = metrics or MessengerMetrics()
-        self.sms = sms
+        self.providers = providers
+        self.lookup = lookup
         self.operators = operators
         self.outbox = SqlOutbox(engine, messenger_outbox)
         self.store = AccountStore(self.outbox, settings.webhook_url)
         self.possession = PossessionChecks(settings.possession, secret)
+        self.admission = SendAdmission(settings.possession)
+        self.codes = CodeSender(engine, clock, settings, self.possession, self.admission,
+                                providers, self.metrics)
         self.identifications = Identifications(engine, self.store, lookup, operators,
                                                self.outbox, clock, settings, self.metrics)
         self.notices = NoticeIntake(engine, self.store, clock, settings)
@@ -77,41 +95,72 @@ class MessengerService:
                         max_delay=timedelta(seconds=dispatch.max_backoff_seconds),
                         give_up_after=timedelta(hours=dispatch.give_up_after_hours)),
             concurrency=dispatch.concurrency)
+        self.dispatcher.on_settled = observe_outbox(
+            self.metrics.registry, self.outbox, clock.now, "numident_messenger_outbox",
+            "Webhooks and usage withdrawals").settled
+        self.closing: list[httpx2.AsyncClient] = []
+        """HTTP clients the service closes with itself (the providers')."""
         self.on_attempt: Callable[[str], None] = lambda _attempt_id: None
         """Called with each newly opened attempt (the app hands it to its worker)."""
 
     # -- use cases ---------------------------------------------------------------------------
 
-    async def set_phone_number(self, account_id: str, phone_number: str) -> Account:
-        """Start (re-)identification: state ``verifying_possession`` and an SMS code sent.
+    async def set_phone_number(self, account_id: str, phone_number: str, *,
+                               channel: str | None = None,
+                               client_address: str | None = None) -> Account:
+        """Start (re-)identification: state ``verifying_possession`` and a code sent by
+        ``channel`` (default and fallback order: ``messenger.channels``).
 
-        Raises ``InvalidInput`` (bad id or number, ``UNSUPPORTED_COUNTRY``), ``TooManyRequests``
-        (a code was sent less than ``resend_interval_seconds`` ago) or ``UpstreamUnavailable``
-        (the SMS could not be sent; a new code may be asked for at once).
+        ``client_address`` is the user's address (the per-address budget). Raises
+        ``InvalidInput`` (bad id, number or channel, ``UNSUPPORTED_COUNTRY``),
+        ``Unprocessable`` (``NUMBER_NOT_MOBILE``: the plan lists no Russian mobile range for
+        it), ``TooManyRequests`` (the resend throttle, a send budget, the range circuit) or
+        ``UpstreamUnavailable`` (no channel could send it; a new code may be asked for at once).
         """
         account_id = validate_account_id(account_id)
         number = self._normalize(phone_number)
+        requested = self._channel(channel)
+        route = await anyio.to_thread.run_sync(self._route, number)
+        request = SendRequest(account_id, number, route.plan_range, route.region,
+                              client_key(client_address))
 
-        def write() -> tuple[Account, str]:
+        def admit() -> tuple[Account | None, Refusal | None, int, list[Channel]]:
             now = self.clock.now()
             with write_transaction(self.engine) as conn:
-                code = self.possession.open(conn, account_id, number, now)
-                account = self._renumber(conn, account_id, number, "sms")
-            return account, code
+                refusal = None
+                if not route.is_mobile:
+                    refusal = Refusal("not_mobile", 0)
+                else:
+                    self.admission.serialise(conn)
+                    wait = self.possession.throttle_wait(conn, account_id, now)
+                    refusal = (Refusal("resend_too_soon", wait) if wait is not None
+                               else self.admission.judge(conn, request, now))
+                if refusal is not None:
+                    audit(conn, now, account_id, number, "refused", reason=refusal.reason,
+                          client_address=request.client_address,
+                          channel=requested.value if requested else None,
+                          detail={"planRange": route.plan_range, "region": route.region,
+                                  "retryAfter": refusal.retry_after})
+                    return None, refusal, 0, []
+                sequence = channel_sequence(
+                    self.settings, requested,
+                    self.possession.last_channel(conn, account_id, number))
+                send_id = self.admission.record(conn, request, now)
+                self.possession.prepare(conn, account_id, number, send_id, now)
+                account = self._renumber(conn, account_id, number, sequence[0].value)
+            return account, None, send_id, sequence
 
-        account, code = await anyio.to_thread.run_sync(write)
-        minutes = max(1, self.settings.possession.code_ttl_seconds // 60)
-        text = (f"{self.settings.organizer}: your code is {code}. "
-                f"It expires in {minutes} min. Do not tell it to anyone.")
-        try:
-            await self.sms.send(number, text)
-        except UpstreamUnavailable:
-            await anyio.to_thread.run_sync(self._unsent, account_id)
-            raise
+        account, refusal, send_id, sequence = await anyio.to_thread.run_sync(admit)
+        if refusal is not None:
+            self.metrics.code_refusals.labels(reason=refusal.reason).inc()
+            raise _send_refusal(refusal, number)
+        assert account is not None
+        await self.codes.send(account_id, number, send_id, sequence, request.client_address)
         return account
 
     async def confirm_possession(self, account_id: str, code: str) -> Account:
-        """Check the SMS code; when right, the account is ``pending`` and identification starts.
+        """Check the code (SMS, call); when right, the account is ``pending`` and identification
+        starts.
 
         Errors: ``WRONG_CODE`` (400), ``CODE_EXPIRED``, ``CODE_ATTEMPTS_EXHAUSTED`` and
         ``NO_CODE_PENDING`` (409), unknown account (404).
@@ -129,6 +178,8 @@ class MessengerService:
                 check = self.possession.check(conn, account_id, code, now)
                 if check.verdict is not Verdict.CONFIRMED:
                     return None, check.verdict, check.attempts_left
+                if check.send_id is not None:
+                    self.admission.confirmed(conn, check.send_id, now)
                 return self.identifications.begin(conn, account, now), check.verdict, 0
 
         account, verdict, left = await anyio.to_thread.run_sync(write)
@@ -204,6 +255,8 @@ class MessengerService:
     async def aclose(self) -> None:
         await self.operators.aclose()
         await self._webhook_http.aclose()
+        for client in self.closing:
+            await client.aclose()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -238,14 +291,49 @@ class MessengerService:
         return self.store.move(conn, account, AccountState.VERIFYING_POSSESSION, now,
                                detail={"possession": proof}, **changes)
 
-    def _unsent(self, account_id: str) -> None:
-        with write_transaction(self.engine) as conn:
-            self.possession.unsent(conn, account_id)
+    def _route(self, number: str) -> Route:
+        """The number's route; a number the plan cannot hold (another country's, where
+        ``allowed_regions`` lets one in) is in no range of it."""
+        try:
+            return self.lookup.route(number)
+        except InvalidInput:
+            return Route(number, None, None, "none")
+
+    @staticmethod
+    def _channel(raw: str | None) -> Channel | None:
+        if raw is None:
+            return None
+        try:
+            return Channel(raw)
+        except ValueError:
+            raise InvalidInput(f"channel must be one of {', '.join(c.value for c in Channel)}",
+                               code="INVALID_CHANNEL") from None
 
 
 def can_send(service: MessengerService, account_id: str) -> bool:
     """The messaging gate: the same answer as ``GET /messenger/v1/accounts/{id}``'s ``canSend``."""
     return service.can_send(account_id)
+
+
+_BUDGETS = {"per_number": "to this number", "per_address": "from this address",
+            "per_range": "to this range of numbers", "per_region": "to this region",
+            "total": "by the service"}
+
+
+def _send_refusal(refusal: Refusal, number: str) -> Exception:
+    if refusal.reason == "not_mobile":
+        return Unprocessable(f"the numbering plan lists {number} in no Russian mobile range; "
+                             "codes are sent only to mobile numbers", code="NUMBER_NOT_MOBILE")
+    if refusal.reason == "resend_too_soon":
+        return TooManyRequests("a code was sent a moment ago; ask again later",
+                               retry_after=refusal.retry_after)
+    if refusal.reason == "circuit_open":
+        return TooManyRequests("codes sent to this range of numbers are not being confirmed; "
+                               "sending to it is suspended", retry_after=refusal.retry_after,
+                               code="RANGE_SUSPENDED")
+    return TooManyRequests(f"too many codes were sent {_BUDGETS[refusal.reason]}; ask again "
+                           "later", retry_after=refusal.retry_after,
+                           code="SEND_BUDGET_EXHAUSTED")
 
 
 def _refusal(verdict: Verdict, left: int) -> Exception:

@@ -1,9 +1,10 @@
-"""The SMS port: how a one-time code reaches the user's phone.
+"""The SMS sender: what the SMS channel (``numident.messenger.channels``) hands texts to.
 
 ``SmsSender.send`` either hands the message over or raises
-:class:`~numident.errors.UpstreamUnavailable`. Adapters: ``MemorySmsSender`` (unit tests),
+:class:`~numident.errors.UpstreamUnavailable`. Adapters: ``MemorySmsSender`` (unit tests) and
 ``FileSmsSender`` (appends JSON lines ``{"to","text","at"}``; the demo and the tests read codes
-from it) and ``HttpSmsSender`` (POSTs ``{"to","text"}`` to a provider with a bearer token).
+from it, and the file call provider writes its calls the same way). An SMS provider reached
+over HTTP is ``channels.HttpProvider``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ from pathlib import Path
 from typing import Protocol
 
 import anyio
-import httpx2
 
-from numident.config import Settings
 from numident.core.clock import Clock, SystemClock, rfc3339
-from numident.errors import ConfigurationError, UpstreamUnavailable
+from numident.errors import UpstreamUnavailable
 
 _CODE = re.compile(r"\b(\d{4,10})\b")
 
@@ -58,13 +57,16 @@ class FileSmsSender:
         self._clock = clock or SystemClock()
 
     async def send(self, to: str, text: str) -> None:
-        line = json.dumps({"to": to, "text": text,
-                           "at": rfc3339(self._clock.now())},
+        await self.write({"to": to, "text": text})
+
+    async def write(self, record: dict[str, str]) -> None:
+        """Append ``record`` with ``at``, the time; ``UpstreamUnavailable`` when it cannot."""
+        line = json.dumps({**record, "at": rfc3339(self._clock.now())},
                           ensure_ascii=False) + "\n"
         try:
             await anyio.to_thread.run_sync(self._append, line)
         except OSError as exc:
-            raise UpstreamUnavailable(f"cannot write SMS file {self.path}: {exc}",
+            raise UpstreamUnavailable(f"cannot write {self.path}: {exc}",
                                       code="SMS_UNAVAILABLE") from exc
 
     def _append(self, line: str) -> None:
@@ -73,15 +75,19 @@ class FileSmsSender:
             handle.write(line)
 
 
-def last_code_in_file(path: Path, to: str) -> str | None:
-    """The code in the latest message to ``to`` that a ``FileSmsSender`` wrote, or None."""
+def last_code_in_file(path: Path, to: str, *, flash_digits: int = 4) -> str | None:
+    """The code in the latest message to ``to`` in a file the file providers wrote, or None:
+    a flash call's last ``flash_digits`` digits of the caller, a voice call's code, or the
+    code in an SMS's text."""
     if not path.exists():
         return None
     found: str | None = None
     for line in path.read_text(encoding="utf-8").splitlines():
         message = json.loads(line)
         if message.get("to") == to:
-            found = code_in(message["text"])
+            caller = message.get("from")
+            found = (caller[-flash_digits:] if caller
+                     else message.get("code") or code_in(message["text"]))
     return found
 
 
@@ -90,37 +96,3 @@ def code_in(text: str) -> str:
     if match is None:
         raise ValueError(f"no code in {text!r}")
     return match.group(1)
-
-
-class HttpSmsSender:
-    """POSTs ``{"to","text"}`` as JSON to ``url`` with ``Authorization: Bearer <token>``."""
-
-    def __init__(self, url: str, token: str, client: httpx2.AsyncClient) -> None:
-        self.url = url
-        self._token = token
-        self._client = client
-
-    async def send(self, to: str, text: str) -> None:
-        try:
-            response = await self._client.post(
-                self.url, json={"to": to, "text": text},
-                headers={"Authorization": f"Bearer {self._token}"})
-        except httpx2.HTTPError as exc:
-            raise UpstreamUnavailable(f"SMS provider unreachable: {type(exc).__name__}",
-                                      code="SMS_UNAVAILABLE") from exc
-        if not response.is_success:
-            raise UpstreamUnavailable(f"SMS provider answered HTTP {response.status_code}",
-                                      code="SMS_UNAVAILABLE")
-
-
-def sms_sender_from_settings(settings: Settings, clock: Clock | None = None) -> SmsSender:
-    """The sender the settings choose (``messenger.sms.kind``)."""
-    sms = settings.messenger.sms
-    if sms.kind == "http":
-        if not sms.url or sms.token is None:
-            raise ConfigurationError("messenger.sms.url and messenger.sms.token are required "
-                                     "when messenger.sms.kind is 'http'")
-        timeout = settings.messenger.request_timeout_seconds
-        return HttpSmsSender(sms.url, sms.token.get_secret_value(),
-                             httpx2.AsyncClient(timeout=timeout))
-    return FileSmsSender(sms.path or settings.home / "messenger" / "sms.jsonl", clock)

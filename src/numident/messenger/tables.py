@@ -2,10 +2,12 @@
 
 Names are chosen not to clash with the operator gateway's tables, so that both sides may share
 one PostgreSQL database in tests: ``accounts``, ``account_audit``, ``identification_attempts``,
-``received_notices``, ``possession_challenges``, ``bulk_identifications`` and the outbox
-``messenger_outbox``.
+``received_notices``, ``possession_challenges``, ``code_sends``, ``possession_audit``,
+``bulk_identifications`` and the outbox ``messenger_outbox``.
 
-``account_audit`` is append-only (SPEC rule 8): the code only ever inserts into it.
+``account_audit`` and ``possession_audit`` are append-only (SPEC rule 8): the code only ever
+inserts into them. The sealer chains each ``account_audit`` row once (``seq``, ``hash``;
+:mod:`numident.audit`), with its signed heads in ``account_audit_checkpoints``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import (
     Text,
 )
 
+from numident.audit.log import chain_columns, checkpoint_table
 from numident.outbox.tables import outbox_table
 from numident.storage.schema import messenger_metadata as metadata
 from numident.storage.types import UtcDateTime
@@ -48,13 +51,18 @@ account_audit = Table(
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
     Column("account_id", String(128), nullable=False, index=True),
-    Column("at", UtcDateTime, nullable=False),
+    Column("at", UtcDateTime, nullable=False, index=True),
     Column("from_state", String(32), nullable=True),
     Column("to_state", String(32), nullable=False),
     Column("reason", String(64), nullable=True),
     Column("phone_number", String(16), nullable=True),
     Column("detail", JSON, nullable=True),
+    Column("operator_inn", String(16), nullable=True,
+           comment="the account's operator (ИНН) when the entry was written"),
+    *chain_columns("account_audit"),
 )
+
+account_audit_checkpoints = checkpoint_table(metadata, "account_audit_checkpoints")
 
 identification_attempts = Table(
     "identification_attempts", metadata,
@@ -99,13 +107,52 @@ possession_challenges = Table(
     "possession_challenges", metadata,
     Column("account_id", String(128), primary_key=True, comment="one open challenge each"),
     Column("phone_number", String(16), nullable=False),
-    Column("code_hash", String(64), nullable=False, comment="HMAC-SHA256, never the code"),
-    Column("status", String(16), nullable=False, comment="open | used | burnt"),
+    Column("code_hash", String(64), nullable=True,
+           comment="HMAC-SHA256, never the code; none while a flash call is being placed"),
+    Column("status", String(16), nullable=False, comment="sending | open | used | burnt"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("last_sent_at", UtcDateTime, nullable=True),
+    Column("channel", String(16), nullable=True, comment="sms | flash_call | voice_call"),
+    Column("send_id", BigInteger, nullable=True, comment="its code_sends row"),
 )
+
+code_sends = Table(
+    "code_sends", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("account_id", String(128), nullable=False),
+    Column("phone_number", String(16), nullable=False),
+    Column("plan_range", String(32), nullable=True, comment="the numbering plan's range"),
+    Column("region", String(256), nullable=True),
+    Column("client_address", String(64), nullable=True, comment="IPv4, or an IPv6 /64"),
+    Column("channel", String(16), nullable=True, comment="the channel that carried the code"),
+    Column("status", String(16), nullable=False, comment="sending | sent | failed"),
+    Column("confirmed_at", UtcDateTime, nullable=True),
+    Index("ix_code_sends_at", "at"),
+    Index("ix_code_sends_number", "phone_number", "at"),
+    Index("ix_code_sends_range", "plan_range", "at"),
+    Index("ix_code_sends_region", "region", "at"),
+    Index("ix_code_sends_address", "client_address", "at"),
+)
+"""Every admitted code request: what the send budgets and the range circuit count."""
+
+possession_audit = Table(
+    "possession_audit", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("account_id", String(128), nullable=False, index=True),
+    Column("phone_number", String(16), nullable=False),
+    Column("client_address", String(64), nullable=True),
+    Column("channel", String(16), nullable=True),
+    Column("event", String(16), nullable=False, comment="sent | failed | refused"),
+    Column("reason", String(64), nullable=True),
+    Column("detail", JSON, nullable=True),
+)
+"""Append-only: each code sent, each provider failure, each refusal and why."""
 
 bulk_identifications = Table(
     "bulk_identifications", metadata,

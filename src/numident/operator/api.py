@@ -23,6 +23,7 @@ from numident.operator.gateway import Gateway
 from numident.operator.identification import Item, Organizer, RequestView
 from numident.operator.organizers import OrganizerRecord
 from numident.operator.security import CLIENT_CREDENTIALS, OPEN_ID, bearer
+from numident.web.access_log import note_subscriber
 
 router = APIRouter()
 MAX_BATCH = 1000
@@ -138,6 +139,7 @@ def _respond(view: RequestView) -> JSONResponse:
 def create_request(body: IdentificationRequest, caller: Caller,
                    request: Request) -> JSONResponse:
     item = to_item(body)
+    note_subscriber(item.phone_number)
     [view] = gateway(request).identify(Organizer(caller.id, caller.name), [item])
     return _respond(view)
 
@@ -148,6 +150,7 @@ def create_request(body: IdentificationRequest, caller: Caller,
 def read_request(requestId: str, caller: Caller, request: Request) -> JSONResponse:
     view = identification.get(gateway(request).engine, Organizer(caller.id, caller.name),
                               requestId)
+    note_subscriber(view.phone_number)
     return JSONResponse(present(view))
 
 

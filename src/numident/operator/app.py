@@ -1,8 +1,8 @@
 """The operator gateway's composition root: ``create_app(settings)`` wires every part.
 
 Nothing here runs at import time. Background work (the deferred-answer queue, the notice
-dispatcher and the sweep that ends expired SIM swap subscriptions) starts with the
-application's lifespan and stops with it.
+dispatcher, the sweep that ends expired SIM swap subscriptions and the audit chain's sealer)
+starts with the application's lifespan and stops with it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from numident import __version__
+from numident.audit.log import audit_log
+from numident.audit.sealer import run_sealer
 from numident.camara.app import install_camara
 from numident.camara.holder_key import holder_key
 from numident.camara.sim_swap_delivery import ByKind, SinkSender, run_sweep
@@ -46,7 +48,7 @@ from numident.operator.gateway import Gateway
 from numident.operator.id_tokens import IdTokenIssuer
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.nats_mode import connect_gateway, run_nats
-from numident.operator.notice_delivery import notice_dispatcher
+from numident.operator.notice_delivery import notice_dispatcher, observe_notices
 from numident.operator.notice_webhook import declare_notice_webhook
 from numident.operator.oauth_errors import OAuthError, oauth_error_response
 from numident.operator.replay import SqlJtiStore
@@ -54,6 +56,7 @@ from numident.operator.security import ADMIN, AUTHORIZATION_CODE, CLIENT_CREDENT
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.trust.tokens import AccessTokenIssuer
+from numident.web.access_log import log_key
 from numident.web.app import finish, install_common
 from numident.web.console.site import install_console
 from numident.web.openapi import (
@@ -108,6 +111,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
 
     client = httpx2.AsyncClient(transport=notice_transport, timeout=10.0)
     dispatcher = notice_dispatcher(engine, client, key, clock, op.dispatch)
+    dispatcher.on_settled = observe_notices(metrics.registry, engine, clock).settled
     holder = holder_key(settings)
     tokens = token_endpoint.TokenEndpoint(
         engine, clock, authenticator, issuer,
@@ -135,11 +139,16 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
             tasks.append(asyncio.create_task(run_sweep(
                 engine, clock, base_url, lambda: gateway.on_notice(), stop,
                 op.camara.sim_swap_sweep_seconds)))
+            tasks.append(asyncio.create_task(run_sealer(
+                engine, audit_log("operator"), key, clock, stop,
+                seal_seconds=op.audit.seal_seconds,
+                checkpoint_seconds=op.audit.checkpoint_seconds, batch=op.audit.seal_batch)))
             if op.nats_url:
                 connection = await connect_gateway(op)
                 tasks.append(asyncio.create_task(
                     run_nats(connection, gateway, op, engine, client, key, sink_sender, clock,
-                             stop, ping_sender=ping_sender)))
+                             stop, ping_sender=ping_sender,
+                             on_settled=dispatcher.on_settled)))
             else:
                 tasks.append(asyncio.create_task(
                     dispatcher.run(stop, idle_interval=op.dispatch.poll_seconds)))
@@ -147,6 +156,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
             yield
         finally:
             await finish(stop, tasks)
+            gateway.limits.flush()
             await client.aclose()
             engine.dispose()
 
@@ -176,7 +186,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     install_console(app, console.operator_console(op, clock), console.router)
     install_camara(app, op.camara.disabled_versions, base_url=base_url)
     install_common(app, engine=engine, registry=metrics.registry,
-                   max_body_bytes=op.max_body_bytes,
+                   max_body_bytes=op.max_body_bytes, side="operator",
+                   log_key=log_key(settings.log_key, holder.secret), tracing=settings.tracing,
                    health=lambda: {"pendingRequests": gateway.pending})
     app.add_exception_handler(OAuthError, oauth_error_response)
     declare_notice_webhook(app)

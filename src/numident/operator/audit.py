@@ -1,4 +1,8 @@
-"""The append-only audit trail: every request, answer, usage change, event and notice."""
+"""The append-only audit trail: every request, answer, usage change, event and notice.
+
+Entries are written unsealed; the sealer (:mod:`numident.audit.sealer`) gives them their place
+in the trail's hash chain once they are committed, so a writer never waits for the chain.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ def entry(at: datetime, actor: str, action: str, *, phone_number: str | None = N
 
 
 def write(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
-    """Append ``entries`` inside the caller's transaction (they commit or vanish with it)."""
+    """Append ``entries`` inside the caller's transaction (they commit or vanish with it),
+    unsealed: one INSERT, whatever the chain is doing."""
     if entries:
         conn.execute(audit.insert(), list(entries))

@@ -30,6 +30,8 @@ from numident.operator.organizers import OrganizerRecord
 from numident.trust.assertions import verify_client_assertion
 from numident.trust.replay import JtiStore
 from numident.trust.tokens import AccessTokenIssuer, TokenClaims
+from numident.web.access_log import note_organizer
+from numident.web.refusals import claimed_issuer, log_refusal
 
 IDENTIFICATION_SCOPE = "identification"
 SINGLE_USE_SCOPE_PREFIX = "number-verification:"
@@ -96,7 +98,18 @@ class Authenticator:
 
     def authenticate_client(self, form: Mapping[str, str]) -> str:
         """The client_id that a token request's ``private_key_jwt`` assertion proves, or
-        ``invalid_client`` (RFC 7523 section 3.2), whatever the assertion's defect."""
+        ``invalid_client`` (RFC 7523 section 3.2), whatever the assertion's defect; a refusal
+        is logged with the client_id claimed."""
+        try:
+            client_id = self._authenticate_client(form)
+        except OAuthError as exc:
+            log_refusal("client_assertion", exc.error.value, exc.message,
+                        form.get("client_id") or claimed_issuer(form.get("client_assertion")))
+            raise
+        note_organizer(client_id)
+        return client_id
+
+    def _authenticate_client(self, form: Mapping[str, str]) -> str:
         invalid = OAuthErrorCode.INVALID_CLIENT
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             raise OAuthError(invalid, "private_key_jwt is required: client_assertion_type "
@@ -123,8 +136,23 @@ class Authenticator:
     def caller(self, authorization: str | None, scope: str, *alternatives: str
                ) -> tuple[OrganizerRecord, TokenClaims]:
         """The organizer and the verified token of a request that needs ``scope`` (or one of
-        the ``alternatives``, as an OpenAPI security requirement lists them)."""
-        claims = self._issuer.verify(_bearer(authorization))
+        the ``alternatives``, as an OpenAPI security requirement lists them). A refusal is
+        logged, with the token's client when the token itself was valid."""
+        try:
+            claims = self._issuer.verify(_bearer(authorization))
+        except Unauthenticated as exc:
+            log_refusal("access_token", exc.code, exc.message)
+            raise
+        try:
+            record = self._check_caller(claims, scope, *alternatives)
+        except (Unauthenticated, PermissionDenied) as exc:
+            log_refusal("access_token", exc.code, exc.message, claims.client_id)
+            raise
+        note_organizer(record.name)
+        return record, claims
+
+    def _check_caller(self, claims: TokenClaims, scope: str, *alternatives: str
+                      ) -> OrganizerRecord:
         record = self.organizer_by_name(claims.client_id)
         if record is None or not record.active:
             raise Unauthenticated("the token's organizer is not registered",
@@ -137,16 +165,21 @@ class Authenticator:
             raise Unauthenticated("the access token was used before: tokens with a Number "
                                   "Verification scope serve a single call",
                                   code="INVALID_TOKEN")
-        return record, claims
+        return record
 
     def admin(self, authorization: str | None) -> None:
-        """Accept only the operator staff's admin token (compared in constant time)."""
-        if self._admin_token is None:
-            raise PermissionDenied("the admin API is disabled: no admin token is configured",
-                                   code="ADMIN_DISABLED")
-        given = _bearer(authorization)
-        if not hmac.compare_digest(given.encode(), self._admin_token.encode()):
-            raise Unauthenticated("the admin token is not valid", code="INVALID_TOKEN")
+        """Accept only the operator staff's admin token (compared in constant time); a
+        refusal is logged."""
+        try:
+            if self._admin_token is None:
+                raise PermissionDenied("the admin API is disabled: no admin token is "
+                                       "configured", code="ADMIN_DISABLED")
+            given = _bearer(authorization)
+            if not hmac.compare_digest(given.encode(), self._admin_token.encode()):
+                raise Unauthenticated("the admin token is not valid", code="INVALID_TOKEN")
+        except (Unauthenticated, PermissionDenied) as exc:
+            log_refusal("admin_token", exc.code, exc.message)
+            raise
 
 
 def _bearer(authorization: str | None) -> str:

@@ -32,6 +32,9 @@ from numident.operator.tables import (
 )
 from numident.outbox.store import OutboxMessage, SqlOutbox
 
+NOTICE_KIND = "notice"
+"""The outbox kind of notices to organizers."""
+
 
 @dataclass(frozen=True)
 class EventOutcome:
@@ -178,7 +181,7 @@ def _queue_notices(conn: Connection, notified: Sequence[Notified], *, occurred_a
         body = cloudevent(notice_id, kind, notice_source, phone_number, code, occurred_at,
                           event_id)
         messages.append(OutboxMessage(
-            id=notice_id, kind="notice", owner=organizer, destination=notice_url,
+            id=notice_id, kind=NOTICE_KIND, owner=organizer, destination=notice_url,
             content_type="application/cloudevents+json", payload=body, created_at=recorded_at))
         entries.append(audit.entry(
             recorded_at, actor,

@@ -30,7 +30,7 @@ from numident.errors import TooManyRequests
 from numident.operator import drain, events, identification
 from numident.operator.identification import Item, Organizer, RequestView
 from numident.operator.metrics import GatewayMetrics
-from numident.operator.organizer_limits import OrganizerLimits
+from numident.operator.organizer_limits import CAPACITY, OrganizerLimits
 from numident.operator.tables import outbox
 from numident.outbox.loop import WakeableLoop
 from numident.outbox.store import SqlOutbox
@@ -124,6 +124,7 @@ class Gateway:
                     self._refused_on = (now, queue)
                 self._pending = queue.pending
                 self.metrics.refused.inc(len(items))
+                self.limits.refused(organizer, CAPACITY, None, len(items), now)
                 raise TooManyRequests("the gateway cannot answer more requests within 20 "
                                       "minutes now", retry_after=decision.retry_after)
             self._refused_on = None

@@ -32,8 +32,6 @@ class GatewayMetrics:
                                "daily quota", ["organizer", "limit"], registry=self.registry)
         self.pending = Gauge("numident_pending_requests", "Deferred requests awaiting an answer",
                              registry=self.registry)
-        self.notices = Gauge("numident_notices", "Notices in the outbox, by status", ["status"],
-                             registry=self.registry)
 
     def answered(self, result: str, received_at: datetime, answered_at: datetime) -> None:
         elapsed = answered_at - received_at

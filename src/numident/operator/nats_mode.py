@@ -13,6 +13,7 @@ Streams (``P`` = ``operator.nats_prefix``, ``N`` = ``operator.name``):
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx2
@@ -27,13 +28,12 @@ from numident.core.clock import Clock
 from numident.operator.ciba import PING_KIND
 from numident.operator.gateway import Gateway
 from numident.operator.lifecycle_intake import NatsLifecycleIntake
-from numident.operator.notice_delivery import retry_policy
-from numident.operator.tables import outbox
+from numident.operator.notice_delivery import audited_outbox, retry_policy
 from numident.outbox.dispatcher import Sender
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.nats import JetStreamSubscriber, connect, ensure_stream, subject_token
 from numident.outbox.nats_relay import JetStreamDeliveryWorker, JetStreamNoticeRelay
-from numident.outbox.store import SqlOutbox
+from numident.outbox.store import Settlement
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,14 @@ async def connect_gateway(settings: OperatorSettings) -> NATS:
 async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSettings,
                    engine: Engine, client: httpx2.AsyncClient, key: PrivateKey,
                    sink_sender: Sender, clock: Clock, stop: asyncio.Event, *,
-                   ping_sender: Sender) -> None:
+                   ping_sender: Sender,
+                   on_settled: Callable[[Sequence[Settlement]], None] = lambda _: None) -> None:
     """Consume lifecycle events and relay and deliver notices (SIM swap events through
     ``sink_sender``, CIBA pings through ``ping_sender``) until ``stop`` is set."""
     subjects = Subjects.for_gateway(settings)
     try:
         js = connection.jetstream()
-        store = SqlOutbox(engine, outbox)
+        store = audited_outbox(engine)
         policy = retry_policy(settings.dispatch)
         relay = JetStreamNoticeRelay(store, js, clock, prefix=settings.nats_prefix,
                                      lease_seconds=settings.dispatch.lease_seconds)
@@ -106,6 +107,8 @@ async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSetting
             stream=subjects.notice_stream, subject=subjects.ping_subject,
             durable=f"{subjects.notice_stream}-ciba-ping-delivery",
             concurrency=settings.dispatch.concurrency)
+        for each in (worker, sink_worker, ping_worker):
+            each.on_settled = on_settled
         intake = JetStreamSubscriber(js, subjects.lifecycle_stream, subjects.lifecycle_subject,
                                      f"{subjects.lifecycle_stream}-gateway",
                                      NatsLifecycleIntake(gateway).handle)

@@ -24,13 +24,18 @@ it; a database read per request would cost a few percent of single-request throu
 are counted only while a quota applies (counting them always would add a write per request).
 Every refusal counts in ``numident_limited_items_total``; the audit trail gets at most one
 ``limit_exceeded`` entry per organizer and limit per ``audit_interval_seconds`` (per replica),
-so a refused flood cannot flood the audit.
+so a refused flood cannot flood the audit. Each entry's ``refused`` is the number of items
+refused since the previous entry of that organizer and limit, this request's included, and the
+count of the last window is written when the gateway stops (:meth:`OrganizerLimits.flush`), so
+that the entries add up to every refused item (the SLA report's ``refused``). The deferred
+mode's refusals for want of capacity are counted the same way, as the limit ``capacity``.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -51,6 +56,7 @@ from numident.storage.database import read_only
 
 RATE = "rate_limit"
 QUOTA = "daily_quota"
+CAPACITY = "capacity"
 FRESH_FOR = timedelta(seconds=1)
 
 
@@ -119,6 +125,7 @@ class OrganizerLimits:
         self._lock = threading.Lock()
         self._buckets: dict[int, TokenBucket] = {}
         self._audited: dict[tuple[int, str], datetime] = {}
+        self._unwritten: dict[tuple[int, str], tuple[Organizer, int | None, int]] = {}
         self._known: dict[int, tuple[datetime, Limits]] = {}
         # Bucket times are seconds since this moment: an epoch timestamp (1.8e9) as a float
         # keeps only microseconds, and the lost fractions would make refills fall short.
@@ -155,7 +162,7 @@ class OrganizerLimits:
         if limits.rate_limit is not None:
             wait = self._take(organizer.id, limits.rate_limit, items, now)
             if wait:
-                self._refused(organizer, RATE, limits.rate_limit, items, now)
+                self.refused(organizer, RATE, limits.rate_limit, items, now)
                 raise TooManyRequests(
                     f"more than {limits.rate_limit} identification items per second",
                     retry_after=math.ceil(wait), code="TOO_MANY_REQUESTS")
@@ -170,8 +177,8 @@ class OrganizerLimits:
     def settle(self, admission: Admission) -> None:
         """Count and audit a refusal by the quota, outside the transaction it rolled back."""
         if admission.refused and admission.quota is not None:
-            self._refused(admission.organizer, QUOTA, admission.quota, admission.items,
-                          self._clock.now())
+            self.refused(admission.organizer, QUOTA, admission.quota, admission.items,
+                         self._clock.now())
 
     def quota_exceeded(self, organizer: Organizer, quota: int, day: date) -> TooManyRequests:
         now = self._clock.now()
@@ -197,17 +204,38 @@ class OrganizerLimits:
                 daily.c.organizer_id == organizer_id, daily.c.day == day)).scalar()
         return int(used or 0)
 
-    def _refused(self, organizer: Organizer, limit: str, value: int, items: int,
-                 now: datetime) -> None:
-        self._metrics.limited.labels(organizer=organizer.name, limit=limit).inc(items)
+    def refused(self, organizer: Organizer, limit: str, value: int | None, items: int,
+                now: datetime) -> None:
+        """Count ``items`` refused by ``limit`` (``value``) in the metric and the audit trail."""
+        if limit != CAPACITY:  # counted in numident_requests_refused_total
+            self._metrics.limited.labels(organizer=organizer.name, limit=limit).inc(items)
         key = (organizer.id, limit)
         interval = timedelta(seconds=self._settings.audit_interval_seconds)
         with self._lock:
+            _, _, earlier = self._unwritten.pop(key, (organizer, value, 0))
             last = self._audited.get(key)
             if last is not None and now - last < interval:
+                self._unwritten[key] = (organizer, value, earlier + items)
                 return
             self._audited[key] = now
+        detail = {"limit": limit, "value": value, "items": items, "refused": earlier + items}
         with self._engine.begin() as conn:
             audit.write(conn, [audit.entry(now, organizer.name, "limit_exceeded",
-                                           detail={"limit": limit, "value": value,
-                                                   "items": items})])
+                                           detail=_without_none(detail))])
+
+    def flush(self) -> None:
+        """Write the refusals counted since each key's last entry (the gateway stops)."""
+        now = self._clock.now()
+        with self._lock:
+            unwritten, self._unwritten = self._unwritten, {}
+        if not unwritten:
+            return
+        with self._engine.begin() as conn:
+            audit.write(conn, [
+                audit.entry(now, organizer.name, "limit_exceeded", detail=_without_none(
+                    {"limit": limit, "value": value, "refused": count}))
+                for (_, limit), (organizer, value, count) in sorted(unwritten.items())])
+
+
+def _without_none(detail: Mapping[str, object]) -> dict[str, object]:
+    return {k: v for k, v in detail.items() if v is not None}

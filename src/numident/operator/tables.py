@@ -12,7 +12,9 @@ for equality are HMAC digests (:mod:`numident.camara.holders`).
 ``organizer_daily_items`` counts each organizer's identification items per UTC day, so that the
 daily quota holds across every replica on one database.
 ``subscriber_imports`` keeps one row per import of the billing export, loaded or refused.
-``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE.
+``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE, save
+the sealer's one-time setting of ``seq`` and ``hash``; ``audit_checkpoints`` holds the signed
+heads of its hash chain (:mod:`numident.audit`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy import (
     text,
 )
 
+from numident.audit.log import chain_columns, checkpoint_table
 from numident.outbox.tables import outbox_table
 from numident.storage.schema import operator_metadata as metadata
 from numident.storage.types import UtcDateTime
@@ -282,6 +285,9 @@ audit = Table(
     Column("identification_code", String(128), nullable=True),
     Column("request_id", String(36), nullable=True),
     Column("detail", JSON, nullable=True),
+    # Reports read one action over a period (numident.operator.sla).
+    Index("ix_audit_action_at", "action", "at"),
+    *chain_columns("audit"),
 )
 
 subscriber_imports = Table(
@@ -302,6 +308,8 @@ subscriber_imports = Table(
     Column("notices", BigInteger, nullable=False, default=0),
     Column("problem", Text, nullable=True, comment="why a refused import was refused"),
 )
+
+audit_checkpoints = checkpoint_table(metadata, "audit_checkpoints")
 
 used_assertions = Table(
     "used_assertions", metadata,

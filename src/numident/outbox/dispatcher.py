@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -117,6 +118,8 @@ class Dispatcher:
         self.lease_seconds = lease_seconds
         self._loop = WakeableLoop(clock)
         self._last_batch = 0
+        self.on_settled: Callable[[Sequence[Settlement]], None] = lambda _: None
+        """Told of every batch of outcomes once recorded (metrics)."""
 
     async def run_once(self) -> int:
         """Claim one batch of due messages, send them, record the outcomes; returns delivered."""
@@ -135,6 +138,7 @@ class Dispatcher:
 
         settlements = await asyncio.gather(*(deliver(r) for r in batch))
         await asyncio.to_thread(self.outbox.settle, settlements)
+        self.on_settled(settlements)
         for s in settlements:
             if not s.delivered:
                 log.warning("outbox message %s not delivered (%s); %s", s.id, s.error,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import nats.errors
@@ -179,6 +180,8 @@ class JetStreamDeliveryWorker:
         self.concurrency = concurrency
         self.ack_wait = ack_wait
         self._subscription: JetStreamContext.PullSubscription | None = None
+        self.on_settled: Callable[[Sequence[Settlement]], None] = lambda _: None
+        """Told of every batch of outcomes once recorded (metrics)."""
 
     async def start(self) -> None:
         """Create (or bind to) the shared durable consumer."""
@@ -225,6 +228,7 @@ class JetStreamDeliveryWorker:
             await asyncio.to_thread(self.outbox.settle, [s for _, s in pairs])
         except Exception:  # the stream owns delivery; the row is only its record (see above)
             log.exception("recording %d delivery outcomes in the outbox failed", len(pairs))
+        self.on_settled([s for _, s in pairs])
         await asyncio.gather(*(self._settle_stream(msg, s) for msg, s in pairs))
         return sum(s.delivered for _, s in pairs)
 

@@ -8,12 +8,16 @@ Claiming is the concurrency contract: a due row is handed to one claimer at a ti
 so replicas claim disjoint sets without waiting on each other; on SQLite the engine opens every
 transaction with ``BEGIN IMMEDIATE``, which serialises claimers. A claimer that dies keeps its
 rows only until the lease expires; then they are claimed again (at-least-once delivery).
+
+``on_settled`` lets the owner of an outbox record final outcomes (a delivery, a dead letter) in
+the very transaction that settles them, e.g. in its audit trail: each outcome is reported
+exactly once, however many dispatchers report the same attempt.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from numident.errors import Conflict
 from numident.outbox.tables import DEAD, DELIVERED, ERROR_TEXT_LIMIT, PENDING, RELAYED, STATUSES
 from numident.storage.database import read_only, write_transaction
+from numident.storage.types import UtcDateTime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,12 +93,35 @@ class Settlement:
     relayed: bool = False
 
 
-class SqlOutbox:
-    """The outbox on one SQLAlchemy ``engine`` (SQLite or PostgreSQL) and one outbox ``table``."""
+@dataclass(frozen=True)
+class Settled:
+    """A final outcome as settled: ``status`` is DELIVERED or DEAD, reached at ``at``."""
 
-    def __init__(self, engine: Engine, table: Table) -> None:
+    id: str
+    kind: str
+    owner: str | None
+    created_at: datetime
+    status: str
+    at: datetime
+    attempts: int
+
+
+SettledHook = Callable[[Connection, Sequence[Settled]], None]
+
+
+class SqlOutbox:
+    """The outbox on one SQLAlchemy ``engine`` (SQLite or PostgreSQL) and one outbox ``table``.
+
+    ``on_settled`` is called inside the settling transaction with the messages that it
+    delivered or made dead letters (never with retries, nor with rows another claimer had
+    settled already).
+    """
+
+    def __init__(self, engine: Engine, table: Table, *,
+                 on_settled: SettledHook | None = None) -> None:
         self.engine = engine
         self.table = table
+        self.on_settled = on_settled
 
     # -- writing, inside the caller's transaction -------------------------------------------
 
@@ -185,6 +213,8 @@ class SqlOutbox:
         ]
         changed = 0
         with write_transaction(self.engine) as connection:
+            # The rows still open, locked until commit: these are the outcomes this call settles.
+            open_before = self._open_rows(connection, settlements) if self.on_settled else {}
             if delivered:
                 statement = (
                     update(t).where(t.c.id == bindparam("b_id"), open_rows)
@@ -212,7 +242,21 @@ class SqlOutbox:
                     )
                 statement = update(t).where(t.c.id == s.id, open_rows).values(**values)
                 changed += connection.execute(statement).rowcount
+            if self.on_settled is not None:
+                final = [_settled(open_before[s.id], s) for s in settlements
+                         if s.id in open_before and (s.delivered or s.retry_at is None)]
+                if final:
+                    self.on_settled(connection, final)
         return changed
+
+    def _open_rows(self, connection: Connection,
+                   settlements: Sequence[Settlement]) -> dict[str, Any]:
+        t = self.table
+        rows = connection.execute(
+            select(t.c.id, t.c.kind, t.c.owner, t.c.created_at, t.c.attempts)
+            .where(t.c.id.in_([s.id for s in settlements]), t.c.status.in_((PENDING, RELAYED)))
+            .with_for_update()).all()
+        return {r.id: r for r in rows}
 
     # -- staff operations --------------------------------------------------------------------
 
@@ -253,6 +297,18 @@ class SqlOutbox:
         result.update({status: int(count) for status, count in rows})
         return result
 
+    def oldest_undelivered(self) -> datetime | None:
+        """When the longest-waiting message still to be delivered (pending or relayed) was
+        written, or requeued if it was a dead letter; None when none waits."""
+        t = self.table
+        waiting_since = func.min(func.coalesce(t.c.requeued_at, t.c.created_at,
+                                               type_=UtcDateTime()), type_=UtcDateTime())
+        with read_only(self.engine) as connection:
+            oldest: datetime | None = connection.execute(
+                select(waiting_since).where(or_(t.c.status == PENDING, t.c.status == RELAYED))
+            ).scalar_one()
+        return oldest
+
     def list(
         self, status: str | None = None, owner: str | None = None, limit: int = 100
     ) -> builtins.list[OutboxRecord]:
@@ -281,6 +337,13 @@ def _insert_values(message: OutboxMessage) -> dict[str, Any]:
         "created_at": message.created_at,
         "next_attempt_at": message.created_at,
     }
+
+
+def _settled(row: Row[Any], settlement: Settlement) -> Settled:
+    return Settled(id=row.id, kind=row.kind, owner=row.owner, created_at=row.created_at,
+                   status=DELIVERED if settlement.delivered else DEAD, at=settlement.now,
+                   attempts=settlement.attempts if settlement.attempts is not None
+                   else row.attempts)
 
 
 def _record(row: Row[Any]) -> OutboxRecord:

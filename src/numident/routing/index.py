@@ -30,6 +30,8 @@ class RouteResult:
     operator: Operator | None
     region: str | None
     source: Source
+    plan_range: tuple[int, int] | None = None
+    """The numbering plan's range that holds the number (national numbers, first and last)."""
 
 
 Int64s = npt.NDArray[np.int64]
@@ -83,15 +85,18 @@ class RouterIndex:
         """The route of one number (``national`` = the ten digits after +7)."""
         region: str | None = None
         operator: Operator | None = None
+        plan_range: tuple[int, int] | None = None
         slot = int(np.searchsorted(self.starts, national, side="right")) - 1
         if slot >= 0 and national <= self.ends[slot]:
             region = self.regions[self.range_regions[slot]]
             operator = self.operators[self.range_operators[slot]]
+            plan_range = (int(self.starts[slot]), int(self.ends[slot]))
         at = int(np.searchsorted(self.ported, national))
         if at < len(self.ported) and self.ported[at] == national:
             return RouteResult(phone_number, self.operators[self.ported_operators[at]], region,
-                               "portability")
-        return RouteResult(phone_number, operator, region, "plan" if operator else "none")
+                               "portability", plan_range)
+        return RouteResult(phone_number, operator, region, "plan" if operator else "none",
+                           plan_range)
 
     @property
     def nbytes(self) -> int:

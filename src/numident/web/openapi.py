@@ -84,20 +84,33 @@ CORRELATOR_SCHEMA: Document = {"type": "string", "pattern": f"^{CORRELATOR_PATTE
 
 
 def correlated(document: Document) -> None:
-    """Declare on every operation the optional ``x-correlator`` request header, and on every
-    response that a well-formed one is echoed back."""
-    parameter = {"in": "header", "name": "x-correlator", "required": False,
-                 "description": "Correlation id, echoed back when it matches the pattern",
-                 "schema": CORRELATOR_SCHEMA}
-    header = {"description": "The request's x-correlator, when it had a valid one",
-              "schema": CORRELATOR_SCHEMA}
+    """Declare on every operation the optional ``x-correlator`` and ``X-Request-Id`` request
+    headers, on every response that a well-formed correlator is echoed back, and that every
+    response carries the request id the access log names it by."""
+    parameters_added: list[Document] = [
+        {"in": "header", "name": "x-correlator", "required": False,
+         "description": "Correlation id, echoed back when it matches the pattern",
+         "schema": CORRELATOR_SCHEMA},
+        {"in": "header", "name": "X-Request-Id", "required": False,
+         "description": "The id the server logs the request by (with the pattern of "
+         "x-correlator); without a valid one, x-correlator's, else a new one",
+         "schema": CORRELATOR_SCHEMA}]
+    correlator = {"description": "The request's x-correlator, when it had a valid one",
+                  "schema": CORRELATOR_SCHEMA}
+    request_id = {"description": "The request's id in the server's logs: its valid "
+                  "X-Request-Id, else its valid x-correlator, else a new one",
+                  "schema": CORRELATOR_SCHEMA}
     for operation in operations(document):
         parameters: list[Document] = operation.setdefault("parameters", [])
-        if not any(p.get("in") == "header" and p.get("name") == "x-correlator"
-                   for p in parameters):
-            parameters.append(parameter)
+        for added in parameters_added:
+            name = str(added["name"]).lower()
+            if not any(p.get("in") == "header" and str(p.get("name", "")).lower() == name
+                       for p in parameters):
+                parameters.append(added)
         for response in operation.get("responses", {}).values():
-            response.setdefault("headers", {})["x-correlator"] = header
+            headers = response.setdefault("headers", {})
+            headers["x-correlator"] = correlator
+            headers["x-request-id"] = request_id
 
 
 def scopes_as_alternatives(document: Document) -> None:

@@ -120,7 +120,8 @@ async def test_a_batch_over_the_daily_quota_is_refused_whole(make_gateway: Harne
 async def test_refusals_are_counted_per_organizer_and_audited_once_per_window(
         make_gateway: HarnessFactory) -> None:
     """Ten refused items make the metric 10 but only one audit entry; after the audit interval
-    the next refusal is audited again. Another organizer is not limited by chat's limit."""
+    the next refusal is audited again, with the count of the items refused since the last
+    entry. Another organizer is not limited by chat's limit."""
     h = await limited_gateway(make_gateway, quota=1,
                               limits={"audit_interval_seconds": 60})
     h.register("other")
@@ -130,13 +131,15 @@ async def test_refusals_are_counted_per_organizer_and_audited_once_per_window(
     metrics = (await h.client.get("/metrics")).text
     assert limited_total(metrics, "chat", "daily_quota") == 10.0
     assert limited_total(metrics, "chat", "rate_limit") == 0.0
-    assert limit_entries(h) == [("chat", {"limit": "daily_quota", "value": 1, "items": 1})]
+    assert limit_entries(h) == [("chat", {"limit": "daily_quota", "value": 1, "items": 1,
+                                          "refused": 1})]
     h.clock.advance(59)  # type: ignore[attr-defined]
     assert (await batch(h, 4)).status_code == 429
     assert len(limit_entries(h)) == 1
     h.clock.advance(1)  # type: ignore[attr-defined]
     assert (await batch(h, 4)).status_code == 429
-    assert limit_entries(h)[1] == ("chat", {"limit": "daily_quota", "value": 1, "items": 4})
+    assert limit_entries(h)[1] == ("chat", {"limit": "daily_quota", "value": 1, "items": 4,
+                                            "refused": 9 + 4 + 4})
     assert (await h.identify("+79161234567", "user-1", name="other")).status_code == 200
 
 

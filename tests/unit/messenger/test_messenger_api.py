@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import FakeClock
-from numident.messenger.app import create_app
+from numident.messenger.app import create_app, routing_lookup
 from numident.messenger.service import MessengerService, can_send
 from numident.messenger.sms import MemorySmsSender
 
@@ -265,3 +265,39 @@ async def test_default_region_reads_national_forms_among_several_regions(
     put = await national_put(tmp_path, engine, operator_keys, allowed_regions=["RU", "KZ"],
                              default_region="RU")
     assert (put.status_code, put.json()["phoneNumber"]) == (202, NUMBER)
+
+
+async def test_codes_go_only_to_russian_mobile_numbers_even_where_other_regions_are_served(
+        tmp_path: Path, engine: Engine, operator_keys: dict[str, PrivateKey]) -> None:
+    """Kazakhstan allowed: its +77... number is valid input, but the Russian plan's router
+    holds no such number: 422 NUMBER_NOT_MOBILE, and no SMS."""
+    settings = make_settings(tmp_path, operator_keys, api_token="backend-secret",
+                             allowed_regions=["RU", "KZ"])
+    sms = MemorySmsSender()
+    app = create_app(settings, engine=engine, sms_sender=sms,
+                     lookup=routing_lookup(settings, engine),
+                     key=generate_key(), background=False, migrate=False)
+    async with app.router.lifespan_context(app), httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url="http://messenger.test") as client:
+        put = await client.put("/messenger/v1/accounts/user-1/phone-number",
+                               json={"phoneNumber": "+77012345678"}, headers=AUTH)
+    assert (put.status_code, put.json()["code"]) == (422, "NUMBER_NOT_MOBILE")
+    assert sms.sent == []
+
+
+async def test_a_spent_budget_is_a_429_with_retry_after_over_http(
+        tmp_path: Path, engine: Engine, operator_keys: dict[str, PrivateKey]) -> None:
+    """One code per address and hour: the second request from 192.0.2.1 (the body's
+    clientAddress) is 429 SEND_BUDGET_EXHAUSTED with Retry-After; another address passes."""
+    settings = make_settings(tmp_path, operator_keys, api_token="backend-secret", possession={
+        "secret": "s" * 32, "budgets": {"per_address": {"sends": 1}}})
+    app = create_app(settings, engine=engine, sms_sender=MemorySmsSender(), lookup=LOOKUP,
+                     key=generate_key(), background=False, migrate=False)
+    async with app.router.lifespan_context(app), httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url="http://messenger.test") as client:
+        replies = [await client.put(f"/messenger/v1/accounts/user-{i}/phone-number", json={
+            "phoneNumber": f"+7916123456{i}", "clientAddress": address}, headers=AUTH)
+            for i, address in enumerate(("192.0.2.1", "192.0.2.1", "192.0.2.2"))]
+    assert [r.status_code for r in replies] == [202, 429, 202]
+    assert replies[1].json()["code"] == "SEND_BUDGET_EXHAUSTED"
+    assert 3590 <= int(replies[1].headers["Retry-After"]) <= 3600

@@ -1,16 +1,14 @@
-"""The SMS adapters: a JSON-lines file for the demo and tests, an HTTP provider for production."""
+"""The SMS file sender: JSON lines for the demo and tests (HTTP providers: test_channels)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import httpx2
 import pytest
 
 from numident.core.clock import FakeClock
-from numident.errors import UpstreamUnavailable
-from numident.messenger.sms import FileSmsSender, HttpSmsSender, last_code_in_file
+from numident.messenger.sms import FileSmsSender, last_code_in_file
 
 pytestmark = pytest.mark.anyio
 
@@ -28,22 +26,3 @@ async def test_file_sender_appends_json_lines_that_tests_read_codes_from(
                         "at": "2026-01-01T12:00:00Z"}
     assert last_code_in_file(path, "+79161234567") == "777888"
     assert last_code_in_file(path, "+79990000000") is None
-
-
-async def test_http_sender_posts_with_the_bearer_token() -> None:
-    """The provider gets {"to","text"} and the configured token; a 5xx is UpstreamUnavailable."""
-    seen: list[httpx2.Request] = []
-    statuses = iter([202, 502])
-
-    def provider(request: httpx2.Request) -> httpx2.Response:
-        seen.append(request)
-        return httpx2.Response(next(statuses))
-
-    async with httpx2.AsyncClient(transport=httpx2.MockTransport(provider)) as client:
-        sender = HttpSmsSender("https://sms.example/send", "provider-token", client)
-        await sender.send("+79161234567", "code 123456")
-        with pytest.raises(UpstreamUnavailable) as failed:
-            await sender.send("+79161234567", "code 123456")
-    assert json.loads(seen[0].content) == {"to": "+79161234567", "text": "code 123456"}
-    assert seen[0].headers["Authorization"] == "Bearer provider-token"
-    assert failed.value.code == "SMS_UNAVAILABLE"

@@ -2,7 +2,7 @@
 index on identification_requests.received_at, for the console
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0012
 Create Date: 2026-12-01 12:45:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import numident.storage.types
 
 revision = '0010'
-down_revision = '0007'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

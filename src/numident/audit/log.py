@@ -1,0 +1,90 @@
+"""Which tables are chained: each side's audit table, its chain columns and its checkpoints.
+
+A chained table keeps its own columns (the entry's content) and gains ``seq`` (the entry's
+place in the chain, NULL until sealed, unique) and ``hash`` (``H(seq)``, see
+:mod:`numident.audit.chain`). A partial index finds the unsealed rows without scanning the
+sealed ones, so sealing costs the same however long the chain is. Checkpoints live in a
+table of their own, append-only like the trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    RowMapping,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from numident.audit.chain import timestamp
+from numident.storage.types import UtcDateTime
+
+Side = Literal["operator", "messenger"]
+
+
+def chain_columns(table: str) -> list[Column[Any] | Index]:
+    """``seq`` and ``hash`` with their indexes, for a chained table's definition: ``seq`` is
+    unique, and a partial index holds the rows still waiting for the sealer, in the order
+    they will be chained."""
+    return [Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=True,
+                   comment="place in the hash chain; NULL until sealed"),
+            Column("hash", String(64), nullable=True,
+                   comment="hex SHA-256 of the entry's canonical record (docs/audit.md)"),
+            Index(f"ix_{table}_seq", "seq", unique=True),
+            Index(f"ix_{table}_unsealed", "id", postgresql_where=text("seq IS NULL"),
+                  sqlite_where=text("seq IS NULL"))]
+
+
+def checkpoint_table(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name, metadata,
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+               autoincrement=False, comment="the entry whose hash is signed"),
+        Column("hash", String(64), nullable=False),
+        Column("signed_at", UtcDateTime, nullable=False),
+        Column("kid", String(128), nullable=False),
+        Column("jws", Text, nullable=False, comment="the signed checkpoint, a compact JWS"),
+    )
+
+
+@dataclass(frozen=True)
+class AuditLog:
+    """One side's chained audit table: ``content`` names the columns an entry's hash covers."""
+
+    side: Side
+    table: Table
+    checkpoints: Table
+    content: tuple[str, ...]
+    lock_key: int
+    """The PostgreSQL advisory lock that serialises this chain's sealers."""
+
+    def entry(self, row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
+        """An entry's content as the chain hashes it (times in :func:`timestamp` form)."""
+        return {name: timestamp(value) if isinstance(value, datetime) else value
+                for name, value in ((n, row[n]) for n in self.content)}
+
+
+def audit_log(side: Side) -> AuditLog:
+    """The chained audit table of ``side`` (``audit`` or ``account_audit``)."""
+    if side == "operator":
+        from numident.operator.tables import audit, audit_checkpoints
+
+        return AuditLog("operator", audit, audit_checkpoints,
+                        ("at", "actor", "action", "phone_number", "identification_code",
+                         "request_id", "detail"), lock_key=0x6E756D6964_01)
+    from numident.messenger.tables import account_audit, account_audit_checkpoints
+
+    return AuditLog("messenger", account_audit, account_audit_checkpoints,
+                    ("account_id", "at", "from_state", "to_state", "reason", "phone_number",
+                     "detail", "operator_inn"), lock_key=0x6E756D6964_02)
