@@ -194,6 +194,19 @@ def test_operator_console_shows_the_day_and_a_dead_letter_is_retried_and_deliver
     page.get_by_role("link", name="Deadlines").click()
     assert page.locator("#pending-total").inner_text() == "0"
     page.screenshot(path=screenshots() / "operator-deadlines.png", full_page=True)
+
+    page.get_by_role("link", name="SLA report").click()
+    today = page.locator("#section-sla-chat tbody tr").last.locator("td").all_inner_texts()
+    assert today[:5] == ["3", "3", "0", "0", "0"]  # requests, in time, late, open, refused
+    expect(page.get_by_role("img", name="Requests answered in time per day (chat)")
+           ).to_be_visible()
+    page.screenshot(path=screenshots() / "operator-sla.png", full_page=True)
+    page.get_by_role("link", name="Audit chain").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Verify the chain now").click()
+    expect(page.locator("#chain-result")).to_have_text(
+        re.compile(r"^Verified up to entry \d+ at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.$"))
+    page.screenshot(path=screenshots() / "operator-audit.png", full_page=True)
     assert errors == []
 
 

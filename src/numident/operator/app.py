@@ -34,6 +34,7 @@ from numident.operator import (
     authorize_api,
     ciba_api,
     console,
+    console_compliance,
     discovery,
     token_endpoint,
 )
@@ -183,7 +184,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(discovery.router)
     app.include_router(ciba_api.router)
     app.include_router(admin_api.router)
-    install_console(app, console.operator_console(op, clock), console.router)
+    install_console(app, console.operator_console(op, clock), console.router,
+                    console_compliance.router)
     install_camara(app, op.camara.disabled_versions, base_url=base_url)
     install_common(app, engine=engine, registry=metrics.registry,
                    max_body_bytes=op.max_body_bytes, side="operator",

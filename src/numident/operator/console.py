@@ -22,7 +22,8 @@ from numident.outbox.store import OutboxRecord, SqlOutbox
 from numident.web.console.site import HEADERS, Change, Console, Page, is_htmx, render
 
 NAVIGATION = (("/console/", "Organizers and traffic"), ("/console/deadlines", "Deadlines"),
-              ("/console/notices", "Notices"), ("/console/imports", "Imports"))
+              ("/console/notices", "Notices"), ("/console/imports", "Imports"),
+              ("/console/sla", "SLA report"), ("/console/audit", "Audit chain"))
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
