@@ -442,6 +442,9 @@ class MessengerSettings(_Section):
     block_on_sim_swap: bool = False
     webhook_url: str | None = None
     api_token: SecretStr | None = None
+    admin_token: SecretStr | None = Field(
+        None, description="The messenger's staff credential, for the console (/console/); "
+        "unset: the console is disabled")
     sms: ProviderSettings = ProviderSettings()
     flash_call: FlashCallSettings = FlashCallSettings()
     voice_call: ProviderSettings = ProviderSettings()

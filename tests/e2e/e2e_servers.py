@@ -84,11 +84,13 @@ def start_server(side: str, env: dict[str, str], log: Path, port: int | None = N
 
 @dataclass
 class Receiver:
-    """An organizer's notice endpoint: records every POST, optionally answering slowly."""
+    """An organizer's notice endpoint: records every POST, optionally answering slowly, and
+    answers ``status`` (a 400 makes the gateway's notice a dead letter at once)."""
 
     url: str
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     delay: float = 0.0
+    status: int = 200
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ids(self) -> set[str]:
@@ -106,9 +108,11 @@ def notice_receiver() -> Iterator[Receiver]:
             if receiver.delay:
                 time.sleep(receiver.delay)
             with receiver.lock:
-                receiver.received.append(({k.lower(): v for k, v in self.headers.items()},
-                                          body))
-            self.send_response(200)
+                status = receiver.status
+                if status == 200:
+                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()},
+                                              body))
+            self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -134,3 +138,91 @@ def wait_for(condition: object, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+ALFA_INN = "7700000016"
+"""The operator of the demo plan's +7916555.... range."""
+
+
+@dataclass
+class TwoSides:
+    """A gateway and a messenger service as processes that exchanged keys, and the organizer's
+    backend as a client of the messenger's API."""
+
+    gateway: Server
+    messenger: Server
+    backend: httpx2.Client
+    sms: Path
+    config: Path
+    """The messenger's configuration file."""
+    gateway_env: dict[str, str]
+    messenger_env: dict[str, str]
+
+
+@contextmanager
+def two_sides(tmp_path: Path, subscribers: str, *, gateway_env: dict[str, str] | None = None,
+              messenger_env: dict[str, str] | None = None,
+              keys_by_cli: bool = True) -> Iterator[TwoSides]:
+    """Operator Alfa with the billing export ``subscribers`` and organizer "chat" registered;
+    chat's messenger service routing the demo plan to it. Each side gives the other its public
+    key by the CLI, as two organisations would; with ``keys_by_cli=False`` the test writes
+    both key pairs where the servers look for them (two process starts fewer)."""
+    from numident.client.keys import generate_key, save_private_key, save_public_key
+    from numident.demo.data import write_plan
+
+    gateway_port, messenger_port = free_port(), free_port()
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    messenger_url = f"http://127.0.0.1:{messenger_port}"
+    gateway_env = {"NUMIDENT_HOME": str(tmp_path / "gateway"),
+                   "NUMIDENT_OPERATOR__PUBLIC_URL": gateway_url,
+                   "NUMIDENT_OPERATOR__ADMIN_TOKEN": "staff-secret", **(gateway_env or {})}
+    messenger_env = {"NUMIDENT_HOME": str(tmp_path / "messenger"), **(messenger_env or {})}
+    if keys_by_cli:
+        (tmp_path / "gateway.jwk").write_text(
+            cli(["operator", "public-key"], gateway_env).stdout)
+        (tmp_path / "messenger.jwk").write_text(
+            cli(["messenger", "public-key"], messenger_env).stdout)
+    else:
+        for home, name, side in ((gateway_env, "gateway", "operator/signing-key.pem"),
+                                 (messenger_env, "messenger", "messenger/organizer-key.pem")):
+            key = generate_key()
+            save_private_key(key, Path(home["NUMIDENT_HOME"]) / side)
+            save_public_key(key.public(), tmp_path / f"{name}.jwk")
+    export = tmp_path / "subscribers.csv"
+    export.write_text(subscribers, encoding="utf-8")
+    cli(["operator", "import-subscribers", str(export)], gateway_env)
+    cli(["operator", "add-organizer", "chat", "--notice-url",
+         f"{messenger_url}/messenger/v1/notices", "--public-key",
+         str(tmp_path / "messenger.jwk")], gateway_env)
+    sms = tmp_path / "sms.jsonl"
+    config = tmp_path / "messenger.toml"
+    config.write_text(f"""
+[messenger]
+organizer = "chat"
+api_token = "backend-secret"
+public_url = "{messenger_url}"
+poll_initial_seconds = 0.2
+sms = {{ kind = "file", path = "{sms}" }}
+
+[[messenger.operators]]
+inn = "{ALFA_INN}"
+name = "Alfa"
+gateway_url = "{gateway_url}"
+notice_public_key = "{tmp_path / 'gateway.jwk'}"
+""", encoding="utf-8")
+    cli(["messenger", "import-plan", str(write_plan(tmp_path / "plan.csv")),
+         "--config", str(config)], messenger_env)
+    gateway = start_server("operator", gateway_env, tmp_path / "gateway.log", gateway_port)
+    try:
+        messenger = start_server("messenger", messenger_env, tmp_path / "messenger.log",
+                                 messenger_port, config=config)
+        backend = httpx2.Client(base_url=messenger.url,
+                                headers={"Authorization": "Bearer backend-secret"})
+        try:
+            yield TwoSides(gateway, messenger, backend, sms, config, gateway_env,
+                           messenger_env)
+        finally:
+            backend.close()
+            messenger.stop()
+    finally:
+        gateway.stop()

@@ -8,7 +8,6 @@ the subscriber answers on the page the message links to, as a phone's browser wo
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,20 +15,15 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from browsers import PHONE, launch, screenshots
 from e2e_servers import cli, start_server
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Playwright
 
 from numident.client.assertions import ASSERTION_TYPE, make_client_assertion
 from numident.client.keys import PrivateKey, generate_key, save_public_key
 from numident.core.clock import SystemClock
 from numident.operator.consent import last_url_in_file
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Debian's build, never a downloaded one; no profile, network chatter or updates of its own.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-PHONE = {"width": 390, "height": 844}
 ADMIN = {"Authorization": "Bearer e2e-admin"}
 LINE = "+79165550001"
 PURPOSE = "dpv:IdentityVerification"
@@ -48,29 +42,11 @@ interval_seconds = 1
 
 
 @pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    """Playwright's driver, once Debian's Chromium is known to be there: without it the tests
-    skip, saying why, except under CI, where they must run and so fail."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (Debian's chromium package; .ci/run installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser tests must run in CI: {reason}")
-        print(f"skipping the browser tests: {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def browser(playwright: Playwright, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[BrowserContext]:
     """One headless Chromium for the module, from an empty profile, sized like a phone; each
     test opens its own pages (the page sets no cookie or storage a later test could see)."""
-    # headless=True makes Playwright pass --headless; a user-data-dir means a persistent context
-    context = playwright.chromium.launch_persistent_context(
-        tmp_path_factory.mktemp("chromium-profile"), executable_path=CHROMIUM, headless=True,
-        args=CHROMIUM_ARGS, viewport=PHONE, locale="en-GB")
-    context.set_default_timeout(15_000)
+    context = launch(playwright, tmp_path_factory.mktemp("chromium-profile"), PHONE)
     try:
         yield context
     finally:
@@ -207,7 +183,7 @@ def watch_console(page: Page) -> list[str]:
 
 
 def test_subscriber_approves_in_the_browser_and_the_token_checks_sim_swap(
-        gateway: Gateway, browser: BrowserContext, tmp_path: Path) -> None:
+        gateway: Gateway, browser: BrowserContext) -> None:
     """The page names the client, purpose and binding message; Approve confirms, and the
     redeemed token is bound to the line: its SIM Swap check sees the line's swap."""
     auth_req_id, url = ask_subscriber(gateway)
@@ -220,7 +196,7 @@ def test_subscriber_approves_in_the_browser_and_the_token_checks_sim_swap(
     response = page.goto(url)
     assert response is not None
     assert response.status == 200
-    page.screenshot(path=tmp_path / "consent-page.png", full_page=True)
+    page.screenshot(path=screenshots() / "consent-page.png", full_page=True)
     assert page.title() == "Approve this request?"
     assert page.locator("html").get_attribute("lang") == "en"
     heading = page.get_by_role("heading", level=1)
@@ -234,7 +210,7 @@ def test_subscriber_approves_in_the_browser_and_the_token_checks_sim_swap(
     assert answer(page, "Approve") == 200
     assert page.get_by_role("heading", level=1).inner_text() == "Request approved"
     assert "You approved the request" in page.locator("main").inner_text()
-    page.screenshot(path=tmp_path / "consent-approved.png", full_page=True)
+    page.screenshot(path=screenshots() / "consent-approved.png", full_page=True)
     assert console == []
 
     swap = httpx2.post(f"{gateway.url}/admin/v1/events", headers=ADMIN,
@@ -289,7 +265,7 @@ def test_a_decided_request_is_no_longer_waiting_however_the_page_is_reached(
 
 
 def test_the_page_keeps_its_security_headers_and_works_under_them(
-        gateway: Gateway, browser: BrowserContext, tmp_path: Path) -> None:
+        gateway: Gateway, browser: BrowserContext) -> None:
     """The browser receives a CSP without scripts or outside resources and DENY framing; the
     page needs no script, its styles are allowed (no CSP report), its buttons are big enough
     to tap (44 CSS px, WCAG 2.5.5), nothing overflows a phone's width, its text is legible in
@@ -329,7 +305,7 @@ def test_the_page_keeps_its_security_headers_and_works_under_them(
             assert contrast(style[0], background) >= 4.5, (scheme, element, style, body)
         edge = page.locator(".deny").evaluate("e => getComputedStyle(e).borderTopColor")
         assert contrast(edge, body) >= 3, (scheme, edge, body)  # WCAG 1.4.11: its outline
-        page.screenshot(path=tmp_path / f"consent-page-{scheme}.png", full_page=True)
+        page.screenshot(path=screenshots() / f"consent-page-{scheme}.png", full_page=True)
     assert console == []
 
     # A page framing it, served by the browser itself (nothing listens on port 9).

@@ -42,6 +42,7 @@ GATEWAY_URL = "http://alpha.test"
 MESSENGER_URL = "http://messenger.test"
 NOTICE_URL = f"{MESSENGER_URL}/messenger/v1/notices"
 API_TOKEN = "backend-token"
+ADMIN_TOKEN = "messenger-admin"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 SUBSCRIBERS = {
     "+79161234567": "active",
@@ -126,7 +127,8 @@ def gateway_settings(tmp_path: Path, database_url: str, *, deferred: bool) -> Se
 
 def messenger_settings(tmp_path: Path, operator_key: PrivateKey, sms_file: Path) -> Settings:
     return load_settings(None, home=str(tmp_path / "messenger-home"), messenger={
-        "organizer": "chat", "api_token": API_TOKEN, "poll_initial_seconds": 1,
+        "organizer": "chat", "api_token": API_TOKEN, "admin_token": ADMIN_TOKEN,
+        "poll_initial_seconds": 1,
         "poll_max_seconds": 30, "sms": {"kind": "file", "path": str(sms_file)},
         # Many accounts from one address into one range: the budgets have tests of their own.
         "possession": {"secret": "integration-secret-0123456789", "circuit": None,

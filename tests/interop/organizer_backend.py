@@ -20,7 +20,7 @@ from pathlib import Path
 SERVER_MODULES = frozenset({
     "fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "psycopg_binary",
     "nats", "numpy", "rapidfuzz", "prometheus_client", "typer", "rich", "click", "pydantic",
-    "pydantic_settings", "phonenumbers", "structlog",
+    "pydantic_settings", "phonenumbers", "structlog", "jinja2",
     "httpx",  # the unmaintained predecessor of httpx2: the client must not need it either
 })
 

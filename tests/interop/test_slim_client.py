@@ -2,7 +2,7 @@
 
 Each test runs a fresh Python in which fastapi, starlette, uvicorn, sqlalchemy, alembic,
 psycopg, nats, numpy, rapidfuzz, prometheus_client, typer, rich (and pydantic, phonenumbers,
-structlog, httpx) cannot be imported, against a real gateway process on loopback.
+structlog, jinja2, httpx) cannot be imported, against a real gateway process on loopback.
 """
 
 from __future__ import annotations

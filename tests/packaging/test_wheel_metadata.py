@@ -18,7 +18,7 @@ ROOT = Path(__file__).parents[2]
 SERVER_DISTRIBUTIONS = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg",
                         "nats-py", "numpy", "rapidfuzz", "prometheus-client", "typer", "rich",
                         "pydantic", "pydantic-settings", "phonenumbers", "structlog",
-                        "rfc8785", "tomli-w"}
+                        "rfc8785", "tomli-w", "jinja2"}
 OTEL_DISTRIBUTIONS = {"opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http",
                       "opentelemetry-instrumentation-fastapi",
                       "opentelemetry-instrumentation-sqlalchemy"}
@@ -105,6 +105,20 @@ def test_the_console_script_starts_at_the_guarded_entry(wheel: zipfile.ZipFile) 
     [name] = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     assert "numident = numident.cli.entry:main" in wheel.read(name).decode()
     assert "numident/client/__init__.py" in wheel.namelist()
+
+
+def test_the_wheel_carries_the_consoles_templates_and_assets(wheel: zipfile.ZipFile) -> None:
+    """The console loads nothing from another origin, so htmx, the stylesheet and every
+    template the servers render must be in the wheel, as in the source tree."""
+    source = ROOT / "src"
+    shipped = {path.relative_to(source).as_posix()
+               for folder in ("templates", "static")
+               for path in (source / "numident" / "web" / "console" / folder).rglob("*")
+               if path.is_file()}
+    assert {"numident/web/console/static/htmx.min.js",
+            "numident/web/console/static/console.css",
+            "numident/web/console/templates/operator/notices.html"} <= shipped
+    assert shipped <= set(wheel.namelist())
 
 
 def test_constraints_pin_every_requirement_of_the_metadata_inside_its_range(

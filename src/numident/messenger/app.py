@@ -24,7 +24,7 @@ from numident.audit.sealer import run_sealer
 from numident.client.keys import PrivateKey
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
-from numident.messenger import api
+from numident.messenger import api, console
 from numident.messenger.channels import Channel, CodeProvider, providers_from_settings
 from numident.messenger.identification import IdentificationWorker
 from numident.messenger.keys import organizer_key
@@ -43,6 +43,7 @@ from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 from numident.web.access_log import log_key
 from numident.web.app import finish, install_common
+from numident.web.console.site import install_console
 from numident.web.notice_contract import Notice
 from numident.web.openapi import correlated, errors_as_served, install_document, with_models
 
@@ -142,6 +143,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                   "the messaging gate, and intake of operator notices.")
     app.state.service = service
     app.include_router(api.router)
+    install_console(app, console.messenger_console(messenger, clock), console.router)
     install_common(app, engine=engine, registry=metrics.registry,
                    max_body_bytes=messenger.max_body_bytes, side="messenger",
                    log_key=log_key(settings.log_key, possession_secret(settings)),

@@ -3,7 +3,8 @@
 ``OperatorLookup`` is the port the identification uses to route a number (SPEC rule 2): the
 real adapter reads the numbering plan and the portability database (``RoutingLookup``); tests
 use ``StaticLookup``. ``OperatorDirectory`` holds one ``GatewayClient`` per configured operator
-(keyed by ИНН), built lazily over one ``httpx2.AsyncClient`` each.
+(keyed by ИНН), built lazily over one ``httpx2.AsyncClient`` each, whose exchanges its
+``health`` records.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from numident.client.gateway import GatewayClient
 from numident.client.keys import PrivateKey
 from numident.config import OperatorEndpoint
 from numident.core.clock import Clock
+from numident.messenger.operator_health import MeasuredTransport, OperatorHealth
 
 TransportFactory = Callable[[str], httpx2.AsyncBaseTransport]
 """Given an operator's ИНН, the transport to reach its gateway (tests: ``ASGITransport``)."""
@@ -97,7 +99,9 @@ class OperatorDirectory:
 
     def __init__(self, endpoints: Iterable[OperatorEndpoint], *, client_id: str,
                  key: PrivateKey, clock: Clock, timeout: float,
-                 transport_for_operator: TransportFactory | None = None) -> None:
+                 transport_for_operator: TransportFactory | None = None,
+                 health: OperatorHealth | None = None) -> None:
+        self.health = health or OperatorHealth(clock)
         self._endpoints = {e.inn: e for e in endpoints}
         self._client_id = client_id
         self._key = key
@@ -118,9 +122,10 @@ class OperatorDirectory:
         endpoint = self._endpoints.get(inn)
         if endpoint is None:
             return None
-        transport = self._transports(inn) if self._transports is not None else None
-        http = httpx2.AsyncClient(transport=transport, timeout=self._timeout,
-                                 follow_redirects=False)
+        inner = (self._transports(inn) if self._transports is not None
+                 else httpx2.AsyncHTTPTransport())
+        http = httpx2.AsyncClient(transport=MeasuredTransport(inner, inn, self.health),
+                                  timeout=self._timeout, follow_redirects=False)
         self._http.append(http)
         client = GatewayClient(endpoint.gateway_url, endpoint.client_id or self._client_id,
                                self._key, http=http, clock=self._clock,

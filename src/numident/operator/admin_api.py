@@ -177,9 +177,7 @@ def get_notices(request: Request,
 @router.post("/notices/{noticeId}/retry", operation_id="retryNotice",
              summary="Send a dead-lettered notice again")
 def retry_notice(noticeId: str, request: Request) -> JSONResponse:
-    g = gateway(request)
-    count = SqlOutbox(g.engine, outbox).requeue_dead(noticeId, g.clock.now())
-    return JSONResponse({"requeued": count})
+    return JSONResponse({"requeued": gateway(request).retry_notice(noticeId)})
 
 
 def _notice(message: Any) -> dict[str, Any]:

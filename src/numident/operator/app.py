@@ -28,7 +28,16 @@ from numident.camara.sink_tokens import SinkTokenCipher
 from numident.client.keys import PrivateKey, ensure_private_key
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
-from numident.operator import admin_api, api, authorize_api, ciba_api, discovery, token_endpoint
+from numident.operator import (
+    admin_api,
+    api,
+    authorize_api,
+    ciba_api,
+    console,
+    console_compliance,
+    discovery,
+    token_endpoint,
+)
 from numident.operator.auth import Authenticator
 from numident.operator.authorization import NetworkSessionSource, TableSessionSource
 from numident.operator.ciba import GRANT_TYPE as CIBA_GRANT_TYPE
@@ -50,6 +59,7 @@ from numident.storage.migrate import upgrade
 from numident.trust.tokens import AccessTokenIssuer
 from numident.web.access_log import log_key
 from numident.web.app import finish, install_common
+from numident.web.console.site import install_console
 from numident.web.openapi import (
     correlated,
     errors_as_served,
@@ -174,6 +184,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     app.include_router(discovery.router)
     app.include_router(ciba_api.router)
     app.include_router(admin_api.router)
+    install_console(app, console.operator_console(op, clock), console.router,
+                    console_compliance.router)
     install_camara(app, op.camara.disabled_versions, base_url=base_url)
     install_common(app, engine=engine, registry=metrics.registry,
                    max_body_bytes=op.max_body_bytes, side="operator",

@@ -31,7 +31,9 @@ from numident.operator import drain, events, identification
 from numident.operator.identification import Item, Organizer, RequestView
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.organizer_limits import CAPACITY, OrganizerLimits
+from numident.operator.tables import outbox
 from numident.outbox.loop import WakeableLoop
+from numident.outbox.store import SqlOutbox
 
 log = structlog.get_logger(__name__)
 
@@ -149,6 +151,14 @@ class Gateway:
         if not outcome.duplicate:
             self.on_notice()  # usage notices, or SIM swap subscription events
         return outcome
+
+    def retry_notice(self, notice_id: str) -> int:
+        """Send the dead letter ``notice_id`` again, at once; 0 when it is not a dead letter
+        (the admin API's and the console's retry)."""
+        requeued = SqlOutbox(self.engine, outbox).requeue_dead(notice_id, self.clock.now())
+        if requeued:
+            self.on_notice()
+        return requeued
 
     async def answer_deferred(self, stop: asyncio.Event, idle_interval: float = 1.0) -> None:
         """Serve the deferred queue earliest-deadline-first with ``workers`` in parallel.

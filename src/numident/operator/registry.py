@@ -27,7 +27,7 @@ import io
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ from numident.camara.holder_key import HolderKey
 from numident.core.identification import ContractStatus
 from numident.core.notices import NoticeType
 from numident.errors import FileProblem, InvalidFile
-from numident.operator import events
+from numident.operator import events, import_history
 from numident.operator import tables as registry_tables
 from numident.operator.export_file import Item, Layout, RowRules, SubscriberRow, read_rows
 from numident.operator.tables import subscriber_history, subscribers
@@ -120,8 +120,33 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
     ``regions`` limits the countries whose numbers the registry may hold (ISO 3166 codes;
     None: any). ``holder_key`` is needed (ValueError without it) when the file has attributes
     stored as digests (:data:`numident.camara.holders.KEYED`). ``progress`` is told of each
-    chunk of rows read.
+    chunk of rows read. Each import, loaded or refused, is kept in :mod:`import_history`.
     """
+    started = time.perf_counter()
+
+    def run(outcome: str, **counts: Any) -> import_history.ImportRun:
+        finished = now + timedelta(seconds=time.perf_counter() - started)
+        return import_history.ImportRun(now, finished, path.name, outcome, partial, **counts)
+
+    try:
+        report = _import(engine, path, now=now, notice_source=notice_source, partial=partial,
+                         progress=progress, holder_key=holder_key, regions=regions)
+    except InvalidFile as exc:
+        import_history.record(engine, run(import_history.REFUSED, rejected=exc.total,
+                                          problem=str(exc)))
+        raise
+    import_history.record(engine, run(
+        import_history.LOADED, rows=report.rows, inserted=report.inserted,
+        updated=report.updated, unchanged=report.unchanged, rejected=report.rejected,
+        notices=report.notices))
+    if report.rejected and reject_file is not None:
+        _write_rejects(path, reject_file, report.problems)
+    return report
+
+
+def _import(engine: Engine, path: Path, *, now: datetime, notice_source: str, partial: bool,
+            progress: Progress | None, holder_key: HolderKey | None,
+            regions: frozenset[str] | None) -> ImportReport:
     layout, items = read_rows(path, RowRules(now, regions))
     problems = _Problems(keep_all=partial)
     with engine.connect() as conn:
@@ -148,8 +173,6 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
         finally:
             conn.execution_options(**{TEMP_ONLY: True})
             _drop_staging(conn)
-    if problems.total and reject_file is not None:
-        _write_rejects(path, reject_file, problems.shown())
     return report
 
 

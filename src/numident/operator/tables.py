@@ -11,6 +11,7 @@ for equality are HMAC digests (:mod:`numident.camara.holders`).
 (:mod:`numident.operator.ciba`).
 ``organizer_daily_items`` counts each organizer's identification items per UTC day, so that the
 daily quota holds across every replica on one database.
+``subscriber_imports`` keeps one row per import of the billing export, loaded or refused.
 ``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE, save
 the sealer's one-time setting of ``seq`` and ``hash``; ``audit_checkpoints`` holds the signed
 heads of its hash chain (:mod:`numident.audit`).
@@ -204,6 +205,9 @@ identification_requests = Table(
     Column("lease_until", UtcDateTime, nullable=True,
            comment="a pending request is being checked by one replica until then"),
     Index("ix_identification_requests_pending", "status", "answer_due"),
+    # Time windows (the console's traffic per minute and answer times) read a range of it,
+    # never the whole table, which grows with every request.
+    Index("ix_identification_requests_received_at", "received_at"),
     Index("ix_identification_requests_key", "organizer_id", "phone_number",
           "identification_code"),
     # One pending request per (organizer, number, code): a repeat returns the pending one.
@@ -284,6 +288,25 @@ audit = Table(
     # Reports read one action over a period (numident.operator.sla).
     Index("ix_audit_action_at", "action", "at"),
     *chain_columns("audit"),
+)
+
+subscriber_imports = Table(
+    "subscriber_imports", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("started_at", UtcDateTime, nullable=False, index=True),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Column("file_name", Text, nullable=False, comment="the file's name, without its folder"),
+    Column("outcome", String(16), nullable=False, comment="loaded, or refused (nothing written)"),
+    Column("partial", Boolean, nullable=False, comment="--partial: bad rows set aside"),
+    Column("rows", BigInteger, nullable=False, default=0),
+    Column("inserted", BigInteger, nullable=False, default=0),
+    Column("updated", BigInteger, nullable=False, default=0),
+    Column("unchanged", BigInteger, nullable=False, default=0),
+    Column("rejected", BigInteger, nullable=False, default=0,
+           comment="bad rows: set aside (partial) or the reason of a refusal"),
+    Column("notices", BigInteger, nullable=False, default=0),
+    Column("problem", Text, nullable=True, comment="why a refused import was refused"),
 )
 
 audit_checkpoints = checkpoint_table(metadata, "audit_checkpoints")

@@ -1,0 +1,1 @@
+"""The web console each server process serves under ``/console/`` for its staff."""
