@@ -1,7 +1,7 @@
 """subscriber imports, and requests by time: the history of billing export imports and an
 index on identification_requests.received_at, for the console
 
-Revision ID: 0010
+Revision ID: 0014
 Revises: 0012
 Create Date: 2026-12-01 12:45:00.000000
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 import numident.storage.types
 
-revision = '0010'
+revision = '0014'
 down_revision = '0012'
 branch_labels = None
 depends_on = None
