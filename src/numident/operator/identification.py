@@ -375,11 +375,13 @@ def _record_round(conn: Connection, organizer: Organizer, confirmed: Sequence[Re
     stale = [u for u in moved if codes[u.identification_code] != u.phone_number]
     if stale:
         _end(conn, [u.id for u in stale], now, "withdrawn", "number_changed")
+    # Rows in key order: two transactions upserting the same usages (replicas, or batches
+    # sent twice) then lock them in one order and cannot deadlock on PostgreSQL.
     conn.execute(_usage_upsert(conn), [
         {"organizer_id": organizer.id, "identification_code": v.identification_code,
          "phone_number": v.phone_number, "status": "active", "since": now,
          "last_confirmed_at": now, "ended_at": None, "end_reason": None}
-        for v in confirmed])
+        for v in sorted(confirmed, key=lambda v: v.identification_code)])
     audit.write(conn, [
         *(audit.entry(now, organizer.name, "usage_recorded", phone_number=v.phone_number,
                       identification_code=v.identification_code, request_id=v.request_id)
