@@ -39,14 +39,18 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def test_batches_confirming_the_same_usages_in_opposite_orders_all_answer(
         engine: Engine) -> None:
-    """Two writers upserting one set of usages in opposite orders take their row locks in one
-    order, so neither waits for the other in a cycle: every batch is answered (on PostgreSQL
-    a lock cycle is a deadlock, and a batch would fail), each code keeps one active usage."""
+    """Two writers upserting one set of usages in opposite orders, a code repeated in each,
+    take their locks in one order, so neither waits for the other in a cycle: every batch is
+    answered (on PostgreSQL a lock cycle is a deadlock, and a batch would fail), and each code
+    keeps one active usage."""
     record = add_organizer(engine, "chat", "http://127.0.0.1:9/notices",
                            json.dumps(generate_key().public_jwk()), NOW)
     organizer = Organizer(record.id, record.name)
     items = [Item(f"+7916{i:07d}", f"user-{i}") for i in range(LINES)]
-    orders = [items, items[::-1]]
+    half = LINES // 2
+    # Each batch names one code twice, half-way: its two confirmations are taken in turn.
+    orders = [[*items[:half], items[0], *items[half:]],
+              [*items[half:][::-1], items[-1], *items[:half][::-1]]]
     rounds = 6
     start = threading.Barrier(len(orders))
 
@@ -61,7 +65,7 @@ def test_batches_confirming_the_same_usages_in_opposite_orders_all_answer(
     with ThreadPoolExecutor(len(orders)) as pool:
         answered = list(pool.map(answer, orders))
 
-    assert answered == [[LINES] * rounds] * len(orders)
+    assert answered == [[LINES + 1] * rounds] * len(orders)
     with engine.connect() as conn:
         active = conn.execute(select(usages.c.identification_code, func.count())
                               .where(usages.c.status == "active")
