@@ -108,6 +108,7 @@ class Run:
     postgres_cpu: float = 0.0
     wrk_cpu: float = 0.0
     machine_cpu: float = 0.0
+    connections: int = 0
 
     @property
     def items_per_second(self) -> float:
@@ -138,12 +139,20 @@ def backend_pids(url: str | None) -> list[int]:
     return pids
 
 
-def total_cpu(pids: list[int]) -> float:
-    total = 0.0
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    found = {}
     for pid in pids:
         with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a closed connection
-            total += cpu_seconds(pid)
-    return total
+            found[pid] = cpu_seconds(pid)
+    return found
+
+
+def postgres_cpu(url: str | None, before: dict[int, float]) -> tuple[float, int]:
+    """CPU seconds the database's backends spent since ``before`` (a backend opened since
+    counts whole; one closed since is lost, so this is a lower bound), and how many there
+    are now."""
+    after = cpu_by_pid(backend_pids(url))
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()), len(after)
 
 
 def run_wrk(args: Any, script: Path, seconds: float, url: str, connections: int
@@ -160,9 +169,8 @@ def measure(args: Any, label: str, items: int, script: Path, url: str, replicas:
             database_url: str | None) -> Run:
     connections = args.concurrency if items == 1 else args.batch_concurrency
     run_wrk(args, script, args.warmup, url, connections)
-    backends = backend_pids(database_url)
     before = [cpu_seconds(pid) for pid in replicas]
-    postgres, machine = total_cpu(backends), machine_busy()
+    postgres, machine = cpu_by_pid(backend_pids(database_url)), machine_busy()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     requests, duration_us, status, other, p50, p99, *_ = run_wrk(args, script, args.duration,
                                                                  url, connections)
@@ -171,7 +179,8 @@ def measure(args: Any, label: str, items: int, script: Path, url: str, replicas:
     run = Run(label, items, requests, seconds, status, other, p50 / 1000, p99 / 1000)
     run.replica_cpu = [(cpu_seconds(pid) - b) / seconds for pid, b in zip(replicas, before,
                                                                           strict=True)]
-    run.postgres_cpu = (total_cpu(backends) - postgres) / seconds
+    postgres_seconds, run.connections = postgres_cpu(database_url, postgres)
+    run.postgres_cpu = postgres_seconds / seconds
     run.wrk_cpu = (after.ru_utime + after.ru_stime - children.ru_utime
                    - children.ru_stime) / seconds
     run.machine_cpu = (machine_busy() - machine) / seconds
@@ -188,7 +197,8 @@ def show(run: Run, one: Run | None) -> None:
     print(f"  {'':<22} CPU: replicas {sum(run.replica_cpu):4.2f} ("
           + " ".join(f"{c:.2f}" for c in run.replica_cpu)
           + f")  postgres {run.postgres_cpu:4.2f}  wrk {run.wrk_cpu:4.2f}  rest of machine "
-          f"{max(0.0, other):4.2f}  (of {os.cpu_count()} cores)", flush=True)
+          f"{max(0.0, other):4.2f}  (of {os.cpu_count()} cores); {run.connections} "
+          "PostgreSQL connections", flush=True)
 
 
 @contextmanager
