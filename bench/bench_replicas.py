@@ -109,6 +109,7 @@ class Run:
     wrk_cpu: float = 0.0
     machine_cpu: float = 0.0
     connections: int = 0
+    opened: int = 0
 
     @property
     def items_per_second(self) -> float:
@@ -124,6 +125,18 @@ def machine_busy() -> float:
     """CPU seconds all cores spent outside idle and iowait since boot (/proc/stat)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def sessions(url: str | None) -> int:
+    """Connections ever opened to the benchmark's database (pg_stat_database.sessions)."""
+    if url is None:
+        return 0
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT sessions FROM pg_stat_database "
+                                  "WHERE datname = current_database()")).scalar_one()
+    engine.dispose()
+    return int(count)
 
 
 def backend_pids(url: str | None) -> list[int]:
@@ -171,6 +184,7 @@ def measure(args: Any, label: str, items: int, script: Path, url: str, replicas:
     run_wrk(args, script, args.warmup, url, connections)
     before = [cpu_seconds(pid) for pid in replicas]
     postgres, machine = cpu_by_pid(backend_pids(database_url)), machine_busy()
+    opened = sessions(database_url)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     requests, duration_us, status, other, p50, p99, *_ = run_wrk(args, script, args.duration,
                                                                  url, connections)
@@ -180,6 +194,7 @@ def measure(args: Any, label: str, items: int, script: Path, url: str, replicas:
     run.replica_cpu = [(cpu_seconds(pid) - b) / seconds for pid, b in zip(replicas, before,
                                                                           strict=True)]
     postgres_seconds, run.connections = postgres_cpu(database_url, postgres)
+    run.opened = sessions(database_url) - opened - 1  # less the one that asked
     run.postgres_cpu = postgres_seconds / seconds
     run.wrk_cpu = (after.ru_utime + after.ru_stime - children.ru_utime
                    - children.ru_stime) / seconds
@@ -197,8 +212,8 @@ def show(run: Run, one: Run | None) -> None:
     print(f"  {'':<22} CPU: replicas {sum(run.replica_cpu):4.2f} ("
           + " ".join(f"{c:.2f}" for c in run.replica_cpu)
           + f")  postgres {run.postgres_cpu:4.2f}  wrk {run.wrk_cpu:4.2f}  rest of machine "
-          f"{max(0.0, other):4.2f}  (of {os.cpu_count()} cores); {run.connections} "
-          "PostgreSQL connections", flush=True)
+          f"{max(0.0, other):4.2f}  (of {os.cpu_count()} cores); PostgreSQL connections: "
+          f"{run.connections} at the end, {run.opened} opened during the run", flush=True)
 
 
 @contextmanager
