@@ -516,6 +516,10 @@ class Settings(BaseSettings):
 
     home: Path = Path(".numident")
     database_url: str | None = None
+    database_pool_size: int = Field(
+        10, ge=1, le=1000, description="Database connections each server process keeps open, "
+        "and as many again in bursts: on PostgreSQL, replicas x 2 x this must stay below the "
+        "server's max_connections")
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
     log_key: SecretStr | None = Field(

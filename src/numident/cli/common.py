@@ -42,7 +42,8 @@ def settings(config: Path | None, **overrides: Any) -> Settings:
 @contextmanager
 def database(config: Settings, side: Side) -> Iterator[Engine]:
     """The side's database at the newest schema, closed when the command is done."""
-    engine = create_database_engine(config.database_url_for(side))
+    engine = create_database_engine(config.database_url_for(side),
+                                    pool_size=config.database_pool_size)
     try:
         upgrade(engine, side)
         yield engine

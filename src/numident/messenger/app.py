@@ -105,7 +105,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     ``transport_for_operator(inn)`` lets tests reach gateways in process (``ASGITransport``).
     """
     messenger = settings.messenger
-    engine = engine or create_database_engine(settings.database_url_for("messenger"))
+    engine = engine or create_database_engine(settings.database_url_for("messenger"),
+                                              pool_size=settings.database_pool_size)
     if migrate:
         upgrade(engine, "messenger")
     clock = clock or SystemClock()

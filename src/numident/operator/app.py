@@ -96,7 +96,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
     ``consent`` replaces the built-in CIBA consent capture (legal basis per purpose, file
     sender)."""
     op = settings.operator
-    engine = engine or create_database_engine(settings.database_url_for("operator"))
+    engine = engine or create_database_engine(settings.database_url_for("operator"),
+                                              pool_size=settings.database_pool_size)
     upgrade(engine, "operator")
     clock = clock or SystemClock()
     key = key or ensure_private_key(signing_key_path(settings))

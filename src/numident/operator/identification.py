@@ -355,16 +355,23 @@ _USAGE_ATTEMPTS = 5
 
 
 def _rounds(confirmed: Sequence[RequestView]) -> list[list[RequestView]]:
-    """Split ``confirmed`` in order into runs in which no code appears twice."""
+    """Split ``confirmed`` into rounds in which no code appears twice: round n holds the n-th
+    confirmation of each code, in code order.
+
+    Only a code's own confirmations must keep their order (codes are independent), and in
+    code order two transactions recording the same usages (replicas, or a batch sent twice)
+    first touch every code in one order: a later round touches only codes its transaction
+    already holds, so on PostgreSQL they queue instead of deadlocking.
+    """
     rounds: list[list[RequestView]] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for view in confirmed:
-        if not rounds or view.identification_code in seen:
+        n = seen.get(view.identification_code, 0)
+        seen[view.identification_code] = n + 1
+        if n == len(rounds):
             rounds.append([])
-            seen = set()
-        rounds[-1].append(view)
-        seen.add(view.identification_code)
-    return rounds
+        rounds[n].append(view)
+    return [sorted(round_, key=lambda v: v.identification_code) for round_ in rounds]
 
 
 def _record_round(conn: Connection, organizer: Organizer, confirmed: Sequence[RequestView],
@@ -375,7 +382,7 @@ def _record_round(conn: Connection, organizer: Organizer, confirmed: Sequence[Re
     stale = [u for u in moved if codes[u.identification_code] != u.phone_number]
     if stale:
         _end(conn, [u.id for u in stale], now, "withdrawn", "number_changed")
-    conn.execute(_usage_upsert(conn), [
+    conn.execute(_usage_upsert(conn), [  # in code order (see _rounds)
         {"organizer_id": organizer.id, "identification_code": v.identification_code,
          "phone_number": v.phone_number, "status": "active", "since": now,
          "last_confirmed_at": now, "ended_at": None, "end_reason": None}
