@@ -1,8 +1,9 @@
 """The operator gateway's composition root: ``create_app(settings)`` wires every part.
 
 Nothing here runs at import time. Background work (the deferred-answer queue, the notice
-dispatcher and the sweep that ends expired SIM swap subscriptions) starts with the
-application's lifespan and stops with it.
+dispatcher, the sweep that ends expired SIM swap subscriptions and the completion of registry
+imports whose process died mid-switch) starts with the application's lifespan and stops with
+it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from numident.camara.sink_tokens import SinkTokenCipher
 from numident.client.keys import PrivateKey, ensure_private_key
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
-from numident.operator import admin_api, api, authorize_api, ciba_api, discovery, token_endpoint
+from numident.operator import (
+    admin_api,
+    api,
+    authorize_api,
+    ciba_api,
+    discovery,
+    registry_switch,
+    token_endpoint,
+)
 from numident.operator.auth import Authenticator
 from numident.operator.authorization import NetworkSessionSource, TableSessionSource
 from numident.operator.ciba import GRANT_TYPE as CIBA_GRANT_TYPE
@@ -126,6 +135,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
             tasks.append(asyncio.create_task(run_sweep(
                 engine, clock, base_url, lambda: gateway.on_notice(), stop,
                 op.camara.sim_swap_sweep_seconds)))
+            tasks.append(asyncio.create_task(registry_switch.run_recovery(
+                engine, stop, lambda: gateway.on_notice())))
             if op.nats_url:
                 connection = await connect_gateway(op)
                 tasks.append(asyncio.create_task(
