@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -47,6 +49,14 @@ class Scripted(Pace):
         self.pauses.append(1)
         if len(self.pauses) == self.at and callable(self.then):
             self.then()
+
+
+@dataclass(frozen=True)
+class Slow(Scripted):
+    """Two rows per transaction and a real pause: two completers overlap."""
+
+    def pause(self, engine: Engine) -> None:
+        time.sleep(0.05)
 
 
 def crash() -> None:
@@ -211,3 +221,26 @@ async def test_a_lifecycle_event_recorded_during_the_switch_is_not_overwritten(
                                .where(subscriber_history.c.phone_number == late)
                                .order_by(subscriber_history.c.id)).scalars().all()
     assert changes == ["import", "number_reassigned"]
+
+
+async def test_two_processes_completing_one_switch_apply_each_chunk_once(
+        make_gateway: HarnessFactory) -> None:
+    """Two completers racing over one interrupted switch (the gateway and the next import,
+    say) claim its chunks from each other: every row is applied once, every usage announced
+    once."""
+    h = await loaded(make_gateway)
+    with pytest.raises(Crash):
+        h.import_csv(export(changed=True), pace=Scripted(at=LINES // 2 + 1, then=crash))
+    engine = h.gateway.engine
+    with ThreadPoolExecutor(2) as pool:
+        finished = list(pool.map(lambda _: registry_switch.complete(engine, pace=Slow()),
+                                 range(2)))
+    assert [(s.rows, s.updated, s.notices) for s in finished[0] + finished[1]] == [
+        (LINES, LINES, LINES)] * 2
+    rows, notices, active = state(h)
+    assert rows == changed_registry()
+    assert notices == EVERY_NOTICE
+    assert active == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(subscriber_history)
+                            ).scalar_one() == 2 * LINES
