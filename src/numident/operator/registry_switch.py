@@ -122,11 +122,14 @@ _ROW_COLUMNS = ["phone_number", "contract_id", "status", "activated_at"]
 class Pace:
     """How the switch shares the database with serving."""
 
-    target_seconds: float = 0.25
+    target_seconds: float = 0.2
     """Each transaction aims at this long: the rows of the next follow from the last one's."""
     pause_seconds: float = 0.12
-    """SQLite: the pause after each transaction. A writer that found the lock taken polls it
-    at least every 100 ms (SQLite's busy handler), so each waiting writer gets in."""
+    """SQLite: the least pause after each transaction. A writer that found the lock taken
+    polls it at least every 100 ms (SQLite's busy handler), so each waiting writer gets in."""
+    share: float = 1.0
+    """SQLite: the pause is also at least this many times the transaction before it, so that
+    serving keeps that share of the database's time however slow the machine has become."""
     first_rows: int = 5_000
     min_rows: int = 500
     max_rows: int = 200_000
@@ -136,9 +139,10 @@ class Pace:
         scaled = rows * self.target_seconds / max(seconds, 1e-3)
         return int(max(self.min_rows, min(self.max_rows, scaled, rows * 2)))
 
-    def pause(self, engine: Engine) -> None:
-        if not is_postgresql(engine) and self.pause_seconds > 0:
-            time.sleep(self.pause_seconds)
+    def pause(self, engine: Engine, held: float) -> None:
+        """Let serving in after a transaction that held the database ``held`` seconds."""
+        if not is_postgresql(engine):
+            time.sleep(max(self.pause_seconds, self.share * held))
 
 
 @dataclass
@@ -247,8 +251,8 @@ def publish(conn: Connection, *, has_holders: bool, imported_at: datetime,
             heartbeat_at=_now()).returning(subscriber_imports.c.id)).scalar_one())
     done, after, chunk = 0, "", pace.first_rows
     while True:
-        started = time.perf_counter()
         with conn.begin():
+            started = time.perf_counter()  # once the lock is ours: BEGIN waits for it
             _alive(conn, import_id, "staging")
             if done < rows:
                 conn.execute(_COPY_ROWS, {"id": import_id, "base": done, "after": after,
@@ -270,7 +274,7 @@ def publish(conn: Connection, *, has_holders: bool, imported_at: datetime,
                                      finished_at=None if rows else _now()))
         held = time.perf_counter() - started
         longest = max(longest, held)
-        pace.pause(conn.engine)
+        pace.pause(conn.engine, held)
         if done == rows:
             break
         chunk = pace.next_rows(taken, held)
@@ -378,8 +382,8 @@ def _apply(engine: Engine, import_id: int, pace: Pace, stop: StopSignal | None,
                 if state != "switching":
                     break
                 hi = min(lo + rows, journal.row_count)
-                started = time.perf_counter()
                 with conn.begin():
+                    started = time.perf_counter()
                     claimed = conn.execute(update(subscriber_imports).where(
                         j.id == import_id, j.state == "switching", j.applied == lo).values(
                         applied=hi, heartbeat_at=_now(),
@@ -394,7 +398,7 @@ def _apply(engine: Engine, import_id: int, pace: Pace, stop: StopSignal | None,
                     if switched is not None:
                         switched(hi - lo)
                     if hi < journal.row_count:
-                        pace.pause(engine)
+                        pace.pause(engine, held)
         finally:
             drop_staging(conn)
     result = outcome(engine, import_id)
@@ -506,12 +510,13 @@ def discard_abandoned(engine: Engine, pace: Pace) -> int:
             last = conn.execute(select(func.max(subscriber_import_rows.c.seq)).where(
                 subscriber_import_rows.c.import_id == import_id)).scalar() or 0
         for lo in range(0, last, pace.max_rows):
+            started = time.perf_counter()
             with engine.begin() as conn:
                 for table in (subscriber_import_rows, subscriber_import_holders):
                     conn.execute(table.delete().where(
                         table.c.import_id == import_id, table.c.seq > lo,
                         table.c.seq <= lo + pace.max_rows))
-            pace.pause(engine)
+            pace.pause(engine, time.perf_counter() - started)
     return len(abandoned)
 
 

@@ -45,7 +45,7 @@ class Scripted(Pace):
     min_rows: int = 2
     max_rows: int = 2
 
-    def pause(self, engine: Engine) -> None:
+    def pause(self, engine: Engine, held: float) -> None:
         self.pauses.append(1)
         if len(self.pauses) == self.at and callable(self.then):
             self.then()
@@ -55,7 +55,7 @@ class Scripted(Pace):
 class Slow(Scripted):
     """Two rows per transaction and a real pause: two completers overlap."""
 
-    def pause(self, engine: Engine) -> None:
+    def pause(self, engine: Engine, held: float) -> None:
         time.sleep(0.05)
 
 
