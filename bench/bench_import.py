@@ -13,9 +13,12 @@ own, read with ``wait4``):
    half reassigned), imported into the loaded registry.
 
 It prints, for each: wall seconds, the child's CPU seconds, rows per second, the peak RSS of
-the importing process and how long the one transaction that writes the registry (the switch)
-held it, i.e. the longest a serving gateway waits for the import. Prints figures; never fails
-on time.
+the importing process, how long the switch took in all and its longest single transaction
+(what the import itself measured), and the longest write a serving gateway waited for: while
+each import runs, a prober in this process writes one registry row (a no-op update of a random
+number, committed) every few milliseconds through the gateway's own engine, and the longest of
+those writes is reported, with how many it made. On SQLite that is a wait for the file's write
+lock, on PostgreSQL for the row's lock. Prints figures; never fails on time.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,9 +81,50 @@ def child(url: str, path: Path) -> None:
                                 regions=frozenset({"RU"}))
     seconds = time.perf_counter() - started
     engine.dispose()
-    print(json.dumps({"seconds": seconds, "switch": report.switch_seconds, "rows": report.rows,
+    print(json.dumps({"seconds": seconds, "switch": report.switch_seconds,
+                      "hold": report.longest_hold_seconds, "rows": report.rows,
                       "inserted": report.inserted, "updated": report.updated,
                       "notices": report.notices}))
+
+
+class Prober:
+    """Writes one registry row at a time, as a serving gateway does, until stopped: the
+    longest write is how long serving waited for the import."""
+
+    PAUSE = 0.005
+
+    def __init__(self, url: str, rows: int) -> None:
+        self.url, self.rows = url, rows
+        self.longest = 0.0
+        self.writes = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        from sqlalchemy import text
+
+        from numident.storage.database import create_database_engine, write_transaction
+
+        engine = create_database_engine(self.url)
+        pick = random.Random(7)
+        touch = text("UPDATE subscribers SET updated_at = updated_at WHERE phone_number = :n")
+        try:
+            while not self.stop.wait(self.PAUSE):
+                started = time.perf_counter()
+                with write_transaction(engine) as conn:
+                    conn.execute(touch, {"n": f"+7916{pick.randrange(self.rows):07d}"})
+                self.longest = max(self.longest, time.perf_counter() - started)
+                self.writes += 1
+        finally:
+            engine.dispose()
+
+    def __enter__(self) -> Prober:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def run_child(url: str, path: Path) -> dict[str, float]:
@@ -118,17 +164,20 @@ def main() -> None:
         print(f"{args.rows} rows ({export.stat().st_size / 2**20:.0f} MiB), delta "
               f"{min(args.delta, args.rows)} changed contracts")
         print(f"{'store':<11}{'import':<8}{'seconds':>9}{'CPU s':>8}{'rows/s':>10}"
-              f"{'peak RSS':>11}{'switch s':>10}{'notices':>9}")
+              f"{'peak RSS':>11}{'switch s':>10}{'hold s':>8}{'notices':>9}"
+              f"{'longest serving write':>23}")
         for store in stores:
             with database(store, work) as url:
                 engine = create_database_engine(url)
                 upgrade(engine, "operator")
                 engine.dispose()
                 for name, path in (("first", export), ("delta", delta)):
-                    f = run_child(url, path)
+                    with Prober(url, args.rows) as prober:
+                        f = run_child(url, path)
                     print(f"{store:<11}{name:<8}{f['seconds']:>9.1f}{f['cpu']:>8.1f}"
                           f"{f['rows'] / f['seconds']:>10.0f}{f['rss_mib']:>8.0f} MiB"
-                          f"{f['switch']:>10.2f}{int(f['notices']):>9}", flush=True)
+                          f"{f['switch']:>10.2f}{f['hold']:>8.2f}{int(f['notices']):>9}"
+                          f"{prober.longest:>10.2f} s of {prober.writes:>6}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""A large delta import into a serving gateway never stops it answering.
+"""A large delta import into a serving gateway never stops it answering for a second.
 
-A real gateway process serves identifications from a registry of 100k lines while
+A real gateway process serves identifications from a registry of 200k lines while
 ``numident operator import-subscribers`` changes every one of those contracts (half ended,
 half reassigned). A bounded load generator identifies throughout: every request must be
-answered, none slowly; and every usage the import ended has its notice in the outbox.
+answered within MAX_LATENCY, each number's answers must go from before the import to after it
+and never back, and every usage the import ended has its notice in the outbox. A switch in one
+transaction holds SQLite's write lock for about 1.7 s over such a delta (more on a busy
+machine): the import switches it in by short transactions instead.
 """
 
 from __future__ import annotations
@@ -26,13 +29,13 @@ from numident.client.assertions import make_client_assertion, token_request_form
 from numident.core.clock import SystemClock
 from numident.operator.tables import outbox, subscriber_history, usages
 
-LINES = 100_000
+LINES = 200_000
 CONCURRENCY = 4
 WARMUP = 200
 MAX_REQUESTS = 40_000
-MAX_SECONDS = 150.0
-MAX_LATENCY = 3.0
-"""Generous for a loaded 2-core machine; ``bench/bench_import.py`` reports the real switch."""
+MAX_SECONDS = 400.0
+MAX_LATENCY = 1.0
+"""The longest any identification may wait, the import running or not."""
 
 
 async def token(http: httpx2.AsyncClient, url: str, setup: Installation) -> str:
@@ -48,6 +51,7 @@ class Load:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []  # (started, seconds)
+        self.answers: list[tuple[float, int, str]] = []  # (started, n, result)
         self.failures: list[str] = []
         self.stop = asyncio.Event()
         self.steady = asyncio.Event()
@@ -65,6 +69,8 @@ class Load:
                                                  "identificationCode": f"u-{seed}-{n}"})
                 if response.status_code != 200:
                     self.failures.append(f"{response.status_code} {response.text[:200]}")
+                else:
+                    self.answers.append((started, n, response.json()["result"]))
             except httpx2.HTTPError as exc:
                 self.failures.append(repr(exc))
             self.samples.append((started, time.monotonic() - started))
@@ -104,11 +110,12 @@ async def identify_during_import(url: str, setup: Installation, delta: Path
     return load, began, ended, result
 
 
-@pytest.mark.timeout(300)
-def test_a_delta_import_of_100k_changed_contracts_never_stops_identification(
+@pytest.mark.timeout(600)
+def test_a_delta_import_of_200k_changed_contracts_never_stops_identification_for_a_second(
         tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """Every identification during the import is answered, none waits longer than
-    MAX_LATENCY; every usage recorded before the import ended with exactly one notice."""
+    """Every identification during the import is answered, none waits MAX_LATENCY; an ended
+    contract is never confirmed again once it was refused; every usage recorded before the
+    import ended with exactly one notice."""
     with installation(tmp_path, database_url, LINES) as setup:
         delta = tmp_path / "delta.csv"
         write_delta(delta, LINES)
@@ -135,10 +142,25 @@ def test_a_delta_import_of_100k_changed_contracts_never_stops_identification(
         assert load.failures == []
         assert len(during) >= 20
         assert everything[-1] < MAX_LATENCY
+        assert answered_before_or_after(load.answers) == []
         announced, ended, stale = notices_and_usages(setup.engine)
         assert len(announced) == len(set(announced)) > 0
         assert ended <= set(announced)
         assert stale == 0
+
+
+def answered_before_or_after(answers: list[tuple[float, int, str]]) -> list[int]:
+    """The even (ended) numbers confirmed after they were once refused: a number is either
+    still as before the import (confirmed) or as after it (not found), never back."""
+    refused: set[int] = set()
+    back = []
+    for _, n, result in sorted(answers):
+        if result == "not_found":
+            refused.add(n)
+        elif n in refused:
+            back.append(n)
+        assert result == "confirmed" or n % 2 == 0, (n, result)
+    return back
 
 
 def notices_and_usages(engine: Engine) -> tuple[list[tuple[str, str]], set[tuple[str, str]],

@@ -92,8 +92,14 @@ def import_subscribers(
             engine, file, now=SystemClock().now(), notice_source=loaded.operator.base_url(),
             partial=partial, reject_file=reject_file, progress=advance,
             holder_key=holder_key(loaded), regions=loaded.operator.allowed_regions)
+    for earlier in report.resumed:
+        console.print(f"completed an interrupted import of {earlier.rows} rows: "
+                      f"{earlier.inserted} new, {earlier.updated} changed, "
+                      f"{earlier.unchanged} unchanged; {earlier.notices} notices queued in all")
+    newer = (f", {report.superseded} left as newer lifecycle events made them"
+             if report.superseded else "")
     console.print(f"{report.rows} rows: {report.inserted} new, {report.updated} changed, "
-                  f"{report.unchanged} unchanged, {report.rejected} rejected; "
+                  f"{report.unchanged} unchanged{newer}, {report.rejected} rejected; "
                   f"{report.notices} notices queued")
     if report.rejected:
         console.print(f"rejected rows written to {reject_file}")

@@ -1,8 +1,9 @@
 """The operator gateway's composition root: ``create_app(settings)`` wires every part.
 
 Nothing here runs at import time. Background work (the deferred-answer queue, the notice
-dispatcher, the sweep that ends expired SIM swap subscriptions and the audit chain's sealer)
-starts with the application's lifespan and stops with it.
+dispatcher, the sweep that ends expired SIM swap subscriptions, the audit chain's sealer and
+the completion of registry imports whose process died mid-switch) starts with the
+application's lifespan and stops with it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from numident.operator import (
     console,
     console_compliance,
     discovery,
+    registry_switch,
     token_endpoint,
 )
 from numident.operator.auth import Authenticator
@@ -145,6 +147,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                 engine, audit_log("operator"), key, clock, stop,
                 seal_seconds=op.audit.seal_seconds,
                 checkpoint_seconds=op.audit.checkpoint_seconds, batch=op.audit.seal_batch)))
+            tasks.append(asyncio.create_task(registry_switch.run_recovery(
+                engine, stop, lambda: gateway.on_notice())))
             if op.nats_url:
                 connection = await connect_gateway(op)
                 tasks.append(asyncio.create_task(

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from numident.operator.tables import subscriber_imports
+from numident.operator.tables import import_runs
 from numident.storage.database import read_only, write_transaction
 
 LOADED, REFUSED = "loaded", "refused"
@@ -35,12 +35,12 @@ class ImportRun:
 
 def record(engine: Engine, run: ImportRun) -> None:
     with write_transaction(engine) as conn:
-        conn.execute(subscriber_imports.insert().values(**vars(run)))
+        conn.execute(import_runs.insert().values(**vars(run)))
 
 
 def recent(engine: Engine, limit: int = 50) -> list[ImportRun]:
     """The last ``limit`` imports, newest first."""
-    t = subscriber_imports
+    t = import_runs
     with read_only(engine) as conn:
         rows = conn.execute(select(t).order_by(t.c.started_at.desc(), t.c.id.desc())
                             .limit(limit)).all()

@@ -1,4 +1,4 @@
-"""The subscriber registry's import of the billing export: staged, then switched in at once.
+"""The subscriber registry's import of the billing export: staged, then switched in by chunks.
 
 The export (:mod:`numident.operator.export_file`) is read in one streamed pass and loaded,
 in chunks, into a temporary table of the import's own connection (``executemany`` of one
@@ -8,14 +8,12 @@ takes no write lock on the database file.
 
 Duplicates of a number are found in the staged table. A file with bad rows is then rejected
 whole, naming each line and field, unless the caller asks for a partial load (bad rows go to a
-reject file, good rows load). Otherwise the staged rows are switched into the registry in one
-short transaction of set-based statements: classify each row against the registry as it is at
-that moment (new, changed, unchanged; and the lifecycle event a change stands for), upsert
-the changed rows, append their ``subscriber_history``, upsert the holder attributes, and
-invalidate the usages of every number whose contract ended or changed hands, with their
-notices in the outbox (:func:`numident.operator.events.invalidate_usages`). The notices thus
-commit with the change they announce, and an import that fails or is killed at any point
-leaves the registry exactly as it was.
+reject file, good rows load), and nothing is written. Otherwise the staged rows are switched
+into the registry by :mod:`numident.operator.registry_switch`: published to a durable journal,
+then applied in short transactions (none holds SQLite's write lock for long), each with the
+history and notices of its numbers. Once published the import rolls forward: if it is killed,
+the next import, the same one run again or the gateway completes it; killed before, it leaves
+the registry exactly as it was. Before reading its file an import completes every earlier one.
 
 An import is idempotent: rows equal to what is stored change nothing and add no history.
 """
@@ -31,67 +29,24 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    Connection,
-    Engine,
-    Integer,
-    MetaData,
-    Select,
-    String,
-    Table,
-    and_,
-    case,
-    func,
-    literal,
-    or_,
-    select,
-    true,
-    update,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Select, func, select
 
 from numident.camara import holders
 from numident.camara.holder_key import HolderKey
-from numident.core.identification import ContractStatus
-from numident.core.notices import NoticeType
 from numident.errors import FileProblem, InvalidFile
-from numident.operator import events, import_history
-from numident.operator import tables as registry_tables
+from numident.operator import import_history, registry_switch
 from numident.operator.export_file import Item, Layout, RowRules, SubscriberRow, read_rows
-from numident.operator.tables import subscriber_history, subscribers
+from numident.operator.registry_switch import Pace, Switched, staged, staged_holders
+from numident.operator.tables import IMPORT_HOLDER_COLUMNS as _HOLDER_COLUMNS
+from numident.operator.tables import subscribers
 from numident.storage.database import TEMP_ONLY, is_postgresql
 from numident.storage.dialect import timestamp_binder
-from numident.storage.types import UtcDateTime
 
 CHUNK = 20_000
 """Rows staged per statement (and per transaction on SQLite)."""
 SHOWN_PROBLEMS = 100
 """Problems a refused file reports in full; the rest are counted."""
 Progress = Callable[[int], None]
-
-_temporary = MetaData()
-staged = Table(
-    "import_staged", _temporary,
-    Column("line", Integer, nullable=False),
-    Column("phone_number", String(16), nullable=False),
-    Column("contract_id", String(64), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("activated_at", UtcDateTime, nullable=True),
-    Column("outcome", String(10), nullable=True, comment="NULL: new; updated; unchanged"),
-    Column("kind", String(32), nullable=True, comment="the lifecycle event of the change"),
-    prefixes=["TEMPORARY"],
-)
-_HOLDER_COLUMNS = ["phone_number", "contract_id", "activated_at", *holders.COLUMNS,
-                   "holder_key_id", "updated_at"]
-staged_holders = Table(
-    "import_staged_holders", _temporary,
-    Column("line", Integer, nullable=False),
-    *(Column(name, registry_tables.holders.c[name].type, nullable=True)
-      for name in _HOLDER_COLUMNS),
-    prefixes=["TEMPORARY"],
-)
-
 
 @dataclass
 class ImportReport:
@@ -101,9 +56,15 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     notices: int = 0
+    superseded: int = 0
+    """Rows left as a lifecycle event recorded during the import made them."""
     problems: list[FileProblem] = field(default_factory=list)
     switch_seconds: float = 0.0
-    """How long the switch transaction (the only one that writes the registry) took."""
+    """How long the switch (publishing and applying the staged rows) took here."""
+    longest_hold_seconds: float = 0.0
+    """The longest of the switch's transactions: on SQLite, the longest serving waited."""
+    resumed: list[Switched] = field(default_factory=list)
+    """Earlier imports, interrupted after their switch began, that this one completed first."""
 
 
 def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_source: str,
@@ -111,7 +72,8 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
                        reject_file: Path | None = None,
                        progress: Progress | None = None,
                        holder_key: HolderKey | None = None,
-                       regions: frozenset[str] | None = None) -> ImportReport:
+                       regions: frozenset[str] | None = None,
+                       pace: Pace | None = None) -> ImportReport:
     """Load the billing export at ``path`` into the registry, all or nothing.
 
     Without ``partial`` a file with any bad row raises :class:`InvalidFile` listing them (the
@@ -120,7 +82,8 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
     ``regions`` limits the countries whose numbers the registry may hold (ISO 3166 codes;
     None: any). ``holder_key`` is needed (ValueError without it) when the file has attributes
     stored as digests (:data:`numident.camara.holders.KEYED`). ``progress`` is told of each
-    chunk of rows read. Each import, loaded or refused, is kept in :mod:`import_history`.
+    chunk of rows read. ``pace`` sets how the switch shares the database with serving. Each
+    import, loaded or refused, is kept in :mod:`import_history`.
     """
     started = time.perf_counter()
 
@@ -130,7 +93,7 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
 
     try:
         report = _import(engine, path, now=now, notice_source=notice_source, partial=partial,
-                         progress=progress, holder_key=holder_key, regions=regions)
+                         progress=progress, holder_key=holder_key, regions=regions, pace=pace)
     except InvalidFile as exc:
         import_history.record(engine, run(import_history.REFUSED, rejected=exc.total,
                                           problem=str(exc)))
@@ -146,14 +109,17 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
 
 def _import(engine: Engine, path: Path, *, now: datetime, notice_source: str, partial: bool,
             progress: Progress | None, holder_key: HolderKey | None,
-            regions: frozenset[str] | None) -> ImportReport:
+            regions: frozenset[str] | None, pace: Pace | None) -> ImportReport:
+    pace = pace or Pace()
+    mark = registry_switch.history_mark(engine)
+    resumed = registry_switch.complete(engine, pace=pace)
     layout, items = read_rows(path, RowRules(now, regions))
     problems = _Problems(keep_all=partial)
     with engine.connect() as conn:
         conn.execution_options(**{TEMP_ONLY: True})
-        _create_staging(conn, layout)
+        registry_switch.create_staging(conn, has_holders=layout.has_holders)
         try:
-            rows, key_needed = _stage(conn, layout, items, problems, now, holder_key,
+            _, key_needed = _stage(conn, layout, items, problems, now, holder_key,
                                       progress)
             problems.add_duplicates(*_duplicates(conn, layout, drop=partial))
             problems.add_duplicates(*_revived(conn, layout, drop=partial))
@@ -162,17 +128,21 @@ def _import(engine: Engine, path: Path, *, now: datetime, notice_source: str, pa
             if key_needed is not None:
                 raise ValueError(key_needed)
             conn.execution_options(**{TEMP_ONLY: False})
-            report = ImportReport(rows=rows - problems.duplicates, rejected=problems.total,
-                                  problems=problems.shown())
             started = time.perf_counter()
-            with conn.begin():
-                _switch(conn, layout, now, notice_source, report)
-            report.switch_seconds = time.perf_counter() - started
-            conn.execution_options(**{TEMP_ONLY: True})
-            _count(conn, report)
+            import_id, longest = registry_switch.publish(
+                conn, has_holders=layout.has_holders, imported_at=now,
+                notice_source=notice_source, mark=mark, pace=pace)
         finally:
-            conn.execution_options(**{TEMP_ONLY: True})
-            _drop_staging(conn)
+            registry_switch.drop_staging(conn)
+    switched = registry_switch.complete(engine, pace=pace, up_to=import_id)
+    resumed += [item for item in switched if item.import_id != import_id]
+    own = registry_switch.outcome(engine, import_id)
+    report = ImportReport(
+        rows=own.rows, inserted=own.inserted, updated=own.updated, unchanged=own.unchanged,
+        superseded=own.superseded, notices=own.notices, rejected=problems.total,
+        problems=problems.shown(), switch_seconds=time.perf_counter() - started,
+        longest_hold_seconds=max([longest, *(i.longest_hold for i in switched)]),
+        resumed=resumed)
     return report
 
 
@@ -205,39 +175,6 @@ class _Problems:
 # -- staging ---------------------------------------------------------------------------------
 
 
-IMPORT_CACHE_KIB = 256 << 10
-"""SQLite page cache of the import's connection: the switch then writes its pages once, at
-commit, instead of spilling them to the log mid-transaction (a fifth of its time)."""
-DEFAULT_CACHE_KIB = 2000
-
-
-def _create_staging(conn: Connection, layout: Layout) -> None:
-    with conn.begin():
-        if not is_postgresql(conn.engine):
-            conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-        _drop_tables(conn)
-        staged.create(conn)
-        if layout.has_holders:
-            staged_holders.create(conn)
-
-
-def _drop_staging(conn: Connection) -> None:
-    if conn.invalidated or conn.closed:
-        return
-    if conn.in_transaction():
-        conn.rollback()
-    with conn.begin():
-        _drop_tables(conn)
-        if not is_postgresql(conn.engine):
-            conn.exec_driver_sql(f"PRAGMA cache_size = -{DEFAULT_CACHE_KIB}")
-
-
-def _drop_tables(conn: Connection) -> None:
-    schema = "pg_temp" if is_postgresql(conn.engine) else "temp"
-    for table in (staged, staged_holders):
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{table.name}")
-
-
 def _stage(conn: Connection, layout: Layout, items: Iterator[Item], problems: _Problems,
            now: datetime, key: HolderKey | None, progress: Progress | None
            ) -> tuple[int, str | None]:
@@ -265,13 +202,7 @@ def _stage(conn: Connection, layout: Layout, items: Iterator[Item], problems: _P
             rows += len(chunk)
             if progress is not None:
                 progress(len(chunk))
-    with conn.begin():
-        conn.exec_driver_sql(f"CREATE INDEX import_staged_number ON {staged.name} "
-                             "(phone_number, line)")
-        if is_postgresql(conn.engine):
-            # autovacuum never analyses temporary tables: without statistics the planner
-            # would join the staged rows to the registry as if they were a handful
-            conn.exec_driver_sql(f"ANALYZE {staged.name}")
+    registry_switch.index_staging(conn, has_holders=layout.has_holders)
     return rows, writer.needed.message
 
 
@@ -392,17 +323,11 @@ def _revived(conn: Connection, layout: Layout, *, drop: bool) -> tuple[list[File
     s, live = staged, subscribers
     revived = (select(s.c.line, s.c.phone_number, s.c.contract_id)
                .join(live, live.c.phone_number == s.c.phone_number)
-               .where(_revives(s, live)))
+               .where(registry_switch.revives(s, live)))
     return _refuse_lines(conn, layout, revived, lambda row: FileProblem(
         row.line, "status", f"contract {row.contract_id} of {row.phone_number} has ended and "
         "does not come back (is the export older than the registry's lifecycle events? a "
         "number returns under a new contract_id)"), drop=drop)
-
-
-def _revives(s: Any, live: Any) -> Any:
-    return and_(live.c.contract_id == s.c.contract_id,
-                live.c.status == ContractStatus.TERMINATED.value,
-                s.c.status != ContractStatus.TERMINATED.value)
 
 
 def _refuse_lines(conn: Connection, layout: Layout, lines: Select[Any],
@@ -430,71 +355,6 @@ def _refuse_lines(conn: Connection, layout: Layout, lines: Select[Any],
                     conn.execute(table.delete().where(
                         table.c.line.in_(numbers[start:start + 10_000])))
     return found, total
-
-
-# -- the switch ------------------------------------------------------------------------------
-
-
-def _switch(conn: Connection, layout: Layout, now: datetime, notice_source: str,
-            report: ImportReport) -> None:
-    """Apply the staged rows to the registry, set-based, in the caller's transaction."""
-    s, live = staged, subscribers
-    in_force = live.c.status != ContractStatus.TERMINATED.value
-    # A line that would revive a contract ended since the check above (a lifecycle event
-    # committed meanwhile) is left as it is: the event is newer than the export.
-    conn.execute(update(s).where(live.c.phone_number == s.c.phone_number).values(
-        outcome=case((and_(live.c.contract_id == s.c.contract_id, live.c.status == s.c.status,
-                           live.c.activated_at.is_not_distinct_from(s.c.activated_at)),
-                      "unchanged"), (_revives(s, live), "unchanged"), else_="updated"),
-        kind=case((and_(in_force, live.c.contract_id != s.c.contract_id),
-                   NoticeType.NUMBER_REASSIGNED.value),
-                  (and_(in_force, s.c.status == ContractStatus.TERMINATED.value),
-                   NoticeType.CONTRACT_TERMINATED.value), else_=None)))
-    changed = or_(s.c.outcome.is_(None), s.c.outcome == "updated")
-    stamp = literal(now, UtcDateTime)
-    insert = (postgresql if is_postgresql(conn.engine) else sqlite).insert
-    # Changed lines are updated in place, new ones inserted: an upsert of a changed line
-    # would first try the insert and fail on the key, doing the B-tree work twice.
-    conn.execute(update(live).where(live.c.phone_number == s.c.phone_number,
-                                    s.c.outcome == "updated")
-                 .values(contract_id=s.c.contract_id, status=s.c.status,
-                         activated_at=s.c.activated_at, updated_at=stamp))
-    upsert = insert(live).from_select(
-        ["phone_number", "contract_id", "status", "activated_at", "updated_at"],
-        select(s.c.phone_number, s.c.contract_id, s.c.status, s.c.activated_at, stamp)
-        .where(s.c.outcome.is_(None)).order_by(s.c.phone_number))
-    conn.execute(upsert.on_conflict_do_update(index_elements=["phone_number"], set_={
-        name: upsert.excluded[name]
-        for name in ("contract_id", "status", "activated_at", "updated_at")}))
-    conn.execute(subscriber_history.insert().from_select(
-        ["phone_number", "contract_id", "status", "change", "occurred_at"],
-        select(s.c.phone_number, s.c.contract_id, s.c.status, literal("import"), stamp)
-        .where(changed).order_by(s.c.phone_number, s.c.line)))
-    if layout.has_holders:
-        target = registry_tables.holders
-        holder_upsert = insert(target).from_select(
-            _HOLDER_COLUMNS, select(*(staged_holders.c[name] for name in _HOLDER_COLUMNS))
-            .where(true()))
-        conn.execute(holder_upsert.on_conflict_do_update(index_elements=["phone_number"], set_={
-            name: holder_upsert.excluded[name] for name in _HOLDER_COLUMNS[1:]}))
-    report.notices = events.invalidate_usages(
-        conn, select(s.c.phone_number, s.c.kind).where(s.c.kind.is_not(None)),
-        occurred_at=now, recorded_at=now, event_id=None, actor="import",
-        notice_source=notice_source)
-
-
-def _count(conn: Connection, report: ImportReport) -> None:
-    """Fill in the report's counts from the staged rows' outcomes (after the switch)."""
-    with conn.begin():
-        outcomes = conn.execute(select(staged.c.outcome, func.count())
-                                .group_by(staged.c.outcome))
-        for outcome, count in outcomes:
-            if outcome is None:
-                report.inserted = count
-            elif outcome == "updated":
-                report.updated = count
-            else:
-                report.unchanged = count
 
 
 # -- rejects ---------------------------------------------------------------------------------

@@ -11,7 +11,10 @@ for equality are HMAC digests (:mod:`numident.camara.holders`).
 (:mod:`numident.operator.ciba`).
 ``organizer_daily_items`` counts each organizer's identification items per UTC day, so that the
 daily quota holds across every replica on one database.
-``subscriber_imports`` keeps one row per import of the billing export, loaded or refused.
+``subscriber_imports`` is the journal of registry imports switched in by chunks, and
+``subscriber_import_rows`` / ``subscriber_import_holders`` the rows an import has still to apply
+(:mod:`numident.operator.registry_switch`); ``import_runs`` keeps one row per import of the
+billing export, loaded or refused.
 ``audit`` is append-only: the migration installs triggers that refuse UPDATE and DELETE, save
 the sealer's one-time setting of ``seq`` and ``hash``; ``audit_checkpoints`` holds the signed
 heads of its hash chain (:mod:`numident.audit`).
@@ -191,6 +194,55 @@ holders = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+subscriber_imports = Table(
+    "subscriber_imports", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("state", String(10), nullable=False,
+           comment="staging (rows being written), switching (being applied) or done"),
+    Column("imported_at", UtcDateTime, nullable=False,
+           comment="the import's time: of its registry rows, history and notices"),
+    Column("notice_source", Text, nullable=False),
+    Column("has_holders", Boolean, nullable=False),
+    Column("history_mark", BigInteger, nullable=False,
+           comment="the last subscriber_history id when the import began: a lifecycle event "
+           "recorded after it is newer than the export"),
+    Column("row_count", Integer, nullable=False, comment="rows staged"),
+    Column("applied", Integer, nullable=False,
+           comment="rows switched in so far, in seq order"),
+    Column("inserted", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("superseded", Integer, nullable=False, default=0,
+           comment="rows left as a lifecycle event recorded during the import made them"),
+    Column("notices", Integer, nullable=False, default=0),
+    Column("heartbeat_at", UtcDateTime, nullable=False,
+           comment="when the process writing or applying it last made progress"),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Index("ix_subscriber_imports_state", "state", "id"),
+)
+
+subscriber_import_rows = Table(
+    "subscriber_import_rows", metadata,
+    Column("import_id", Integer, primary_key=True),
+    Column("seq", Integer, primary_key=True, comment="1.. in phone_number order"),
+    Column("phone_number", String(16), nullable=False),
+    Column("contract_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("activated_at", UtcDateTime, nullable=True),
+)
+
+IMPORT_HOLDER_COLUMNS = ["phone_number", "contract_id", "activated_at",
+                         *(c.name for c in holders.columns
+                           if c.name not in ("phone_number", "contract_id", "activated_at"))]
+"""The holder attributes an import stages, in ``holders``' order (``updated_at`` last)."""
+
+subscriber_import_holders = Table(
+    "subscriber_import_holders", metadata,
+    Column("import_id", Integer, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    *(Column(name, holders.c[name].type, nullable=True) for name in IMPORT_HOLDER_COLUMNS),
+)
+
 identification_requests = Table(
     "identification_requests", metadata,
     Column("request_id", String(36), primary_key=True),
@@ -290,8 +342,8 @@ audit = Table(
     *chain_columns("audit"),
 )
 
-subscriber_imports = Table(
-    "subscriber_imports", metadata,
+import_runs = Table(
+    "import_runs", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
            autoincrement=True),
     Column("started_at", UtcDateTime, nullable=False, index=True),
