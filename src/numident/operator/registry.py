@@ -137,13 +137,12 @@ def _import(engine: Engine, path: Path, *, now: datetime, notice_source: str, pa
     switched = registry_switch.complete(engine, pace=pace, up_to=import_id)
     resumed += [item for item in switched if item.import_id != import_id]
     own = registry_switch.outcome(engine, import_id)
-    report = ImportReport(
+    return ImportReport(
         rows=own.rows, inserted=own.inserted, updated=own.updated, unchanged=own.unchanged,
         superseded=own.superseded, notices=own.notices, rejected=problems.total,
         problems=problems.shown(), switch_seconds=time.perf_counter() - started,
         longest_hold_seconds=max([longest, *(i.longest_hold for i in switched)]),
         resumed=resumed)
-    return report
 
 
 class _Problems:
