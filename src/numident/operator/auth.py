@@ -18,6 +18,7 @@ import hmac
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
+import anyio
 from sqlalchemy import Engine
 
 from numident.client.assertions import ASSERTION_TYPE
@@ -124,6 +125,22 @@ class Authenticator:
                ) -> tuple[OrganizerRecord, TokenClaims]:
         """The organizer and the verified token of a request that needs ``scope`` (or one of
         the ``alternatives``, as an OpenAPI security requirement lists them)."""
+        record, claims = self._checked(authorization, scope, alternatives)
+        self._spend(claims)
+        return record, claims
+
+    async def organizer_soon(self, authorization: str | None,
+                             scope: str = IDENTIFICATION_SCOPE) -> OrganizerRecord:
+        """:meth:`organizer` for the event loop: the token is checked in place (a signature
+        and a registration read at most once per :data:`REGISTRATION_FRESH_FOR`); only a
+        single-use token, whose ``jti`` is written to the shared store, goes to a thread."""
+        record, claims = self._checked(authorization, scope, ())
+        if single_use(claims.scope):
+            await anyio.to_thread.run_sync(self._spend, claims)
+        return record
+
+    def _checked(self, authorization: str | None, scope: str, alternatives: Iterable[str]
+                 ) -> tuple[OrganizerRecord, TokenClaims]:
         claims = self._issuer.verify(_bearer(authorization))
         record = self.organizer_by_name(claims.client_id)
         if record is None or not record.active:
@@ -132,12 +149,14 @@ class Authenticator:
         if claims.scope.isdisjoint((scope, *alternatives)):
             raise PermissionDenied(f"the access token does not grant scope {scope!r}",
                                    code="INSUFFICIENT_SCOPE")
+        return record, claims
+
+    def _spend(self, claims: TokenClaims) -> None:
         if single_use(claims.scope) and not self._jti_store.remember(
                 f"access-token:{claims.jti}", claims.expires_at):
             raise Unauthenticated("the access token was used before: tokens with a Number "
                                   "Verification scope serve a single call",
                                   code="INVALID_TOKEN")
-        return record, claims
 
     def admin(self, authorization: str | None) -> None:
         """Accept only the operator staff's admin token (compared in constant time)."""
