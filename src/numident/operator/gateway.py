@@ -41,6 +41,8 @@ DATABASE_ALLOWANCE = 0.05
 RATE_REFRESH = timedelta(seconds=1)
 """How often a replica renews its published rate and reads the others'."""
 QUEUE_REUSE = timedelta(milliseconds=100)
+POSTGRESQL_WRITERS = 4
+"""Rounds of answers written at once on PostgreSQL (see numident.operator.group_commit)."""
 """How long the queue read for one refusal may decide the next refusals."""
 
 
@@ -69,7 +71,8 @@ class Gateway:
                                       self.metrics)
         self.metrics.pending.set(self._pending)
         self._commits: GroupCommit[Job, list[RequestView]] = GroupCommit(
-            self._answer_together, size=lambda job: len(job.items))
+            self._answer_together, size=lambda job: len(job.items),
+            writers=1 if self.engine.dialect.name == "sqlite" else POSTGRESQL_WRITERS)
 
     @property
     def pending(self) -> int:

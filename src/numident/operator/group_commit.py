@@ -5,9 +5,12 @@ SQLite the write lock, taken in turn by every request) and a thread to run it in
 requests that arrive while a round is being written wait together and are written by the next
 round, all in one transaction, on one worker thread: the cost of a transaction is shared by
 every request of its round, and under load each round takes what arrived during the last.
-Each caller still waits until its own work is committed, so nothing is answered before it is
-durable; how a round keeps one caller's failure from the others is the ``write`` function's
-business (:func:`numident.operator.identification.answer_together` uses savepoints).
+On PostgreSQL, whose writers do not exclude each other, a few rounds may be written at once
+(``writers``), so that one round's round trips to the server overlap another's; on SQLite one
+writer is all the file lets in. Each caller still waits until its own work is committed, so
+nothing is answered before it is durable; how a round keeps one caller's failure from the
+others is the ``write`` function's business (:func:`numident.operator.identification.
+answer_together` uses savepoints).
 """
 
 from __future__ import annotations
@@ -30,27 +33,33 @@ class GroupCommit(Generic[Job, Result]):
 
     ``write`` returns one outcome per job, in order: its result, or the exception to raise to
     that job's caller. An exception raised by ``write`` itself goes to every caller of the
-    round. ``size`` tells how many items a job holds, to bound a round.
+    round. ``size`` tells how many items a job holds, to bound a round; at most ``writers``
+    rounds are written at a time.
     """
 
     def __init__(self, write: Callable[[Sequence[Job]], Sequence[Result | Exception]],
-                 size: Callable[[Job], int] = lambda _: 1) -> None:
+                 size: Callable[[Job], int] = lambda _: 1, writers: int = 1) -> None:
         self._write = write
         self._size = size
+        self._writers = writers
         self._waiting: list[tuple[Job, asyncio.Future[Result]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, job: Job) -> Result:
         """The job's result once the round that wrote it has committed."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
-        writer = self._writer
-        if writer is not None and writer.get_loop() is not loop:
+        if self._loop is not loop:
             # A new event loop (the old one has ended): what waited there has no caller left.
-            self._waiting = [w for w in self._waiting if w[1].get_loop() is loop]
+            self._loop, self._waiting, self._running = loop, [], set()
         self._waiting.append((job, future))
-        if writer is None or writer.done() or writer.get_loop() is not loop:
-            self._writer = loop.create_task(self._rounds())
+        # A writer that found nothing left to take is done at once but leaves _running only
+        # when its callback runs: it must not be counted meanwhile.
+        if sum(not w.done() for w in self._running) < self._writers:
+            writer = loop.create_task(self._rounds())
+            self._running.add(writer)
+            writer.add_done_callback(self._running.discard)
         return await future
 
     async def _rounds(self) -> None:

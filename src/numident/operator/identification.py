@@ -54,7 +54,7 @@ from numident.operator import audit
 from numident.operator.tables import identification_requests as requests
 from numident.operator.tables import organizers, subscribers, usages
 from numident.storage.database import read_only, write_transaction
-from numident.storage.dialect import upsert
+from numident.storage.dialect import in_one_statement, upsert
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ _ACTIVE_USAGES = select(usages.c.id, usages.c.phone_number, usages.c.identificat
     usages.c.organizer_id == bindparam("organizer"), usages.c.status == "active",
     usages.c.identification_code.in_(bindparam("codes", expanding=True)))
 _UPSERTS: dict[str, Insert] = {}
+_REQUEST_INSERT = requests.insert()
 
 
 def _usage_upsert(conn: Connection) -> Insert:
@@ -153,6 +154,12 @@ def answer_together(engine: Engine, jobs: Sequence[Job], now: datetime,
     them would pass, say) each is written again under a savepoint of its own, so a bad job
     fails alone and leaves nothing behind. Every answer is durable when this returns.
     """
+    if len(jobs) == 1:  # alone in its round: its failure is the transaction's
+        try:
+            with write_transaction(engine) as conn:
+                return [*_answer_jobs(conn, jobs, now, deadline)]
+        except Exception as exc:  # the job's own outcome, as below
+            return [exc]
     outcomes: list[list[RequestView] | Exception | None] = [None] * len(jobs)
     groups: dict[int, list[int]] = {}
     for index, job in enumerate(jobs):
@@ -192,7 +199,8 @@ def _answer(conn: Connection, organizer: Organizer, views: Sequence[RequestView]
     """Answer the received ``views`` from the registry and write what the answers imply."""
     statuses = lookup(conn, [v.phone_number for v in views])
     answered = [_answered(v, answer_for(statuses.get(v.phone_number)), now) for v in views]
-    conn.execute(requests.insert(), [_row(v, organizer) for v in answered])
+    conn.execute(in_one_statement(conn, _REQUEST_INSERT, requests.c.request_id),
+                 [_row(v, organizer) for v in answered])
     audit.write(conn, [e for v in answered for e in _received_and_answered(organizer, v)])
     _record_usages(conn, organizer, [v for v in answered if v.result is Result.CONFIRMED],
                    now)
@@ -436,7 +444,8 @@ def _record_round(conn: Connection, organizer: Organizer, confirmed: Sequence[Re
     stale = [u for u in moved if codes[u.identification_code] != u.phone_number]
     if stale:
         _end(conn, [u.id for u in stale], now, "withdrawn", "number_changed")
-    conn.execute(_usage_upsert(conn), [
+    # _rounds holds each code once per round, so one statement may write them all.
+    conn.execute(in_one_statement(conn, _usage_upsert(conn), usages.c.id), [
         {"organizer_id": organizer.id, "identification_code": v.identification_code,
          "phone_number": v.phone_number, "status": "active", "since": now,
          "last_confirmed_at": now, "ended_at": None, "end_reason": None}

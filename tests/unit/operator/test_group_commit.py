@@ -97,3 +97,20 @@ async def test_a_round_holds_at_most_round_items_items() -> None:
     results = await asyncio.gather(*(commits.submit(n) for n in (half, half, 1, 2 * ROUND_ITEMS)))
     assert results == [2 * half, 2 * half, 2, 4 * ROUND_ITEMS]
     assert writer.rounds == [[half, half], [1], [2 * ROUND_ITEMS]]
+
+
+async def test_several_writers_write_rounds_at_once() -> None:
+    """With two writers, a job that arrives while a round is being written starts a second
+    round at once instead of waiting for the first (PostgreSQL's case)."""
+    writer = Writer()
+    writer.release = threading.Event()
+    commits: GroupCommit[int, int] = GroupCommit(writer, writers=2)
+    first = asyncio.ensure_future(commits.submit(1))
+    await asyncio.to_thread(writer.entered.wait, 5)
+    writer.entered.clear()
+    second = asyncio.ensure_future(commits.submit(2))
+    assert await asyncio.to_thread(writer.entered.wait, 5)
+    assert writer.rounds == [[1], [2]]  # both in the writer before either returned
+    writer.release.set()
+    assert (await first, await second) == (2, 4)
+
