@@ -15,8 +15,8 @@ What runs:
   and a token obtained at ``/oauth2/token`` exactly as an organizer would.
 * minimal: a tiny FastAPI app (one ``POST`` route on the same path, same pydantic body, returns
   a small JSON) served by uvicorn with the same settings. Measured twice: an ``async def``
-  route (the framework's best case) and a ``def`` route (run in the thread pool, as numident's
-  route is). The headline ratio is numident / minimal(async).
+  route (the framework's best case, and numident's kind of route) and a ``def`` route (run in
+  the thread pool). The headline ratio is numident / minimal(async).
 * load: ``wrk`` (C, one thread, ``--concurrency`` keep-alive connections) posting
   ``{"phoneNumber", "identificationCode"}`` for random registered numbers, the same script for
   every target; ``--warmup`` seconds first (discarded), then ``--duration`` seconds measured.
