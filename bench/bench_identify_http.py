@@ -15,8 +15,8 @@ What runs:
   and a token obtained at ``/oauth2/token`` exactly as an organizer would.
 * minimal: a tiny FastAPI app (one ``POST`` route on the same path, same pydantic body, returns
   a small JSON) served by uvicorn with the same settings. Measured twice: an ``async def``
-  route (the framework's best case) and a ``def`` route (run in the thread pool, as numident's
-  route is). The headline ratio is numident / minimal(async).
+  route (the framework's best case, and numident's kind of route) and a ``def`` route (run in
+  the thread pool). The headline ratio is numident / minimal(async).
 * load: ``wrk`` (C, one thread, ``--concurrency`` keep-alive connections) posting
   ``{"phoneNumber", "identificationCode"}`` for random registered numbers, the same script for
   every target; ``--warmup`` seconds first (discarded), then ``--duration`` seconds measured.
@@ -240,6 +240,9 @@ def measure(args: Any, label: str, pid: int, url: str, script: Path,
     result["server_cpu"] = (cpu_seconds(pid) - before) / (result["duration_us"] / 1e6)
     ok = result["requests"] - result["status_errors"]
     result["rps"] = ok / (result["duration_us"] / 1e6)
+    # The server's own CPU per answer: on a shared machine the CPU it got varies from run to
+    # run, what each answer costs much less.
+    result["cpu_per_request_us"] = result["server_cpu"] * 1e6 / result["rps"] if ok else 0.0
     result["label"] = label
     return result
 
@@ -251,7 +254,7 @@ def show(result: dict[str, Any]) -> None:
           f"p50 {result['p50_us'] / 1000:7.2f} ms"
           f"   p90 {result['p90_us'] / 1000:7.2f} ms   p99 {result['p99_us'] / 1000:7.2f} ms"
           f"   max {result['max_us'] / 1000:7.1f} ms   server CPU {result['server_cpu']:4.0%}"
-          f"   errors {errors}", flush=True)
+          f" ({result['cpu_per_request_us']:5.0f} us/request)   errors {errors}", flush=True)
 
 
 def main(args: Any) -> None:
@@ -318,7 +321,9 @@ def main(args: Any) -> None:
             continue
         print(f"ratio numident/{other['label']}: throughput {numident['rps'] / other['rps']:.2f}"
               f"{note}; latency p50 {numident['p50_us'] / other['p50_us']:.1f}x, "
-              f"p99 {numident['p99_us'] / other['p99_us']:.1f}x")
+              f"p99 {numident['p99_us'] / other['p99_us']:.1f}x; CPU "
+              f"{other['cpu_per_request_us'] / numident['cpu_per_request_us']:.2f} (server "
+              "CPU per request, theirs / ours: the throughput ratio when both are CPU-bound)")
     if args.profile:
         print(f"py-spy folded stacks of the numident server: {args.profile}")
 

@@ -90,8 +90,10 @@ BACKEND_TOKEN = HTTPBearer(
 _BACKEND_TOKEN = Security(BACKEND_TOKEN)
 
 
-def backend(request: Request, _: Any = _BACKEND_TOKEN) -> None:
-    """Accept the organizer's backend: the configured bearer token, or anyone when none is."""
+async def backend(request: Request, _: Any = _BACKEND_TOKEN) -> None:
+    """Accept the organizer's backend: the configured bearer token, or anyone when none is.
+
+    A coroutine, as it does no I/O: FastAPI would run a plain function in a worker thread."""
     authorization = request.headers.get("authorization")
     token = service(request).settings.api_token
     if token is None:

@@ -95,10 +95,10 @@ def authenticator(request: Request) -> Authenticator:
 IDENTIFICATION_TOKEN = bearer(IDENTIFICATION_SCOPE, schemes=(CLIENT_CREDENTIALS, OPEN_ID))
 
 
-def organizer(request: Request,
-              authorization: Annotated[str | None, Depends(IDENTIFICATION_TOKEN)]
-              ) -> OrganizerRecord:
-    return authenticator(request).organizer(authorization)
+async def organizer(request: Request,
+                   authorization: Annotated[str | None, Depends(IDENTIFICATION_TOKEN)]
+                   ) -> OrganizerRecord:
+    return await authenticator(request).organizer_soon(authorization)
 
 
 Caller = Annotated[OrganizerRecord, Depends(organizer)]
@@ -136,11 +136,11 @@ def _respond(view: RequestView) -> JSONResponse:
              response_model=RequestAnswer,
              responses={202: {"model": RequestAnswer}, **ERRORS}, tags=["identification"],
              summary="Ask whether a number belongs to a subscriber (answer due in 20 minutes)")
-def create_request(body: IdentificationRequest, caller: Caller,
-                   request: Request) -> JSONResponse:
+async def create_request(body: IdentificationRequest, caller: Caller,
+                         request: Request) -> JSONResponse:
     item = to_item(body)
     note_subscriber(item.phone_number)
-    [view] = gateway(request).identify(Organizer(caller.id, caller.name), [item])
+    [view] = await gateway(request).submit(Organizer(caller.id, caller.name), [item])
     return _respond(view)
 
 
@@ -157,7 +157,7 @@ def read_request(requestId: str, caller: Caller, request: Request) -> JSONRespon
 @router.post("/identification/v1/requests/batch", operation_id="createIdentificationBatch",
              response_model=BatchAnswer, responses=ERRORS, tags=["identification"],
              summary="Up to 1000 requests; each item is answered or refused on its own")
-def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONResponse:
+async def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONResponse:
     results: list[dict[str, Any] | None] = [None] * len(body.requests)
     valid: list[tuple[int, Item]] = []
     for index, entry in enumerate(body.requests):
@@ -167,8 +167,8 @@ def create_batch(body: BatchRequest, caller: Caller, request: Request) -> JSONRe
             results[index] = {"index": index, "error": exc.body()}
     if valid:
         # A 429 refuses the whole batch: none of it was accepted, all of it may be retried.
-        views = gateway(request).identify(Organizer(caller.id, caller.name),
-                                          [item for _, item in valid])
+        views = await gateway(request).submit(Organizer(caller.id, caller.name),
+                                              [item for _, item in valid])
         for (index, _), view in zip(valid, views, strict=True):
             results[index] = {"index": index, **present(view)}
     return JSONResponse({"results": results})

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from numident.operator.tables import audit
+from numident.storage.dialect import in_one_statement
 
 
 def entry(at: datetime, actor: str, action: str, *, phone_number: str | None = None,
@@ -27,4 +28,7 @@ def write(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
     """Append ``entries`` inside the caller's transaction (they commit or vanish with it),
     unsealed: one INSERT, whatever the chain is doing."""
     if entries:
-        conn.execute(audit.insert(), list(entries))
+        conn.execute(in_one_statement(conn, _INSERT, audit.c.id), list(entries))
+
+
+_INSERT = audit.insert()

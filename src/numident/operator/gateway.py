@@ -28,7 +28,8 @@ from numident.core.identification import RequestStatus
 from numident.core.notices import NoticeType
 from numident.errors import TooManyRequests
 from numident.operator import drain, events, identification
-from numident.operator.identification import Item, Organizer, RequestView
+from numident.operator.group_commit import GroupCommit
+from numident.operator.identification import Item, Job, Organizer, RequestView
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.organizer_limits import CAPACITY, OrganizerLimits
 from numident.operator.tables import outbox
@@ -42,6 +43,8 @@ DATABASE_ALLOWANCE = 0.05
 RATE_REFRESH = timedelta(seconds=1)
 """How often a replica renews its published rate and reads the others'."""
 QUEUE_REUSE = timedelta(milliseconds=100)
+POSTGRESQL_WRITERS = 4
+"""Rounds of answers written at once on PostgreSQL (see numident.operator.group_commit)."""
 """How long the queue read for one refusal may decide the next refusals."""
 
 
@@ -69,6 +72,9 @@ class Gateway:
         self.limits = OrganizerLimits(self.engine, self.clock, self.settings.limits,
                                       self.metrics)
         self.metrics.pending.set(self._pending)
+        self._commits: GroupCommit[Job, list[RequestView]] = GroupCommit(
+            self._answer_together, size=lambda job: len(job.items),
+            writers=1 if self.engine.dialect.name == "sqlite" else POSTGRESQL_WRITERS)
 
     @property
     def pending(self) -> int:
@@ -98,6 +104,28 @@ class Gateway:
             return self._identify(organizer, items, admission.charge)
         finally:
             self.limits.settle(admission)
+
+    async def submit(self, organizer: Organizer, items: Sequence[Item]) -> list[RequestView]:
+        """:meth:`identify` for the event loop: answers now are group-committed with the
+        requests that arrive meanwhile (:mod:`numident.operator.group_commit`), one commit
+        for all of them, each returned once its own answer is durable."""
+        if self.settings.deferred:
+            return await anyio.to_thread.run_sync(self.identify, organizer, items)
+        admission = self.limits.admit(organizer, len(items))
+        try:
+            views = await self._commits.submit(
+                Job(organizer, items, self.clock.now(), admission.charge))
+        finally:
+            if admission.refused:  # audited in a transaction of its own
+                await anyio.to_thread.run_sync(self.limits.settle, admission)
+        now = self.clock.now()
+        for view in views:
+            self.metrics.answered(str(view.result), view.received_at, now)
+        return views
+
+    def _answer_together(self, jobs: Sequence[Job]) -> list[list[RequestView] | Exception]:
+        return identification.answer_together(self.engine, jobs, self.clock.now(),
+                                              self.deadline)
 
     def _identify(self, organizer: Organizer, items: Sequence[Item],
                   charge: Callable[[Connection], None]) -> list[RequestView]:

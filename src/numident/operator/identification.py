@@ -54,7 +54,7 @@ from numident.operator import audit
 from numident.operator.tables import identification_requests as requests
 from numident.operator.tables import organizers, subscribers, usages
 from numident.storage.database import read_only, write_transaction
-from numident.storage.dialect import upsert
+from numident.storage.dialect import in_one_statement, upsert
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ _ACTIVE_USAGES = select(usages.c.id, usages.c.phone_number, usages.c.identificat
     usages.c.organizer_id == bindparam("organizer"), usages.c.status == "active",
     usages.c.identification_code.in_(bindparam("codes", expanding=True)))
 _UPSERTS: dict[str, Insert] = {}
+_REQUEST_INSERT = requests.insert()
 
 
 def _usage_upsert(conn: Connection) -> Insert:
@@ -126,15 +127,83 @@ def answer_now(engine: Engine, organizer: Organizer, items: Sequence[Item], now:
     exception from it rolls everything back.
     """
     with write_transaction(engine) as conn:
-        views = [_new(item, now, deadline) for item in items]
-        statuses = lookup(conn, [i.phone_number for i in items])
-        answered = [_answered(v, answer_for(statuses.get(v.phone_number)), now) for v in views]
-        conn.execute(requests.insert(), [_row(v, organizer) for v in answered])
-        audit.write(conn, [e for v in answered for e in _received_and_answered(organizer, v)])
-        _record_usages(conn, organizer, [v for v in answered if v.result is Result.CONFIRMED],
-                       now)
+        answered = _answer(conn, organizer, [_new(item, now, deadline) for item in items], now)
         if within is not None:
             within(conn)
+    return answered
+
+
+@dataclass(frozen=True)
+class Job:
+    """One caller's items for :func:`answer_together`, received at ``received_at``;
+    ``within`` runs in the transaction after they are written, as in :func:`answer_now`."""
+
+    organizer: Organizer
+    items: Sequence[Item]
+    received_at: datetime
+    within: Callable[[Connection], None] | None = None
+
+
+def answer_together(engine: Engine, jobs: Sequence[Job], now: datetime,
+                    deadline: timedelta = ANSWER_DEADLINE
+                    ) -> list[list[RequestView] | Exception]:
+    """Answer the jobs of several callers in one transaction (one commit for all of them).
+
+    Each job comes out as its answers or as the exception that refused it: the jobs of one
+    organizer are written together under a savepoint, and when that fails (a quota that one of
+    them would pass, say) each is written again under a savepoint of its own, so a bad job
+    fails alone and leaves nothing behind. Every answer is durable when this returns.
+    """
+    if len(jobs) == 1:  # alone in its round: its failure is the transaction's
+        try:
+            with write_transaction(engine) as conn:
+                return [*_answer_jobs(conn, jobs, now, deadline)]
+        except Exception as exc:  # the job's own outcome, as below
+            return [exc]
+    outcomes: list[list[RequestView] | Exception | None] = [None] * len(jobs)
+    groups: dict[int, list[int]] = {}
+    for index, job in enumerate(jobs):
+        groups.setdefault(job.organizer.id, []).append(index)
+    with write_transaction(engine) as conn:
+        for indexes in groups.values():
+            attempts = [indexes] if len(indexes) == 1 else [indexes, *([i] for i in indexes)]
+            for attempt in attempts:
+                try:
+                    with conn.begin_nested():
+                        answers = _answer_jobs(conn, [jobs[i] for i in attempt], now, deadline)
+                except Exception as exc:  # this attempt's jobs alone fail; see the docstring
+                    if len(attempt) == 1:
+                        outcomes[attempt[0]] = exc
+                    continue
+                for i, answered in zip(attempt, answers, strict=True):
+                    outcomes[i] = answered
+                if attempt is indexes:
+                    break
+    return [outcome if outcome is not None else [] for outcome in outcomes]
+
+
+def _answer_jobs(conn: Connection, jobs: Sequence[Job], now: datetime,
+                 deadline: timedelta) -> list[list[RequestView]]:
+    """The jobs of one organizer, answered by one set of statements."""
+    pending = [[_new(item, job.received_at, deadline) for item in job.items] for job in jobs]
+    answered = iter(_answer(conn, jobs[0].organizer, [v for p in pending for v in p], now))
+    answers = [[next(answered) for _ in p] for p in pending]
+    for job in jobs:
+        if job.within is not None:
+            job.within(conn)
+    return answers
+
+
+def _answer(conn: Connection, organizer: Organizer, views: Sequence[RequestView],
+            now: datetime) -> list[RequestView]:
+    """Answer the received ``views`` from the registry and write what the answers imply."""
+    statuses = lookup(conn, [v.phone_number for v in views])
+    answered = [_answered(v, answer_for(statuses.get(v.phone_number)), now) for v in views]
+    conn.execute(in_one_statement(conn, _REQUEST_INSERT, requests.c.request_id),
+                 [_row(v, organizer) for v in answered])
+    audit.write(conn, [e for v in answered for e in _received_and_answered(organizer, v)])
+    _record_usages(conn, organizer, [v for v in answered if v.result is Result.CONFIRMED],
+                   now)
     return answered
 
 
@@ -382,7 +451,8 @@ def _record_round(conn: Connection, organizer: Organizer, confirmed: Sequence[Re
     stale = [u for u in moved if codes[u.identification_code] != u.phone_number]
     if stale:
         _end(conn, [u.id for u in stale], now, "withdrawn", "number_changed")
-    conn.execute(_usage_upsert(conn), [  # in code order (see _rounds)
+    # In code order (see _rounds), each code once per round: one statement writes them all.
+    conn.execute(in_one_statement(conn, _usage_upsert(conn), usages.c.id), [
         {"organizer_id": organizer.id, "identification_code": v.identification_code,
          "phone_number": v.phone_number, "status": "active", "since": now,
          "last_confirmed_at": now, "ended_at": None, "end_reason": None}

@@ -25,6 +25,27 @@ def upsert(conn: Connection, target: Table, keys: Sequence[str], update: Sequenc
     return upserting
 
 
+def in_one_statement(conn: Connection, statement: Insert, column: Column[Any]) -> Insert:
+    """``statement`` for many rows written as one multi-row ``INSERT`` on PostgreSQL.
+
+    psycopg runs a plain executemany as one pipelined statement per row, whose results it
+    reads one by one in Python; with ``RETURNING`` (of ``column``, read and dropped) SQLAlchemy
+    sends the rows in batches of ``VALUES`` lists instead. SQLite's executemany loops in C
+    and is left as is. An upsert given this must hold each key once (PostgreSQL refuses one
+    statement that updates a row twice). ``statement`` should be built once (a module's
+    constant): its variant is kept for it, as building a statement costs more than running it.
+    """
+    if conn.dialect.name != "postgresql":
+        return statement
+    returning = _RETURNING.get(statement)
+    if returning is None:
+        returning = _RETURNING[statement] = statement.returning(column)
+    return returning
+
+
+_RETURNING: dict[Insert, Insert] = {}
+
+
 def insert_ignore(conn: Connection, target: Table, keys: Sequence[str]) -> Insert:
     """``INSERT ... ON CONFLICT (keys) DO NOTHING``."""
     if conn.dialect.name == "postgresql":
