@@ -115,7 +115,7 @@ def export(engine: Engine, chain: AuditLog, key: PrivateKey, start: date, end: d
                                f"{result.problem.message}", code="AUDIT_CHAIN_BROKEN")
             files = {ENTRIES: writer.entries_digest.hexdigest(),
                      CHECKPOINTS: digest(writer.checkpoint_lines())}
-            claims = {**checkpoint_claims(chain.side, last, writer.last_hash, now),
+            claims = {**checkpoint_claims(chain.name, last, writer.last_hash, now),
                       "export": {"from": start.isoformat(), "to": end.isoformat(),
                                  "firstSeq": first, "prev": writer.anchor,
                                  "count": last - first + 1, "files": files}}
@@ -160,7 +160,7 @@ def _manifest(chain: AuditLog, key: PrivateKey, claims: dict[str, Any], checkpoi
     window = claims["export"]
     manifest = {
         "format": FORMAT,
-        "log": chain.side,
+        "log": chain.name,
         "period": {"from": window["from"], "to": window["to"],
                    "days": "UTC days, both included"},
         "exportedAt": claims["signedAt"],

@@ -1,4 +1,7 @@
-"""Which tables are chained: each side's audit table, its chain columns and its checkpoints.
+"""Which tables are chained: each side's audit tables, their chain columns and checkpoints.
+
+The operator has one chain (``audit``); the messenger two, each with its own sequence,
+checkpoints and lock: ``account_audit`` and ``possession_audit``.
 
 A chained table keeps its own columns (the entry's content) and gains ``seq`` (the entry's
 place in the chain, NULL until sealed, unique) and ``hash`` (``H(seq)``, see
@@ -60,7 +63,8 @@ def checkpoint_table(metadata: MetaData, name: str) -> Table:
 
 @dataclass(frozen=True)
 class AuditLog:
-    """One side's chained audit table: ``content`` names the columns an entry's hash covers."""
+    """One chained audit table of a side: ``content`` names the columns an entry's hash
+    covers."""
 
     side: Side
     table: Table
@@ -68,6 +72,9 @@ class AuditLog:
     content: tuple[str, ...]
     lock_key: int
     """The PostgreSQL advisory lock that serialises this chain's sealers."""
+    name: str
+    """The chain's name, the ``log`` claim of its checkpoints: the side's name for its main
+    trail, so that no chain's checkpoint can pass for another's."""
 
     def entry(self, row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
         """An entry's content as the chain hashes it (times in :func:`timestamp` form)."""
@@ -76,15 +83,30 @@ class AuditLog:
 
 
 def audit_log(side: Side) -> AuditLog:
-    """The chained audit table of ``side`` (``audit`` or ``account_audit``)."""
+    """The main chained audit table of ``side`` (``audit`` or ``account_audit``)."""
     if side == "operator":
         from numident.operator.tables import audit, audit_checkpoints
 
         return AuditLog("operator", audit, audit_checkpoints,
                         ("at", "actor", "action", "phone_number", "identification_code",
-                         "request_id", "detail"), lock_key=0x6E756D6964_01)
+                         "request_id", "detail"), lock_key=0x6E756D6964_01, name="operator")
     from numident.messenger.tables import account_audit, account_audit_checkpoints
 
     return AuditLog("messenger", account_audit, account_audit_checkpoints,
                     ("account_id", "at", "from_state", "to_state", "reason", "phone_number",
-                     "detail", "operator_inn"), lock_key=0x6E756D6964_02)
+                     "detail", "operator_inn"), lock_key=0x6E756D6964_02, name="messenger")
+
+
+def possession_log() -> AuditLog:
+    """The messenger's second chain: ``possession_audit`` (each code sent, provider failure
+    and refusal), with checkpoints of its own named ``messenger-possession``."""
+    from numident.messenger.tables import possession_audit, possession_audit_checkpoints
+
+    return AuditLog("messenger", possession_audit, possession_audit_checkpoints,
+                    ("at", "account_id", "phone_number", "client_address", "channel", "event",
+                     "reason", "detail"), lock_key=0x6E756D6964_03, name="messenger-possession")
+
+
+def audit_logs(side: Side) -> tuple[AuditLog, ...]:
+    """Every chained audit table of ``side``, in the order they are sealed and verified."""
+    return (audit_log(side),) if side == "operator" else (audit_log(side), possession_log())

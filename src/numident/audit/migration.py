@@ -8,11 +8,12 @@ are at this revision), so later changes to the models cannot change what it does
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
 
-from numident.audit.log import AuditLog, audit_log
+from numident.audit.log import AuditLog, audit_log, possession_log
 from numident.audit.sealer import lock_chain, seal_batch
 from numident.storage.append_only import allow_changes, forbid_changes
 from numident.storage.types import UtcDateTime
@@ -70,7 +71,7 @@ def _as_of_now(chain: AuditLog) -> AuditLog:
                sa.Column("hash", sa.String(64)),
                *(sa.Column(name, source.c[name].type) for name in chain.content)]
     table = sa.Table(source.name, sa.MetaData(), *columns)
-    return AuditLog(chain.side, table, chain.checkpoints, chain.content, chain.lock_key)
+    return replace(chain, table=table)
 
 
-__all__ = ["audit_log", "chain_table", "unchain_table"]
+__all__ = ["audit_log", "chain_table", "possession_log", "unchain_table"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -86,7 +87,7 @@ def checkpoint_if_due(conn: Connection, chain: AuditLog, key: PrivateKey, now: d
         return None
     conn.execute(checkpoints.insert().values(
         seq=tip.seq, hash=tip.hash, signed_at=now, kid=key.kid,
-        jws=sign_checkpoint(key, chain.side, tip.seq, tip.hash, now)))
+        jws=sign_checkpoint(key, chain.name, tip.seq, tip.hash, now)))
     return tip.seq
 
 
@@ -105,17 +106,19 @@ def seal(engine: Engine, chain: AuditLog, *, batch: int = BATCH, key: PrivateKey
             return tip
 
 
-async def run_sealer(engine: Engine, chain: AuditLog, key: PrivateKey, clock: Clock,
-                     stop: asyncio.Event, *, seal_seconds: float, checkpoint_seconds: float,
-                     batch: int = BATCH) -> None:
-    """Seal every ``seal_seconds`` and sign the head every ``checkpoint_seconds`` until
-    ``stop``; a failed round is logged and tried again at the next one."""
+async def run_sealer(engine: Engine, chains: Sequence[AuditLog], key: PrivateKey,
+                     clock: Clock, stop: asyncio.Event, *, seal_seconds: float,
+                     checkpoint_seconds: float, batch: int = BATCH) -> None:
+    """Seal each of ``chains`` every ``seal_seconds`` and sign its head every
+    ``checkpoint_seconds`` until ``stop``; a chain's failed round is logged and tried again
+    at the next one, and does not hold up the other chains."""
     interval = timedelta(seconds=checkpoint_seconds)
     while not stop.is_set():
-        try:
-            await asyncio.to_thread(seal, engine, chain, batch=batch, key=key,
-                                    now=clock.now(), interval=interval)
-        except Exception:  # one background round: the next one tries again
-            log.exception("audit_seal_failed", side=chain.side)
+        for chain in chains:
+            try:
+                await asyncio.to_thread(seal, engine, chain, batch=batch, key=key,
+                                        now=clock.now(), interval=interval)
+            except Exception:  # one background round: the next one tries again
+                log.exception("audit_seal_failed", side=chain.side, log=chain.name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seal_seconds)

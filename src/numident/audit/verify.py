@@ -94,7 +94,7 @@ def _walk(entries: Iterator[Any], checkpoints: Iterator[Any], chain: AuditLog,
         problem = walk.step(values["seq"], values["hash"], chain.entry(values), where)
         signs: Checkpoint | None = None
         while problem is None and pending is not None and pending.seq <= walk.seq:
-            problem, signs = _check(walk, pending, keys, chain.side)
+            problem, signs = _check(walk, pending, keys, chain.name)
             last, signed = signs or last, signed + 1
             pending = next(checkpoints, None)
         if problem is not None:
@@ -102,7 +102,7 @@ def _walk(entries: Iterator[Any], checkpoints: Iterator[Any], chain: AuditLog,
         if visit is not None:
             visit(walk, signs)
     if pending is not None:
-        problem, _ = _check(walk, pending, keys, chain.side)
+        problem, _ = _check(walk, pending, keys, chain.name)
         assert problem is not None  # it names an entry past the end of the chain
         return Broken(problem, walk.seq, last)
     return Verified(walk.seq, last, signed, 0)

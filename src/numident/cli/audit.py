@@ -1,9 +1,10 @@
 """``numident operator audit ...``, ``numident messenger audit verify`` and
-``numident audit verify-export``: the hash chain of each side's audit trail (docs/audit.md).
+``numident audit verify-export``: the hash chains of each side's audit trails (docs/audit.md).
 
-``verify`` exits 0 when the chain holds and 1 naming the first entry that was changed,
-removed or inserted; ``export`` writes a period's bundle; ``verify-export`` checks one offline
-(exit 1 naming what is wrong). A bad date, a reversed period or one in the future is exit 2.
+``verify`` exits 0 when every chain of the side holds and 1 naming, for each broken one, the
+first entry that was changed, removed or inserted; ``export`` writes a period's bundle;
+``verify-export`` checks one offline (exit 1 naming what is wrong). A bad date, a reversed
+period or one in the future is exit 2.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import typer
 
 from numident.audit.bundle import InvalidBundle, export, period, verify_bundle
 from numident.audit.checkpoints import key_lookup
-from numident.audit.log import Side, audit_log
+from numident.audit.log import Side, audit_log, audit_logs
 from numident.audit.verify import Broken, Verified, verify_chain
 from numident.cli.common import ConfigOption, console, database, errors, exits, settings
 from numident.client.keys import PrivateKey, ensure_private_key, load_public_key
@@ -41,29 +42,39 @@ def side_key(loaded: Settings, side: Side) -> PrivateKey:
     return organizer_key(loaded)
 
 
+TITLES = {"operator": "audit chain", "messenger": "account audit chain",
+          "messenger-possession": "possession audit chain"}
+"""How the report names each chain (by :attr:`AuditLog.name`)."""
+
+
 def _verify(side: Side, config: Path | None, public_keys: list[Path] | None) -> None:
+    """Walk every chain of ``side`` in turn (the messenger's account chain, then its
+    possession chain), report each, and exit 1 when any is broken."""
     loaded = settings(config)
-    keys = [side_key(loaded, side).public(), *(load_public_key(p) for p in public_keys or ())]
+    keys = key_lookup(side_key(loaded, side).public(),
+                      *(load_public_key(p) for p in public_keys or ()))
     with database(loaded, side) as engine:
-        result = verify_chain(engine, audit_log(side), key_lookup(*keys))
-    report(result)
+        broken = [not report(verify_chain(engine, chain, keys), TITLES[chain.name])
+                  for chain in audit_logs(side)]
+    if any(broken):
+        sys.exit(1)
 
 
-def report(result: Verified | Broken) -> None:
-    """Print what was verified; exit 1 for a broken chain."""
+def report(result: Verified | Broken, title: str = "audit chain") -> bool:
+    """Print what was verified of the chain called ``title``; False when it is broken."""
     checkpoint = result.checkpoint
     signed = (f"the last good checkpoint signs entry {checkpoint.seq} ({checkpoint.signed_at}, "
               f"key {checkpoint.kid})" if checkpoint else "no checkpoint was verified")
     if isinstance(result, Broken):
-        errors.print(f"[red]audit chain broken at entry {result.problem.seq}:[/] "
+        errors.print(f"[red]{title} broken at entry {result.problem.seq}:[/] "
                      f"{result.problem.message}", highlight=False)
         errors.print(f"entries 1..{result.verified} verified before it; {signed}",
                      highlight=False)
-        sys.exit(1)
+        return False
     if result.seq == 0:
-        console.print("audit chain empty: no entry to verify yet", highlight=False)
-        return
-    console.print(f"audit chain intact: entries 1..{result.seq} verified, "
+        console.print(f"{title} empty: no entry to verify yet", highlight=False)
+        return True
+    console.print(f"{title} intact: entries 1..{result.seq} verified, "
                   f"{result.checkpoints} checkpoints; {signed}", highlight=False)
     if checkpoint is None or checkpoint.seq < result.seq:
         after = checkpoint.seq + 1 if checkpoint else 1
@@ -72,12 +83,13 @@ def report(result: Verified | Broken) -> None:
     if result.unsealed:
         console.print(f"{result.unsealed} entries were still being written and are not "
                       "chained yet", highlight=False)
+    return True
 
 
 operator_app = typer.Typer(no_args_is_help=True,
                            help="Verify and export the gateway's tamper-evident audit trail.")
 messenger_app = typer.Typer(no_args_is_help=True,
-                            help="Verify the messenger's tamper-evident account audit trail.")
+                            help="Verify the messenger's tamper-evident audit trails.")
 app = typer.Typer(no_args_is_help=True, help="Check audit exports offline.")
 
 
@@ -91,8 +103,8 @@ def verify_operator(config: ConfigOption = None, public_key: PublicKeyOption = N
 @messenger_app.command("verify")
 @exits
 def verify_messenger(config: ConfigOption = None, public_key: PublicKeyOption = None) -> None:
-    """Walk the messenger's account audit chain: exit 0 when intact, 1 naming the first bad
-    entry."""
+    """Walk the messenger's account audit chain, then its possession audit chain: exit 0
+    when both are intact, 1 naming the first bad entry of each broken one."""
     _verify("messenger", config, public_key)
 
 

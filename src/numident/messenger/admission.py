@@ -133,7 +133,8 @@ class SendAdmission:
 def audit(conn: Connection, now: datetime, account_id: str, phone_number: str, event: str, *,
           client_address: str | None = None, channel: str | None = None,
           reason: str | None = None, detail: dict[str, Any] | None = None) -> None:
-    """One entry of the append-only possession audit trail."""
+    """One entry of the append-only possession audit trail, inserted unsealed in the caller's
+    transaction; the sealer chains it (:func:`numident.audit.log.possession_log`)."""
     conn.execute(insert(possession_audit).values(
         at=now, account_id=account_id, phone_number=phone_number, event=event,
         client_address=client_address, channel=channel, reason=reason, detail=detail))

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from numident import __version__
-from numident.audit.log import audit_log
+from numident.audit.log import audit_logs
 from numident.audit.sealer import run_sealer
 from numident.client.keys import PrivateKey
 from numident.config import Settings
@@ -129,7 +129,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
             tasks.append(asyncio.create_task(service.dispatcher.run(
                 stop, idle_interval=messenger.dispatch.poll_seconds)))
             tasks.append(asyncio.create_task(run_sealer(
-                engine, audit_log("messenger"), key, clock, stop,
+                engine, audit_logs("messenger"), key, clock, stop,
                 seal_seconds=messenger.audit.seal_seconds,
                 checkpoint_seconds=messenger.audit.checkpoint_seconds,
                 batch=messenger.audit.seal_batch)))

@@ -6,8 +6,9 @@ one PostgreSQL database in tests: ``accounts``, ``account_audit``, ``identificat
 ``bulk_identifications`` and the outbox ``messenger_outbox``.
 
 ``account_audit`` and ``possession_audit`` are append-only (SPEC rule 8): the code only ever
-inserts into them. The sealer chains each ``account_audit`` row once (``seq``, ``hash``;
-:mod:`numident.audit`), with its signed heads in ``account_audit_checkpoints``.
+inserts into them. Each is a hash chain of its own (:mod:`numident.audit`): the sealer gives
+every row its ``seq`` and ``hash`` once, and signs each chain's head into
+``account_audit_checkpoints`` and ``possession_audit_checkpoints``.
 """
 
 from __future__ import annotations
@@ -151,8 +152,11 @@ possession_audit = Table(
     Column("event", String(16), nullable=False, comment="sent | failed | refused"),
     Column("reason", String(64), nullable=True),
     Column("detail", JSON, nullable=True),
+    *chain_columns("possession_audit"),
 )
-"""Append-only: each code sent, each provider failure, each refusal and why."""
+"""Append-only and chained: each code sent, each provider failure, each refusal and why."""
+
+possession_audit_checkpoints = checkpoint_table(metadata, "possession_audit_checkpoints")
 
 bulk_identifications = Table(
     "bulk_identifications", metadata,

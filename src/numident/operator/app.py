@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from numident import __version__
-from numident.audit.log import audit_log
+from numident.audit.log import audit_logs
 from numident.audit.sealer import run_sealer
 from numident.camara.app import install_camara
 from numident.camara.holder_key import holder_key
@@ -144,7 +144,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, clock: Clock
                 engine, clock, base_url, lambda: gateway.on_notice(), stop,
                 op.camara.sim_swap_sweep_seconds)))
             tasks.append(asyncio.create_task(run_sealer(
-                engine, audit_log("operator"), key, clock, stop,
+                engine, audit_logs("operator"), key, clock, stop,
                 seal_seconds=op.audit.seal_seconds,
                 checkpoint_seconds=op.audit.checkpoint_seconds, batch=op.audit.seal_batch)))
             tasks.append(asyncio.create_task(registry_switch.run_recovery(

@@ -13,6 +13,7 @@ from numident.audit.log import AuditLog, Side, audit_log
 from numident.audit.sealer import seal
 from numident.client.keys import PrivateKey, generate_key
 from numident.core.accounts import AccountState
+from numident.messenger import admission
 from numident.messenger.accounts import AccountStore
 from numident.operator import audit
 from numident.storage.database import create_database_engine
@@ -44,6 +45,17 @@ def write_account_entries(engine: Engine, count: int, account_id: str = "u1") ->
             account = (store.move(conn, account, AccountState.VERIFYING_POSSESSION, at,
                                   phone_number="+79161234567") if n == 1 else
                        store.touch(conn, account, at, detail={"n": n}))
+
+
+def write_possession_entries(engine: Engine, count: int, start: datetime = START) -> None:
+    """``count`` possession audit entries through ``admission.audit``: codes sent, then a
+    refusal every third entry, one per transaction, as the code requests write them."""
+    for n in range(count):
+        with engine.begin() as conn:
+            admission.audit(conn, start + timedelta(minutes=n), f"u{n}", f"+7916100{n:04d}",
+                            "refused" if n % 3 == 2 else "sent", client_address="127.0.0.1",
+                            channel="sms", reason="number_budget" if n % 3 == 2 else None,
+                            detail={"n": n})
 
 
 def write_entries(side: Side, engine: Engine, count: int, account_id: str = "u1") -> None:
@@ -92,4 +104,5 @@ def drop_triggers(conn: Connection, table: str) -> None:
     conn.execute(text(f"DROP INDEX IF EXISTS ix_{table}_seq"))
 
 
-__all__ = ["audit_log", "checkpoint", "drop_triggers", "engine_for", "key", "write_entries"]
+__all__ = ["audit_log", "checkpoint", "drop_triggers", "engine_for", "key", "write_entries",
+           "write_possession_entries"]

@@ -3,35 +3,62 @@ the code's back (triggers dropped, rows changed with SQL) is named by ``verify``
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from audit_fixtures import checkpoint, drop_triggers, write_entries, write_operator_entries
-from sqlalchemy import Connection, Engine, select, text
+from audit_fixtures import (
+    checkpoint,
+    drop_triggers,
+    write_entries,
+    write_operator_entries,
+    write_possession_entries,
+)
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DatabaseError
 
 from numident.audit.chain import GENESIS, link
-from numident.audit.checkpoints import key_lookup, sign_checkpoint
-from numident.audit.log import Side, audit_log
-from numident.audit.sealer import seal
+from numident.audit.checkpoints import key_lookup, read, sign_checkpoint
+from numident.audit.log import AuditLog, Side, audit_log, audit_logs
+from numident.audit.sealer import run_sealer, seal
 from numident.audit.verify import Broken, Verified, verify_chain
 from numident.client.keys import PrivateKey, generate_key
+from numident.core.clock import FakeClock
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 
 SIDES: list[Side] = ["operator", "messenger"]
+CHAINS = ["operator", "messenger", "messenger-possession"]
+"""Every chain by name: the gateway's, the messenger's account and possession trails."""
 EngineFor = Callable[[Side], Engine]
 
 
-@pytest.mark.parametrize("side", SIDES)
-def test_entries_are_chained_in_the_order_they_were_written(side: Side, engine_for: EngineFor,
+def _chain(name: str) -> AuditLog:
+    return next(c for c in (*audit_logs("operator"), *audit_logs("messenger"))
+                if c.name == name)
+
+
+def _engine(engine_for: EngineFor, name: str) -> Engine:
+    return engine_for(_chain(name).side)
+
+
+def _write(name: str, engine: Engine, count: int, account_id: str = "u1") -> None:
+    """``count`` entries of chain ``name``, written the way the code writes them."""
+    if name == "messenger-possession":
+        write_possession_entries(engine, count)
+    else:
+        write_entries(_chain(name).side, engine, count, account_id)
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_entries_are_chained_in_the_order_they_were_written(name: str, engine_for: EngineFor,
                                                            key: PrivateKey) -> None:
     """Writers leave entries unsealed; the sealer numbers them 1..n in insertion order with
     the hashes the chain's rule gives, and verify finds the chain intact."""
-    engine = engine_for(side)
-    chain = audit_log(side)
-    write_entries(side, engine, 7)
+    engine = _engine(engine_for, name)
+    chain = _chain(name)
+    _write(name, engine, 7)
     with engine.connect() as conn:
         assert conn.execute(select(chain.table.c.seq).where(chain.table.c.seq.is_not(None))
                             ).all() == []
@@ -47,13 +74,13 @@ def test_entries_are_chained_in_the_order_they_were_written(side: Side, engine_f
     assert result == Verified(seq=7, checkpoint=None, checkpoints=0, unsealed=0)
 
 
-@pytest.mark.parametrize("side", SIDES)
-def test_triggers_let_only_the_sealer_set_seq_and_hash_once(side: Side,
+@pytest.mark.parametrize("name", CHAINS)
+def test_triggers_let_only_the_sealer_set_seq_and_hash_once(name: str,
                                                            engine_for: EngineFor) -> None:
     """Content cannot be updated or deleted, nor a sealed entry resealed, through SQL."""
-    engine = engine_for(side)
-    chain = audit_log(side)
-    write_entries(side, engine, 2)
+    engine = _engine(engine_for, name)
+    chain = _chain(name)
+    _write(name, engine, 2)
     table = chain.table.name
     with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
         conn.execute(text(f"UPDATE {table} SET at = at WHERE id = 1"))
@@ -66,9 +93,18 @@ def test_triggers_let_only_the_sealer_set_seq_and_hash_once(side: Side,
     assert isinstance(verify_chain(engine, chain, key_lookup()), Verified)
 
 
+CHANGED = {"audit": "actor", "account_audit": "to_state", "possession_audit": "event"}
+"""The column that ``_change`` rewrites in each table."""
+COLUMNS = {  # what ``_insert`` copies
+    "audit": "at, actor, action, phone_number, identification_code, request_id, detail",
+    "account_audit": "account_id, at, from_state, to_state, reason, phone_number, detail",
+    "possession_audit": "at, account_id, phone_number, client_address, channel, event, "
+                        "reason, detail",
+}
+
+
 def _change(conn: Connection, table: str, seq: int = 3) -> None:
-    column = "actor" if table == "audit" else "to_state"
-    conn.execute(text(f"UPDATE {table} SET {column} = 'identified' WHERE seq = {seq}"))
+    conn.execute(text(f"UPDATE {table} SET {CHANGED[table]} = 'identified' WHERE seq = {seq}"))
 
 
 def _remove(conn: Connection, table: str) -> None:
@@ -77,9 +113,7 @@ def _remove(conn: Connection, table: str) -> None:
 
 def _insert(conn: Connection, table: str) -> None:
     """A row copied in under a number the chain already gave, with the hash it carries."""
-    columns = ("at, actor, action, phone_number, identification_code, request_id, detail, "
-               "seq, hash") if table == "audit" else (
-               "account_id, at, from_state, to_state, reason, phone_number, detail, seq, hash")
+    columns = f"{COLUMNS[table]}, seq, hash"
     conn.execute(text(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} "
                       "WHERE seq = 3"))
 
@@ -105,15 +139,15 @@ TAMPERING = {  # what is done, the entry named, how, entries verified before, th
 }
 
 
-@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize("name", CHAINS)
 @pytest.mark.parametrize("scenario", sorted(TAMPERING))
 def test_verify_names_the_first_entry_tampered_with_behind_the_triggers(
-        side: Side, scenario: str, engine_for: EngineFor, key: PrivateKey) -> None:
+        name: str, scenario: str, engine_for: EngineFor, key: PrivateKey) -> None:
     """With the triggers dropped, a row is changed, removed, inserted or moved with SQL:
     verify stops at that entry, names it, and reports what it verified before it."""
-    engine = engine_for(side)
-    chain = audit_log(side)
-    write_entries(side, engine, 6)
+    engine = _engine(engine_for, name)
+    chain = _chain(name)
+    _write(name, engine, 6)
     checkpoint(engine, chain, key)
     tamper, seq, kind, verified, words = TAMPERING[scenario]
     with engine.begin() as conn:
@@ -125,16 +159,16 @@ def test_verify_names_the_first_entry_tampered_with_behind_the_triggers(
     assert words in result.problem.message
 
 
-@pytest.mark.parametrize("side", SIDES)
+@pytest.mark.parametrize("name", CHAINS)
 def test_a_chain_rehashed_after_an_edit_fails_at_its_checkpoint(
-        side: Side, engine_for: EngineFor, key: PrivateKey) -> None:
+        name: str, engine_for: EngineFor, key: PrivateKey) -> None:
     """Whoever knows the rule can recompute every hash after changing an entry; the head
     the key signed before shows it, and the report says the last checkpoint that held."""
-    engine = engine_for(side)
-    chain = audit_log(side)
-    write_entries(side, engine, 3)
+    engine = _engine(engine_for, name)
+    chain = _chain(name)
+    _write(name, engine, 3)
     checkpoint(engine, chain, key, datetime(2026, 11, 2, tzinfo=UTC))
-    write_entries(side, engine, 3, account_id="u2")
+    _write(name, engine, 3, account_id="u2")
     checkpoint(engine, chain, key, datetime(2026, 11, 3, tzinfo=UTC))
     with engine.begin() as conn:
         drop_triggers(conn, chain.table.name)
@@ -153,16 +187,16 @@ def test_a_chain_rehashed_after_an_edit_fails_at_its_checkpoint(
     assert "changed, removed, inserted or reordered" in result.problem.message
 
 
-@pytest.mark.parametrize("side", SIDES)
-def test_a_forged_checkpoint_is_named(side: Side, engine_for: EngineFor,
+@pytest.mark.parametrize("name", CHAINS)
+def test_a_forged_checkpoint_is_named(name: str, engine_for: EngineFor,
                                       key: PrivateKey) -> None:
     """A checkpoint replaced by one signed with another key does not count."""
-    engine = engine_for(side)
-    chain = audit_log(side)
-    write_entries(side, engine, 4)
+    engine = _engine(engine_for, name)
+    chain = _chain(name)
+    _write(name, engine, 4)
     checkpoint(engine, chain, key)
     table = chain.checkpoints.name
-    forged = sign_checkpoint(generate_key(), side, 4, "00" * 32, datetime.now(UTC))
+    forged = sign_checkpoint(generate_key(), name, 4, "00" * 32, datetime.now(UTC))
     with engine.begin() as conn:
         drop_triggers(conn, table)
         conn.execute(text(f"UPDATE {table} SET jws = :jws WHERE seq = 4"), {"jws": forged})
@@ -223,3 +257,59 @@ def test_the_migration_chains_the_entries_already_written(side: Side, database_u
     assert verify_chain(engine, chain, key_lookup(key.public()), seal_first=False) == \
         Verified(seq=5, checkpoint=None, checkpoints=0, unsealed=0)
     engine.dispose()
+
+
+def test_the_migration_chains_the_possession_entries_already_written(
+        database_url: str, key: PrivateKey) -> None:
+    """Revision 0008 chains the possession trail written before it, in id order, and keeps
+    it append-only."""
+    engine = create_database_engine(database_url)
+    upgrade(engine, "messenger", "0006")
+    with engine.begin() as conn:
+        for minute in range(4):
+            conn.execute(text("INSERT INTO possession_audit (at, account_id, phone_number, "
+                              "event, detail) VALUES (:at, 'u1', '+79160000001', 'sent', "
+                              "'{\"n\": 1}')"),
+                         {"at": datetime(2026, 1, 1, 0, minute, tzinfo=UTC)})
+    upgrade(engine, "messenger")
+    chain = _chain("messenger-possession")
+    with engine.connect() as conn:
+        assert conn.execute(select(chain.table.c.id, chain.table.c.seq)
+                            .order_by(chain.table.c.id)).all() == [(n, n) for n in range(1, 5)]
+    with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("UPDATE possession_audit SET event = 'refused' WHERE id = 1"))
+    assert verify_chain(engine, chain, key_lookup(key.public()), seal_first=False) == \
+        Verified(seq=4, checkpoint=None, checkpoints=0, unsealed=0)
+    engine.dispose()
+
+
+def test_the_background_sealer_seals_and_signs_both_messenger_chains(
+        engine_for: EngineFor, key: PrivateKey) -> None:
+    """The messenger server's one sealer takes the account chain and the possession chain
+    in turn: one round chains both and signs a checkpoint of each under its own name."""
+    engine = engine_for("messenger")
+    write_entries("messenger", engine, 2)
+    write_possession_entries(engine, 3)
+    chains = audit_logs("messenger")
+
+    async def one_round() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_sealer(engine, chains, key, FakeClock(), stop,
+                                              seal_seconds=30, checkpoint_seconds=3600))
+        for _ in range(500):  # the first round runs at once; give it up to 5 seconds
+            with engine.connect() as conn:
+                if all(conn.scalar(select(func.count()).select_from(c.checkpoints))
+                       for c in chains):
+                    break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await task
+
+    asyncio.run(one_round())
+    for chain, entries in zip(chains, (2, 3), strict=True):
+        result = verify_chain(engine, chain, key_lookup(key.public()), seal_first=False)
+        assert isinstance(result, Verified), result
+        assert (result.seq, result.checkpoints, result.unsealed) == (entries, 1, 0)
+        with engine.connect() as conn:
+            token = conn.scalar(select(chain.checkpoints.c.jws))
+        assert read(token, key_lookup(key.public()), chain.name)[1]["seq"] == entries

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from audit_fixtures import checkpoint, drop_triggers, write_entries
+from audit_fixtures import checkpoint, drop_triggers, write_entries, write_possession_entries
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -26,12 +26,13 @@ def test_verify_reports_the_chain_and_names_an_edited_entry(
     engine = create_database_engine(database_url)
     upgrade(engine, side)
     runner = CliRunner()
+    title = "audit chain" if side == "operator" else "account audit chain"
     empty = runner.invoke(app, [side, "audit", "verify"], catch_exceptions=False)
-    assert (empty.exit_code, empty.output) == (0, "audit chain empty: no entry to verify yet\n")
+    assert (empty.exit_code, empty.output) == (0, EMPTY[side])
     write_entries(side, engine, 5)
     intact = runner.invoke(app, [side, "audit", "verify"], catch_exceptions=False)
     assert intact.exit_code == 0, intact.output
-    assert "audit chain intact: entries 1..5 verified, 0 checkpoints" in intact.output
+    assert f"{title} intact: entries 1..5 verified, 0 checkpoints" in intact.output
     assert "entries 1..5 are chained but not yet signed by a checkpoint" in intact.output
     table = "audit" if side == "operator" else "account_audit"
     with engine.begin() as conn:
@@ -39,8 +40,44 @@ def test_verify_reports_the_chain_and_names_an_edited_entry(
         conn.execute(text(f"DELETE FROM {table} WHERE seq = 2"))
     broken = runner.invoke(app, [side, "audit", "verify"], catch_exceptions=False)
     assert broken.exit_code == 1
-    assert "audit chain broken at entry 2: entry 2 is missing (the next is 3)" in broken.output
+    assert f"{title} broken at entry 2: entry 2 is missing (the next is 3)" in broken.output
     assert "entries 1..1 verified before it; no checkpoint was verified" in broken.output
+    engine.dispose()
+
+
+EMPTY = {"operator": "audit chain empty: no entry to verify yet\n",
+         "messenger": "account audit chain empty: no entry to verify yet\n"
+                      "possession audit chain empty: no entry to verify yet\n"}
+
+
+def test_messenger_verify_names_a_possession_entry_changed_behind_the_triggers(
+        tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The possession trail is a chain of its own: with its triggers dropped, a refusal
+    rewritten as a code sent is named by entry, id and time, after the account chain was
+    reported intact, and verify exits 1."""
+    monkeypatch.setenv("NUMIDENT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NUMIDENT_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "300")
+    engine = create_database_engine(database_url)
+    upgrade(engine, "messenger")
+    write_entries("messenger", engine, 3)
+    write_possession_entries(engine, 6)
+    runner = CliRunner()
+    intact = runner.invoke(app, ["messenger", "audit", "verify"], catch_exceptions=False)
+    assert intact.exit_code == 0, intact.output
+    assert "account audit chain intact: entries 1..3 verified" in intact.output
+    assert "possession audit chain intact: entries 1..6 verified, 0 checkpoints" \
+        in intact.output
+    with engine.begin() as conn:
+        drop_triggers(conn, "possession_audit")
+        conn.execute(text("UPDATE possession_audit SET event = 'sent', reason = NULL "
+                          "WHERE seq = 3"))
+    broken = runner.invoke(app, ["messenger", "audit", "verify"], catch_exceptions=False)
+    assert broken.exit_code == 1
+    assert "account audit chain intact: entries 1..3 verified" in broken.output
+    assert ("possession audit chain broken at entry 3: entry 3 (id 3, 2026-11-01 09:02:00) "
+            "does not match its hash") in broken.output
+    assert "entries 1..2 verified before it; no checkpoint was verified" in broken.output
     engine.dispose()
 
 
