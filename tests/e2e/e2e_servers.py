@@ -15,8 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx2
+
+if TYPE_CHECKING:
+    from numident.client.keys import PrivateKey
 
 NUMIDENT = [sys.executable, "-m", "numident"]
 
@@ -138,6 +142,23 @@ def wait_for(condition: object, timeout: float = 20.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def register_gateway(tmp_path: Path, env: dict[str, str], numbers: list[str],
+                     notice_url: str) -> PrivateKey:
+    """Through the CLI: a gateway home whose registry holds ``numbers`` (active contracts) and
+    the organizer "chat", whose notices go to ``notice_url``. Returns chat's private key."""
+    from numident.client.keys import generate_key, save_public_key
+
+    export = tmp_path / "subscribers.csv"
+    export.write_text("phone_number,contract_id,status,activated_at\n" + "".join(
+        f"{n},C-{i},active,2024-01-01\n" for i, n in enumerate(numbers)), encoding="utf-8")
+    cli(["operator", "import-subscribers", str(export)], env)
+    key = generate_key()
+    save_public_key(key.public(), tmp_path / "chat.pub.json")
+    cli(["operator", "add-organizer", "chat", "--notice-url", notice_url,
+         "--public-key", str(tmp_path / "chat.pub.json")], env)
+    return key
 
 
 ALFA_INN = "7700000016"

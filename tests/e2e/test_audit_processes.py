@@ -14,12 +14,11 @@ from pathlib import Path
 import httpx2
 import jwt as pyjwt
 import pytest
-from e2e_servers import cli, start_server, wait_for
+from e2e_servers import cli, register_gateway, start_server, wait_for
 from sqlalchemy import create_engine, func, select, text
 
 from numident.audit.log import audit_log
 from numident.client.assertions import make_client_assertion, token_request_form
-from numident.client.keys import generate_key, save_public_key
 from numident.core.clock import SystemClock
 
 NUMBERS = [f"+7916444{n:04d}" for n in range(4)]
@@ -42,14 +41,7 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
 def _identify(tmp_path: Path, env: dict[str, str]) -> tuple[int, dict[str, object]]:
     """A gateway process answers four identifications; its sealer chains their entries and
     signs the head. Returns how many entries there are and the JWKS it served."""
-    export = tmp_path / "subscribers.csv"
-    export.write_text("phone_number,contract_id,status,activated_at\n" + "".join(
-        f"{n},C-{i},active,2024-01-01\n" for i, n in enumerate(NUMBERS)), encoding="utf-8")
-    cli(["operator", "import-subscribers", str(export)], env)
-    key = generate_key()
-    save_public_key(key.public(), tmp_path / "chat.pub.json")
-    cli(["operator", "add-organizer", "chat", "--notice-url", "http://127.0.0.1:9/notices",
-         "--public-key", str(tmp_path / "chat.pub.json")], env)
+    key = register_gateway(tmp_path, env, NUMBERS, "http://127.0.0.1:9/notices")
     server = start_server("operator", env, tmp_path / "gateway.log", wait_seconds=90)
     engine = create_engine(env["NUMIDENT_DATABASE_URL"])
     chain = audit_log("operator")

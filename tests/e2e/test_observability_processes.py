@@ -12,12 +12,19 @@ from typing import Any
 
 import httpx2
 import pytest
-from e2e_servers import Receiver, Server, cli, notice_receiver, start_server, wait_for
+from e2e_servers import (
+    Receiver,
+    Server,
+    notice_receiver,
+    register_gateway,
+    start_server,
+    wait_for,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from numident import __version__
 from numident.client.assertions import make_client_assertion, token_request_form
-from numident.client.keys import PrivateKey, generate_key, save_public_key
+from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import SystemClock
 
 LOG_KEY = "0f" * 32
@@ -80,14 +87,7 @@ def gateway(tmp_path: Path, receiver: Receiver, database_url: str) -> Iterator[G
     env = {"NUMIDENT_HOME": str(tmp_path / "home"), "NUMIDENT_DATABASE_URL": database_url,
            "NUMIDENT_LOG_FORMAT": "json", "NUMIDENT_LOG_KEY": LOG_KEY,
            "NUMIDENT_OPERATOR__ADMIN_TOKEN": "e2e-admin"}
-    export = tmp_path / "subscribers.csv"
-    export.write_text("phone_number,contract_id,status,activated_at\n" + "".join(
-        f"{n},C-{i},active,2024-01-01\n" for i, n in enumerate(NUMBERS)), encoding="utf-8")
-    cli(["operator", "import-subscribers", str(export)], env)
-    key = generate_key()
-    save_public_key(key.public(), tmp_path / "chat.pub.json")
-    cli(["operator", "add-organizer", "chat", "--notice-url", receiver.url,
-         "--public-key", str(tmp_path / "chat.pub.json")], env)
+    key = register_gateway(tmp_path, env, NUMBERS, receiver.url)
     server = start_server("operator", env, tmp_path / "gateway.log")
     try:
         yield Gateway(server, key)

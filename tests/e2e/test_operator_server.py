@@ -8,10 +8,17 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from e2e_servers import Receiver, Server, cli, notice_receiver, start_server, wait_for
+from e2e_servers import (
+    Receiver,
+    Server,
+    notice_receiver,
+    register_gateway,
+    start_server,
+    wait_for,
+)
 
 from numident.client.assertions import make_client_assertion, token_request_form
-from numident.client.keys import PrivateKey, generate_key, load_public_key, save_public_key
+from numident.client.keys import PrivateKey, load_public_key
 from numident.client.signatures import NoticeVerifier
 from numident.core.clock import SystemClock
 
@@ -32,14 +39,7 @@ def installation(tmp_path: Path, receiver: Receiver, database_url: str) -> dict[
            "NUMIDENT_OPERATOR__ADMIN_TOKEN": "e2e-admin",
            "NUMIDENT_OPERATOR__DISPATCH__INITIAL_BACKOFF_SECONDS": "0.2",
            "NUMIDENT_OPERATOR__DISPATCH__LEASE_SECONDS": "2"}
-    export = tmp_path / "subscribers.csv"
-    export.write_text("phone_number,contract_id,status,activated_at\n" + "".join(
-        f"{n},C-{i},active,2024-01-01\n" for i, n in enumerate(NUMBERS)), encoding="utf-8")
-    cli(["operator", "import-subscribers", str(export)], env)
-    key = generate_key()
-    save_public_key(key.public(), tmp_path / "chat.pub.json")
-    cli(["operator", "add-organizer", "chat", "--notice-url", receiver.url,
-         "--public-key", str(tmp_path / "chat.pub.json")], env)
+    key = register_gateway(tmp_path, env, NUMBERS, receiver.url)
     return {"env": env, "key": key, "log": tmp_path / "gateway.log"}
 
 

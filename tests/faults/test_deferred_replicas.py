@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from e2e_servers import Server, cli, start_server, wait_for
+from e2e_servers import Server, register_gateway, start_server, wait_for
 from sqlalchemy import Engine, create_engine, text
 
 from numident.client.assertions import make_client_assertion, token_request_form
-from numident.client.keys import PrivateKey, generate_key, save_public_key
+from numident.client.keys import PrivateKey
 from numident.core.clock import SystemClock
 
 pytestmark = pytest.mark.postgres
@@ -35,14 +35,7 @@ def installation(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, object
            "NUMIDENT_OPERATOR__DEFERRED": "true", "NUMIDENT_OPERATOR__WORKERS": "4",
            "NUMIDENT_OPERATOR__CHECK_SECONDS": "0.02",
            "NUMIDENT_OPERATOR__LEASE_SECONDS": "3", "NUMIDENT_OPERATOR__PUBLIC_URL": PUBLIC_URL}
-    export = tmp_path / "subscribers.csv"
-    export.write_text("phone_number,contract_id,status,activated_at\n" + "".join(
-        f"{n},C-{i},active,2024-01-01\n" for i, n in enumerate(NUMBERS)), encoding="utf-8")
-    cli(["operator", "import-subscribers", str(export)], env)
-    key = generate_key()
-    save_public_key(key.public(), tmp_path / "chat.pub.json")
-    cli(["operator", "add-organizer", "chat", "--notice-url", "http://127.0.0.1:9/notices",
-         "--public-key", str(tmp_path / "chat.pub.json")], env)
+    key = register_gateway(tmp_path, env, NUMBERS, "http://127.0.0.1:9/notices")
     engine = create_engine(postgres_url)
     yield {"env": env, "key": key, "tmp": tmp_path, "engine": engine}
     engine.dispose()
