@@ -15,6 +15,7 @@ import pytest
 from e2e_servers import (
     Receiver,
     Server,
+    cli,
     notice_receiver,
     register_gateway,
     start_server,
@@ -26,6 +27,7 @@ from numident import __version__
 from numident.client.assertions import make_client_assertion, token_request_form
 from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import SystemClock
+from numident.demo.data import write_plan
 
 LOG_KEY = "0f" * 32
 NUMBERS = ["+79165550000", "+79165550001"]
@@ -208,6 +210,8 @@ def test_messenger_service_logs_json_and_counts_its_requests(tmp_path: Path) -> 
     for a number change, a refused backend token logged, and its outbox and request metrics."""
     env = {"NUMIDENT_HOME": str(tmp_path / "home"), "NUMIDENT_LOG_FORMAT": "json",
            "NUMIDENT_LOG_KEY": LOG_KEY, "NUMIDENT_MESSENGER__API_TOKEN": "backend-secret"}
+    # Codes go only to numbers of the plan's mobile ranges.
+    cli(["messenger", "import-plan", str(write_plan(tmp_path / "plan.csv"))], env)
     server = start_server("messenger", env, tmp_path / "messenger.log")
     try:
         refused = httpx2.get(f"{server.url}/messenger/v1/accounts/alice",
