@@ -26,7 +26,7 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 # Two processes share the suites, a test file to each at a time; the fault scenarios, whose
-# latency bounds a second process would skew, run after them alone.
+# latency bounds the rest of the suite would skew, run after it, among themselves.
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report= --ignore=tests/faults tests
-	$(BIN)/pytest --cov --cov-append --cov-report=term:skip-covered tests/faults
+	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-append --cov-report=term:skip-covered tests/faults
