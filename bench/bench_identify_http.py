@@ -214,6 +214,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def written_bytes(pid: int) -> int:
+    """Bytes a process has caused to be written to storage (``write_bytes`` of /proc/PID/io):
+    with SQLite, the WAL frames and checkpoints of every commit. It does not depend on how
+    busy the machine is, unlike the timings."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
 def run_wrk(args: Any, url: str, script: Path, seconds: float) -> dict[str, Any]:
     command = pinned(args.client_cpu, ["wrk", "-t", "1", "-c", str(args.concurrency),
                                        "-d", f"{max(1, round(seconds))}s", "--timeout", "10s", "-s",
@@ -233,8 +243,9 @@ def measure(args: Any, label: str, pid: int, url: str, script: Path,
                                 str(pid), "--duration", str(args.duration), "--rate", "200",
                                 "--gil", "--format", "raw", "--output", profile,
                                 "--nonblocking"], stdout=subprocess.DEVNULL)
-    before = cpu_seconds(pid)
+    before, written = cpu_seconds(pid), written_bytes(pid)
     result = run_wrk(args, url, script, args.duration)
+    written = written_bytes(pid) - written
     if spy is not None:
         spy.wait()
     result["server_cpu"] = (cpu_seconds(pid) - before) / (result["duration_us"] / 1e6)
@@ -243,6 +254,7 @@ def measure(args: Any, label: str, pid: int, url: str, script: Path,
     # The server's own CPU per answer: on a shared machine the CPU it got varies from run to
     # run, what each answer costs much less.
     result["cpu_per_request_us"] = result["server_cpu"] * 1e6 / result["rps"] if ok else 0.0
+    result["written_per_request"] = written / ok if ok else 0.0
     result["label"] = label
     return result
 
@@ -254,7 +266,9 @@ def show(result: dict[str, Any]) -> None:
           f"p50 {result['p50_us'] / 1000:7.2f} ms"
           f"   p90 {result['p90_us'] / 1000:7.2f} ms   p99 {result['p99_us'] / 1000:7.2f} ms"
           f"   max {result['max_us'] / 1000:7.1f} ms   server CPU {result['server_cpu']:4.0%}"
-          f" ({result['cpu_per_request_us']:5.0f} us/request)   errors {errors}", flush=True)
+          f" ({result['cpu_per_request_us']:5.0f} us/request)   errors {errors}"
+          + (f"   storage writes {result['written_per_request'] / 1024:5.1f} KiB/request"
+             if result["written_per_request"] else ""), flush=True)
 
 
 def main(args: Any) -> None:

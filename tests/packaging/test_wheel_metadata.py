@@ -18,7 +18,7 @@ ROOT = Path(__file__).parents[2]
 SERVER_DISTRIBUTIONS = {"fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg",
                         "nats-py", "numpy", "rapidfuzz", "prometheus-client", "typer", "rich",
                         "pydantic", "pydantic-settings", "phonenumbers", "structlog",
-                        "rfc8785", "tomli-w", "jinja2"}
+                        "rfc8785", "tomli-w", "jinja2", "uuid-utils"}
 OTEL_DISTRIBUTIONS = {"opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http",
                       "opentelemetry-instrumentation-fastapi",
                       "opentelemetry-instrumentation-sqlalchemy"}

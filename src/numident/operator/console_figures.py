@@ -21,13 +21,11 @@ from sqlalchemy import (
     case,
     extract,
     func,
-    literal_column,
     select,
 )
 
-from numident.core.identification import RequestStatus
+from numident.operator.tables import PENDING, organizers
 from numident.operator.tables import identification_requests as requests
-from numident.operator.tables import organizers
 from numident.storage.database import read_only
 
 EDGES = (1.0, 10.0, 60.0, 300.0, 900.0)
@@ -61,10 +59,6 @@ def _minute(engine: Engine, column: Any) -> ColumnElement[str]:
     if engine.dialect.name == "sqlite":
         return func.substr(column, 1, 16)
     return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24:MI")
-
-
-PENDING = requests.c.status == literal_column(f"'{RequestStatus.PENDING.value}'")
-"""Written as a literal, so that the planner may use the partial index of pending requests."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, select
 
-from numident.core.identification import RequestStatus
+from numident.operator.tables import PENDING
 from numident.operator.tables import deferred_replicas as replicas
 from numident.operator.tables import identification_requests as requests
 from numident.storage.database import read_only, write_transaction
@@ -28,15 +28,12 @@ class Queue:
     """Those whose deadline has not passed: the work ahead of a new request."""
 
 
-_PENDING = requests.c.status == RequestStatus.PENDING.value
-
-
 def queue(engine: Engine, now: datetime) -> Queue:
     with read_only(engine) as conn:
         row = conn.execute(select(
             func.count(),
             func.count().filter(requests.c.answer_due > now),
-        ).where(_PENDING)).one()
+        ).where(PENDING)).one()
     return Queue(int(row[0]), int(row[1]))
 
 

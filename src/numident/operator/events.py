@@ -10,7 +10,6 @@ line (CAMARA SIM Swap subscriptions). An event with an id already recorded chang
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from numident.operator.tables import (
     usages,
 )
 from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.storage.ids import new_id
 
 NOTICE_KIND = "notice"
 """The outbox kind of notices to organizers."""
@@ -53,7 +53,7 @@ def record_event(engine: Engine, kind: NoticeType, phone_number: str, *, occurre
     ``phone_number`` must already be E.164. The number must be in the registry (an event about
     a number the operator never served is refused with :class:`NotFound`).
     """
-    event_id = event_id or str(uuid.uuid4())
+    event_id = event_id or new_id()
     with engine.begin() as conn:
         if conn.execute(select(lifecycle_events.c.event_id)
                         .where(lifecycle_events.c.event_id == event_id)).first():
@@ -177,7 +177,7 @@ def _queue_notices(conn: Connection, notified: Sequence[Notified], *, occurred_a
     messages = []
     entries = []
     for kind, phone_number, code, organizer, notice_url in notified:
-        notice_id = str(uuid.uuid4())
+        notice_id = new_id()
         body = cloudevent(notice_id, kind, notice_source, phone_number, code, occurred_at,
                           event_id)
         messages.append(OutboxMessage(

@@ -17,7 +17,6 @@ settles a request whose deadline has passed as ``expired`` instead of answering 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,10 +50,11 @@ from numident.core.identification import (
 )
 from numident.errors import NotFound
 from numident.operator import audit
+from numident.operator.tables import PENDING, organizers, subscribers, usages
 from numident.operator.tables import identification_requests as requests
-from numident.operator.tables import organizers, subscribers, usages
 from numident.storage.database import read_only, write_transaction
 from numident.storage.dialect import in_one_statement, upsert
+from numident.storage.ids import new_id
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ def _pending_for(conn: Connection, organizer: Organizer,
     return {(r.phone_number, r.identification_code): RequestView.from_row(r)
             for r in conn.execute(select(requests).where(
                 requests.c.organizer_id == organizer.id,
-                requests.c.status == RequestStatus.PENDING.value,
+                PENDING,
                 tuple_(requests.c.phone_number, requests.c.identification_code).in_(keys)))}
 
 
@@ -277,7 +277,7 @@ def claim_pending(engine: Engine, limit: int, lease_seconds: float,
     """
     candidates = (
         select(requests.c.request_id)
-        .where(requests.c.status == RequestStatus.PENDING.value, requests.c.answer_due > now,
+        .where(PENDING, requests.c.answer_due > now,
                or_(requests.c.lease_until.is_(None), requests.c.lease_until <= now))
         .order_by(requests.c.answer_due).limit(limit)
         .with_for_update(skip_locked=True))  # rendered on PostgreSQL only
@@ -302,7 +302,7 @@ def answer_pending(engine: Engine, request_ids: Sequence[str],
         rows = conn.execute(
             select(requests, requests.c.organizer_id)
             .where(requests.c.request_id.in_(request_ids),
-                   requests.c.status == RequestStatus.PENDING.value)).all()
+                   PENDING)).all()
         statuses = lookup(conn, [r.phone_number for r in rows])
         answered: list[RequestView] = []
         for row in rows:
@@ -314,7 +314,7 @@ def answer_pending(engine: Engine, request_ids: Sequence[str],
             written = conn.execute(
                 update(requests)
                 .where(requests.c.request_id == view.request_id,
-                       requests.c.status == RequestStatus.PENDING.value)
+                       PENDING)
                 .values(status=view.status.value, result=view.result, answered_at=now,
                         lease_until=None))
             if written.rowcount != 1:
@@ -337,7 +337,7 @@ def expire_overdue(engine: Engine, now: datetime) -> list[RequestView]:
     # Looked for in a snapshot first: most rounds find none and need not take the write lock.
     with read_only(engine) as conn:
         overdue = conn.execute(select(requests.c.request_id).where(
-            requests.c.status == RequestStatus.PENDING.value,
+            PENDING,
             requests.c.answer_due <= now)).scalars().all()
     if not overdue:
         return []
@@ -351,7 +351,7 @@ def _expire(conn: Connection, request_ids: Sequence[str], now: datetime) -> list
     rows = conn.execute(
         update(requests)
         .where(requests.c.request_id.in_(request_ids),
-               requests.c.status == RequestStatus.PENDING.value)
+               PENDING)
         .values(status=RequestStatus.EXPIRED.value, lease_until=None)
         .returning(*requests.c)).all()
     names = {o.id: o.name for o in conn.execute(select(organizers.c.id, organizers.c.name)
@@ -367,7 +367,7 @@ def _expire(conn: Connection, request_ids: Sequence[str], now: datetime) -> list
 def count_pending(engine: Engine) -> int:
     with read_only(engine) as conn:
         return int(conn.execute(select(func.count()).select_from(requests)
-                                .where(requests.c.status == RequestStatus.PENDING.value))
+                                .where(PENDING))
                    .scalar_one())
 
 
@@ -478,7 +478,7 @@ def _organizer_name(conn: Connection, organizer_id: int) -> str:
 
 
 def _new(item: Item, now: datetime, deadline: timedelta) -> RequestView:
-    return RequestView(str(uuid.uuid4()), item.phone_number, item.identification_code,
+    return RequestView(new_id(), item.phone_number, item.identification_code,
                        RequestStatus.PENDING, None, now, answer_due(now, deadline), None)
 
 

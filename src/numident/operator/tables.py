@@ -35,6 +35,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    literal_column,
     text,
 )
 
@@ -256,17 +257,24 @@ identification_requests = Table(
     Column("answered_at", UtcDateTime, nullable=True),
     Column("lease_until", UtcDateTime, nullable=True,
            comment="a pending request is being checked by one replica until then"),
-    Index("ix_identification_requests_pending", "status", "answer_due"),
+    # Every request is written once and most are answered at once, so the indexes are kept
+    # to what reads need: the pending ones (the deferred queue, by deadline; a repeat of a
+    # pending request, by key) are indexed only while pending, in partial indexes that a
+    # request leaves when it is answered; the rest is found by id, or by time.
+    Index("ix_identification_requests_pending", "answer_due",
+          sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
     # Time windows (the console's traffic per minute and answer times) read a range of it,
     # never the whole table, which grows with every request.
     Index("ix_identification_requests_received_at", "received_at"),
-    Index("ix_identification_requests_key", "organizer_id", "phone_number",
-          "identification_code"),
     # One pending request per (organizer, number, code): a repeat returns the pending one.
     Index("uq_identification_requests_pending", "organizer_id", "phone_number",
           "identification_code", unique=True, sqlite_where=text("status = 'pending'"),
           postgresql_where=text("status = 'pending'")),
 )
+
+PENDING = identification_requests.c.status == literal_column("'pending'")
+"""``status = 'pending'``, spelled as in the partial indexes above: a query must carry the
+literal for the planners to use them (SQLite's never sees a bound parameter's value)."""
 
 usages = Table(
     "usages", metadata,

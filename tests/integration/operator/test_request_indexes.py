@@ -1,0 +1,108 @@
+"""The identification path reads identification_requests through its indexes only.
+
+The table takes a row per request and keeps it, so a statement that scans it in full gets
+slower with every request ever answered. Every statement the gateway sends about the table
+while answering at once, accepting a deferred request, returning a pending repeat, answering
+the queue, expiring what is overdue and reading a request back is captured, and its plan is
+asked for: SQLite's ``EXPLAIN QUERY PLAN`` must not ``SCAN`` the table (reading a partial
+index of the pending requests whole is fine: it holds no answered row), and PostgreSQL's
+``EXPLAIN`` with sequential scans priced out must not fall back to one (which it does only
+when no index can serve the statement). The indexes it may use are few on purpose
+(migration 0015): the partial ones of pending requests serve a statement only when it spells
+``status = 'pending'`` as they do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from operator_harness import SUBSCRIBERS, Harness, HarnessFactory
+from sqlalchemy import Engine, event, text
+
+from numident.core.clock import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+TABLE = "identification_requests"
+PARTIAL = ("ix_identification_requests_pending", "uq_identification_requests_pending")
+"""Indexes of the pending requests only: reading one of them whole reads no answered row."""
+
+
+def capture(engine: Engine) -> list[tuple[str, Any]]:
+    """Start recording the statements ``engine`` sends that name the requests table."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> None:
+        if TABLE in statement and not executemany and not statement.lstrip().upper().startswith(
+                "INSERT"):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    return seen
+
+
+def full_scans(engine: Engine, statements: Sequence[tuple[str, Any]]) -> list[str]:
+    """The statements whose plan reads every row of the requests table."""
+    found = []
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        if engine.dialect.name == "postgresql":
+            cursor.execute("SET enable_seqscan = off")
+        for statement, parameters in dict(statements).items():
+            if engine.dialect.name == "sqlite":
+                cursor.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                plan = [row[3] for row in cursor.fetchall()]
+                scanned = any(step.startswith(f"SCAN {TABLE}")
+                              and not any(index in step for index in PARTIAL) for step in plan)
+            else:
+                cursor.execute(f"EXPLAIN {statement}", parameters)
+                plan = [row[0] for row in cursor.fetchall()]
+                scanned = any(f"Seq Scan on {TABLE}" in step for step in plan)
+            if scanned:
+                found.append(statement + "\n  " + "\n  ".join(plan))
+        conn.rollback()
+    return found
+
+
+async def test_no_statement_of_the_request_path_scans_every_request(
+        make_gateway: HarnessFactory) -> None:
+    clock = FakeClock()
+    h: Harness = await make_gateway(deferred=True, clock=clock)
+    h.import_csv(SUBSCRIBERS)
+    engine = h.gateway.engine
+    # Enough answered requests that a planner weighs an index against a scan.
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO identification_requests (request_id, organizer_id, phone_number, "
+            "identification_code, status, result, received_at, answer_due, answered_at) "
+            "SELECT 'old-' || n, (SELECT min(id) FROM organizers), '+79160000000', "
+            "'old-' || n, 'answered', 'confirmed', :at, :at, :at FROM ("
+            + ("SELECT generate_series(1, 2000) AS n" if engine.dialect.name == "postgresql"
+               else "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s "
+                    "WHERE n < 2000) SELECT n FROM s") + ") AS numbers"),
+            {"at": clock.now() - timedelta(days=1)})
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"ANALYZE {TABLE}"))
+    statements = capture(engine)
+
+    deferred = (await h.identify("+79161234567", "user-1")).json()
+    repeat = (await h.identify("+79161234567", "user-1")).json()
+    assert repeat["requestId"] == deferred["requestId"]
+    assert (await h.identify("+79161234568", "user-2")).status_code == 202
+    assert await h.gateway.answer_due_batch() is False
+    clock.advance(60)
+    overdue = (await h.identify("+79161234569", "user-3")).json()
+    clock.advance(30 * 60)
+    await h.gateway.answer_due_batch()
+    polled = await h.client.get(f"/identification/v1/requests/{overdue['requestId']}",
+                                headers=await h.auth())
+    assert polled.json()["status"] == "expired"
+
+    assert len({s for s, _ in statements}) >= 5, statements
+    assert full_scans(engine, statements) == []
