@@ -1,6 +1,6 @@
 """Fixtures for the outbox integration tests; test modules import them explicitly::
 
-    from outbox_fixtures import anyio_backend, outbox_fixture  # noqa: F401
+    from outbox_fixtures import outbox_fixture  # noqa: F401
 
 (fixtures are registered under their ``name``, e.g. ``outbox``; the function names differ so
 that test parameters do not shadow the imports).
@@ -27,10 +27,6 @@ NATS_URL = os.environ.get("NUMIDENT_TEST_NATS_URL", "nats://127.0.0.1:4222")
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture(name="outbox")

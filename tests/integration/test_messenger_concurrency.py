@@ -24,10 +24,6 @@ READERS, READS_EACH = 24, 10
 WRITERS, WRITES_EACH = 12, 8
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 async def _put(api: httpx2.AsyncClient, account: str, n: int) -> int:
     response = await api.put(f"/messenger/v1/accounts/{account}/phone-number",

@@ -19,10 +19,6 @@ from numident.operator.events import record_event
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 def figure(html: str, element_id: str) -> str:
     found = re.search(rf'id="{re.escape(element_id)}">([^<]*)<', html)

@@ -34,10 +34,6 @@ NUMBER = "+79161234567"
 NEW_NUMBER = "+79161234568"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 def usage_statuses(setup: Exchange) -> dict[tuple[str, str], str]:
     with setup.gateway_engine.connect() as conn:

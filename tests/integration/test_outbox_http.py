@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import httpx2
 import pytest
-from outbox_fixtures import T0, anyio_backend, commit, message, outbox_fixture  # noqa: F401
+from outbox_fixtures import T0, commit, message, outbox_fixture  # noqa: F401
 
 from numident.core.clock import FakeClock
 from numident.outbox import DeliveryOutcome, Dispatcher, RetryPolicy, SqlOutbox, Verdict

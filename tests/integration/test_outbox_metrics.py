@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from outbox_fixtures import T0, anyio_backend, commit, message, outbox_fixture  # noqa: F401
+from outbox_fixtures import T0, commit, message, outbox_fixture  # noqa: F401
 from prometheus_client import CollectorRegistry
 from sqlalchemy.exc import DBAPIError
 

@@ -12,7 +12,6 @@ import pytest
 from outbox_fixtures import (  # noqa: F401
     T0,
     NatsStream,
-    anyio_backend,
     commit,
     message,
     nats_stream_fixture,

@@ -37,10 +37,6 @@ PREMIUM = 3
 """Each bot also tries premium-rate numbers (+7 809 ...), listed in no mobile range."""
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @contextlib.asynccontextmanager
 async def two_services(database_url: str, tmp_path: Path) -> AsyncIterator[list[FastAPI]]:

@@ -24,10 +24,6 @@ from numident.web.tracing import install_tracing, otlp_exporter
 BASE_URL = "http://127.0.0.1:8080"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @pytest.mark.anyio
 async def test_each_request_is_a_server_span_with_its_statements_as_children(

@@ -26,37 +26,19 @@ from numident.client.assertions import make_client_assertion, token_request_form
 from numident.client.keys import PrivateKey
 from numident.client.retry_after import parse_retry_after
 from numident.core.clock import Clock, SystemClock
+from numident.core.follow_up import Answer, Refused, Reply, TryLater
 from numident.core.identification import Result
+
+__all__ = ["SCOPE", "Answer", "GatewayClient", "Refused", "Reply", "TryLater", "Withdrawn"]
+# The replies are the values the follow-up rules of numident.core judge; they are this
+# client's too, and stay importable from here.
 
 SCOPE = "identification"
 
 
 @dataclass(frozen=True)
-class Answer:
-    request_id: str
-    result: Result | None
-    """None while the request is pending."""
-    received_at: datetime | None
-    answer_due: datetime | None
-
-
-@dataclass(frozen=True)
-class TryLater:
-    reason: str
-    retry_after: float | None = None
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: str
-
-
-@dataclass(frozen=True)
 class Withdrawn:
     existed: bool
-
-
-Reply = Answer | TryLater | Refused
 
 
 @dataclass

@@ -13,10 +13,33 @@ new question may identify the account.
 
 from __future__ import annotations
 
+import re
+import secrets
+from dataclasses import dataclass
 from enum import StrEnum
 
 from numident.core.notices import NoticeType
-from numident.errors import Conflict
+from numident.errors import Conflict, InvalidInput
+
+ACCOUNT_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
+"""An account id, as a JSON Schema pattern."""
+_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN.strip("^$"))
+
+
+def validate_account_id(value: str) -> str:
+    """Return ``value`` when it is 1-128 characters of ``A-Za-z0-9._:-``; raise otherwise."""
+    if _ACCOUNT_ID.fullmatch(value) is None:
+        raise InvalidInput("accountId must be 1-128 characters of A-Z a-z 0-9 . _ : -",
+                           code="INVALID_ACCOUNT_ID")
+    return value
+
+
+def new_identification_code() -> str:
+    """A fresh opaque identification code: 144 random bits, URL-safe (``A-Za-z0-9_-``).
+
+    It never derives from the user's name or number, so an operator learns nothing from it.
+    """
+    return secrets.token_urlsafe(18)
 
 
 class AccountState(StrEnum):
@@ -85,3 +108,29 @@ def state_after_notice(current: AccountState, notice: NoticeType, *,
 
 
 _BLOCKED_BY_NOTICE = frozenset({S.IDENTIFIED, S.PENDING})
+
+
+@dataclass(frozen=True)
+class NoticeEffect:
+    """What one notice does to one account it names.
+
+    ``target`` is the account's state after it (``reason``, the notice type in capitals, is
+    recorded when the state changes); ``records_sim_swap``: the swap's time is kept on the
+    account; ``voids_attempt``: the identification question in flight, if any, is voided
+    (its answer will be asked again, not trusted).
+    """
+
+    target: AccountState
+    reason: str
+    records_sim_swap: bool
+    voids_attempt: bool
+
+
+def notice_effect(current: AccountState, notice: NoticeType, *,
+                  block_on_sim_swap: bool) -> NoticeEffect:
+    """The effect of ``notice`` on an account in state ``current`` (SPEC rule 7)."""
+    return NoticeEffect(
+        target=state_after_notice(current, notice, block_on_sim_swap=block_on_sim_swap),
+        reason=notice.value.upper(),
+        records_sim_swap=notice is NoticeType.SIM_SWAPPED,
+        voids_attempt=notice_blocks(notice, block_on_sim_swap=block_on_sim_swap))

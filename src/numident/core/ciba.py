@@ -31,13 +31,12 @@ _HINTS = ("login_hint", "login_hint_token", "id_token_hint")
 
 
 class CibaRefusal(NumidentError):
-    """A refusal of the specification: ``error`` is its code (``authorization_pending``...),
-    ``status`` the HTTP status it is answered with."""
+    """A refusal of the specification: ``error`` is its code (``authorization_pending``...);
+    the OAuth endpoints decide the HTTP status that code is answered with."""
 
-    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+    def __init__(self, error: str, description: str) -> None:
         super().__init__(description, code=error.upper())
         self.error = error
-        self.status = status
 
 
 @dataclass(frozen=True)

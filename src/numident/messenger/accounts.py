@@ -12,8 +12,6 @@ current state.
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,33 +20,29 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
 
-from numident.core.accounts import AccountState, transition
+from numident.core.accounts import (
+    ACCOUNT_ID_PATTERN,
+    AccountState,
+    new_identification_code,
+    transition,
+    validate_account_id,
+)
 from numident.core.clock import rfc3339
-from numident.errors import InvalidInput
 from numident.messenger.tables import account_audit, accounts
 from numident.outbox.store import OutboxMessage, SqlOutbox
+
+__all__ = [
+    "ACCOUNT_ID_PATTERN",
+    "WEBHOOK_KIND",
+    "Account",
+    "AccountStore",
+    "Adopted",
+    "new_identification_code",
+    "validate_account_id",
+]
 from numident.storage.dialect import driver_sql, timestamp_binder
 
-ACCOUNT_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
-"""An account id, as a JSON Schema pattern."""
-_ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN.strip("^$"))
 WEBHOOK_KIND = "webhook"
-
-
-def validate_account_id(value: str) -> str:
-    """Return ``value`` when it is 1-128 characters of ``A-Za-z0-9._:-``; raise otherwise."""
-    if _ACCOUNT_ID.fullmatch(value) is None:
-        raise InvalidInput("accountId must be 1-128 characters of A-Z a-z 0-9 . _ : -",
-                           code="INVALID_ACCOUNT_ID")
-    return value
-
-
-def new_identification_code() -> str:
-    """A fresh opaque identification code: 144 random bits, URL-safe (``A-Za-z0-9_-``).
-
-    It never derives from the user's name or number, so an operator learns nothing from it.
-    """
-    return secrets.token_urlsafe(18)
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,9 @@
 An attempt is a row of ``identification_attempts``; every step is written there before the
 client waits, so a restarted process resumes each open attempt where it stood (``drive_open``).
 
-Rules of the follow-up (``next_step`` is the pure core of it):
-
-- ``confirmed`` -> ``identified``; ``not_found`` -> ``refused``;
-- a pending answer (202) is polled with backoff from ``poll_initial_seconds`` doubling up to
-  ``poll_max_seconds``;
-- a network error, timeout, 5xx, 429 or refused token is retried with the same backoff; a
-  ``Retry-After`` is honoured;
-- a request the gateway rejects for good (another 4xx) ends as ``unanswered`` with the gateway's
-  error code as the reason: the operator never answered the question;
-- no answer by the deadline -> ``unanswered``. The deadline is the gateway's ``answerDue``
-  (receipt + 20 minutes) once it is known, before that the start of the attempt + 20 minutes;
-  one last look is taken at the deadline itself.
+The rules of the follow-up are :func:`numident.core.follow_up.next_step`; here a pending answer
+(202) and a failed call are repeated with backoff from ``poll_initial_seconds`` doubling up to
+``poll_max_seconds``, and the window of a question asked anew is ``unanswered_after_seconds``.
 
 Only the attempt named on the account (``accounts.attempt_id``) may move the account; an
 attempt superseded by a number change finishes without touching it.
@@ -33,18 +24,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
 from sqlalchemy import Connection, Engine, Row, select, update
 
-from numident.client.gateway import Answer, Refused, Reply, TryLater
 from numident.config import MessengerSettings
 from numident.core.accounts import AccountState
 from numident.core.clock import Clock
-from numident.core.identification import ANSWER_DEADLINE, Result
+from numident.core.follow_up import (
+    Answer,
+    Attempt,
+    Finish,
+    Reask,
+    Refused,
+    Reply,
+    Wait,
+    next_step,
+)
 from numident.messenger.accounts import Account, AccountStore
 from numident.messenger.delivery import queue_withdrawal
 from numident.messenger.metrics import MessengerMetrics
@@ -56,94 +54,18 @@ from numident.storage.database import read_only, write_transaction
 OPEN, FINISHED, SUPERSEDED = "open", "finished", "superseded"
 NO_OPERATOR = "NO_OPERATOR"
 OPERATOR_NOT_CONFIGURED = "OPERATOR_NOT_CONFIGURED"
-DEADLINE_PASSED = "DEADLINE_PASSED"
 
 
-@dataclass(frozen=True)
-class Attempt:
-    id: str
-    account_id: str
-    phone_number: str
-    identification_code: str
-    operator_inn: str
-    request_id: str | None
-    status: str
-    started_at: datetime
-    answer_due: datetime
-    next_poll_at: datetime
-    failures: int = 0
-    polls: int = 0
-    last_error: str | None = None
-    invalidated_by: str | None = None
-    """The notice (CloudEvent id) that voided the question in flight, if one did."""
-
-    @classmethod
-    def from_row(cls, row: Row[Any]) -> Attempt:
-        return cls(row.id, row.account_id, row.phone_number, row.identification_code,
+def attempt_from_row(row: Row[Any]) -> Attempt:
+    return Attempt(row.id, row.account_id, row.phone_number, row.identification_code,
                    row.operator_inn, row.request_id, row.status, row.started_at,
                    row.answer_due, row.next_poll_at, row.failures, row.polls, row.last_error,
                    row.invalidated_by)
 
 
-@dataclass(frozen=True)
-class Finish:
-    outcome: AccountState
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class Wait:
-    seconds: float
-    attempt: Attempt
-
-
-@dataclass(frozen=True)
-class Reask:
-    """A notice overtook the question: ``voided`` is not trusted, ``attempt`` asks anew now."""
-
-    voided: Result
-    notice: str
-    attempt: Attempt
-
-
 def backoff(step: int, initial: float, maximum: float) -> float:
     """The wait before repetition ``step`` (0-based): ``initial`` doubling, capped."""
     return float(min(initial * 2 ** min(step, 60), maximum))
-
-
-def next_step(attempt: Attempt, reply: Reply, now: datetime, *, poll_initial: float,
-              poll_max: float, window: float = ANSWER_DEADLINE.total_seconds()
-              ) -> Finish | Wait | Reask:
-    """What to do after ``reply`` to ``attempt`` arrived at ``now`` (pure).
-
-    An answer to an attempt a notice voided is asked again as a new request, with a deadline
-    ``window`` seconds from ``now`` (the gateway states its own once it accepts the request).
-    """
-    if isinstance(reply, Answer) and reply.result is not None:
-        if attempt.invalidated_by is not None:
-            return Reask(reply.result, attempt.invalidated_by, replace(
-                attempt, request_id=None, invalidated_by=None, failures=0, polls=0,
-                last_error=None, answer_due=now + timedelta(seconds=window), next_poll_at=now))
-        if reply.result is Result.CONFIRMED:
-            return Finish(AccountState.IDENTIFIED, None)
-        return Finish(AccountState.REFUSED, "NOT_FOUND")
-    if isinstance(reply, Refused):
-        return Finish(AccountState.UNANSWERED, reply.reason)
-    if isinstance(reply, Answer):
-        moved = replace(attempt, request_id=reply.request_id, polls=attempt.polls + 1,
-                        answer_due=reply.answer_due or attempt.answer_due, last_error=None)
-        delay = backoff(attempt.polls, poll_initial, poll_max)
-    else:
-        assert isinstance(reply, TryLater)
-        moved = replace(attempt, failures=attempt.failures + 1, last_error=reply.reason)
-        delay = backoff(attempt.failures, poll_initial, poll_max)
-        if reply.retry_after is not None:
-            delay = max(delay, reply.retry_after)
-    remaining = (moved.answer_due - now).total_seconds()
-    if remaining <= 0:
-        return Finish(AccountState.UNANSWERED, moved.last_error or DEADLINE_PASSED)
-    delay = min(delay, remaining)
-    return Wait(delay, replace(moved, next_poll_at=now + timedelta(seconds=delay)))
 
 
 class Identifications:
@@ -161,6 +83,9 @@ class Identifications:
         self.settings = settings
         self.metrics = metrics
         self._running: set[str] = set()
+
+    def _poll_wait(self, step: int) -> float:
+        return backoff(step, self.settings.poll_initial_seconds, self.settings.poll_max_seconds)
 
     def begin(self, conn: Connection, account: Account, now: datetime) -> Account:
         """Move ``account`` (possession just proven) to ``pending`` and open its attempt.
@@ -244,7 +169,7 @@ class Identifications:
     def _load(self, attempt_id: str) -> Attempt | None:
         with read_only(self.engine) as conn:
             row = conn.execute(select(attempts).where(attempts.c.id == attempt_id)).first()
-        return Attempt.from_row(row) if row is not None else None
+        return attempt_from_row(row) if row is not None else None
 
     def _record(self, asked: Attempt, reply: Reply) -> Finish | Wait | Reask | None:
         """Judge ``reply`` against the attempt as stored now and record the step.
@@ -258,9 +183,7 @@ class Identifications:
                                .with_for_update()).first()
             if row is None or row.status != OPEN:
                 return None
-            step = next_step(Attempt.from_row(row), reply, now,
-                             poll_initial=self.settings.poll_initial_seconds,
-                             poll_max=self.settings.poll_max_seconds,
+            step = next_step(attempt_from_row(row), reply, now, wait=self._poll_wait,
                              window=self.settings.unanswered_after_seconds)
             in_force = account is not None and account.attempt_id == asked.id
             if isinstance(step, Finish):

@@ -14,7 +14,7 @@ Contract of ``NoticeIntake.receive``:
 3. A notice whose CloudEvent ``id`` this sender already delivered changes nothing and is
    answered as a duplicate (the operator's dispatcher delivers at least once).
 4. Accounts whose identification code matches *and* whose operator is the sender move per
-   ``core.accounts.state_after_notice``, whatever state they are in; a SIM swap is recorded
+   ``core.accounts.notice_effect``, whatever state they are in; a SIM swap is recorded
    in ``sim_swapped_at``. A blocking notice also voids the account's open identification
    attempt (``identification.invalidate``): its answer, when it comes, is asked again rather
    than trusted. A notice for a code we do not hold is recorded and otherwise ignored.
@@ -32,7 +32,7 @@ from numident.client.keys import PublicKey, load_public_key
 from numident.client.notices import read_notice
 from numident.client.signatures import NoticeVerifier
 from numident.config import MessengerSettings
-from numident.core.accounts import notice_blocks, state_after_notice
+from numident.core.accounts import notice_effect
 from numident.core.clock import Clock
 from numident.core.notices import NoticeType
 from numident.errors import Unauthenticated
@@ -97,19 +97,18 @@ class NoticeIntake:
             # that an answer being recorded meanwhile either sees this notice or is seen by it.
             matched = self._store.with_code(conn, operator_inn, notice.identification_code,
                                             for_update=True)
-            blocks = notice_blocks(notice.type, block_on_sim_swap=self._block_on_sim_swap)
             for account in matched:
                 detail: dict[str, Any] = {"notice": notice.event_id, "type": notice.type.value}
-                if notice.type is NoticeType.SIM_SWAPPED:
+                effect = notice_effect(account.state, notice.type,
+                                       block_on_sim_swap=self._block_on_sim_swap)
+                if effect.records_sim_swap:
                     account = self._store.touch(conn, account, now, detail=detail,
                                                 sim_swapped_at=notice.occurred_at or now)
-                if blocks and account.attempt_id is not None:
+                if effect.voids_attempt and account.attempt_id is not None:
                     invalidate(conn, account.attempt_id, notice.event_id, now)
-                target = state_after_notice(account.state, notice.type,
-                                            block_on_sim_swap=self._block_on_sim_swap)
-                if target is not account.state:
-                    self._store.move(conn, account, target, now,
-                                     reason=notice.type.value.upper(), detail=detail)
+                if effect.target is not account.state:
+                    self._store.move(conn, account, effect.target, now, reason=effect.reason,
+                                     detail=detail)
             if matched:
                 conn.execute(received_notices.update().where(
                     received_notices.c.operator_inn == operator_inn,

@@ -24,6 +24,7 @@ from numident.operator.identification import Item, Organizer, RequestView
 from numident.operator.organizers import OrganizerRecord
 from numident.operator.security import CLIENT_CREDENTIALS, OPEN_ID, bearer
 from numident.web.access_log import note_subscriber
+from numident.web.errors import error_body
 
 router = APIRouter()
 MAX_BATCH = 1000
@@ -164,7 +165,7 @@ async def create_batch(body: BatchRequest, caller: Caller, request: Request) -> 
         try:
             valid.append((index, to_item(entry)))
         except InvalidInput as exc:
-            results[index] = {"index": index, "error": exc.body()}
+            results[index] = {"index": index, "error": error_body(exc)}
     if valid:
         # A 429 refuses the whole batch: none of it was accepted, all of it may be retried.
         views = await gateway(request).submit(Organizer(caller.id, caller.name),

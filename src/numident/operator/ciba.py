@@ -222,8 +222,8 @@ class Ciba:
                 audit.write(conn, [audit.entry(now, invitation.client_id, "ciba.refused",
                                                phone_number=invitation.phone_number,
                                                detail={"error": "temporarily_unavailable"})])
-            raise CibaRefusal("temporarily_unavailable", "the subscriber cannot be asked now",
-                              status=503) from exc
+            raise CibaRefusal("temporarily_unavailable",
+                              "the subscriber cannot be asked now") from exc
 
     def _prepare(self, client_id: str, registered: frozenset[str], form: Mapping[str, str],
                  now: datetime) -> _Prepared:

@@ -17,8 +17,8 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, Select, String, literal, select, update
 
 from numident.camara import sim_swap_events
-from numident.core.identification import ContractStatus
 from numident.core.notices import NoticeType
+from numident.core.registry import change_for
 from numident.errors import NotFound
 from numident.operator import audit
 from numident.operator.tables import (
@@ -67,7 +67,7 @@ def record_event(engine: Engine, kind: NoticeType, phone_number: str, *, occurre
             event_id=event_id, type=kind.value, phone_number=phone_number,
             occurred_at=occurred_at, recorded_at=recorded_at, source=source,
             new_contract_id=new_contract_id))
-        changes = _registry_change(kind, new_contract_id, occurred_at)
+        changes = change_for(kind, occurred_at, new_contract_id).values()
         conn.execute(update(subscribers).where(subscribers.c.phone_number == phone_number)
                      .values(updated_at=recorded_at, **changes))
         conn.execute(subscriber_history.insert().values(
@@ -81,21 +81,6 @@ def record_event(engine: Engine, kind: NoticeType, phone_number: str, *, occurre
                               recorded_at=recorded_at, event_id=event_id, actor=source,
                               notice_source=notice_source)
     return EventOutcome(event_id, kind, phone_number, count, duplicate=False)
-
-
-def _registry_change(kind: NoticeType, new_contract_id: str | None,
-                     occurred_at: datetime) -> dict[str, object]:
-    if kind in (NoticeType.CONTRACT_TERMINATED, NoticeType.NUMBER_PORTED_OUT):
-        return {"status": ContractStatus.TERMINATED.value}
-    if kind is NoticeType.SIM_SWAPPED:
-        return {"sim_changed_at": occurred_at}
-    if kind in (NoticeType.NUMBER_REASSIGNED, NoticeType.HOLDER_CHANGED):
-        change: dict[str, object] = {"status": ContractStatus.ACTIVE.value,
-                                     "activated_at": occurred_at}
-        if new_contract_id:
-            change["contract_id"] = new_contract_id
-        return change
-    raise AssertionError(kind)  # pragma: no cover - NoticeType is closed
 
 
 def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,

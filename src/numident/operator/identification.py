@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from numident.core import usages as usages_rule
 from numident.core.clock import rfc3339
 from numident.core.identification import (
     ANSWER_DEADLINE,
@@ -93,7 +94,7 @@ class Item:
 _LOOKUP = select(subscribers.c.phone_number, subscribers.c.status).where(
     subscribers.c.phone_number.in_(bindparam("numbers", expanding=True)))
 _ACTIVE_USAGES = select(usages.c.id, usages.c.phone_number, usages.c.identification_code).where(
-    usages.c.organizer_id == bindparam("organizer"), usages.c.status == "active",
+    usages.c.organizer_id == bindparam("organizer"), usages.c.status == usages_rule.ACTIVE,
     usages.c.identification_code.in_(bindparam("codes", expanding=True)))
 _UPSERTS: dict[str, Insert] = {}
 _REQUEST_INSERT = requests.insert()
@@ -106,7 +107,7 @@ def _usage_upsert(conn: Connection) -> Insert:
         statement = upsert(conn, usages, ["organizer_id", "identification_code", "phone_number"],
                            ["status", "last_confirmed_at", "ended_at", "end_reason"],
                            lambda excluded: {"since": case(
-                               (usages.c.status == "active", usages.c.since),
+                               (usages.c.status == usages_rule.ACTIVE, usages.c.since),
                                else_=excluded.since)})
         _UPSERTS[conn.dialect.name] = statement
     return statement
@@ -390,9 +391,10 @@ def withdraw(engine: Engine, organizer: Organizer, identification_code: str,
             select(usages.c.id, usages.c.phone_number).where(
                 usages.c.organizer_id == organizer.id,
                 usages.c.identification_code == identification_code,
-                usages.c.status == "active")).all()
+                usages.c.status == usages_rule.ACTIVE)).all()
         if ended:
-            _end(conn, [u.id for u in ended], now, "withdrawn", "withdrawn_by_organizer")
+            _end(conn, [u.id for u in ended], now, usages_rule.WITHDRAWN,
+                 usages_rule.WITHDRAWN_BY_ORGANIZER)
             audit.write(conn, [audit.entry(now, organizer.name, "usage_withdrawn",
                                            phone_number=u.phone_number,
                                            identification_code=identification_code)
@@ -446,15 +448,18 @@ def _rounds(confirmed: Sequence[RequestView]) -> list[list[RequestView]]:
 def _record_round(conn: Connection, organizer: Organizer, confirmed: Sequence[RequestView],
                   now: datetime) -> None:
     codes = {v.identification_code: v.phone_number for v in confirmed}
-    moved = conn.execute(_ACTIVE_USAGES, {"organizer": organizer.id,
-                                          "codes": list(codes)}).all()
-    stale = [u for u in moved if codes[u.identification_code] != u.phone_number]
+    active = conn.execute(_ACTIVE_USAGES, {"organizer": organizer.id,
+                                           "codes": list(codes)}).all()
+    stale = usages_rule.after_confirmation(
+        (usages_rule.ActiveUsage(u.id, u.identification_code, u.phone_number) for u in active),
+        codes).withdraw
     if stale:
-        _end(conn, [u.id for u in stale], now, "withdrawn", "number_changed")
+        _end(conn, [u.id for u in stale], now, usages_rule.WITHDRAWN,
+             usages_rule.NUMBER_CHANGED)
     # In code order (see _rounds), each code once per round: one statement writes them all.
     conn.execute(in_one_statement(conn, _usage_upsert(conn), usages.c.id), [
         {"organizer_id": organizer.id, "identification_code": v.identification_code,
-         "phone_number": v.phone_number, "status": "active", "since": now,
+         "phone_number": v.phone_number, "status": usages_rule.ACTIVE, "since": now,
          "last_confirmed_at": now, "ended_at": None, "end_reason": None}
         for v in confirmed])
     audit.write(conn, [
@@ -463,7 +468,7 @@ def _record_round(conn: Connection, organizer: Organizer, confirmed: Sequence[Re
           for v in confirmed),
         *(audit.entry(now, organizer.name, "usage_withdrawn", phone_number=u.phone_number,
                       identification_code=u.identification_code,
-                      detail={"reason": "number_changed"}) for u in stale),
+                      detail={"reason": usages_rule.NUMBER_CHANGED}) for u in stale),
     ])
 
 

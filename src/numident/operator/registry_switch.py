@@ -73,7 +73,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from numident.core.clock import SystemClock
 from numident.core.identification import ContractStatus
-from numident.core.notices import NoticeType
+from numident.core.registry import DIFFERENCE_EVENTS, Difference
 from numident.errors import Conflict
 from numident.operator import events
 from numident.operator import tables as registry_tables
@@ -449,10 +449,8 @@ def _switch(conn: Connection, *, has_holders: bool, now: datetime, notice_source
         outcome=case((and_(live.c.contract_id == s.c.contract_id, live.c.status == s.c.status,
                            live.c.activated_at.is_not_distinct_from(s.c.activated_at)),
                       "unchanged"), (revives(s, live), "unchanged"), else_="updated"),
-        kind=case((and_(in_force, live.c.contract_id != s.c.contract_id),
-                   NoticeType.NUMBER_REASSIGNED.value),
-                  (and_(in_force, s.c.status == ContractStatus.TERMINATED.value),
-                   NoticeType.CONTRACT_TERMINATED.value), else_=None)))
+        kind=case(*((and_(in_force, _differs(difference, s, live)), kind.value)
+                    for difference, kind in DIFFERENCE_EVENTS), else_=None)))
     changed = or_(s.c.outcome.is_(None), s.c.outcome == "updated")
     stamp = literal(now, UtcDateTime)
     upsert_into = (postgresql if is_postgresql(conn.engine) else sqlite).insert
@@ -483,6 +481,13 @@ def _switch(conn: Connection, *, has_holders: bool, now: datetime, notice_source
         conn, select(s.c.phone_number, s.c.kind).where(s.c.kind.is_not(None)),
         occurred_at=now, recorded_at=now, event_id=None, actor="import",
         notice_source=notice_source)
+
+
+def _differs(difference: Difference, s: Any, live: Any) -> Any:
+    """The SQL of :func:`numident.core.registry.differences`: staged ``s`` against ``live``."""
+    if difference is Difference.OTHER_CONTRACT:
+        return live.c.contract_id != s.c.contract_id
+    return s.c.status == ContractStatus.TERMINATED.value
 
 
 def revives(s: Any, live: Any) -> Any:

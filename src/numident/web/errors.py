@@ -1,7 +1,12 @@
 """The one place where errors become HTTP responses.
 
 Every error body is ``{"status": int, "code": "STABLE_CODE", "message": str}`` (CAMARA
-Commonalities). Validation failures of the framework become 400 ``INVALID_ARGUMENT`` naming the
+Commonalities). The errors of :mod:`numident.errors` get their statuses here, and only here::
+
+    InvalidInput 400 · Unauthenticated 401 (``WWW-Authenticate``) · PermissionDenied 403
+    NotFound 404 · Conflict 409 · Unprocessable 422 · TooManyRequests 429 (``Retry-After``)
+    UpstreamUnavailable 503 · any other NumidentError 500
+ Validation failures of the framework become 400 ``INVALID_ARGUMENT`` naming the
 field; unknown routes 404 (a part of the server may explain them: :func:`explain_not_found`);
 anything unexpected 500 ``INTERNAL`` without internals in the body. A 405's ``Allow`` names the
 methods of every route matching the path (:func:`allowed_methods`). A client that disconnects
@@ -11,7 +16,7 @@ server's: it is logged as such, and nothing is sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import structlog
 from fastapi import FastAPI, Request
@@ -21,9 +26,44 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
-from numident.errors import NumidentError, error_headers
+from numident.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NumidentError,
+    PermissionDenied,
+    TooManyRequests,
+    Unauthenticated,
+    Unprocessable,
+    UpstreamUnavailable,
+)
 
 log = structlog.get_logger(__name__)
+
+HTTP_STATUSES: Mapping[type[NumidentError], int] = {
+    InvalidInput: 400, Unauthenticated: 401, PermissionDenied: 403, NotFound: 404,
+    Conflict: 409, Unprocessable: 422, TooManyRequests: 429, UpstreamUnavailable: 503,
+}
+"""The status of each branch of the error tree; a subclass answers as its nearest branch."""
+
+
+def http_status(error: NumidentError) -> int:
+    """The HTTP status ``error`` is answered with (500 for an error no branch claims)."""
+    return next((HTTP_STATUSES[cls] for cls in type(error).__mro__ if cls in HTTP_STATUSES), 500)
+
+
+def error_headers(error: NumidentError) -> dict[str, str]:
+    """Extra HTTP headers of an error: ``Retry-After`` (429), ``WWW-Authenticate`` (401)."""
+    if isinstance(error, TooManyRequests):
+        return {"Retry-After": str(error.retry_after)}
+    if isinstance(error, Unauthenticated):
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    return {}
+
+
+def error_body(error: NumidentError) -> dict[str, object]:
+    """The CAMARA error body of ``error``: ``{"status", "code", "message"}``."""
+    return {"status": http_status(error), "code": error.code, "message": error.message}
 
 
 def error_response(status: int, code: str, message: str,
@@ -39,7 +79,7 @@ def _location(loc: tuple[object, ...]) -> str:
 
 async def _numident_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NumidentError)
-    return error_response(exc.status, exc.code, exc.message, dict(error_headers(exc)))
+    return error_response(http_status(exc), exc.code, exc.message, error_headers(exc))
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

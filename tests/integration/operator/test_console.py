@@ -33,10 +33,6 @@ def figure(html: str, element_id: str) -> str:
     return found.group(1)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 async def test_pages_redirect_to_the_login_and_everything_else_is_refused_without_a_session(
         make_gateway: HarnessFactory) -> None:

@@ -20,10 +20,6 @@ ADMIN_TOKEN = "admin-secret"
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 def cells(html: str, row_id: str) -> list[str]:
     row = re.search(rf'<tr id="{re.escape(row_id)}"[^>]*>(.*?)</tr>', html, re.S)

@@ -1,4 +1,4 @@
-"""Account states: only the transitions of SPEC, and what a notice does."""
+"""Account states: only the transitions of SPEC, what a notice does, and valid account ids."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import pytest
 
 from numident.core.accounts import AccountState as S
 from numident.core.accounts import (
+    NoticeEffect,
     can_transition,
+    new_identification_code,
     notice_blocks,
+    notice_effect,
     state_after_notice,
     transition,
+    validate_account_id,
 )
 from numident.core.notices import NoticeType
-from numident.errors import Conflict
+from numident.errors import Conflict, InvalidInput
 
 
 def test_only_identified_accounts_can_send() -> None:
@@ -102,3 +106,42 @@ def test_notice_types_round_trip_through_cloudevent_types() -> None:
         assert NoticeType.from_cloudevent_type(kind.cloudevent_type) is kind
     with pytest.raises(ValueError, match="not a numident notice"):
         NoticeType.from_cloudevent_type("com.example.other")
+
+
+@pytest.mark.parametrize("account_id", ["u", "user-42", "a.b_c:d-e", "x" * 128])
+def test_account_ids_of_the_allowed_characters_are_accepted(account_id: str) -> None:
+    """1-128 characters of A-Z a-z 0-9 . _ : - are an account id, returned as given."""
+    assert validate_account_id(account_id) == account_id
+
+
+@pytest.mark.parametrize("account_id", ["", "x" * 129, "user 1", "user/1", "юзер", "a\n"])
+def test_other_account_ids_are_refused_with_a_stable_code(account_id: str) -> None:
+    """Empty, too long, spaces, slashes, other scripts, control characters: INVALID_ACCOUNT_ID."""
+    with pytest.raises(InvalidInput) as refused:
+        validate_account_id(account_id)
+    assert refused.value.code == "INVALID_ACCOUNT_ID"
+
+
+def test_identification_codes_are_fresh_and_opaque() -> None:
+    """144 random bits, URL-safe: 24 characters, never the same twice."""
+    codes = {new_identification_code() for _ in range(100)}
+    assert len(codes) == 100
+    assert all(len(c) == 24 and c.replace("-", "").replace("_", "").isalnum() for c in codes)
+
+
+def test_a_blocking_notice_voids_the_question_and_blocks_a_pending_account() -> None:
+    """An invalidating notice: reidentification_required, the attempt voided, its type the
+    reason; no SIM swap is recorded."""
+    assert notice_effect(S.PENDING, NoticeType.NUMBER_PORTED_OUT,
+                         block_on_sim_swap=False) == NoticeEffect(
+        S.REIDENTIFICATION_REQUIRED, "NUMBER_PORTED_OUT", records_sim_swap=False,
+        voids_attempt=True)
+
+
+@pytest.mark.parametrize("block", [False, True])
+def test_a_sim_swap_is_recorded_and_blocks_only_when_configured(block: bool) -> None:
+    """A SIM swap is always recorded on the account; it voids and blocks only on request."""
+    effect = notice_effect(S.IDENTIFIED, NoticeType.SIM_SWAPPED, block_on_sim_swap=block)
+    assert effect.records_sim_swap
+    assert (effect.voids_attempt, effect.target) == (
+        block, S.REIDENTIFICATION_REQUIRED if block else S.IDENTIFIED)

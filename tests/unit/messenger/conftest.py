@@ -21,11 +21,6 @@ from numident.storage.schema import messenger_metadata
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

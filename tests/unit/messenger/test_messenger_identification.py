@@ -15,12 +15,9 @@ from messenger_fakes import (
     unreachable,
 )
 
-from numident.client.gateway import Answer, Refused, TryLater
 from numident.core.accounts import AccountState
 from numident.core.clock import FakeClock
-from numident.core.identification import Result
 from numident.errors import PermissionDenied
-from numident.messenger.identification import Attempt, Finish, Reask, Wait, next_step
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender
 
@@ -167,63 +164,3 @@ async def test_identify_now_requires_possession_to_be_asserted(
     gateway.script = [answered("confirmed")]
     account = await service.identify_now("user-1", NUMBER, possession_proven=True)
     assert account.state is AccountState.IDENTIFIED
-
-
-def test_retry_after_longer_than_the_deadline_is_cut_to_the_deadline(clock: FakeClock) -> None:
-    """The last look is taken at the deadline itself, not after it."""
-    now = clock.now()
-    attempt = Attempt("a", "u", NUMBER, "code", "inn", None, "open", now,
-                      now + timedelta(seconds=100), now)
-    step = next_step(attempt, TryLater("TOO_MANY_REQUESTS", 500), now, poll_initial=1,
-                     poll_max=30)
-    assert isinstance(step, Wait)
-    assert step.seconds == 100
-    late = next_step(attempt, TryLater("X"), now + timedelta(seconds=100), poll_initial=1,
-                     poll_max=30)
-    assert late == Finish(AccountState.UNANSWERED, "X")
-
-
-def test_gateway_deadline_replaces_the_local_estimate(clock: FakeClock) -> None:
-    """Once the gateway states answerDue, that is the deadline."""
-    now = clock.now()
-    attempt = Attempt("a", "u", NUMBER, "code", "inn", None, "open", now,
-                      now + timedelta(minutes=20), now)
-    due = now + timedelta(minutes=19)
-    step = next_step(attempt, Answer("r1", None, now, due), now, poll_initial=1, poll_max=30)
-    assert isinstance(step, Wait)
-    assert (step.attempt.answer_due, step.attempt.request_id) == (due, "r1")
-    assert next_step(attempt, Answer("r1", Result.NOT_FOUND, now, due), now, poll_initial=1,
-                     poll_max=30) == Finish(AccountState.REFUSED, "NOT_FOUND")
-    assert next_step(attempt, Refused("FORBIDDEN"), now, poll_initial=1,
-                     poll_max=30) == Finish(AccountState.UNANSWERED, "FORBIDDEN")
-
-
-@pytest.mark.parametrize("result", list(Result))
-def test_answer_to_a_question_a_notice_voided_is_asked_again(clock: FakeClock,
-                                                             result: Result) -> None:
-    """Whatever a voided attempt's answer says, it is not trusted: a new request, a new window."""
-    now = clock.now()
-    voided = Attempt("a", "u", NUMBER, "code", "inn", "r1", "open", now,
-                     now + timedelta(minutes=20), now, failures=2, polls=3,
-                     invalidated_by="evt-9")
-    later = now + timedelta(minutes=5)
-    step = next_step(voided, Answer("r1", result, now, now + timedelta(minutes=20)), later,
-                     poll_initial=1, poll_max=30, window=1200)
-    assert isinstance(step, Reask)
-    assert (step.voided, step.notice) == (result, "evt-9")
-    fresh = step.attempt
-    assert (fresh.request_id, fresh.invalidated_by, fresh.failures, fresh.polls) == (
-        None, None, 0, 0)
-    assert (fresh.next_poll_at, fresh.answer_due) == (later, later + timedelta(minutes=20))
-
-
-def test_a_voided_attempt_still_waits_for_its_pending_answer(clock: FakeClock) -> None:
-    """Only one question is in flight: a voided attempt keeps polling, and stays voided."""
-    now = clock.now()
-    voided = Attempt("a", "u", NUMBER, "code", "inn", "r1", "open", now,
-                     now + timedelta(minutes=20), now, invalidated_by="evt-9")
-    step = next_step(voided, Answer("r1", None, now, None), now, poll_initial=1, poll_max=30)
-    assert isinstance(step, Wait)
-    assert step.attempt.invalidated_by == "evt-9"
-    refused = next_step(voided, Refused("FORBIDDEN"), now, poll_initial=1, poll_max=30)
-    assert refused == Finish(AccountState.UNANSWERED, "FORBIDDEN")

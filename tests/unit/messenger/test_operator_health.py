@@ -11,10 +11,6 @@ from numident.messenger.operator_health import MeasuredTransport, OperatorHealth
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 async def test_each_exchange_is_counted_429s_apart_from_errors() -> None:
     """200, 202 and 404 are answers; 429 is throttling; 503 and a refused connection are

@@ -20,6 +20,7 @@ from numident.trust.assertions import (
     verify_client_assertion,
 )
 from numident.trust.replay import InMemoryJtiStore
+from numident.web.errors import http_status
 
 ISSUER = "https://gw.alpha.example"
 TOKEN_URL = f"{ISSUER}/oauth2/token"
@@ -47,7 +48,7 @@ def verify(assertion: str, key: PrivateKey, clock: FakeClock,
 def refusal(assertion: str, key: PrivateKey, clock: FakeClock, **options: Any) -> str:
     with pytest.raises(Unauthenticated) as refused:
         verify(assertion, key, clock, **options)
-    assert refused.value.status == 401
+    assert http_status(refused.value) == 401
     return refused.value.code
 
 

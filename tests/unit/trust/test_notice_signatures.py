@@ -12,6 +12,7 @@ from numident.client.keys import PrivateKey, PublicKey, generate_key
 from numident.client.signatures import MAX_SKEW, TAG, NoticeSigner, NoticeVerifier
 from numident.core.clock import FakeClock
 from numident.errors import Unauthenticated
+from numident.web.errors import http_status
 
 URL = "https://messenger.example/messenger/v1/notices"
 BODY = b'{"id":"evt-1","type":"contract_terminated","data":{"code":"u-42"}}'
@@ -34,7 +35,7 @@ def refusal(verifier: NoticeVerifier, headers: dict[str, str], *, method: str = 
             url: str = URL, body: bytes = BODY) -> str:
     with pytest.raises(Unauthenticated) as refused:
         verifier.verify(method, url, headers, body)
-    assert refused.value.status == 401
+    assert http_status(refused.value) == 401
     return refused.value.code
 
 

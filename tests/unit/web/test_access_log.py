@@ -39,10 +39,6 @@ async def broken(_: Request) -> PlainTextResponse:
     raise RuntimeError("broken route")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 def client(registry: CollectorRegistry) -> httpx2.AsyncClient:
     app = Starlette(routes=[Route("/lines/{number}", lookup), Route("/broken", broken)])
