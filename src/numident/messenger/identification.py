@@ -43,6 +43,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 from numident.client.gateway import Answer, Refused, Reply, TryLater
 from numident.config import MessengerSettings
 from numident.core.accounts import AccountState
+from numident.core.backoff import backoff
 from numident.core.clock import Clock
 from numident.core.identification import ANSWER_DEADLINE, Result
 from numident.messenger.accounts import Account, AccountStore
@@ -104,11 +105,6 @@ class Reask:
     voided: Result
     notice: str
     attempt: Attempt
-
-
-def backoff(step: int, initial: float, maximum: float) -> float:
-    """The wait before repetition ``step`` (0-based): ``initial`` doubling, capped."""
-    return float(min(initial * 2 ** min(step, 60), maximum))
 
 
 def next_step(attempt: Attempt, reply: Reply, now: datetime, *, poll_initial: float,
