@@ -311,7 +311,7 @@ def test_the_gateway_document_declares_the_notices_it_sends(
     from datetime import UTC, datetime
 
     from numident.core.notices import NoticeType
-    from numident.operator.events import cloudevent
+    from numident.wire.notice import Notice, to_cloudevent
 
     gateway = documents["gateway"]
     operation = gateway["webhooks"]["notice"]["post"]
@@ -327,9 +327,9 @@ def test_the_gateway_document_declares_the_notices_it_sends(
     assert "duplicate" in operation["description"]
     notice = schema_of(gateway, "Notice")["properties"]
     assert notice["type"]["enum"] == [f"org.numident.notice.{k}" for k in NoticeType]
-    event = json.loads(cloudevent("n-1", NoticeType.CONTRACT_TERMINATED, "http://gateway",
-                                  "+79161234567", "user-42", datetime(2026, 12, 1, tzinfo=UTC),
-                                  "e-1"))
+    event = json.loads(to_cloudevent(Notice("n-1", NoticeType.CONTRACT_TERMINATED, "user-42",
+                                            "+79161234567", datetime(2026, 12, 1, tzinfo=UTC),
+                                            "e-1"), "http://gateway"))
     validator = resolving(gateway, "Notice")
     validator.validate(event)
     del event["data"]["identificationCode"]

@@ -19,7 +19,7 @@ from interop_gateway import LINE, Gateway
 from numident.client.keys import generate_key, load_private_key, save_private_key
 from numident.client.signatures import NoticeSigner
 from numident.core.notices import NoticeType
-from numident.operator.events import cloudevent
+from numident.wire.notice import Notice, to_cloudevent
 
 BACKEND = Path(__file__).parent / "organizer_backend.py"
 BLOCKED = "import organizer_backend as b; b.block_server_modules(); "
@@ -41,8 +41,8 @@ def test_organizer_gets_a_token_identifies_and_verifies_a_notice_without_server_
     client_id = gateway.register("slim-client", key.public_pem().decode())
     gateway_key = load_private_key(gateway.log.parent / "operator" / "signing-key.pem")
     notice_url = "http://127.0.0.1:9/slim-client/notices"
-    body = cloudevent(str(uuid.uuid4()), NoticeType.CONTRACT_TERMINATED, "operator", LINE,
-                      "slim-1", datetime.now(UTC), None)
+    body = to_cloudevent(Notice(str(uuid.uuid4()), NoticeType.CONTRACT_TERMINATED, "slim-1",
+                                LINE, datetime.now(UTC)), "operator")
     headers = {"Content-Type": "application/cloudevents+json"}
     headers |= NoticeSigner(gateway_key).sign("POST", notice_url, body, headers)
     settings = tmp_path / "settings.json"

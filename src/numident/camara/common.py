@@ -33,6 +33,8 @@ from numident.operator.tables import subscribers
 from numident.storage.database import read_only
 from numident.trust.tokens import TokenClaims
 from numident.web.access_log import note_subscriber
+from numident.wire.error_body import ErrorInfo
+from numident.wire.error_body import error_responses as wire_error_responses
 
 PHONE_NUMBER_PATTERN = r"^\+[1-9][0-9]{4,14}$"
 PhoneNumber = Annotated[str, Field(pattern=PHONE_NUMBER_PATTERN, examples=["+79161234567"],
@@ -45,14 +47,8 @@ class CamaraModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ErrorInfo(BaseModel):
-    status: int
-    code: str
-    message: str
-
-
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorInfo} for status in statuses}
+    return wire_error_responses(ErrorInfo, *statuses)
 
 
 @dataclass(frozen=True)

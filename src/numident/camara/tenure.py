@@ -1,7 +1,8 @@
 """CAMARA KYC Tenure: has the line's current subscriber held it since a date?
 
 ``POST /check-tenure`` answers ``tenureDateCheck`` from the same contract history as Number
-Recycling (:mod:`numident.camara.contract_history`): true when the current holder's contract
+Recycling (:mod:`numident.camara.contract_history`, by the date check of
+:mod:`numident.camara.subscriber_since`): true when the current holder's contract
 has been in force, without a change of holder, since ``tenureDate``. ``contractType``
 (``PAYG``, ``PAYM``, ``Business``) comes from the billing export's ``contract_type`` for that
 holder and is left out when unknown. A ``tenureDate`` in the future or before the operator's
@@ -21,12 +22,10 @@ from numident.camara.common import (
     PhoneNumber,
     caller_with,
     error_responses,
-    subject,
 )
-from numident.camara.contract_history import subscriber_since
-from numident.camara.dates import CalendarDate, check_answerable
+from numident.camara.dates import CalendarDate
 from numident.camara.holders import current_holder
-from numident.camara.number_recycling import known, line_state
+from numident.camara.subscriber_since import unchanged_since
 
 SCOPE = "kyc-tenure:check-tenure"
 router = APIRouter(tags=["Check Subscriber Tenure"],
@@ -48,10 +47,6 @@ class TenureInfo(BaseModel):
              response_model_exclude_none=True, summary="The KYC Tenure service API")
 def check_tenure(body: Tenure,
                  caller: Annotated[Caller, Depends(caller_with(SCOPE))]) -> TenureInfo:
-    check_answerable(body.tenureDate, "tenureDate", today=caller.now().date(),
-                     earliest=caller.settings.history_starts)
-    number = subject(caller, body.phoneNumber)
-    state = line_state(caller, number)
-    held = known(subscriber_since(state, body.tenureDate), "tenureDate")
+    number, held = unchanged_since(caller, body.phoneNumber, body.tenureDate, "tenureDate")
     contract_type = current_holder(caller.engine, number)["contract_type"]
     return TenureInfo(tenureDateCheck=held, contractType=contract_type)

@@ -27,7 +27,8 @@ from numident.client.keys import PrivateKey
 from numident.client.retry_after import parse_retry_after
 from numident.core.clock import Clock, SystemClock
 from numident.core.follow_up import Answer, Refused, Reply, TryLater
-from numident.core.identification import Result
+from numident.core.identification import RequestStatus
+from numident.wire.answer import read_answer
 
 __all__ = ["SCOPE", "Answer", "GatewayClient", "Refused", "Reply", "TryLater", "Withdrawn"]
 # The replies are the values the follow-up rules of numident.core judge; they are this
@@ -194,23 +195,12 @@ def _answer(response: httpx2.Response) -> Reply:
 
 def _parse_answer(document: Any) -> Reply:
     try:
-        request_id = str(document["requestId"])
-        status = document.get("status")
-        if status == "expired":  # the gateway gave up on it; a new attempt may be made
-            return Refused("NOT_ANSWERED_IN_TIME")
-        result = Result(document["result"]) if status == "answered" else None
-        if status not in ("answered", "pending"):
-            raise ValueError(status)
-        return Answer(request_id, result, _time(document.get("receivedAt")),
-                      _time(document.get("answerDue")))
+        read = read_answer(document)
     except (ValueError, KeyError, TypeError):
         return TryLater("MALFORMED_ANSWER")
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if read.status is RequestStatus.EXPIRED:  # the gateway gave up; a new attempt may be made
+        return Refused("NOT_ANSWERED_IN_TIME")
+    return Answer(read.request_id, read.result, read.received_at, read.answer_due)
 
 
 def _error_code(response: httpx2.Response) -> str:

@@ -32,6 +32,15 @@ def rfc3339(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def parse_rfc3339(text: str) -> datetime:
+    """RFC 3339 date-time ``text`` (``Z`` or an offset) as an aware datetime; ValueError for
+    other text, a time without a zone included."""
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return parsed
+
+
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -26,6 +26,8 @@ from numident.messenger.service import MessengerService
 from numident.web.access_log import note_subscriber
 from numident.web.notice_contract import DELIVERY, NoticeReceipt, signature_headers
 from numident.web.refusals import log_refusal
+from numident.wire.bearer import bearer_token
+from numident.wire.error_body import ErrorBody, error_responses
 
 router = APIRouter()
 
@@ -69,14 +71,7 @@ class AccountView(BaseModel):
     simSwappedAt: Timestamp | None
 
 
-class ErrorBody(BaseModel):
-    status: int
-    code: str
-    message: str
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 422, 429, 503)}
+ERRORS = error_responses(ErrorBody, 400, 401, 404, 409, 422, 429, 503)
 
 
 def service(request: Request) -> MessengerService:
@@ -98,12 +93,9 @@ async def backend(request: Request, _: Any = _BACKEND_TOKEN) -> None:
     token = service(request).settings.api_token
     if token is None:
         return
-    scheme, _, given = (authorization or "").partition(" ")
     try:
-        if scheme.lower() != "bearer" or not given.strip():
-            raise Unauthenticated("an Authorization: Bearer token is required",
-                                  code="MISSING_TOKEN")
-        if not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+        given = bearer_token(authorization)
+        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
             raise Unauthenticated("the API token is not valid", code="INVALID_TOKEN")
     except Unauthenticated as exc:
         log_refusal("backend_token", exc.code, exc.message)

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 
 from numident.config import MessengerSettings
 from numident.core.accounts import AccountState
+from numident.core.backoff import backoff
 from numident.core.clock import Clock
 from numident.core.follow_up import (
     Answer,
@@ -63,9 +64,6 @@ def attempt_from_row(row: Row[Any]) -> Attempt:
                    row.invalidated_by)
 
 
-def backoff(step: int, initial: float, maximum: float) -> float:
-    """The wait before repetition ``step`` (0-based): ``initial`` doubling, capped."""
-    return float(min(initial * 2 ** min(step, 60), maximum))
 
 
 class Identifications:

@@ -8,10 +8,8 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from numident.core.clock import rfc3339
 from numident.core.identification import (
     IDENTIFICATION_CODE_PATTERN,
-    NOT_ANSWERED_IN_TIME,
     RequestStatus,
     validate_identification_code,
 )
@@ -25,6 +23,8 @@ from numident.operator.organizers import OrganizerRecord
 from numident.operator.security import CLIENT_CREDENTIALS, OPEN_ID, bearer
 from numident.web.access_log import note_subscriber
 from numident.web.errors import error_body
+from numident.wire.answer import answer_document
+from numident.wire.error_body import ErrorBody, error_responses
 
 router = APIRouter()
 MAX_BATCH = 1000
@@ -65,12 +65,6 @@ class RequestAnswer(BaseModel):
     answerDue: Timestamp
 
 
-class ErrorBody(BaseModel):
-    status: int
-    code: str
-    message: str
-
-
 class BatchItemAnswer(RequestAnswer):
     index: int = Field(description="The item's position in the batch")
 
@@ -103,34 +97,18 @@ async def organizer(request: Request,
 
 
 Caller = Annotated[OrganizerRecord, Depends(organizer)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 429)}
+ERRORS = error_responses(ErrorBody, 400, 401, 403, 404, 429)
 
 
 def to_item(body: IdentificationRequest) -> Item:
     return Item(normalize(body.phoneNumber), validate_identification_code(body.identificationCode))
 
 
-def present(view: RequestView) -> dict[str, Any]:
-    shown: dict[str, Any] = {"requestId": view.request_id, "phoneNumber": view.phone_number,
-                             "identificationCode": view.identification_code,
-                             "receivedAt": rfc3339(view.received_at),
-                             "answerDue": rfc3339(view.answer_due)}
-    if view.status is RequestStatus.PENDING:
-        shown["status"] = "pending"
-    elif view.status is RequestStatus.EXPIRED:
-        shown.update(status="expired", reason=NOT_ANSWERED_IN_TIME)
-    else:
-        shown.update(status="answered", result=str(view.result),
-                     answeredAt=rfc3339(view.answered_at))
-    return shown
-
-
 def _respond(view: RequestView) -> JSONResponse:
     if view.status is RequestStatus.PENDING:
-        return JSONResponse(present(view), status_code=202,
+        return JSONResponse(answer_document(view), status_code=202,
                             headers={"Location": f"/identification/v1/requests/{view.request_id}"})
-    return JSONResponse(present(view))
+    return JSONResponse(answer_document(view))
 
 
 @router.post("/identification/v1/requests", operation_id="createIdentificationRequest",
@@ -152,7 +130,7 @@ def read_request(requestId: str, caller: Caller, request: Request) -> JSONRespon
     view = identification.get(gateway(request).engine, Organizer(caller.id, caller.name),
                               requestId)
     note_subscriber(view.phone_number)
-    return JSONResponse(present(view))
+    return JSONResponse(answer_document(view))
 
 
 @router.post("/identification/v1/requests/batch", operation_id="createIdentificationBatch",
@@ -171,7 +149,7 @@ async def create_batch(body: BatchRequest, caller: Caller, request: Request) -> 
         views = await gateway(request).submit(Organizer(caller.id, caller.name),
                                               [item for _, item in valid])
         for (index, _), view in zip(valid, views, strict=True):
-            results[index] = {"index": index, **present(view)}
+            results[index] = {"index": index, **answer_document(view)}
     return JSONResponse({"results": results})
 
 

@@ -33,6 +33,7 @@ from numident.trust.replay import JtiStore
 from numident.trust.tokens import AccessTokenIssuer, TokenClaims
 from numident.web.access_log import note_organizer
 from numident.web.refusals import claimed_issuer, log_refusal
+from numident.wire.bearer import bearer_token
 
 IDENTIFICATION_SCOPE = "identification"
 SINGLE_USE_SCOPE_PREFIX = "number-verification:"
@@ -156,7 +157,7 @@ class Authenticator:
     def _checked(self, authorization: str | None, scope: str, alternatives: Iterable[str]
                  ) -> tuple[OrganizerRecord, TokenClaims]:
         try:
-            claims = self._issuer.verify(_bearer(authorization))
+            claims = self._issuer.verify(bearer_token(authorization))
         except Unauthenticated as exc:
             log_refusal("access_token", exc.code, exc.message)
             raise
@@ -195,20 +196,9 @@ class Authenticator:
             if self._admin_token is None:
                 raise PermissionDenied("the admin API is disabled: no admin token is "
                                        "configured", code="ADMIN_DISABLED")
-            given = _bearer(authorization)
+            given = bearer_token(authorization)
             if not hmac.compare_digest(given.encode(), self._admin_token.encode()):
                 raise Unauthenticated("the admin token is not valid", code="INVALID_TOKEN")
         except (Unauthenticated, PermissionDenied) as exc:
             log_refusal("admin_token", exc.code, exc.message)
             raise
-
-
-def _bearer(authorization: str | None) -> str:
-    if not authorization:
-        raise Unauthenticated("an Authorization: Bearer token is required",
-                              code="MISSING_TOKEN")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("the Authorization header must be 'Bearer <token>'",
-                              code="MISSING_TOKEN")
-    return token.strip()

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 
+from numident.client.assertions import ASSERTION_TYPE
 from numident.core.ciba import CibaRefusal
 from numident.errors import NotFound
 from numident.operator import consent_page as consent_page_html
@@ -84,8 +85,7 @@ BC_FORM = {"requestBody": {"required": True, "content": {
             "client_notification_token": {"type": "string",
                                           "description": "required in ping mode"},
             "requested_expiry": {"type": "integer", "minimum": 1},
-            "client_assertion_type": {"type": "string", "enum": [
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]},
+            "client_assertion_type": {"type": "string", "enum": [ASSERTION_TYPE]},
             "client_assertion": {"type": "string"},
             "client_id": {"type": "string"},
         }}}}}}

@@ -9,7 +9,6 @@ line (CAMARA SIM Swap subscriptions). An event with an id already recorded chang
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from numident.operator.tables import (
 )
 from numident.outbox.store import OutboxMessage, SqlOutbox
 from numident.storage.ids import new_id
+from numident.wire.notice import CONTENT_TYPE, Notice, to_cloudevent
 
 NOTICE_KIND = "notice"
 """The outbox kind of notices to organizers."""
@@ -163,11 +163,11 @@ def _queue_notices(conn: Connection, notified: Sequence[Notified], *, occurred_a
     entries = []
     for kind, phone_number, code, organizer, notice_url in notified:
         notice_id = new_id()
-        body = cloudevent(notice_id, kind, notice_source, phone_number, code, occurred_at,
-                          event_id)
+        body = to_cloudevent(Notice(notice_id, kind, code, phone_number, occurred_at, event_id),
+                             notice_source)
         messages.append(OutboxMessage(
             id=notice_id, kind=NOTICE_KIND, owner=organizer, destination=notice_url,
-            content_type="application/cloudevents+json", payload=body, created_at=recorded_at))
+            content_type=CONTENT_TYPE, payload=body, created_at=recorded_at))
         entries.append(audit.entry(
             recorded_at, actor,
             "usage_invalidated" if kind.invalidates_usage else "usage_at_risk",
@@ -176,24 +176,3 @@ def _queue_notices(conn: Connection, notified: Sequence[Notified], *, occurred_a
     SqlOutbox(conn.engine, outbox).add_many(conn, messages)
     audit.write(conn, entries)
     return len(messages)
-
-
-def cloudevent(notice_id: str, kind: NoticeType, source: str, phone_number: str,
-               identification_code: str, occurred_at: datetime, event_id: str | None) -> bytes:
-    """The notice as a CloudEvents 1.0 JSON document (structured mode)."""
-    document = {
-        "specversion": "1.0",
-        "id": notice_id,
-        "source": source,
-        "type": kind.cloudevent_type,
-        "time": occurred_at.isoformat().replace("+00:00", "Z"),
-        "datacontenttype": "application/json",
-        "data": {
-            "phoneNumber": phone_number,
-            "identificationCode": identification_code,
-            "occurredAt": occurred_at.isoformat().replace("+00:00", "Z"),
-            "reason": kind.value,
-            **({"eventId": event_id} if event_id else {}),
-        },
-    }
-    return json.dumps(document, separators=(",", ":")).encode()

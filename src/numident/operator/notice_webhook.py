@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fastapi import Body, FastAPI
 
-from numident.operator.api import ErrorBody
 from numident.web.notice_contract import DELIVERY, Notice, NoticeReceipt, signature_headers
+from numident.wire.error_body import ErrorBody
 
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 _STRUCTURED = Body(media_type=CLOUDEVENTS_JSON)

@@ -27,6 +27,8 @@ from fastapi import Request, Security
 from fastapi.openapi.models import OAuthFlows
 from fastapi.security import HTTPBearer, OAuth2, OpenIdConnect
 
+from numident.client.assertions import ASSERTION_TYPE
+
 Scheme = OAuth2 | OpenIdConnect | HTTPBearer
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -42,8 +44,8 @@ CLIENT_CREDENTIALS = OAuth2(
     flows=OAuthFlows(clientCredentials={"tokenUrl": "/oauth2/token", "scopes": {}}),
     scheme_name="oAuth2ClientCredentials", auto_error=False,
     description="Client credentials (RFC 6749 section 4.4); the client authenticates with "
-    "private_key_jwt: client_assertion_type urn:ietf:params:oauth:client-assertion-type:"
-    "jwt-bearer and a JWT signed with its registered key (EdDSA, Ed25519 or ES256).")
+    f"private_key_jwt: client_assertion_type {ASSERTION_TYPE} and a JWT signed with its "
+    "registered key (EdDSA, Ed25519 or ES256).")
 AUTHORIZATION_CODE = OAuth2(
     flows=OAuthFlows(authorizationCode={"authorizationUrl": AUTHORIZE_PATH,
                                         "tokenUrl": "/oauth2/token", "scopes": {}}),

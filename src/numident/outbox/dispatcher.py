@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Protocol
 
 from numident.core.clock import Clock
-from numident.outbox.loop import StopSignal, WakeableLoop
+from numident.outbox.loop import BatchLoop
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import OutboxMessage, OutboxRecord, Settlement, SqlOutbox
 
@@ -95,7 +95,7 @@ def settlement_for(
     return Settlement(record.id, now, False, error, retry_at, attempts)
 
 
-class Dispatcher:
+class Dispatcher(BatchLoop):
     """Drains the SQL outbox through ``sender``: ``run_once`` for one batch, ``run`` forever."""
 
     def __init__(
@@ -109,6 +109,7 @@ class Dispatcher:
         concurrency: int = 16,
         lease_seconds: float = 60,
     ) -> None:
+        super().__init__(clock)
         self.outbox = outbox
         self.sender = sender
         self.clock = clock
@@ -116,8 +117,6 @@ class Dispatcher:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
-        self._loop = WakeableLoop(clock)
-        self._last_batch = 0
         self.on_settled: Callable[[Sequence[Settlement]], None] = lambda _: None
         """Told of every batch of outcomes once recorded (metrics)."""
 
@@ -144,16 +143,3 @@ class Dispatcher:
                 log.warning("outbox message %s not delivered (%s); %s", s.id, s.error,
                             f"next try at {s.retry_at}" if s.retry_at else "dead letter")
         return sum(s.delivered for s in settlements)
-
-    async def run(self, stop: StopSignal, idle_interval: float = 0.5) -> None:
-        """Dispatch until ``stop`` is set; a full batch is followed at once by the next one."""
-
-        async def step() -> bool:
-            await self.run_once()
-            return self._last_batch >= self.batch_size
-
-        await self._loop.run(step, stop, idle_interval)
-
-    def wake(self) -> None:
-        """Tell a running dispatcher that a message was just committed (thread-safe)."""
-        self._loop.wake()

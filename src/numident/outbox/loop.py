@@ -1,4 +1,4 @@
-"""The polling loop shared by the dispatcher and the JetStream relay.
+"""The polling loop shared by the dispatcher and the JetStream relay, and the batch runner on it.
 
 A loop runs one step after another while the last step had a full batch, otherwise it idles
 for ``idle_interval`` seconds of its clock, or until ``wake()`` is called (a writer that has just
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -78,3 +79,35 @@ class WakeableLoop:
             for waiter in waiters:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
+
+
+class BatchLoop(ABC):
+    """``run``/``wake`` for a worker that handles due outbox rows one batch at a time.
+
+    A subclass sets ``batch_size``, calls ``super().__init__(clock)`` and implements
+    ``run_once``, recording the size of the batch it claimed in ``_last_batch``; a full batch
+    is followed at once by the next one.
+    """
+
+    batch_size: int
+
+    def __init__(self, clock: Clock) -> None:
+        self._loop = WakeableLoop(clock)
+        self._last_batch = 0
+
+    @abstractmethod
+    async def run_once(self) -> int:
+        """Handle one batch; returns how many of its messages went through."""
+
+    async def run(self, stop: StopSignal, idle_interval: float = 0.5) -> None:
+        """Run batches until ``stop`` is set; a full batch is followed at once by the next one."""
+
+        async def step() -> bool:
+            await self.run_once()
+            return self._last_batch >= self.batch_size
+
+        await self._loop.run(step, stop, idle_interval)
+
+    def wake(self) -> None:
+        """Tell a running loop that a message was just committed (thread-safe)."""
+        self._loop.wake()

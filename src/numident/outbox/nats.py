@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
@@ -109,11 +110,61 @@ async def fetch(subscription: JetStreamContext.PullSubscription, batch: int,
         return []
 
 
-class JetStreamSubscriber:
-    """A durable pull consumer on ``stream`` (filtered to ``subject``) feeding ``handler``.
+class DurablePullConsumer(ABC):
+    """A durable pull consumer on ``stream`` filtered to ``subject``: binding, closing, and the
+    fetch loop; a subclass handles each fetched batch in ``run_once``.
 
-    Several replicas may share one ``durable`` name: JetStream hands each message to one of them.
+    Several replicas may share one ``durable`` name: JetStream hands each message to one of them,
+    and the consumer and its position stay on the server when a replica closes.
     """
+
+    js: JetStreamContext
+    stream: str
+    subject: str
+    durable: str
+    _subscription: JetStreamContext.PullSubscription | None = None
+
+    @abstractmethod
+    def consumer_config(self) -> ConsumerConfig:
+        """The settings the durable consumer is created with."""
+
+    @abstractmethod
+    async def run_once(self, wait: float = 1.0) -> int:
+        """Handle one fetched batch (waiting up to ``wait`` s for it)."""
+
+    async def start(self) -> None:
+        """Create (or bind to) the durable consumer."""
+        if self._subscription is None:
+            self._subscription = await self.js.pull_subscribe(
+                self.subject, durable=self.durable, stream=self.stream,
+                config=self.consumer_config(),
+            )
+
+    async def close(self) -> None:
+        """Stop pulling; the durable consumer and its position stay on the server."""
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def fetch(self, batch: int, wait: float) -> list[Msg]:
+        """Up to ``batch`` messages from the consumer (bound first), waiting at most ``wait`` s."""
+        await self.start()
+        assert self._subscription is not None
+        return await fetch(self._subscription, batch, wait)
+
+    async def run(self, stop: StopSignal, poll_timeout: float = 1.0) -> None:
+        """Handle messages until ``stop`` is set (noticed within ``poll_timeout`` seconds)."""
+        await self.start()
+        while not stop.is_set():
+            try:
+                await self.run_once(poll_timeout)
+            except nats.errors.Error:  # connection trouble: the client reconnects by itself
+                log.exception("fetching from %s failed", self.stream)
+                await asyncio.sleep(poll_timeout)
+
+
+class JetStreamSubscriber(DurablePullConsumer):
+    """A durable pull consumer on ``stream`` (filtered to ``subject``) feeding ``handler``."""
 
     def __init__(
         self,
@@ -135,40 +186,16 @@ class JetStreamSubscriber:
         self.backoff = backoff or RetryPolicy(max_delay=timedelta(minutes=1))
         self.batch_size = batch_size
         self.ack_wait = ack_wait
-        self._subscription: JetStreamContext.PullSubscription | None = None
 
-    async def start(self) -> None:
-        """Create (or bind to) the durable consumer."""
-        if self._subscription is None:
-            self._subscription = await self.js.pull_subscribe(
-                self.subject, durable=self.durable, stream=self.stream,
-                config=ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1),
-            )
-
-    async def close(self) -> None:
-        """Stop pulling; the durable consumer and its position stay on the server."""
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+    def consumer_config(self) -> ConsumerConfig:
+        return ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1)
 
     async def run_once(self, wait: float = 1.0) -> int:
         """Handle one batch (waiting up to ``wait`` s for it); returns messages acknowledged."""
-        await self.start()
-        assert self._subscription is not None
         acked = 0
-        for msg in await fetch(self._subscription, self.batch_size, wait):
+        for msg in await self.fetch(self.batch_size, wait):
             acked += await self._handle(msg)
         return acked
-
-    async def run(self, stop: StopSignal, poll_timeout: float = 1.0) -> None:
-        """Handle messages until ``stop`` is set (noticed within ``poll_timeout`` seconds)."""
-        await self.start()
-        while not stop.is_set():
-            try:
-                await self.run_once(poll_timeout)
-            except nats.errors.Error:  # connection trouble: the client reconnects by itself
-                log.exception("fetching from %s failed", self.stream)
-                await asyncio.sleep(poll_timeout)
 
     async def _handle(self, msg: Msg) -> int:
         try:

@@ -38,8 +38,8 @@ from nats.js.api import ConsumerConfig
 
 from numident.core.clock import Clock
 from numident.outbox.dispatcher import Sender, send_safely, settlement_for
-from numident.outbox.loop import StopSignal, WakeableLoop
-from numident.outbox.nats import fetch, subject_token
+from numident.outbox.loop import BatchLoop
+from numident.outbox.nats import DurablePullConsumer, subject_token
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import OutboxRecord, Settlement, SqlOutbox
 
@@ -83,7 +83,7 @@ def record_from_stream(msg: Msg) -> OutboxRecord:
     )
 
 
-class JetStreamNoticeRelay:
+class JetStreamNoticeRelay(BatchLoop):
     """Moves due pending outbox rows into JetStream (see the module docstring)."""
 
     def __init__(
@@ -97,6 +97,7 @@ class JetStreamNoticeRelay:
         lease_seconds: float = 60,
         publish_timeout: float = 5.0,
     ) -> None:
+        super().__init__(clock)
         self.outbox = outbox
         self.js = js
         self.clock = clock
@@ -104,8 +105,6 @@ class JetStreamNoticeRelay:
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.publish_timeout = publish_timeout
-        self._loop = WakeableLoop(clock)
-        self._last_batch = 0
 
     def subject_for(self, record: OutboxRecord) -> str:
         return f"{self.prefix}.{subject_token(record.kind)}.{subject_token(record.owner or '_')}"
@@ -136,21 +135,8 @@ class JetStreamNoticeRelay:
             return False
         return True
 
-    async def run(self, stop: StopSignal, idle_interval: float = 0.5) -> None:
-        """Relay until ``stop`` is set."""
 
-        async def step() -> bool:
-            await self.run_once()
-            return self._last_batch >= self.batch_size
-
-        await self._loop.run(step, stop, idle_interval)
-
-    def wake(self) -> None:
-        """Tell a running relay that a message was just committed (thread-safe)."""
-        self._loop.wake()
-
-
-class JetStreamDeliveryWorker:
+class JetStreamDeliveryWorker(DurablePullConsumer):
     """Delivers relayed messages from a durable pull consumer through ``sender``."""
 
     def __init__(
@@ -179,30 +165,16 @@ class JetStreamDeliveryWorker:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.ack_wait = ack_wait
-        self._subscription: JetStreamContext.PullSubscription | None = None
         self.on_settled: Callable[[Sequence[Settlement]], None] = lambda _: None
         """Told of every batch of outcomes once recorded (metrics)."""
 
-    async def start(self) -> None:
-        """Create (or bind to) the shared durable consumer."""
-        if self._subscription is None:
-            self._subscription = await self.js.pull_subscribe(
-                self.subject, durable=self.durable, stream=self.stream,
-                config=ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1,
-                                      max_ack_pending=max(1000, self.batch_size * 4)),
-            )
-
-    async def close(self) -> None:
-        """Stop pulling; the durable consumer stays for the other replicas."""
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+    def consumer_config(self) -> ConsumerConfig:
+        return ConsumerConfig(ack_wait=self.ack_wait, max_deliver=-1,
+                              max_ack_pending=max(1000, self.batch_size * 4))
 
     async def run_once(self, wait: float = 1.0) -> int:
         """Deliver one fetched batch (waiting up to ``wait`` s for it); returns delivered."""
-        await self.start()
-        assert self._subscription is not None
-        messages = await fetch(self._subscription, self.batch_size, wait)
+        messages = await self.fetch(self.batch_size, wait)
         if not messages:
             return 0
         limit = asyncio.Semaphore(self.concurrency)
@@ -241,13 +213,3 @@ class JetStreamDeliveryWorker:
         else:
             delay = max(0.0, (settlement.retry_at - settlement.now).total_seconds())
             await msg.nak(delay=delay)
-
-    async def run(self, stop: StopSignal, poll_timeout: float = 1.0) -> None:
-        """Deliver until ``stop`` is set (noticed within ``poll_timeout`` seconds)."""
-        await self.start()
-        while not stop.is_set():
-            try:
-                await self.run_once(poll_timeout)
-            except nats.errors.Error:  # connection trouble: the client reconnects by itself
-                log.exception("fetching from %s failed", self.stream)
-                await asyncio.sleep(poll_timeout)

@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from numident.core.backoff import backoff
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -31,12 +33,9 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failed attempt (1 -> ``initial``), jitter included."""
-        exponent = max(attempts, 1) - 1
-        # Compare in float seconds first: factor ** exponent overflows timedelta quickly.
-        seconds = min(
-            self.initial.total_seconds() * self.factor**min(exponent, 1000),
-            self.max_delay.total_seconds(),
-        )
+        # In float seconds: factor ** exponent overflows timedelta quickly.
+        seconds = backoff(max(attempts, 1) - 1, self.initial.total_seconds(),
+                          self.max_delay.total_seconds(), self.factor)
         if self.jitter:
             seconds *= 1 + self.rng.uniform(-self.jitter, self.jitter)
         return timedelta(seconds=seconds)
