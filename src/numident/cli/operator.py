@@ -18,6 +18,7 @@ from numident.cli.common import (
     count_lines,
     database,
     exits,
+    migrate_schema,
     progress_bar,
     serve_forever,
     settings,
@@ -59,9 +60,8 @@ def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8080
 @app.command()
 @exits
 def migrate(config: ConfigOption = None) -> None:
-    """Bring the gateway's database to the newest schema."""
-    with database(settings(config), "operator"):
-        console.print("schema is up to date")
+    """Bring the gateway's database to the newest schema (``serve`` does it at start too)."""
+    migrate_schema(settings(config), "operator")
 
 
 @app.command("public-key")
