@@ -54,9 +54,11 @@ def migrated(side: str, env: dict[str, str], config: str | Path | None = None, *
 
 
 def cli(args: list[str], env: dict[str, str], *, check: bool = True,
-        command: list[str] = NUMIDENT) -> subprocess.CompletedProcess[str]:
-    """Run ``numident ARGS`` (the side's database migrated first when the command needs it)."""
-    if len(args) > 1 and args[0] in ("operator", "messenger") and args[1] not in _SCHEMA_FREE:
+        command: list[str] = NUMIDENT, migrate: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``numident ARGS``; unless ``migrate=False``, the side's database is migrated first
+    when the command needs it."""
+    if migrate and len(args) > 1 and args[0] in ("operator", "messenger") \
+            and args[1] not in _SCHEMA_FREE:
         config = args[args.index("--config") + 1] if "--config" in args else None
         migrated(args[0], env, config, command=command)
     result = subprocess.run([*command, *args], env={**os.environ, **env}, capture_output=True,

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine
 
 from numident.config import Settings, load_settings
-from numident.errors import InvalidFile, InvalidInput, NumidentError
+from numident.errors import ConfigurationError, InvalidFile, InvalidInput, NumidentError
 from numident.storage.database import create_database_engine, single_sqlite_server
 from numident.storage.migrate import Side, revisions, upgrade
 
@@ -87,9 +87,10 @@ def serve_forever(create_app: Callable[[Settings], Any], config: Path | None, ho
     import uvicorn
 
     from numident.logs import configure_logging
-    from numident.web.server import uvicorn_options
+    from numident.web.server import ensure_port_free, uvicorn_options
 
     loaded = settings(config)
+    ensure_port_free(host, port)
     configure_logging(loaded.log_level, loaded.log_format)
     http = loaded.operator.http if side == "operator" else loaded.messenger.http
     with single_sqlite_server(loaded.database_url_for(side)):
@@ -114,6 +115,9 @@ def exits(fn: Callable[P, R]) -> Callable[P, R]:
             sys.exit(2)
         except InvalidInput as exc:
             errors.print(f"[red]error:[/] {exc.message}", highlight=False)
+            sys.exit(2)
+        except ConfigurationError as exc:
+            errors.print(f"[red]error:[/] {exc.message}", highlight=False, markup=False)
             sys.exit(2)
         except NumidentError as exc:
             errors.print(f"[red]error:[/] {exc.message} ({exc.code})", highlight=False)
