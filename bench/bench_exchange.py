@@ -56,7 +56,7 @@ async def start_servers(root: Path, subscribers: int) -> tuple[dict[str, Any], A
     """One gateway (Alfa) and the messenger service; (connection facts, stop coroutine fn)."""
     from numident.demo import stage
     from numident.demo.data import OPERATORS, write_plan, write_ports
-    from numident.messenger.app import routing_service
+    from numident.messenger.bootstrap import routing_service
     from numident.messenger.keys import organizer_key
     from numident.storage.database import create_database_engine
     from numident.storage.migrate import upgrade

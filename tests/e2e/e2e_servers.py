@@ -31,8 +31,36 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+_SCHEMA_FREE = {"serve", "migrate", "public-key", "openapi"}
+"""The side commands that run without a migrated database (``serve`` migrates it itself)."""
+_MIGRATED: set[tuple[str, ...]] = set()
+
+
+def migrated(side: str, env: dict[str, str], config: str | Path | None = None, *,
+             command: list[str] = NUMIDENT) -> None:
+    """``numident SIDE migrate`` for this home, database and config file, once: every other
+    command refuses a database whose schema is not the newest."""
+    key = (side, env.get("NUMIDENT_HOME", ""), env.get("NUMIDENT_DATABASE_URL", ""),
+           str(config or ""))
+    if key in _MIGRATED:
+        return
+    result = subprocess.run([*command, side, "migrate",
+                             *(["--config", str(config)] if config else [])],
+                            env={**os.environ, **env}, capture_output=True, text=True,
+                            timeout=120, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"numident {side} migrate failed: {result.stderr}")
+    _MIGRATED.add(key)
+
+
 def cli(args: list[str], env: dict[str, str], *, check: bool = True,
-        command: list[str] = NUMIDENT) -> subprocess.CompletedProcess[str]:
+        command: list[str] = NUMIDENT, migrate: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``numident ARGS``; unless ``migrate=False``, the side's database is migrated first
+    when the command needs it."""
+    if migrate and len(args) > 1 and args[0] in ("operator", "messenger") \
+            and args[1] not in _SCHEMA_FREE:
+        config = args[args.index("--config") + 1] if "--config" in args else None
+        migrated(args[0], env, config, command=command)
     result = subprocess.run([*command, *args], env={**os.environ, **env}, capture_output=True,
                             text=True, timeout=120, check=False)
     if check and result.returncode != 0:

@@ -19,7 +19,7 @@ from e2e_servers import Server, start_server
 
 from numident.config import load_settings
 from numident.demo.data import write_plan
-from numident.messenger.app import routing_service
+from numident.messenger.bootstrap import routing_service
 from numident.messenger.sms import code_in, last_code_in_file
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade

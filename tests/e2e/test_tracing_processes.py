@@ -105,5 +105,5 @@ def test_the_config_key_without_the_otel_extra_is_refused_naming_it(tmp_path: Pa
     env = {"NUMIDENT_HOME": str(tmp_path / "home"),
            "NUMIDENT_TRACING__OTLP_ENDPOINT": "http://127.0.0.1:9"}
     result = cli(["operator", "serve", "--port", "9"], env, check=False, command=WITHOUT_OTEL)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a bad configuration
     assert "tracing.otlp_endpoint is set but the otel extra is not installed" in result.stderr

@@ -69,6 +69,7 @@ def test_notice_while_pending_keeps_the_account_from_being_identified(
     export = tmp_path / "subscribers.csv"
     export.write_text("phone_number,contract_id,status,activated_at\n"
                       f"{NUMBER},A-1,active,2024-01-01\n", encoding="utf-8")
+    cli(["operator", "migrate"], gateway_env)
     cli(["operator", "import-subscribers", str(export)], gateway_env)
     cli(["operator", "add-organizer", "chat", "--notice-url",
          f"{messenger_url}/messenger/v1/notices", "--public-key",
@@ -94,6 +95,7 @@ gateway_url = "{proxy.url}"
 token_url = "{gateway_url}/oauth2/token"
 notice_public_key = "{tmp_path / 'gateway.jwk'}"
 """, encoding="utf-8")
+        cli(["messenger", "migrate", "--config", str(config)], messenger_env)
         cli(["messenger", "import-plan", str(write_plan(tmp_path / "plan.csv")),
              "--config", str(config)], messenger_env)
         messenger = start_server("messenger", messenger_env, tmp_path / "messenger.log",

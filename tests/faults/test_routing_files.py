@@ -158,9 +158,12 @@ def test_hostile_ports_files_are_refused_with_line_and_field(routing: RoutingSer
 
 
 def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "numident", "messenger", *args],
-                          env={**os.environ, "NUMIDENT_HOME": str(home)}, capture_output=True,
-                          text=True, timeout=120, check=False)
+    """``numident messenger ARGS`` on ``home``, its database migrated first."""
+    for command in (["migrate"], list(args)):
+        result = subprocess.run([sys.executable, "-m", "numident", "messenger", *command],
+                                env={**os.environ, "NUMIDENT_HOME": str(home)},
+                                capture_output=True, text=True, timeout=120, check=False)
+    return result
 
 
 @pytest.mark.parametrize(("command", "data", "named"), [

@@ -13,7 +13,8 @@ import pytest
 
 from numident.config import load_settings
 from numident.demo.data import write_plan
-from numident.messenger.app import create_app, routing_service
+from numident.messenger.app import create_app
+from numident.messenger.bootstrap import routing_service
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
 

@@ -13,7 +13,7 @@ from numident.demo.data import OPERATORS, write_plan
 
 @pytest.fixture
 def run(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Invoke ``numident`` with a home, a database and the demo's numbering plan loaded."""
+    """Invoke ``numident`` with a home, a migrated database and the demo's numbering plan loaded."""
     monkeypatch.setenv("NUMIDENT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("NUMIDENT_DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")
@@ -22,6 +22,7 @@ def run(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):  # 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
         return runner.invoke(app, list(args), catch_exceptions=False)
 
+    assert invoke("messenger", "migrate").exit_code == 0
     loaded = invoke("messenger", "import-plan", str(write_plan(tmp_path / "plan.csv")))
     assert loaded.exit_code == 0, loaded.output
     return invoke

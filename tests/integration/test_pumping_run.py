@@ -23,7 +23,8 @@ from numident.client.keys import generate_key
 from numident.config import load_settings
 from numident.demo.data import write_plan
 from numident.messenger.admission import refusal_counts
-from numident.messenger.app import create_app, routing_service
+from numident.messenger.app import create_app
+from numident.messenger.bootstrap import routing_service
 from numident.messenger.sms import last_code_in_file
 from numident.messenger.tables import code_sends
 from numident.storage.database import create_database_engine

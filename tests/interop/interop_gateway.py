@@ -70,8 +70,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     export = home / "subscribers.csv"
     export.write_text(f"phone_number,contract_id,status,activated_at\n{LINE},C-1,active,"
                       "2024-01-01\n", encoding="utf-8")
-    subprocess.run([sys.executable, "-m", "numident", "operator", "import-subscribers",
-                    str(export)], env=env, check=True, capture_output=True, timeout=120)
+    for command in (["migrate"], ["import-subscribers", str(export)]):
+        subprocess.run([sys.executable, "-m", "numident", "operator", *command], env=env,
+                       check=True, capture_output=True, timeout=120)
     port = _free_port()
     log = home / "gateway.log"
     with log.open("wb") as handle:

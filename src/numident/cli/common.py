@@ -1,6 +1,9 @@
-"""What every command shares: the ``--config`` option, settings, and errors as exit codes.
+"""What every command shares: the ``--config`` option, settings, the database, and errors as
+exit codes.
 
-Exit codes (SPEC): 0 success, 1 the operation failed or was refused, 2 bad usage or bad input.
+Exit codes (SPEC): 0 success, 1 the operation failed or was refused, 2 bad usage, bad input, a bad
+configuration, or a database whose schema is not the newest (``numident SIDE migrate`` brings it
+there; servers migrate at start).
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine
 
 from numident.config import Settings, load_settings
-from numident.errors import InvalidFile, InvalidInput, NumidentError
+from numident.errors import ConfigurationError, InvalidFile, InvalidInput, NumidentError
 from numident.storage.database import create_database_engine, single_sqlite_server
-from numident.storage.migrate import Side, upgrade
+from numident.storage.migrate import Side, revisions, upgrade
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,15 +43,41 @@ def settings(config: Path | None, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def database(config: Settings, side: Side) -> Iterator[Engine]:
-    """The side's database at the newest schema, closed when the command is done."""
+def _engine(config: Settings, side: Side) -> Iterator[Engine]:
     engine = create_database_engine(config.database_url_for(side),
                                     pool_size=config.database_pool_size)
     try:
-        upgrade(engine, side)
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def database(config: Settings, side: Side) -> Iterator[Engine]:
+    """The side's database, closed when the command is done; refused (exit 2) unless its schema
+    is the newest: only ``migrate`` and the servers change the schema."""
+    with _engine(config, side) as engine:
+        current, newest = revisions(engine, side)
+        if current != newest:
+            raise InvalidInput(f"the {side}'s database schema is {_revision(current)}, not the "
+                               f"newest ({_revision(newest)}); run: numident {side} migrate")
+        yield engine
+
+
+def migrate_schema(config: Settings, side: Side) -> None:
+    """Bring the side's database to the newest schema and say from which revision (idempotent)."""
+    with _engine(config, side) as engine:
+        before, newest = revisions(engine, side)
+        upgrade(engine, side)
+    if before == newest:
+        console.print(f"{side} schema is up to date: {_revision(newest)}", highlight=False)
+    else:
+        console.print(f"{side} schema migrated: {_revision(before)} → {_revision(newest)}",
+                      highlight=False)
+
+
+def _revision(revision: str | None) -> str:
+    return revision or "empty"
 
 
 def serve_forever(create_app: Callable[[Settings], Any], config: Path | None, host: str,
@@ -58,9 +87,10 @@ def serve_forever(create_app: Callable[[Settings], Any], config: Path | None, ho
     import uvicorn
 
     from numident.logs import configure_logging
-    from numident.web.server import uvicorn_options
+    from numident.web.server import ensure_port_free, uvicorn_options
 
     loaded = settings(config)
+    ensure_port_free(host, port)
     configure_logging(loaded.log_level, loaded.log_format)
     http = loaded.operator.http if side == "operator" else loaded.messenger.http
     with single_sqlite_server(loaded.database_url_for(side)):
@@ -85,6 +115,9 @@ def exits(fn: Callable[P, R]) -> Callable[P, R]:
             sys.exit(2)
         except InvalidInput as exc:
             errors.print(f"[red]error:[/] {exc.message}", highlight=False)
+            sys.exit(2)
+        except ConfigurationError as exc:
+            errors.print(f"[red]error:[/] {exc.message}", highlight=False, markup=False)
             sys.exit(2)
         except NumidentError as exc:
             errors.print(f"[red]error:[/] {exc.message} ({exc.code})", highlight=False)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
 import anyio
 import typer
 from rich.table import Table
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from numident.cli import audit
 from numident.cli.common import (
@@ -19,25 +21,25 @@ from numident.cli.common import (
     database,
     errors,
     exits,
+    migrate_schema,
     operator_progress,
     progress_bar,
     serve_forever,
     settings,
 )
 from numident.cli.reports import Format, FormatOption, FromOption, ToOption, period, render
+from numident.config import Settings
 from numident.core.accounts import AccountState
 from numident.core.clock import SystemClock
 from numident.errors import InvalidInput, NotFound
-from numident.messenger import report as figures
-from numident.messenger.accounts import Account, AccountStore, validate_account_id
-from numident.messenger.app import routing_service
+from numident.messenger.accounts import Account
+from numident.messenger.bootstrap import bootstrap, routing_service
 from numident.messenger.channels import Channel
 from numident.messenger.keys import organizer_key
+from numident.messenger.report import OperatorDay
 from numident.messenger.service import MessengerService
-from numident.messenger.tables import possession_challenges
 from numident.routing.ports import Kind, kind_of
 from numident.routing.service import parse_numbers
-from numident.storage.database import read_only
 
 app = typer.Typer(no_args_is_help=True, help="Run a messenger service and identify accounts.")
 app.add_typer(audit.messenger_app, name="audit")
@@ -55,9 +57,8 @@ def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8090
 @app.command()
 @exits
 def migrate(config: ConfigOption = None) -> None:
-    """Bring the messenger's database to the newest schema."""
-    with database(settings(config), "messenger"):
-        console.print("schema is up to date")
+    """Bring the messenger's database to the newest schema (``serve`` does it at start too)."""
+    migrate_schema(settings(config), "messenger")
 
 
 @app.command("public-key")
@@ -164,27 +165,23 @@ def identify(
     Without ``--code`` a code is sent by the configured provider of the channel and asked
     for here.
     """
-    from numident.messenger.app import build_service
-
     loaded = settings(config)
 
     async def run(engine: Engine) -> Account:
-        service = build_service(loaded, engine=engine)
-        try:
+        async with _service(loaded, engine) as service:
             if possession_proven:
                 return await service.identify_now(account, number, possession_proven=True)
             given = code
             if given is None:
                 sent = await service.set_phone_number(
                     account, number, channel=channel.value if channel else None)
+                used = service.code_channel(account, str(sent.phone_number))
                 console.print(f"a code was sent to {sent.phone_number} "
-                              f"({_channel_said(service, account)})")
+                              f"({_channel_said(loaded, used)})")
                 given = str(typer.prompt("code"))
             await service.confirm_possession(account, given.strip())
             console.print("possession proven; asking the operator ...")
             return await service.follow(account)
-        finally:
-            await service.aclose()
 
     with database(loaded, "messenger") as engine:
         result = anyio.run(run, engine)
@@ -193,12 +190,19 @@ def identify(
         raise typer.Exit(1)
 
 
-def _channel_said(service: MessengerService, account: str) -> str:
-    with read_only(service.engine) as conn:
-        used = conn.execute(select(possession_challenges.c.channel).where(
-            possession_challenges.c.account_id == account)).scalar()
+@contextlib.asynccontextmanager
+async def _service(loaded: Settings, engine: Engine) -> AsyncIterator[MessengerService]:
+    """The messenger's use cases over ``engine``, closed when the command is done."""
+    service = bootstrap(loaded, engine=engine).service
+    try:
+        yield service
+    finally:
+        await service.aclose()
+
+
+def _channel_said(loaded: Settings, used: str | None) -> str:
     if used == Channel.FLASH_CALL.value:
-        digits = service.settings.flash_call.code_digits
+        digits = loaded.messenger.flash_call.code_digits
         return f"by flash call: the code is the last {digits} digits of the calling number"
     return f"by {str(used).replace('_', ' ')}"
 
@@ -225,48 +229,33 @@ def identify_all(
     Exit 0 when every account was answered; 1 when some operator gave no usable answer (its
     accounts wait for the next run of the same command); 2 when the file is bad.
     """
-    from numident.messenger.app import build_service
-    from numident.messenger.bulk import BulkIdentification, load, summary, write_unidentified
-
     loaded = settings(config)
-    messenger = loaded.messenger
-    regions = messenger.allowed_regions
-    region = messenger.national_region
 
     async def run(engine: Engine) -> bool:
-        service = build_service(loaded, engine=engine)
-        try:
-            report = load(engine, file, service.identifications.lookup.route_many,
-                          service.operators, service.store, service.clock,
-                          default_region=region, allowed_regions=regions)
-            console.print(f"accounts loaded: {report}")
-            job = BulkIdentification(engine, service.operators, service.store,
-                                     service.outbox, service.clock,
-                                     block_on_sim_swap=messenger.block_on_sim_swap,
-                                     batch_size=batch_size, concurrency=concurrency,
-                                     poll_seconds=messenger.poll_max_seconds,
-                                     give_up_seconds=give_up_after,
-                                     on_trouble=lambda inn, why: errors.print(
-                                         f"operator {inn}: {why}", highlight=False))
+        async with _service(loaded, engine) as service:
+            console.print(f"accounts loaded: {service.load_accounts(file)}")
+            job = service.bulk_identification(
+                batch_size=batch_size, concurrency=concurrency, give_up_seconds=give_up_after,
+                on_trouble=lambda inn, why: errors.print(f"operator {inn}: {why}",
+                                                         highlight=False))
             with operator_progress(job.open_work()) as advance:
                 result = await job.run(advance)
             for run in result.operators.values():
                 if run.stopped:
                     errors.print(f"operator {run.inn}: {run.stopped}; its accounts stay "
                                  "queued for the next run", highlight=False)
+            table = Table("operator", "ИНН", "status", "accounts", title="bulk identification")
+            for name, inn, state, count in service.bulk_summary():
+                table.add_row(name, inn, state, str(count))
+            console.print(table)
+            with unidentified.open("w", encoding="utf-8", newline="") as target:
+                written = service.write_unidentified(target)
+            console.print(f"{written} accounts not identified, with their reasons: "
+                          f"{unidentified}")
             return result.complete
-        finally:
-            await service.aclose()
 
     with database(loaded, "messenger") as engine:
         complete = anyio.run(run, engine)
-        table = Table("operator", "ИНН", "status", "accounts", title="bulk identification")
-        for name, inn, state, count in summary(engine):
-            table.add_row(name, inn, state, str(count))
-        console.print(table)
-        with unidentified.open("w", encoding="utf-8", newline="") as target:
-            written = write_unidentified(engine, target)
-    console.print(f"{written} accounts not identified, with their reasons: {unidentified}")
     if not complete:
         raise typer.Exit(1)
 
@@ -276,11 +265,14 @@ def identify_all(
 def status(account: Annotated[str, typer.Argument(metavar="ACCOUNT")],
            config: ConfigOption = None) -> None:
     """Show an account's state (exit 1 when there is no such account)."""
-    with database(settings(config), "messenger") as engine, engine.connect() as conn:
-        found = AccountStore(None, None).get(conn, validate_account_id(account))
-    if found is None:
-        raise NotFound(f"no account {account}", code="ACCOUNT_NOT_FOUND")
-    _print_account(found)
+    loaded = settings(config)
+
+    async def look(engine: Engine) -> Account:
+        async with _service(loaded, engine) as service:
+            return service.status(account)
+
+    with database(loaded, "messenger") as engine:
+        _print_account(anyio.run(look, engine))
 
 
 def _print_account(account: Account) -> None:
@@ -335,12 +327,15 @@ def report(
     notices, accounts blocked and how long until identified again, from the audit trail."""
     first, last = period(start, end, SystemClock().now())
     chosen = settings(config)
-    names = {e.inn: e.name for e in chosen.messenger.operators if e.name}
+
+    async def figures(engine: Engine) -> list[OperatorDay]:
+        async with _service(chosen, engine) as service:
+            return service.report(first, last, operator)
+
     with database(chosen, "messenger") as engine:
         try:
-            inn = figures.resolve_operator(engine, operator, names) if operator else None
+            days = anyio.run(figures, engine)
         except NotFound as exc:
             raise InvalidInput(exc.message) from exc
-        days = figures.messenger_report(engine, first, last, inn, names=names)
     render([d.as_dict() for d in days], REPORT_COLUMNS, how,
            f"identifications from {first} to {last} (UTC)")

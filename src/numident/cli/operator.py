@@ -18,6 +18,7 @@ from numident.cli.common import (
     count_lines,
     database,
     exits,
+    migrate_schema,
     progress_bar,
     serve_forever,
     settings,
@@ -25,7 +26,7 @@ from numident.cli.common import (
 from numident.cli.reports import Format, FormatOption, FromOption, ToOption, period, render
 from numident.client.keys import ensure_private_key
 from numident.config import Settings
-from numident.core.clock import SystemClock
+from numident.core.clock import SystemClock, rfc3339
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
 from numident.errors import InvalidInput, NotFound
@@ -59,9 +60,8 @@ def serve(config: ConfigOption = None, host: str = "127.0.0.1", port: int = 8080
 @app.command()
 @exits
 def migrate(config: ConfigOption = None) -> None:
-    """Bring the gateway's database to the newest schema."""
-    with database(settings(config), "operator"):
-        console.print("schema is up to date")
+    """Bring the gateway's database to the newest schema (``serve`` does it at start too)."""
+    migrate_schema(settings(config), "operator")
 
 
 @app.command("public-key")
@@ -253,6 +253,9 @@ def notices(
         help=f"Only those in this state: {', '.join(STATUSES)}")] = None,
     organizer: Annotated[str | None, typer.Option(help="Only this organizer's")] = None,
     limit: int = 50,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="One JSON array of the notices (times in RFC 3339 UTC) instead of the "
+        "table")] = False,
 ) -> None:
     """List notices in the outbox with their delivery state (dead letters included)."""
     if status is not None and status not in STATUSES:
@@ -262,6 +265,12 @@ def notices(
         store = SqlOutbox(engine, outbox)
         counts = store.counts()
         messages = store.list(status=status, owner=organizer, limit=limit)
+    if as_json:
+        typer.echo(json.dumps([
+            {"id": m.id, "organizer": m.owner, "status": m.status, "attempts": m.attempts,
+             "created": rfc3339(m.created_at), "last_error": m.last_error}
+            for m in messages], ensure_ascii=False, indent=2))
+        return
     table = Table("id", "organizer", "status", "attempts", "created", "last error",
                   title="notices: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     for message in messages:

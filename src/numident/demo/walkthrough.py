@@ -24,7 +24,7 @@ from numident.core.clock import SystemClock
 from numident.demo import stage
 from numident.demo.data import CLI_NUMBER, OPERATORS, write_plan, write_ports
 from numident.logs import configure_logging
-from numident.messenger.app import routing_service
+from numident.messenger.bootstrap import routing_service
 from numident.messenger.keys import organizer_key
 from numident.messenger.sms import last_code_in_file
 from numident.operator.consent import last_url_in_file

@@ -27,33 +27,28 @@ def messenger_console(settings: MessengerSettings, clock: Clock) -> Console:
                          public_url=settings.public_url)
 
 
-def _names(request: Request) -> dict[str, str]:
-    return {inn: endpoint.name or inn
-            for inn, endpoint in service(request).operators.endpoints.items()}
-
-
 @router.get("/")
 def overview(request: Request, session: str = Page) -> HTMLResponse:
     svc = service(request)
-    names = _names(request)
+    names = svc.operator_names()
     health = svc.operators.health.summary()
     operators = sorted(set(names) | set(health))
     return render(request, "messenger/overview.html", session,
-                  states=console_figures.accounts_by_state(svc.engine),
-                  in_flight=console_figures.in_flight(svc.engine, names),
+                  states=svc.accounts_by_state(), in_flight=svc.in_flight(),
                   health=[(inn, names.get(inn, inn), health.get(inn)) for inn in operators],
                   now=svc.clock.now())
 
 
 @router.get("/notices")
 def notices(request: Request, session: str = Page) -> HTMLResponse:
-    by_type, recent = console_figures.received(service(request).engine)
+    svc = service(request)
+    by_type, recent = svc.notices_received()
     return render(request, "messenger/notices.html", session, by_type=by_type, recent=recent,
-                  names=_names(request))
+                  names=svc.operator_names())
 
 
 @router.get("/bulk")
 def bulk(request: Request, session: str = Page) -> HTMLResponse:
-    progress = console_figures.bulk_progress(service(request).engine)
-    return render(request, "messenger/bulk.html", session, progress=progress,
+    return render(request, "messenger/bulk.html", session,
+                  progress=service(request).bulk_progress(),
                   statuses=console_figures.BULK_STATUSES)

@@ -16,9 +16,10 @@ down) can never end a usage of the new number, even at the same operator.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, TextIO
 
 import anyio
 import httpx2
@@ -37,6 +38,8 @@ from numident.errors import (
     TooManyRequests,
     Unprocessable,
 )
+from numident.messenger import bulk, console_figures
+from numident.messenger import report as figures
 from numident.messenger.accounts import (
     Account,
     AccountStore,
@@ -44,19 +47,18 @@ from numident.messenger.accounts import (
     validate_account_id,
 )
 from numident.messenger.admission import SendAdmission, SendRequest, audit, client_key
-from numident.messenger.channels import Channel, CodeProvider
+from numident.messenger.bulk import BulkIdentification, LoadReport
+from numident.messenger.channels import Channel
 from numident.messenger.codes import CodeSender, channel_sequence
-from numident.messenger.delivery import MessengerSender, queue_withdrawal
+from numident.messenger.console_figures import BulkProgress, InFlight, ReceivedNotice
+from numident.messenger.delivery import queue_withdrawal
 from numident.messenger.identification import Identifications
 from numident.messenger.metrics import MessengerMetrics
 from numident.messenger.notices import NoticeIntake, NoticeReceipt
 from numident.messenger.operators import OperatorDirectory, OperatorLookup, Route
 from numident.messenger.possession import PossessionChecks, Verdict
-from numident.messenger.tables import messenger_outbox
+from numident.messenger.report import OperatorDay
 from numident.outbox.dispatcher import Dispatcher
-from numident.outbox.http_sender import HttpSender
-from numident.outbox.metrics import observe_outbox
-from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import SqlOutbox
 from numident.storage.database import read_only, write_transaction
 
@@ -64,43 +66,33 @@ _CODE_INPUT = re.compile(r"[0-9]{1,16}")
 
 
 class MessengerService:
-    def __init__(self, engine: Engine, clock: Clock, settings: MessengerSettings, *,
-                 providers: Mapping[Channel, CodeProvider], lookup: OperatorLookup,
-                 operators: OperatorDirectory,
-                 secret: bytes, metrics: MessengerMetrics | None = None,
-                 webhook_transport: httpx2.AsyncBaseTransport | None = None) -> None:
+    """The messenger's use cases. It builds none of its collaborators:
+    :func:`numident.messenger.bootstrap.bootstrap` does, once."""
+
+    def __init__(self, *, engine: Engine, clock: Clock, settings: MessengerSettings,
+                 store: AccountStore, outbox: SqlOutbox, possession: PossessionChecks,
+                 admission: SendAdmission, codes: CodeSender, identifications: Identifications,
+                 notices: NoticeIntake, lookup: OperatorLookup, operators: OperatorDirectory,
+                 dispatcher: Dispatcher,
+                 metrics: MessengerMetrics, closing: Sequence[httpx2.AsyncClient] = (),
+                 on_attempt: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.settings = settings
-        self.metrics = metrics or MessengerMetrics()
-        self.providers = providers
+        self.store = store
+        self.outbox = outbox
+        self.possession = possession
+        self.admission = admission
+        self.codes = codes
+        self.identifications = identifications
+        self.notices = notices
         self.lookup = lookup
         self.operators = operators
-        self.outbox = SqlOutbox(engine, messenger_outbox)
-        self.store = AccountStore(self.outbox, settings.webhook_url)
-        self.possession = PossessionChecks(settings.possession, secret)
-        self.admission = SendAdmission(settings.possession)
-        self.codes = CodeSender(engine, clock, settings, self.possession, self.admission,
-                                providers, self.metrics)
-        self.identifications = Identifications(engine, self.store, lookup, operators,
-                                               self.outbox, clock, settings, self.metrics)
-        self.notices = NoticeIntake(engine, self.store, clock, settings)
-        self._webhook_http = httpx2.AsyncClient(transport=webhook_transport,
-                                               timeout=settings.request_timeout_seconds)
-        dispatch = settings.dispatch
-        self.dispatcher = Dispatcher(
-            self.outbox,
-            MessengerSender(HttpSender(self._webhook_http, now=clock.now), operators), clock,
-            RetryPolicy(initial=timedelta(seconds=dispatch.initial_backoff_seconds),
-                        max_delay=timedelta(seconds=dispatch.max_backoff_seconds),
-                        give_up_after=timedelta(hours=dispatch.give_up_after_hours)),
-            concurrency=dispatch.concurrency)
-        self.dispatcher.on_settled = observe_outbox(
-            self.metrics.registry, self.outbox, clock.now, "numident_messenger_outbox",
-            "Webhooks and usage withdrawals").settled
-        self.closing: list[httpx2.AsyncClient] = []
-        """HTTP clients the service closes with itself (the providers')."""
-        self.on_attempt: Callable[[str], None] = lambda _attempt_id: None
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.closing = list(closing)
+        """HTTP clients the service closes with itself (the webhooks', the providers')."""
+        self.on_attempt = on_attempt or (lambda _attempt_id: None)
         """Called with each newly opened attempt (the app hands it to its worker)."""
 
     # -- use cases ---------------------------------------------------------------------------
@@ -243,6 +235,63 @@ class MessengerService:
                                     duplicate=str(receipt.duplicate).lower()).inc()
         return receipt
 
+    def code_channel(self, account_id: str, phone_number: str) -> str | None:
+        """The channel the account's unconfirmed code for ``phone_number`` went by."""
+        with read_only(self.engine) as conn:
+            return self.possession.last_channel(conn, validate_account_id(account_id),
+                                                phone_number)
+
+    # -- bulk identification of an existing user base (``identify-all``) ---------------------
+
+    def load_accounts(self, path: Path) -> LoadReport:
+        """Check the whole CSV, then store and route its accounts (refused whole if bad)."""
+        return bulk.load(self.engine, path, self.lookup.route_many, self.operators, self.store,
+                         self.clock, default_region=self.settings.national_region,
+                         allowed_regions=self.settings.allowed_regions)
+
+    def bulk_identification(self, *, batch_size: int, concurrency: int, give_up_seconds: float,
+                            on_trouble: Callable[[str, str], None] | None = None,
+                            ) -> BulkIdentification:
+        """The job that sends the loaded accounts to their operators' batch endpoints."""
+        return BulkIdentification(self.engine, self.operators, self.store, self.outbox,
+                                  self.clock, block_on_sim_swap=self.settings.block_on_sim_swap,
+                                  batch_size=batch_size, concurrency=concurrency,
+                                  poll_seconds=self.settings.poll_max_seconds,
+                                  give_up_seconds=give_up_seconds, on_trouble=on_trouble)
+
+    def bulk_summary(self) -> list[tuple[str, str, str, int]]:
+        """``(operator name, ИНН, status, accounts)`` of the bulk identification."""
+        return bulk.summary(self.engine)
+
+    def write_unidentified(self, target: TextIO) -> int:
+        """The accounts the bulk identification left unidentified, as CSV; returns how many."""
+        return bulk.write_unidentified(self.engine, target)
+
+    # -- figures (console, CLI) ---------------------------------------------------------------
+
+    def operator_names(self) -> dict[str, str]:
+        """The configured operators' names by ИНН (the ИНН where none is configured)."""
+        return {inn: endpoint.name or inn for inn, endpoint in self.operators.endpoints.items()}
+
+    def accounts_by_state(self) -> list[tuple[str, int]]:
+        return console_figures.accounts_by_state(self.engine)
+
+    def in_flight(self) -> list[InFlight]:
+        return console_figures.in_flight(self.engine, self.operator_names())
+
+    def notices_received(self) -> tuple[list[tuple[str, int]], list[ReceivedNotice]]:
+        return console_figures.received(self.engine)
+
+    def bulk_progress(self) -> list[BulkProgress]:
+        return console_figures.bulk_progress(self.engine)
+
+    def report(self, first: date, last: date, operator: str | None) -> list[OperatorDay]:
+        """Per operator and UTC day, from the audit trail; ``operator``: a configured name or
+        ИНН (``NotFound`` when it is neither)."""
+        names = {e.inn: e.name for e in self.settings.operators if e.name}
+        inn = figures.resolve_operator(self.engine, operator, names) if operator else None
+        return figures.messenger_report(self.engine, first, last, inn, names=names)
+
     # -- background work, also callable directly (tests, CLI) ---------------------------------
 
     async def run_identifications(self) -> None:
@@ -255,7 +304,6 @@ class MessengerService:
 
     async def aclose(self) -> None:
         await self.operators.aclose()
-        await self._webhook_http.aclose()
         for client in self.closing:
             await client.aclose()
 

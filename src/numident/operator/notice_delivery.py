@@ -9,7 +9,6 @@ shown from the audit alone (:mod:`numident.operator.sla`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 import httpx2
 from prometheus_client import CollectorRegistry
@@ -34,9 +33,7 @@ DISPATCHER = "dispatcher"
 
 
 def retry_policy(settings: DispatchSettings) -> RetryPolicy:
-    return RetryPolicy(initial=timedelta(seconds=settings.initial_backoff_seconds),
-                       max_delay=timedelta(seconds=settings.max_backoff_seconds),
-                       give_up_after=timedelta(hours=settings.give_up_after_hours))
+    return RetryPolicy.from_settings(settings)
 
 
 def notice_dispatcher(engine: Engine, client: httpx2.AsyncClient, key: PrivateKey, clock: Clock,

@@ -12,6 +12,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from numident.config import DispatchSettings
 
 from numident.core.backoff import backoff
 
@@ -30,6 +34,13 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.initial <= timedelta(0) or self.factor < 1 or not 0 <= self.jitter < 1:
             raise ValueError("RetryPolicy needs initial > 0, factor >= 1 and 0 <= jitter < 1")
+
+    @classmethod
+    def from_settings(cls, settings: DispatchSettings) -> RetryPolicy:
+        """The policy a side's ``[*.dispatch]`` section configures (the other fields default)."""
+        return cls(initial=timedelta(seconds=settings.initial_backoff_seconds),
+                   max_delay=timedelta(seconds=settings.max_backoff_seconds),
+                   give_up_after=timedelta(hours=settings.give_up_after_hours))
 
     def delay(self, attempts: int) -> timedelta:
         """The wait after the ``attempts``-th failed attempt (1 -> ``initial``), jitter included."""

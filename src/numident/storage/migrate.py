@@ -50,3 +50,18 @@ def downgrade(engine: Engine, side: Side, revision: str = "base") -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
+
+
+def revisions(engine: Engine, side: Side) -> tuple[str | None, str | None]:
+    """``(the database's schema revision, the newest)``; None for a database without one.
+
+    Cheap (one read of the version table): commands check it before they touch the data."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(side)
+    newest = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn, opts={
+            "version_table": config.get_main_option("version_table")}).get_current_revision()
+    return current, newest

@@ -24,12 +24,34 @@ bodies are the usual ``{"status", "code", "message"}``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import socket
 from typing import Any, Literal
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from numident.config import HttpSettings
+from numident.errors import Conflict
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse (``PORT_IN_USE``, exit 1) to start when ``host:port`` is taken, before anything
+    else starts: uvicorn would only log a traceback-like line and exit."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return  # uvicorn says what is wrong with the host
+    family, kind, proto, _, address = found[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                return
+            raise Conflict(f"port {port} on {host} is already in use",
+                           code="PORT_IN_USE") from None
 
 
 def _raw_error(status: int, reason: str, code: str, message: str) -> bytes:

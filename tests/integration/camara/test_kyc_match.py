@@ -96,6 +96,9 @@ def cli_import(tmp_path: Path, database_url: str, home: Path, **camara: str) -> 
     config.write_text(f'home = "{home}"\ndatabase_url = "{database_url}"\n'
                       '[operator]\nallowed_regions = ["ES"]\n'
                       f"[operator.camara]\n{table}", encoding="utf-8")
+    migrated = CliRunner().invoke(cli, ["operator", "migrate", "--config", str(config)],
+                                  catch_exceptions=False)
+    assert migrated.exit_code == 0, migrated.output
     result = CliRunner().invoke(cli, ["operator", "import-subscribers", str(export),
                                       "--config", str(config)], catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -18,7 +18,7 @@ HEADER = "phone_number,contract_id,status,activated_at\n"
 
 @pytest.fixture
 def run(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Invoke ``numident`` with a home and a database of this test's own."""
+    """Invoke ``numident`` with a home and a migrated database of this test's own."""
     monkeypatch.setenv("NUMIDENT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("NUMIDENT_DATABASE_URL", database_url)
     runner = CliRunner()
@@ -26,6 +26,7 @@ def run(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):  # 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
         return runner.invoke(app, list(args), catch_exceptions=False)
 
+    assert invoke("operator", "migrate").exit_code == 0
     return invoke
 
 

@@ -17,7 +17,7 @@ GOOD = HEADER + "+79161234567,C-1,active,2024-01-01\n+79031112233,C-2,active,202
 
 @pytest.fixture
 def run(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Invoke ``numident`` with a home and a database of this test's own, the registry loaded."""
+    """Invoke ``numident`` with a home and a migrated database of its own, the registry loaded."""
     monkeypatch.setenv("NUMIDENT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("NUMIDENT_DATABASE_URL", database_url)
     runner = CliRunner()
@@ -25,6 +25,7 @@ def run(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch):  # 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
         return runner.invoke(app, list(args), catch_exceptions=False)
 
+    assert invoke("operator", "migrate").exit_code == 0
     good = tmp_path / "good.csv"
     good.write_text(GOOD, encoding="utf-8")
     assert invoke("operator", "import-subscribers", str(good)).exit_code == 0

@@ -13,7 +13,7 @@ from numident.client.keys import PrivateKey, generate_key
 from numident.config import Settings
 from numident.core.clock import FakeClock
 from numident.messenger import tables as _tables  # noqa: F401 - registers the tables
-from numident.messenger.app import build_service
+from numident.messenger.bootstrap import Transports, bootstrap
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender
 from numident.storage.database import create_database_engine
@@ -58,8 +58,8 @@ def sms() -> MemorySmsSender:
 async def service(settings: Settings, engine: Engine, clock: FakeClock,
                   gateway: ScriptedGateway, sms: MemorySmsSender
                   ) -> AsyncIterator[MessengerService]:
-    service = build_service(settings, engine=engine, clock=clock,
-                            transport_for_operator=gateway.transport, sms_sender=sms,
-                            lookup=LOOKUP, key=generate_key())
+    service = bootstrap(settings, engine=engine, clock=clock,
+                        transports=Transports(operator=gateway.transport), sms_sender=sms,
+                        lookup=LOOKUP, key=generate_key()).service
     yield service
     await service.aclose()

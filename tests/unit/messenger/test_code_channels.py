@@ -14,7 +14,7 @@ from numident.client.keys import PrivateKey, generate_key
 from numident.core.accounts import AccountState
 from numident.core.clock import FakeClock
 from numident.errors import Conflict, InvalidInput, UpstreamUnavailable
-from numident.messenger.app import build_service
+from numident.messenger.bootstrap import Transports, bootstrap
 from numident.messenger.channels import Channel, CodeMessage, MemoryCallProvider, Receipt
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender, code_in
@@ -55,10 +55,11 @@ async def channels(tmp_path: Path, operator_keys: dict[str, PrivateKey], engine:
     settings = make_settings(tmp_path, operator_keys, channels={
         "order": ["flash_call", "sms", "voice_call"], "initial_backoff_seconds": 2,
         "max_backoff_seconds": 3})
-    service = build_service(settings, engine=engine, clock=clock, sms_sender=sms,
-                            transport_for_operator=gateway.transport, lookup=LOOKUP,
-                            key=generate_key(),
-                            providers={Channel.FLASH_CALL: flash, Channel.VOICE_CALL: voice})
+    service = bootstrap(settings, engine=engine, clock=clock, sms_sender=sms,
+                        transports=Transports(operator=gateway.transport), lookup=LOOKUP,
+                        key=generate_key(),
+                        providers={Channel.FLASH_CALL: flash,
+                                   Channel.VOICE_CALL: voice}).service
     yield service
     await service.aclose()
 
@@ -156,9 +157,9 @@ async def test_a_provider_that_times_out_after_delivering_leaves_no_second_valid
     settings = make_settings(tmp_path, operator_keys, channels={
         "order": ["sms", "voice_call"], "initial_backoff_seconds": 0})
     late = LateSms()
-    service = build_service(settings, engine=engine, clock=clock, lookup=LOOKUP,
-                            key=generate_key(),
-                            providers={Channel.SMS: late, Channel.VOICE_CALL: voice})
+    service = bootstrap(settings, engine=engine, clock=clock, lookup=LOOKUP,
+                        key=generate_key(),
+                        providers={Channel.SMS: late, Channel.VOICE_CALL: voice}).service
     try:
         await service.set_phone_number("user-1", NUMBER)
         late_code = code_in(late.delivered[0])

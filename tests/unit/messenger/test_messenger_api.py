@@ -14,7 +14,9 @@ from sqlalchemy import Engine
 
 from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import FakeClock
-from numident.messenger.app import create_app, routing_lookup
+from numident.messenger.app import create_app
+from numident.messenger.bootstrap import routing_service
+from numident.messenger.operators import RoutingLookup
 from numident.messenger.service import MessengerService, can_send
 from numident.messenger.sms import MemorySmsSender
 
@@ -275,7 +277,7 @@ async def test_codes_go_only_to_russian_mobile_numbers_even_where_other_regions_
                              allowed_regions=["RU", "KZ"])
     sms = MemorySmsSender()
     app = create_app(settings, engine=engine, sms_sender=sms,
-                     lookup=routing_lookup(settings, engine),
+                     lookup=RoutingLookup(routing_service(settings, engine)),
                      key=generate_key(), background=False, migrate=False)
     async with app.router.lifespan_context(app), httpx2.AsyncClient(
             transport=httpx2.ASGITransport(app=app), base_url="http://messenger.test") as client:

@@ -25,7 +25,7 @@ from numident.core.accounts import AccountState
 from numident.core.clock import FakeClock
 from numident.core.notices import NoticeType
 from numident.errors import InvalidInput, Unauthenticated
-from numident.messenger.app import build_service
+from numident.messenger.bootstrap import Transports, bootstrap
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender
 from numident.messenger.tables import account_audit, received_notices
@@ -146,9 +146,9 @@ async def test_sim_swap_blocks_when_configured(
         sms: MemorySmsSender, operator_keys: dict[str, PrivateKey]) -> None:
     """With block_on_sim_swap the account must be identified again."""
     settings = make_settings(tmp_path, operator_keys, block_on_sim_swap=True)
-    service = build_service(settings, engine=engine, clock=clock, sms_sender=sms,
-                            transport_for_operator=gateway.transport, lookup=LOOKUP,
-                            key=generate_key())
+    service = bootstrap(settings, engine=engine, clock=clock, sms_sender=sms,
+                        transports=Transports(operator=gateway.transport), lookup=LOOKUP,
+                        key=generate_key()).service
     try:
         code = await identified(service, sms, gateway)
         service.receive_notice("POST", URL, *signed(

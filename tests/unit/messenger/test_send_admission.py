@@ -14,7 +14,7 @@ from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import FakeClock
 from numident.errors import TooManyRequests, Unprocessable
 from numident.messenger.admission import client_key, refusal_counts
-from numident.messenger.app import build_service
+from numident.messenger.bootstrap import Transports, bootstrap
 from numident.messenger.service import MessengerService
 from numident.messenger.sms import MemorySmsSender
 from numident.messenger.tables import code_sends, possession_audit
@@ -33,9 +33,9 @@ async def guarded(tmp_path: Path, operator_keys: dict[str, PrivateKey], engine: 
                   budgets: dict[str, Any]) -> AsyncIterator[MessengerService]:
     settings = make_settings(tmp_path, operator_keys, possession={
         "secret": "s" * 32, "resend_interval_seconds": 0, **budgets})
-    service = build_service(settings, engine=engine, clock=clock, sms_sender=sms,
-                            transport_for_operator=gateway.transport, lookup=LOOKUP,
-                            key=generate_key())
+    service = bootstrap(settings, engine=engine, clock=clock, sms_sender=sms,
+                        transports=Transports(operator=gateway.transport), lookup=LOOKUP,
+                        key=generate_key()).service
     yield service
     await service.aclose()
 

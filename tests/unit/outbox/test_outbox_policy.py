@@ -69,3 +69,14 @@ def test_nonsensical_settings_are_refused() -> None:
         RetryPolicy(initial=timedelta(0))
     with pytest.raises(ValueError, match="jitter"):
         RetryPolicy(jitter=1)
+
+
+def test_the_policy_of_a_dispatch_section_is_the_one_both_sides_use() -> None:
+    """``[operator.dispatch]`` and ``[messenger.dispatch]`` configure a policy the same way."""
+    from numident.config import DispatchSettings
+
+    policy = RetryPolicy.from_settings(DispatchSettings(
+        initial_backoff_seconds=2, max_backoff_seconds=600, give_up_after_hours=12))
+    assert (policy.initial, policy.max_delay, policy.give_up_after) == (
+        timedelta(seconds=2), timedelta(minutes=10), timedelta(hours=12))
+    assert RetryPolicy.from_settings(DispatchSettings()) == RetryPolicy()
