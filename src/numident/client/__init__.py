@@ -16,8 +16,9 @@ and httpx2, nothing else::
 ``keys`` (key pairs, JWK and PEM files) -> ``assertions`` (``private_key_jwt``, RFC 7523)
 -> ``gateway`` (tokens cached until shortly before expiry; identification single and batch,
 withdrawal of a usage) ; ``signatures`` (RFC 9421 notice signatures) -> ``notices`` (the
-CloudEvent read as a :class:`Notice`). Gateway calls are ``async`` (httpx2) and return values
-for every outcome; refused notices raise :class:`~numident.errors.Unauthenticated` or
+CloudEvent read as a :class:`Notice`). The answer and the notice are read by the code that
+writes them on the gateway (:mod:`numident.wire`). Gateway calls are ``async`` (httpx2) and
+return values for every outcome; refused notices raise :class:`~numident.errors.Unauthenticated` or
 :class:`~numident.errors.InvalidInput` with a stable ``code``.
 """
 

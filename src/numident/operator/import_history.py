@@ -6,7 +6,7 @@ export loaded, and what did it change?" read it here (the console's import page)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import Engine, select
@@ -18,18 +18,28 @@ LOADED, REFUSED = "loaded", "refused"
 
 
 @dataclass(frozen=True)
-class ImportRun:
-    started_at: datetime
-    finished_at: datetime
-    file_name: str
-    outcome: str
-    partial: bool
+class ImportCounts:
+    """What an import did: rows read, inserted, updated, unchanged and rejected, notices queued."""
+
     rows: int = 0
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
     notices: int = 0
+
+    def counts(self) -> ImportCounts:
+        """Just the counts (of a subclass's value)."""
+        return ImportCounts(*(getattr(self, f.name) for f in fields(ImportCounts)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportRun(ImportCounts):
+    started_at: datetime
+    finished_at: datetime
+    file_name: str
+    outcome: str
+    partial: bool
     problem: str | None = None
 
 
@@ -44,6 +54,7 @@ def recent(engine: Engine, limit: int = 50) -> list[ImportRun]:
     with read_only(engine) as conn:
         rows = conn.execute(select(t).order_by(t.c.started_at.desc(), t.c.id.desc())
                             .limit(limit)).all()
-    return [ImportRun(r.started_at, r.finished_at, r.file_name, r.outcome, r.partial, r.rows,
-                      r.inserted, r.updated, r.unchanged, r.rejected, r.notices, r.problem)
+    return [ImportRun(r.rows, r.inserted, r.updated, r.unchanged, r.rejected, r.notices,
+                      started_at=r.started_at, finished_at=r.finished_at, file_name=r.file_name,
+                      outcome=r.outcome, partial=r.partial, problem=r.problem)
             for r in rows]

@@ -36,6 +36,7 @@ from numident.camara.holder_key import HolderKey
 from numident.errors import FileProblem, InvalidFile
 from numident.operator import import_history, registry_switch
 from numident.operator.export_file import Item, Layout, RowRules, SubscriberRow, read_rows
+from numident.operator.import_history import ImportCounts
 from numident.operator.registry_switch import Pace, Switched, staged, staged_holders
 from numident.operator.tables import IMPORT_HOLDER_COLUMNS as _HOLDER_COLUMNS
 from numident.operator.tables import subscribers
@@ -48,14 +49,8 @@ SHOWN_PROBLEMS = 100
 """Problems a refused file reports in full; the rest are counted."""
 Progress = Callable[[int], None]
 
-@dataclass
-class ImportReport:
-    rows: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    notices: int = 0
+@dataclass(frozen=True)
+class ImportReport(ImportCounts):
     superseded: int = 0
     """Rows left as a lifecycle event recorded during the import made them."""
     problems: list[FileProblem] = field(default_factory=list)
@@ -87,21 +82,21 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
     """
     started = time.perf_counter()
 
-    def run(outcome: str, **counts: Any) -> import_history.ImportRun:
+    def run(outcome: str, counts: ImportCounts, problem: str | None = None
+            ) -> import_history.ImportRun:
         finished = now + timedelta(seconds=time.perf_counter() - started)
-        return import_history.ImportRun(now, finished, path.name, outcome, partial, **counts)
+        return import_history.ImportRun(
+            **vars(counts.counts()), started_at=now, finished_at=finished,
+            file_name=path.name, outcome=outcome, partial=partial, problem=problem)
 
     try:
         report = _import(engine, path, now=now, notice_source=notice_source, partial=partial,
                          progress=progress, holder_key=holder_key, regions=regions, pace=pace)
     except InvalidFile as exc:
-        import_history.record(engine, run(import_history.REFUSED, rejected=exc.total,
-                                          problem=str(exc)))
+        import_history.record(engine, run(import_history.REFUSED,
+                                          ImportCounts(rejected=exc.total), str(exc)))
         raise
-    import_history.record(engine, run(
-        import_history.LOADED, rows=report.rows, inserted=report.inserted,
-        updated=report.updated, unchanged=report.unchanged, rejected=report.rejected,
-        notices=report.notices))
+    import_history.record(engine, run(import_history.LOADED, report))
     if report.rejected and reject_file is not None:
         _write_rejects(path, reject_file, report.problems)
     return report

@@ -29,14 +29,13 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
-from numident.core.clock import Clock
+from numident.core.clock import Clock, parse_rfc3339, rfc3339
 from numident.outbox.dispatcher import Sender, send_safely, settlement_for
 from numident.outbox.loop import BatchLoop
 from numident.outbox.nats import DurablePullConsumer, subject_token
@@ -62,8 +61,8 @@ def stream_headers(record: OutboxRecord) -> dict[str, str]:
         H_KIND: record.kind,
         H_DESTINATION: record.destination,
         H_CONTENT_TYPE: record.content_type,
-        H_CREATED_AT: record.created_at.isoformat(),
-        H_WINDOW_START: record.retry_window_start.isoformat(),
+        H_CREATED_AT: rfc3339(record.created_at),
+        H_WINDOW_START: rfc3339(record.retry_window_start),
     }
     if record.owner is not None:
         headers[H_OWNER] = record.owner
@@ -73,8 +72,8 @@ def stream_headers(record: OutboxRecord) -> dict[str, str]:
 def record_from_stream(msg: Msg) -> OutboxRecord:
     """The outbox record a stream message carries; KeyError/ValueError if it is not one."""
     h = msg.headers or {}
-    created_at = datetime.fromisoformat(h[H_CREATED_AT])
-    window_start = datetime.fromisoformat(h[H_WINDOW_START])
+    created_at = parse_rfc3339(h[H_CREATED_AT])
+    window_start = parse_rfc3339(h[H_WINDOW_START])
     return OutboxRecord(
         id=h[H_ID], kind=h[H_KIND], owner=h.get(H_OWNER), destination=h[H_DESTINATION],
         content_type=h[H_CONTENT_TYPE], payload=msg.data, created_at=created_at,

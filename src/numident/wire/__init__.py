@@ -6,7 +6,8 @@
 * :mod:`numident.wire.bearer`: the ``Authorization: Bearer`` header, read.
 
 Timestamps are :func:`numident.core.clock.rfc3339` and :func:`numident.core.clock.parse_rfc3339`.
-The notice, answer and bearer modules import the standard library and the CloudEvents SDK only,
-because ``numident.client`` runs on the base install; ``error_body`` is a pydantic model for the
-servers' OpenAPI documents, so nothing here imports it for the client.
+The notice, answer and bearer modules import no server dependency (the standard library, the
+CloudEvents SDK, ``numident.core`` and ``numident.errors``), because ``numident.client`` runs on
+the base install; ``error_body`` is a pydantic model for the servers' OpenAPI documents, so this
+package imports none of its modules itself.
 """

@@ -14,7 +14,7 @@ import httpx2
 
 from numident.client.keys import PrivateKey
 from numident.config import Settings, load_settings
-from numident.core.clock import FakeClock
+from numident.core.clock import FakeClock, rfc3339
 from numident.messenger.operators import StaticLookup
 
 ALPHA = "7700000001"
@@ -29,10 +29,6 @@ LOOKUP = StaticLookup({"+7916": (ALPHA, "Alpha"), "+7903": (BETA, "Beta"),
 Reply = Callable[[httpx2.Request, "ScriptedGateway"], httpx2.Response]
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def answered(result: str) -> Reply:
     def reply(request: httpx2.Request, gateway: ScriptedGateway) -> httpx2.Response:
         body = json.loads(request.content) if request.method == "POST" else {}
@@ -40,8 +36,8 @@ def answered(result: str) -> Reply:
             "requestId": gateway.request_id, "status": "answered", "result": result,
             "phoneNumber": body.get("phoneNumber", "+79160000000"),
             "identificationCode": body.get("identificationCode", "x"),
-            "receivedAt": _iso(gateway.received_at), "answeredAt": _iso(gateway.clock.now()),
-            "answerDue": _iso(gateway.received_at + timedelta(minutes=20))})
+            "receivedAt": rfc3339(gateway.received_at), "answeredAt": rfc3339(gateway.clock.now()),
+            "answerDue": rfc3339(gateway.received_at + timedelta(minutes=20))})
     return reply
 
 
@@ -49,8 +45,8 @@ def pending() -> Reply:
     def reply(_: httpx2.Request, gateway: ScriptedGateway) -> httpx2.Response:
         return httpx2.Response(202, json={
             "requestId": gateway.request_id, "status": "pending",
-            "receivedAt": _iso(gateway.received_at),
-            "answerDue": _iso(gateway.received_at + timedelta(minutes=20))},
+            "receivedAt": rfc3339(gateway.received_at),
+            "answerDue": rfc3339(gateway.received_at + timedelta(minutes=20))},
             headers={"Location": f"/identification/v1/requests/{gateway.request_id}"})
     return reply
 
@@ -60,8 +56,8 @@ def expired() -> Reply:
         return httpx2.Response(200, json={
             "requestId": gateway.request_id, "status": "expired",
             "reason": "not answered by answerDue; the request may be sent again",
-            "receivedAt": _iso(gateway.received_at),
-            "answerDue": _iso(gateway.received_at + timedelta(minutes=20))})
+            "receivedAt": rfc3339(gateway.received_at),
+            "answerDue": rfc3339(gateway.received_at + timedelta(minutes=20))})
     return reply
 
 
