@@ -1,4 +1,5 @@
-"""The messenger service's use cases, behind one object that the HTTP API and the CLI share.
+"""The messenger service's use cases, behind one object that every entry point calls (the HTTP
+API, the console, the CLI).
 
 ``set_phone_number`` (SPEC rule 0 and 6) -> the user proves possession with the code sent by
 SMS, flash call or voice call (``codes``), once the number passed the defence against pumping
@@ -73,8 +74,8 @@ class MessengerService:
                  store: AccountStore, outbox: SqlOutbox, possession: PossessionChecks,
                  admission: SendAdmission, codes: CodeSender, identifications: Identifications,
                  notices: NoticeIntake, lookup: OperatorLookup, operators: OperatorDirectory,
-                 dispatcher: Dispatcher,
-                 metrics: MessengerMetrics, closing: Sequence[httpx2.AsyncClient] = (),
+                 dispatcher: Dispatcher, metrics: MessengerMetrics,
+                 closing: Sequence[httpx2.AsyncClient] = (),
                  on_attempt: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.clock = clock
