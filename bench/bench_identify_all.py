@@ -66,6 +66,7 @@ def start_gateway(root: Path, key: str, subscribers: list[str], organizers: dict
     with export.open("w", encoding="utf-8") as handle:
         handle.write("phone_number,contract_id,status,activated_at\n")
         handle.writelines(f"{n},{key}-{i},active,2024-01-01\n" for i, n in enumerate(subscribers))
+    cli(["operator", "migrate"], env)
     cli(["operator", "import-subscribers", str(export)], env)
     for name, jwk in organizers.items():
         cli(["operator", "add-organizer", name, "--notice-url", "http://127.0.0.1:9/notices",
@@ -166,6 +167,7 @@ def main() -> None:
                 f'[[messenger.operators]]\ninn = "{op.inn}"\nname = "{op.key}"\n'
                 f'gateway_url = "{url}"\nnotice_public_key = "{root / (op.key + ".jwk")}"\n'
                 for _, url, _, op in started), encoding="utf-8")
+            cli(["messenger", "migrate", "--config", str(config)], messenger_env)
             cli(["messenger", "import-plan", str(write_plan(root / "plan.csv")), "--config",
                  str(config)], messenger_env)
             users = root / "users.csv"

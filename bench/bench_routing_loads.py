@@ -158,6 +158,8 @@ def main() -> None:
             plan.write_text(HEADER + f'916;0000000;9999999;10000000;ПАО "МТС";М;М;{MTS}\n'
                             f"800;0000000;0000009;10;Т2;М;М;{T2}\n"
                             f"801;0000000;0000009;10;Б;М;М;{BEELINE}\n", encoding="utf-8")
+            code, _, err = finish(start(env, "migrate"), args.timeout)
+            assert code == 0, err
             code, _, err = finish(start(env, "import-plan", str(plan)), args.timeout)
             assert code == 0, err
             print(f"{args.db}: {args.rounds} round(s) of each kind, full loads of {args.rows} "

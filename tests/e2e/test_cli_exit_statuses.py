@@ -17,21 +17,17 @@ from e2e_servers import cli, free_port
 from numident.operator.tables import outbox
 from numident.outbox.store import OutboxMessage, SqlOutbox
 from numident.storage.database import create_database_engine
-from numident.storage.migrate import alembic_config
+from numident.storage.migrate import Side, revisions
 
 
-def newest(side: str) -> str:
-    from alembic.script import ScriptDirectory
-
-    head = ScriptDirectory.from_config(alembic_config(side)).get_current_head()  # type: ignore[arg-type]
-    assert head is not None
-    return head
+def newest(side: Side) -> str | None:
+    return revisions(create_database_engine("sqlite://"), side)[1]
 
 
 @pytest.mark.parametrize(("side", "command"), [("operator", ["notices"]),
                                                 ("messenger", ["status", "alice"])])
 def test_a_command_on_an_unmigrated_database_exits_2_until_migrate_is_run(
-        side: str, command: list[str], tmp_path: Path) -> None:
+        side: Side, command: list[str], tmp_path: Path) -> None:
     env = {"NUMIDENT_HOME": str(tmp_path / "home")}
     refused = cli([side, *command], env, check=False, migrate=False)
     assert refused.returncode == 2, refused.stderr

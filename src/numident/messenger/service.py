@@ -1,4 +1,5 @@
-"""The messenger service's use cases, behind one object that the HTTP API and the CLI share.
+"""The messenger service's use cases, behind one object that every entry point calls (the HTTP
+API, the console, the CLI).
 
 ``set_phone_number`` (SPEC rule 0 and 6) -> the user proves possession with the code sent by
 SMS, flash call or voice call (``codes``), once the number passed the defence against pumping
@@ -16,7 +17,8 @@ down) can never end a usage of the new number, even at the same operator.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
@@ -65,35 +67,29 @@ from numident.storage.database import read_only, write_transaction
 _CODE_INPUT = re.compile(r"[0-9]{1,16}")
 
 
+@dataclass(eq=False, kw_only=True)
 class MessengerService:
     """The messenger's use cases. It builds none of its collaborators:
     :func:`numident.messenger.bootstrap.bootstrap` does, once."""
 
-    def __init__(self, *, engine: Engine, clock: Clock, settings: MessengerSettings,
-                 store: AccountStore, outbox: SqlOutbox, possession: PossessionChecks,
-                 admission: SendAdmission, codes: CodeSender, identifications: Identifications,
-                 notices: NoticeIntake, lookup: OperatorLookup, operators: OperatorDirectory,
-                 dispatcher: Dispatcher,
-                 metrics: MessengerMetrics, closing: Sequence[httpx2.AsyncClient] = (),
-                 on_attempt: Callable[[str], None] | None = None) -> None:
-        self.engine = engine
-        self.clock = clock
-        self.settings = settings
-        self.store = store
-        self.outbox = outbox
-        self.possession = possession
-        self.admission = admission
-        self.codes = codes
-        self.identifications = identifications
-        self.notices = notices
-        self.lookup = lookup
-        self.operators = operators
-        self.dispatcher = dispatcher
-        self.metrics = metrics
-        self.closing = list(closing)
-        """HTTP clients the service closes with itself (the webhooks', the providers')."""
-        self.on_attempt = on_attempt or (lambda _attempt_id: None)
-        """Called with each newly opened attempt (the app hands it to its worker)."""
+    engine: Engine
+    clock: Clock
+    settings: MessengerSettings
+    store: AccountStore
+    outbox: SqlOutbox
+    possession: PossessionChecks
+    admission: SendAdmission
+    codes: CodeSender
+    identifications: Identifications
+    notices: NoticeIntake
+    lookup: OperatorLookup
+    operators: OperatorDirectory
+    dispatcher: Dispatcher
+    metrics: MessengerMetrics
+    closing: list[httpx2.AsyncClient] = field(default_factory=list)
+    """HTTP clients the service closes with itself (the webhooks', the providers')."""
+    on_attempt: Callable[[str], None] | None = None
+    """Called with each newly opened attempt (the app's worker); None: the caller follows it."""
 
     # -- use cases ---------------------------------------------------------------------------
 
@@ -178,7 +174,7 @@ class MessengerService:
         account, verdict, left = await anyio.to_thread.run_sync(write)
         if account is None:
             raise _refusal(verdict, left)
-        if account.attempt_id:
+        if account.attempt_id and self.on_attempt is not None:
             self.on_attempt(account.attempt_id)
         return account
 

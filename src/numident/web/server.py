@@ -38,18 +38,14 @@ from numident.errors import Conflict
 def ensure_port_free(host: str, port: int) -> None:
     """Refuse (``PORT_IN_USE``, exit 1) to start when ``host:port`` is taken, before anything
     else starts: uvicorn would only log a traceback-like line and exit."""
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror:
-        return  # uvicorn says what is wrong with the host
-    family, kind, proto, _, address = found[0]
-    with socket.socket(family, kind, proto) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn chooses
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
-            probe.bind(address)
+            probe.bind((host, port))
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
-                return
+                return  # uvicorn says what else is wrong with the address
             raise Conflict(f"port {port} on {host} is already in use",
                            code="PORT_IN_USE") from None
 
