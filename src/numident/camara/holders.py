@@ -11,7 +11,7 @@ Only what KYC Match and Tenure need is kept, and only in the form they need it:
 * the attributes KYC Match compares only for equality (:data:`KEYED`: id document and its type
   and expiry, bank account, postal code, country, birth date, gender, country of birth,
   nationality) are stored as keyed digests (HMAC-SHA256, hex) of their normal form, bound to
-  the column and the line (:mod:`numident.camara.holder_key`); empty when the normal form is.
+  the column and the line (:mod:`numident.trust.holder_key`); empty when the normal form is.
   Each row names the key's id (``holder_key_id``);
 * the attributes KYC Match scores (names, address parts, places, e-mail) are stored as
   exported, because a Jaro-Winkler score needs the text; so is the house number extension,
@@ -34,10 +34,10 @@ from datetime import date, datetime
 from sqlalchemy import Engine, select
 
 from numident.camara.dates import FULL_DATE
-from numident.camara.holder_key import HolderKey
 from numident.camara.matching import Way, normal_form
 from numident.operator.tables import holders, subscribers
 from numident.storage.database import read_only
+from numident.trust.holder_key import HolderKey
 
 CONTRACT_TYPES = {"payg": "PAYG", "paym": "PAYM", "business": "Business"}
 ID_DOCUMENT_TYPES = frozenset({"passport", "national_id_card", "residence_permit",

@@ -16,7 +16,7 @@ and is therefore retried and dead-lettered like the gateway's notices:
 
 An ended subscription keeps its row, so that its last events still go out with its credential,
 but the API no longer serves it. The credential's token is stored sealed
-(:mod:`numident.camara.sink_tokens`). A subscription made with a three-legged token never has its
+(:mod:`numident.sinks.tokens`). A subscription made with a three-legged token never has its
 phone number shown back or put in an event (the spec's data minimisation).
 """
 
@@ -32,10 +32,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Select, or_, select, update
 
-from numident.camara.sink_tokens import SinkTokenCipher
 from numident.core.clock import rfc3339
 from numident.operator.tables import organizers, outbox, sim_swap_subscriptions
 from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.sinks.tokens import SinkTokenCipher
 from numident.storage.database import read_only
 
 SWAPPED = "org.camaraproject.sim-swap-subscriptions.v0.swapped"

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from numident.camara.holder_key import holder_key
 from numident.cli import audit
 from numident.cli.common import (
     ConfigOption,
@@ -35,6 +34,7 @@ from numident.operator.authorization import Authentication
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
 from numident.outbox.tables import STATUSES
+from numident.trust.holder_key import holder_key
 
 app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gateway.")
 report = typer.Typer(no_args_is_help=True, help="Figures from the audit trail.")

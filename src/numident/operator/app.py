@@ -22,10 +22,7 @@ from numident import __version__
 from numident.audit.log import audit_logs
 from numident.audit.sealer import run_sealer
 from numident.camara.app import install_camara
-from numident.camara.holder_key import holder_key
 from numident.camara.sim_swap_delivery import ByKind, SinkSender, run_sweep
-from numident.camara.sink_addresses import SinkGuard
-from numident.camara.sink_tokens import SinkTokenCipher
 from numident.client.keys import PrivateKey, ensure_private_key
 from numident.config import Settings
 from numident.core.clock import Clock, SystemClock
@@ -56,8 +53,11 @@ from numident.operator.notice_webhook import declare_notice_webhook
 from numident.operator.oauth_errors import OAuthError, oauth_error_response
 from numident.operator.replay import SqlJtiStore
 from numident.operator.security import ADMIN, AUTHORIZATION_CODE, CLIENT_CREDENTIALS, OPEN_ID
+from numident.sinks.addresses import SinkGuard
+from numident.sinks.tokens import SinkTokenCipher
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
+from numident.trust.holder_key import holder_key
 from numident.trust.tokens import AccessTokenIssuer
 from numident.web.access_log import log_key
 from numident.web.app import finish, install_common

@@ -32,7 +32,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Select, func, select
 
 from numident.camara import holders
-from numident.camara.holder_key import HolderKey
 from numident.errors import FileProblem, InvalidFile
 from numident.operator import import_history, registry_switch
 from numident.operator.export_file import Item, Layout, RowRules, SubscriberRow, read_rows
@@ -41,6 +40,7 @@ from numident.operator.tables import IMPORT_HOLDER_COLUMNS as _HOLDER_COLUMNS
 from numident.operator.tables import subscribers
 from numident.storage.database import TEMP_ONLY, is_postgresql
 from numident.storage.dialect import timestamp_binder
+from numident.trust.holder_key import HolderKey
 
 CHUNK = 20_000
 """Rows staged per statement (and per transaction on SQLite)."""

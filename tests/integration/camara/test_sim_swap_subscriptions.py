@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 
 from numident.camara import sim_swap_events
 from numident.camara.sim_swap_delivery import SinkSender
-from numident.camara.sink_addresses import SinkGuard
 from numident.core.clock import FakeClock
 from numident.core.notices import NoticeType
 from numident.operator import events
@@ -30,6 +29,7 @@ from numident.operator.nats_mode import Subjects
 from numident.operator.tables import lifecycle_events, outbox, sim_swap_subscriptions, subscribers
 from numident.outbox.dispatcher import DeliveryOutcome
 from numident.outbox.store import OutboxMessage
+from numident.sinks.addresses import SinkGuard
 
 pytestmark = pytest.mark.anyio
 SPEC = (Path(__file__).resolve().parents[4] / "shared" / "camara" / "SimSwap"

@@ -14,10 +14,10 @@ import pytest
 from operator_harness import Harness, HarnessFactory
 from sqlalchemy import func, select
 
-from numident.camara.holder_key import HolderKey
 from numident.errors import FileProblem, InvalidFile
 from numident.operator import export_file
 from numident.operator.tables import holders, subscribers
+from numident.trust.holder_key import HolderKey
 
 pytestmark = pytest.mark.anyio
 HEADER = ("phone_number,contract_id,status,activated_at,contract_type,given_name,birthdate,"
