@@ -8,7 +8,7 @@ shown from the audit alone (:mod:`numident.operator.sla`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import httpx2
@@ -22,11 +22,12 @@ from numident.core.clock import Clock
 from numident.operator import audit
 from numident.operator.events import NOTICE_KIND
 from numident.operator.tables import outbox
-from numident.outbox.dispatcher import Dispatcher
+from numident.outbox.dispatcher import Dispatcher, Sender
 from numident.outbox.http_sender import HttpSender
+from numident.outbox.loop import WakeableLoop
 from numident.outbox.metrics import DeliveryMetrics, observe_outbox
 from numident.outbox.policy import RetryPolicy
-from numident.outbox.store import Settled, SqlOutbox
+from numident.outbox.store import Settled, Settlement, SqlOutbox
 from numident.outbox.tables import DELIVERED
 
 DISPATCHER = "dispatcher"
@@ -39,13 +40,24 @@ def retry_policy(settings: DispatchSettings) -> RetryPolicy:
                        give_up_after=timedelta(hours=settings.give_up_after_hours))
 
 
+def notice_sender(client: httpx2.AsyncClient, key: PrivateKey, clock: Clock) -> HttpSender:
+    """POSTs each notice signed with the operator's key (RFC 9421)."""
+    return HttpSender(client, NoticeSigner(key, now=clock.now).sign, now=clock.now)
+
+
 def notice_dispatcher(engine: Engine, client: httpx2.AsyncClient, key: PrivateKey, clock: Clock,
-                      settings: DispatchSettings) -> Dispatcher:
-    """A dispatcher that signs each notice with the operator's key (RFC 9421)."""
-    signer = NoticeSigner(key, now=clock.now)
-    return Dispatcher(audited_outbox(engine), HttpSender(client, signer.sign, now=clock.now),
-                      clock, retry_policy(settings), concurrency=settings.concurrency,
-                      lease_seconds=settings.lease_seconds)
+                      settings: DispatchSettings, *, sender: Sender | None = None,
+                      wakeup: WakeableLoop | None = None,
+                      on_settled: Callable[[Sequence[Settlement]], None] | None = None
+                      ) -> Dispatcher:
+    """A dispatcher of the gateway's outbox through ``sender`` (by default signed notices:
+    :func:`notice_sender`), run on ``wakeup`` when writers were handed its ``wake`` first."""
+    dispatcher = Dispatcher(audited_outbox(engine), sender or notice_sender(client, key, clock),
+                            clock, retry_policy(settings), concurrency=settings.concurrency,
+                            lease_seconds=settings.lease_seconds, wakeup=wakeup)
+    if on_settled is not None:
+        dispatcher.on_settled = on_settled
+    return dispatcher
 
 
 def audited_outbox(engine: Engine) -> SqlOutbox:

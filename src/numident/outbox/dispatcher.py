@@ -108,6 +108,7 @@ class Dispatcher:
         batch_size: int = 100,
         concurrency: int = 16,
         lease_seconds: float = 60,
+        wakeup: WakeableLoop | None = None,
     ) -> None:
         self.outbox = outbox
         self.sender = sender
@@ -116,7 +117,7 @@ class Dispatcher:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
-        self._loop = WakeableLoop(clock)
+        self._loop = wakeup or WakeableLoop(clock)
         self._last_batch = 0
         self.on_settled: Callable[[Sequence[Settlement]], None] = lambda _: None
         """Told of every batch of outcomes once recorded (metrics)."""

@@ -96,6 +96,7 @@ class JetStreamNoticeRelay:
         batch_size: int = 100,
         lease_seconds: float = 60,
         publish_timeout: float = 5.0,
+        wakeup: WakeableLoop | None = None,
     ) -> None:
         self.outbox = outbox
         self.js = js
@@ -104,7 +105,7 @@ class JetStreamNoticeRelay:
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self.publish_timeout = publish_timeout
-        self._loop = WakeableLoop(clock)
+        self._loop = wakeup or WakeableLoop(clock)
         self._last_batch = 0
 
     def subject_for(self, record: OutboxRecord) -> str:
