@@ -28,14 +28,9 @@ from numident.core.clock import SystemClock
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
 from numident.errors import InvalidInput, NotFound
-from numident.operator import ciba, organizers, registry, sla
+from numident.operator import bootstrap, ciba, organizers, registry, sla
 from numident.operator.authorization import Authentication
-from numident.operator.bootstrap import (
-    gateway,
-    lifecycle_handlers,
-    registry_columns,
-    signing_key_path,
-)
+from numident.operator.bootstrap import signing_key_path
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
 from numident.outbox.tables import STATUSES
@@ -97,7 +92,8 @@ def import_subscribers(
             engine, file, now=SystemClock().now(), notice_source=loaded.operator.base_url(),
             partial=partial, reject_file=reject_file, progress=advance,
             holder_key=holder_key(loaded), regions=loaded.operator.allowed_regions,
-            handlers=lifecycle_handlers(), columns=registry_columns())
+            handlers=bootstrap.lifecycle_handlers(),
+            columns=bootstrap.registry_columns())
     for earlier in report.resumed:
         console.print(f"completed an interrupted import of {earlier.rows} rows: "
                       f"{earlier.inserted} new, {earlier.updated} changed, "
@@ -136,7 +132,7 @@ def add_organizer(
     """Register an organizer: its name is its OAuth2 client_id."""
     loaded = settings(config)
     with database(loaded, "operator") as engine:
-        record = gateway(loaded, engine).register_organizer(
+        record = bootstrap.gateway(loaded, engine).register_organizer(
             name, notice_url, public_key_file.read_text(encoding="utf-8"), replace=replace,
             scopes=scope or organizers.DEFAULT_SCOPES, redirect_uris=redirect_uri or (),
             limits=organizers.Limits(rate_limit, daily_quota))
@@ -179,7 +175,7 @@ def set_limits(
     """
     loaded = settings(config)
     with database(loaded, "operator") as engine:
-        use_cases = gateway(loaded, engine)
+        use_cases = bootstrap.gateway(loaded, engine)
         current = use_cases.organizer(name).limits
         record = use_cases.set_limits(name, organizers.Limits(
             _limit_option(rate_limit, current.rate_limit, "--rate-limit"),
@@ -202,7 +198,7 @@ def network_session(
     """Record which line a network session belongs to (three-legged tokens use it)."""
     loaded = settings(config)
     with database(loaded, "operator") as engine:
-        use_cases = gateway(loaded, engine)
+        use_cases = bootstrap.gateway(loaded, engine)
         if end:
             use_cases.end_session(session_id)
             console.print(f"session {session_id} forgotten")
@@ -240,7 +236,7 @@ def event(
     if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     with database(loaded, "operator") as engine:
-        outcome = gateway(loaded, engine).record_event(
+        outcome = bootstrap.gateway(loaded, engine).record_event(
             type_, staff_number(loaded, number), source="cli", occurred_at=when,
             event_id=event_id, new_contract_id=new_contract_id)
     if outcome.duplicate:
@@ -282,7 +278,7 @@ def retry_notice(notice_id: str, config: ConfigOption = None) -> None:
     """Put a dead-lettered notice back in the queue."""
     loaded = settings(config)
     with database(loaded, "operator") as engine:
-        count = gateway(loaded, engine).retry_notice(notice_id)
+        count = bootstrap.gateway(loaded, engine).retry_notice(notice_id)
     if not count:
         raise InvalidInput(f"no dead notice {notice_id}")
     console.print(f"notice {notice_id} queued again")

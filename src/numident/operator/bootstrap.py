@@ -48,10 +48,16 @@ from numident.operator.gateway import Gateway
 from numident.operator.id_tokens import IdTokenIssuer
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.nats_mode import Delivery, connect_gateway, run_nats
-from numident.operator.notice_delivery import notice_dispatcher, notice_sender, observe_notices
+from numident.operator.notice_delivery import (
+    audited_outbox,
+    notice_dispatcher,
+    notice_sender,
+    observe_notices,
+)
 from numident.operator.replay import SqlJtiStore
 from numident.outbox.dispatcher import Dispatcher
 from numident.outbox.loop import WakeableLoop
+from numident.outbox.store import SqlOutbox
 from numident.sinks.addresses import SinkGuard
 from numident.sinks.tokens import SinkTokenCipher
 from numident.trust.holder_key import HolderKey, holder_key
@@ -81,12 +87,13 @@ def registry_columns() -> OptionalColumns:
 
 def gateway(settings: Settings, engine: Engine, clock: Clock | None = None, *,
             metrics: GatewayMetrics | None = None, notice_source: str | None = None,
-            wakeup: WakeableLoop | None = None) -> Gateway:
+            store: SqlOutbox | None = None, wakeup: WakeableLoop | None = None) -> Gateway:
     """The use-case object, with the lifecycle handlers; notices it queues are woken on
     ``wakeup`` (none: they wait for a serving gateway's dispatcher to poll)."""
     return Gateway(engine, clock or SystemClock(), settings.operator,
                    metrics or GatewayMetrics(),
                    notice_source=notice_source or settings.operator.base_url(),
+                   outbox=store or audited_outbox(engine),
                    on_notice=wakeup.wake if wakeup is not None else lambda: None,
                    lifecycle=lifecycle_handlers())
 
@@ -170,8 +177,9 @@ def bootstrap(settings: Settings, *, engine: Engine, clock: Clock | None = None,
     base_url = op.base_url(listen_url)
     metrics = GatewayMetrics()
     wakeup = WakeableLoop(clock)
+    store = audited_outbox(engine)
     the_gateway = gateway(settings, engine, clock, metrics=metrics, notice_source=base_url,
-                          wakeup=wakeup)
+                          store=store, wakeup=wakeup)
     issuer = AccessTokenIssuer(key, issuer=base_url, audience=base_url,
                                lifetime=op.token_lifetime_seconds, clock=clock)
     authenticator = Authenticator(
@@ -201,7 +209,7 @@ def bootstrap(settings: Settings, *, engine: Engine, clock: Clock | None = None,
     dispatcher = notice_dispatcher(
         engine, client, key, clock, op.dispatch,
         sender=ByKind(ByKind(notices, sink_events), pings, kind=PING_KIND), wakeup=wakeup,
-        on_settled=observe_notices(metrics.registry, engine, clock).settled)
+        on_settled=observe_notices(metrics.registry, store, clock).settled, store=store)
     return Operator(settings, engine, clock, key, base_url, metrics, wakeup, the_gateway,
                     issuer, authenticator, holder, tokens, sink_cipher, sessions, ciba, client,
                     deliveries, dispatcher)

@@ -29,7 +29,7 @@ from numident.core.admission import Admission, DrainMeter, admit
 from numident.core.clock import Clock
 from numident.core.identification import RequestStatus
 from numident.core.notices import NoticeType
-from numident.errors import TooManyRequests
+from numident.errors import NotFound, TooManyRequests
 from numident.operator import authorization, drain, events, identification, organizers
 from numident.operator.authorization import Authentication
 from numident.operator.group_commit import GroupCommit
@@ -37,7 +37,6 @@ from numident.operator.identification import Item, Job, Organizer, RequestView
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.organizer_limits import CAPACITY, OrganizerLimits
 from numident.operator.organizers import Limits, OrganizerRecord
-from numident.operator.tables import outbox
 from numident.outbox.loop import WakeableLoop
 from numident.outbox.store import OutboxRecord, SqlOutbox
 
@@ -60,6 +59,8 @@ class Gateway:
     settings: OperatorSettings
     metrics: GatewayMetrics
     notice_source: str
+    outbox: SqlOutbox
+    """The gateway's outbox, as the composition root built it (once)."""
     on_notice: Callable[[], None] = lambda: None
     """Called after notices were committed, so the dispatcher sends them at once."""
     lifecycle: events.LifecycleHandlers = field(default_factory=events.LifecycleHandlers)
@@ -233,13 +234,23 @@ class Gateway:
     def notices(self, *, status: str | None = None, organizer: str | None = None,
                 limit: int = 100) -> tuple[dict[str, int], list[OutboxRecord]]:
         """The outbox's counts by status, and its messages newest first."""
-        store = SqlOutbox(self.engine, outbox)
-        return store.counts(), store.list(status=status, owner=organizer, limit=limit)
+        return self.outbox.counts(), self.outbox.list(status=status, owner=organizer,
+                                                      limit=limit)
+
+    def notice(self, notice_id: str) -> OutboxRecord:
+        """One message of the outbox (NotFound when there is none)."""
+        found = self.outbox.get(notice_id)
+        if found is None:
+            raise NotFound(f"no notice {notice_id}", code="NOTICE_NOT_FOUND")
+        return found
+
+    def all_organizers(self) -> list[OrganizerRecord]:
+        return organizers.all_organizers(self.engine)
 
     def retry_notice(self, notice_id: str) -> int:
         """Send the dead letter ``notice_id`` again, at once; 0 when it is not a dead letter
         (the admin API's, the console's and the CLI's retry)."""
-        requeued = SqlOutbox(self.engine, outbox).requeue_dead(notice_id, self.clock.now())
+        requeued = self.outbox.requeue_dead(notice_id, self.clock.now())
         if requeued:
             self.on_notice()
         return requeued

@@ -22,7 +22,7 @@ from numident.config import OperatorSettings
 from numident.core.clock import Clock
 from numident.operator.gateway import Gateway
 from numident.operator.lifecycle_intake import NatsLifecycleIntake
-from numident.operator.notice_delivery import audited_outbox, retry_policy
+from numident.operator.notice_delivery import retry_policy
 from numident.outbox.dispatcher import Sender
 from numident.outbox.loop import WakeableLoop
 from numident.outbox.nats import JetStreamSubscriber, connect, ensure_stream, subject_token
@@ -90,7 +90,7 @@ async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSetting
     subjects = Subjects.for_gateway(settings)
     try:
         js = connection.jetstream()
-        store = audited_outbox(gateway.engine)
+        store = gateway.outbox
         policy = retry_policy(settings.dispatch)
         relay = JetStreamNoticeRelay(store, js, clock, prefix=settings.nats_prefix,
                                      lease_seconds=settings.dispatch.lease_seconds,

@@ -48,11 +48,13 @@ def notice_sender(client: httpx2.AsyncClient, key: PrivateKey, clock: Clock) -> 
 def notice_dispatcher(engine: Engine, client: httpx2.AsyncClient, key: PrivateKey, clock: Clock,
                       settings: DispatchSettings, *, sender: Sender | None = None,
                       wakeup: WakeableLoop | None = None,
-                      on_settled: Callable[[Sequence[Settlement]], None] | None = None
-                      ) -> Dispatcher:
-    """A dispatcher of the gateway's outbox through ``sender`` (by default signed notices:
-    :func:`notice_sender`), run on ``wakeup`` when writers were handed its ``wake`` first."""
-    dispatcher = Dispatcher(audited_outbox(engine), sender or notice_sender(client, key, clock),
+                      on_settled: Callable[[Sequence[Settlement]], None] | None = None,
+                      store: SqlOutbox | None = None) -> Dispatcher:
+    """A dispatcher of the gateway's outbox (``store``, by default :func:`audited_outbox`)
+    through ``sender`` (by default signed notices: :func:`notice_sender`), run on ``wakeup``
+    when writers were handed its ``wake`` first."""
+    dispatcher = Dispatcher(store or audited_outbox(engine),
+                            sender or notice_sender(client, key, clock),
                             clock, retry_policy(settings), concurrency=settings.concurrency,
                             lease_seconds=settings.lease_seconds, wakeup=wakeup)
     if on_settled is not None:
@@ -73,8 +75,9 @@ def _audit_outcomes(conn: Connection, settled: Sequence[Settled]) -> None:
         for s in settled if s.kind == NOTICE_KIND])
 
 
-def observe_notices(registry: CollectorRegistry, engine: Engine, clock: Clock) -> DeliveryMetrics:
+def observe_notices(registry: CollectorRegistry, store: SqlOutbox,
+                    clock: Clock) -> DeliveryMetrics:
     """``numident_notices{status}``, the oldest undelivered notice's age and the delivery
     counters on ``registry``."""
-    return observe_outbox(registry, SqlOutbox(engine, outbox), clock.now, "numident_notices",
+    return observe_outbox(registry, store, clock.now, "numident_notices",
                           "Notices")
