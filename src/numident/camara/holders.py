@@ -4,14 +4,15 @@ The export's optional columns are ``contract_type`` and the KYC holder attribute
 as the snake_case of its KYC Match request property (:data:`ATTRIBUTES`). Empty means unknown.
 :func:`parse_holder` checks one record's values (enums, dates, e-mail, lengths as the KYC Match
 schema bounds them, no control characters) and reports the first bad field; the subscriber
-import (:mod:`numident.operator.registry`) stores them with :func:`keyed_values`.
+import (:mod:`numident.operator.registry`) stores them with :func:`keyed_values`, both through
+:data:`HOLDER_COLUMNS`, which the operator's composition root plugs into the import.
 
 Only what KYC Match and Tenure need is kept, and only in the form they need it:
 
 * the attributes KYC Match compares only for equality (:data:`KEYED`: id document and its type
   and expiry, bank account, postal code, country, birth date, gender, country of birth,
   nationality) are stored as keyed digests (HMAC-SHA256, hex) of their normal form, bound to
-  the column and the line (:mod:`numident.camara.holder_key`); empty when the normal form is.
+  the column and the line (:mod:`numident.trust.holder_key`); empty when the normal form is.
   Each row names the key's id (``holder_key_id``);
 * the attributes KYC Match scores (names, address parts, places, e-mail) are stored as
   exported, because a Jaro-Winkler score needs the text; so is the house number extension,
@@ -34,10 +35,10 @@ from datetime import date, datetime
 from sqlalchemy import Engine, select
 
 from numident.camara.dates import FULL_DATE
-from numident.camara.holder_key import HolderKey
 from numident.camara.matching import Way, normal_form
 from numident.operator.tables import holders, subscribers
 from numident.storage.database import read_only
+from numident.trust.holder_key import HolderKey
 
 CONTRACT_TYPES = {"payg": "PAYG", "paym": "PAYM", "business": "Business"}
 ID_DOCUMENT_TYPES = frozenset({"passport", "national_id_card", "residence_permit",
@@ -189,6 +190,25 @@ def keyed_values(row: HolderRow, key: HolderKey | None) -> HolderValues:
         normal = normal_form(way, value)
         values[at] = key.digest(column, row.phone_number, normal) if normal else None
     return tuple(values)
+
+
+class HolderColumns:
+    """The holder attributes as the registry file's optional columns
+    (:class:`numident.operator.export_file.OptionalColumns`, plugged into the operator's import
+    by its composition root)."""
+
+    names = COLUMNS
+
+    def parse(self, values: Sequence[str], at: Sequence[tuple[int, str]]
+              ) -> HolderValues | BadValue:
+        return parse_holder(values, at)
+
+    def stored(self, phone_number: str, contract_id: str, activated_at: datetime | None,
+               values: HolderValues, key: HolderKey | None) -> HolderValues:
+        return keyed_values(HolderRow(phone_number, contract_id, activated_at, values), key)
+
+
+HOLDER_COLUMNS = HolderColumns()
 
 
 Holder = Mapping[str, str | None]

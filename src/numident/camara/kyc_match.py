@@ -10,7 +10,7 @@ a full name or address is compared with a holder stored as parts, is in
 The scored attributes are stored as exported and compared as text (:class:`Clear`), as is the
 house number extension, a part of the scored address. The others (:class:`Keyed`) are stored
 only as digests under the installation's holder key
-(:mod:`numident.camara.holder_key`): the given value's normal form is digested the same way and
+(:mod:`numident.trust.holder_key`): the given value's normal form is digested the same way and
 the digests are compared in constant time. Digests stored under another key than the gateway's
 (an import run with another ``operator.camara.holder_key`` or home) cannot be compared: those
 attributes are ``not_available``, as the operator cannot tell, never ``false``, which would
@@ -51,7 +51,6 @@ from numident.camara.common import (
     subject,
 )
 from numident.camara.dates import CalendarDate
-from numident.camara.holder_key import HolderKey
 from numident.camara.holders import (
     BANK_ACCOUNT_PATTERN,
     COUNTRY_PATTERN,
@@ -71,6 +70,7 @@ from numident.camara.matching import (
 )
 from numident.camara.releases import WIP, Release
 from numident.errors import InvalidInput, PermissionDenied
+from numident.trust.holder_key import HolderKey
 
 SCOPE = "kyc-match:match"
 log = structlog.get_logger(__name__)

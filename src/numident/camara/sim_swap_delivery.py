@@ -5,7 +5,7 @@ authentication: a notice is signed with the operator's key and goes to the organ
 registered address, while a SIM swap event goes to the subscription's sink with
 ``Authorization: Bearer <sinkCredential.accessToken>``, read from the subscription when the
 event is sent (the token is stored once, sealed, never copied into the outbox). Sinks inside
-the operator's network are refused before every send (:mod:`numident.camara.sink_addresses`).
+the operator's network are refused before every send (:mod:`numident.sinks.addresses`).
 :class:`ByKind` puts both senders behind one dispatcher; :func:`run_sweep` ends expired
 subscriptions even when no request or swap comes in.
 """
@@ -21,13 +21,13 @@ import httpx2
 from sqlalchemy import Engine
 
 from numident.camara import sim_swap_events
-from numident.camara.sink_addresses import SinkGuard
-from numident.camara.sink_tokens import SinkTokenCipher, UnreadableSinkToken
 from numident.core.clock import Clock
 from numident.outbox.dispatcher import DeliveryOutcome, Sender
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.loop import StopSignal, WakeableLoop
 from numident.outbox.store import OutboxMessage
+from numident.sinks.addresses import SinkGuard
+from numident.sinks.tokens import SinkTokenCipher, UnreadableSinkToken
 
 
 class SinkSender:

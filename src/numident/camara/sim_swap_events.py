@@ -6,7 +6,8 @@ is an outbox message of kind :data:`OUTBOX_KIND`, written in the transaction tha
 and is therefore retried and dead-lettered like the gateway's notices:
 
 * :func:`announce_swap` runs inside the transaction that records a ``sim_swapped`` lifecycle
-  event (:func:`numident.operator.events.notify_usages`, whatever the event's source): one
+  event, whatever the event's source (:data:`LIFECYCLE_HANDLERS`, which the composition
+  root registers for the operator's lifecycle events): one
   ``swapped`` event per active subscription of the line. A subscription that reaches its
   ``subscriptionMaxEvents`` ends there with ``MAX_EVENTS_REACHED``.
 * :func:`delete` (by the organizer: ``SUBSCRIPTION_DELETED``), :func:`sweep` (expiry time
@@ -16,7 +17,7 @@ and is therefore retried and dead-lettered like the gateway's notices:
 
 An ended subscription keeps its row, so that its last events still go out with its credential,
 but the API no longer serves it. The credential's token is stored sealed
-(:mod:`numident.camara.sink_tokens`). A subscription made with a three-legged token never has its
+(:mod:`numident.sinks.tokens`). A subscription made with a three-legged token never has its
 phone number shown back or put in an event (the spec's data minimisation).
 """
 
@@ -32,10 +33,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Select, or_, select, update
 
-from numident.camara.sink_tokens import SinkTokenCipher
+from numident.camara.tables import sim_swap_subscriptions
 from numident.core.clock import rfc3339
-from numident.operator.tables import organizers, outbox, sim_swap_subscriptions
+from numident.operator.events import LifecycleHandlers, LinesEnded, SimSwapped
+from numident.operator.tables import organizers, outbox
 from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.sinks.tokens import SinkTokenCipher
 from numident.storage.database import read_only
 
 SWAPPED = "org.camaraproject.sim-swap-subscriptions.v0.swapped"
@@ -204,6 +207,23 @@ def announce_swap(conn: Connection, phone_number: str, *, occurred_at: datetime,
                 messages.append(ended)
     SqlOutbox(conn.engine, outbox).add_many(conn, messages)
     return len(rows)
+
+
+def on_sim_swapped(conn: Connection, event: SimSwapped) -> None:
+    """The lifecycle handler: the swap is announced to every subscription of the line."""
+    announce_swap(conn, event.phone_number, occurred_at=event.occurred_at,
+                  recorded_at=event.recorded_at, source=event.source)
+
+
+def on_lines_ended(conn: Connection, event: LinesEnded) -> None:
+    """The lifecycle handler: the lines' subscriptions end (``NETWORK_TERMINATED``)."""
+    end_for_lines(conn, event.numbers, occurred_at=event.occurred_at,
+                  recorded_at=event.recorded_at, source=event.source)
+
+
+LIFECYCLE_HANDLERS = LifecycleHandlers(sim_swapped=(on_sim_swapped,),
+                                       lines_ended=(on_lines_ended,))
+"""What SIM swap subscriptions do with the operator's lifecycle events."""
 
 
 def end_for_line(conn: Connection, phone_number: str, *, occurred_at: datetime,

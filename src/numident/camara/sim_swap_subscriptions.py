@@ -7,9 +7,9 @@ sink credential of type ``bearer`` are served (400 ``INVALID_PROTOCOL``,
 ``INVALID_SINK`` and a value that is not a URL 400 ``INVALID_ARGUMENT``. A sink whose host is,
 or resolves to, an address of the operator's own network, or does not resolve, is 400
 ``INVALID_SINK`` too, unless ``operator.camara.sim_swap_private_sinks`` is set
-(:mod:`numident.camara.sink_addresses`; checked last, so that only an otherwise valid request
+(:mod:`numident.sinks.addresses`; checked last, so that only an otherwise valid request
 costs a name resolution). The credential's token is stored sealed
-(:mod:`numident.camara.sink_tokens`). The spec defines no initial event for SIM swaps (a swap
+(:mod:`numident.sinks.tokens`). The spec defines no initial event for SIM swaps (a swap
 is an instant, not a state) and none is sent.
 
 The line comes from a three-legged token or from ``config.subscriptionDetail.phoneNumber``.
@@ -42,9 +42,9 @@ from numident.camara.common import (
     subject,
 )
 from numident.camara.sim_swap_events import SWAPPED, NewSubscription, Subscription
-from numident.camara.sink_addresses import SinkGuard
-from numident.camara.sink_tokens import SinkTokenCipher
 from numident.errors import InvalidInput, NotFound, Unprocessable
+from numident.sinks.addresses import SinkGuard
+from numident.sinks.tokens import SinkTokenCipher
 
 CREATE = f"sim-swap-subscriptions:{SWAPPED}:create"
 READ = "sim-swap-subscriptions:read"

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from numident.camara.holder_key import holder_key
 from numident.cli import audit
 from numident.cli.common import (
     ConfigOption,
@@ -30,12 +29,13 @@ from numident.core.clock import SystemClock, rfc3339
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
 from numident.errors import InvalidInput, NotFound
-from numident.operator import authorization, ciba, events, organizers, registry, sla
-from numident.operator.app import signing_key_path
+from numident.operator import bootstrap, ciba, organizers, registry, sla
 from numident.operator.authorization import Authentication
+from numident.operator.bootstrap import signing_key_path
 from numident.operator.tables import outbox
 from numident.outbox.store import SqlOutbox
 from numident.outbox.tables import STATUSES
+from numident.trust.holder_key import holder_key
 
 app = typer.Typer(no_args_is_help=True, help="Run and administer an operator gateway.")
 report = typer.Typer(no_args_is_help=True, help="Figures from the audit trail.")
@@ -91,7 +91,9 @@ def import_subscribers(
         report = registry.import_subscribers(
             engine, file, now=SystemClock().now(), notice_source=loaded.operator.base_url(),
             partial=partial, reject_file=reject_file, progress=advance,
-            holder_key=holder_key(loaded), regions=loaded.operator.allowed_regions)
+            holder_key=holder_key(loaded), regions=loaded.operator.allowed_regions,
+            handlers=bootstrap.lifecycle_handlers(),
+            columns=bootstrap.registry_columns())
     for earlier in report.resumed:
         console.print(f"completed an interrupted import of {earlier.rows} rows: "
                       f"{earlier.inserted} new, {earlier.updated} changed, "
@@ -128,13 +130,12 @@ def add_organizer(
         "operator.limits.daily_quota")] = None,
 ) -> None:
     """Register an organizer: its name is its OAuth2 client_id."""
-    with database(settings(config), "operator") as engine:
-        record = organizers.add_organizer(engine, name, notice_url,
-                                          public_key_file.read_text(encoding="utf-8"),
-                                          SystemClock().now(), replace=replace,
-                                          scopes=scope or organizers.DEFAULT_SCOPES,
-                                          redirect_uris=redirect_uri or (),
-                                          limits=organizers.Limits(rate_limit, daily_quota))
+    loaded = settings(config)
+    with database(loaded, "operator") as engine:
+        record = bootstrap.gateway(loaded, engine).register_organizer(
+            name, notice_url, public_key_file.read_text(encoding="utf-8"), replace=replace,
+            scopes=scope or organizers.DEFAULT_SCOPES, redirect_uris=redirect_uri or (),
+            limits=organizers.Limits(rate_limit, daily_quota))
     console.print(f"organizer {record.name} registered; notices go to {record.notice_url}; "
                   f"scopes: {' '.join(sorted(record.scopes))}; {_describe(record.limits)}")
 
@@ -172,12 +173,14 @@ def set_limits(
 
     Serving gateways read limits afresh every second, so the change applies within one.
     """
-    with database(settings(config), "operator") as engine:
-        current = organizers.find(engine, name).limits
-        limits = organizers.set_limits(engine, name, organizers.Limits(
+    loaded = settings(config)
+    with database(loaded, "operator") as engine:
+        use_cases = bootstrap.gateway(loaded, engine)
+        current = use_cases.organizer(name).limits
+        record = use_cases.set_limits(name, organizers.Limits(
             _limit_option(rate_limit, current.rate_limit, "--rate-limit"),
             _limit_option(daily_quota, current.daily_quota, "--daily-quota")))
-    console.print(f"organizer {name}: {_describe(limits)}")
+    console.print(f"organizer {name}: {_describe(record.limits)}")
 
 
 @app.command("network-session")
@@ -195,15 +198,15 @@ def network_session(
     """Record which line a network session belongs to (three-legged tokens use it)."""
     loaded = settings(config)
     with database(loaded, "operator") as engine:
+        use_cases = bootstrap.gateway(loaded, engine)
         if end:
-            authorization.end_session(engine, session_id)
+            use_cases.end_session(session_id)
             console.print(f"session {session_id} forgotten")
             return
         if number is None:
             raise typer.BadParameter("NUMBER is required unless --end is given")
         line = staff_number(loaded, number)
-        authorization.set_session(engine, session_id, line, authentication,
-                                  SystemClock().now())
+        use_cases.set_session(session_id, line, authentication)
     console.print(f"session {session_id} is {line} ({authentication.value})")
 
 
@@ -229,15 +232,13 @@ def event(
 ) -> None:
     """Record a lifecycle event now and queue a notice for every affected usage."""
     loaded = settings(config)
-    clock = SystemClock()
-    when = occurred_at or clock.now()
-    if when.tzinfo is None:
+    when = occurred_at
+    if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     with database(loaded, "operator") as engine:
-        outcome = events.record_event(engine, type_, staff_number(loaded, number),
-                                      occurred_at=when, recorded_at=clock.now(), source="cli",
-                                      notice_source=loaded.operator.base_url(),
-                                      event_id=event_id, new_contract_id=new_contract_id)
+        outcome = bootstrap.gateway(loaded, engine).record_event(
+            type_, staff_number(loaded, number), source="cli", occurred_at=when,
+            event_id=event_id, new_contract_id=new_contract_id)
     if outcome.duplicate:
         console.print(f"event {outcome.event_id} was already recorded; nothing changed")
     else:
@@ -284,8 +285,9 @@ def notices(
 @exits
 def retry_notice(notice_id: str, config: ConfigOption = None) -> None:
     """Put a dead-lettered notice back in the queue."""
-    with database(settings(config), "operator") as engine:
-        count = SqlOutbox(engine, outbox).requeue_dead(notice_id, SystemClock().now())
+    loaded = settings(config)
+    with database(loaded, "operator") as engine:
+        count = bootstrap.gateway(loaded, engine).retry_notice(notice_id)
     if not count:
         raise InvalidInput(f"no dead notice {notice_id}")
     console.print(f"notice {notice_id} queued again")

@@ -8,18 +8,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from numident.camara import sim_swap_events
 from numident.core.clock import rfc3339
 from numident.core.numbers import normalize
-from numident.errors import NotFound
-from numident.operator import authorization, organizers
 from numident.operator.api import ERRORS, authenticator, gateway
 from numident.operator.authorization import Authentication
 from numident.operator.lifecycle_intake import LifecycleEvent
 from numident.operator.organizers import Limits, OrganizerRecord
 from numident.operator.security import admin_bearer
-from numident.operator.tables import outbox
-from numident.outbox.store import SqlOutbox
 
 
 def admin(request: Request,
@@ -81,13 +76,10 @@ def post_event(body: LifecycleEvent, request: Request) -> JSONResponse:
 @router.post("/organizers", status_code=201, operation_id="registerOrganizer",
              summary="Register an organizer")
 def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
-    g = gateway(request)
-    record = organizers.add_organizer(g.engine, body.name, body.noticeUrl, body.publicKey,
-                                      g.clock.now(), replace=body.replace, scopes=body.scopes,
-                                      redirect_uris=body.redirectUris,
-                                      limits=Limits(body.rateLimit, body.dailyQuota))
+    record = gateway(request).register_organizer(
+        body.name, body.noticeUrl, body.publicKey, replace=body.replace, scopes=body.scopes,
+        redirect_uris=body.redirectUris, limits=Limits(body.rateLimit, body.dailyQuota))
     authenticator(request).forget(record.name)
-    g.limits.forget(record.id)
     return JSONResponse({"name": record.name, "noticeUrl": record.notice_url,
                          "scopes": sorted(record.scopes),
                          "redirectUris": list(record.redirect_uris),
@@ -97,18 +89,15 @@ def post_organizer(body: OrganizerIn, request: Request) -> JSONResponse:
 @router.get("/organizers/{name}/limits", operation_id="getOrganizerLimits",
             summary="An organizer's limits: its own, those in force, and today's count")
 def get_limits(name: str, request: Request) -> JSONResponse:
-    return JSONResponse(_limits(request, organizers.find(gateway(request).engine, name)))
+    return JSONResponse(_limits(request, gateway(request).organizer(name)))
 
 
 @router.put("/organizers/{name}/limits", operation_id="setOrganizerLimits",
             summary="Change an organizer's limits (null: the gateway's default); applies at "
             "once here and within a second on every other replica")
 def put_limits(name: str, body: LimitsIn, request: Request) -> JSONResponse:
-    g = gateway(request)
-    organizers.set_limits(g.engine, name, Limits(body.rateLimit, body.dailyQuota))
+    record = gateway(request).set_limits(name, Limits(body.rateLimit, body.dailyQuota))
     authenticator(request).forget(name)
-    record = organizers.find(g.engine, name)
-    g.limits.forget(record.id)
     return JSONResponse(_limits(request, record))
 
 
@@ -124,9 +113,7 @@ def _limits(request: Request, record: OrganizerRecord) -> dict[str, Any]:
 @router.put("/network-sessions/{sessionId}", status_code=204, operation_id="putNetworkSession",
             summary="Tell the gateway which line a network session (connection) belongs to")
 def put_network_session(sessionId: str, body: NetworkSessionIn, request: Request) -> Response:
-    g = gateway(request)
-    authorization.set_session(g.engine, sessionId, normalize(body.phoneNumber),
-                              body.authentication, g.clock.now())
+    gateway(request).set_session(sessionId, normalize(body.phoneNumber), body.authentication)
     return Response(status_code=204)
 
 
@@ -134,33 +121,7 @@ def put_network_session(sessionId: str, body: NetworkSessionIn, request: Request
                operation_id="deleteNetworkSession",
                summary="Forget a network session")
 def delete_network_session(sessionId: str, request: Request) -> Response:
-    authorization.end_session(gateway(request).engine, sessionId)
-    return Response(status_code=204)
-
-
-@router.get("/sim-swap-subscriptions", operation_id="listSimSwapSubscriptions",
-            summary="Active SIM swap subscriptions")
-def get_sim_swap_subscriptions(request: Request, phoneNumber: str | None = None,
-                               organizer: str | None = None, limit: int = 100) -> JSONResponse:
-    g = gateway(request)
-    found = sim_swap_events.all_active(
-        g.engine, phone_number=normalize(phoneNumber) if phoneNumber else None,
-        organizer=organizer, limit=min(max(limit, 1), 1000))
-    return JSONResponse({"subscriptions": [
-        {"id": s.id, "organizer": name, "phoneNumber": s.phone_number, "sink": s.sink,
-         "startsAt": rfc3339(s.starts_at), "expiresAt": rfc3339(s.expires_at),
-         "maxEvents": s.max_events} for name, s in found]})
-
-
-@router.delete("/sim-swap-subscriptions/{subscriptionId}", status_code=204,
-               operation_id="endSimSwapSubscription",
-               summary="End a SIM swap subscription (NETWORK_TERMINATED)")
-def end_sim_swap_subscription(subscriptionId: str, request: Request) -> Response:
-    g = gateway(request)
-    if not sim_swap_events.terminate(g.engine, subscriptionId, g.clock.now(), g.notice_source):
-        raise NotFound(f"no active SIM swap subscription {subscriptionId}",
-                       code="SUBSCRIPTION_NOT_FOUND")
-    g.on_notice()
+    gateway(request).end_session(sessionId)
     return Response(status_code=204)
 
 
@@ -168,10 +129,9 @@ def end_sim_swap_subscription(subscriptionId: str, request: Request) -> Response
 def get_notices(request: Request,
                 status: Literal["pending", "delivered", "dead"] | None = None,
                 organizer: str | None = None, limit: int = 100) -> JSONResponse:
-    store = SqlOutbox(gateway(request).engine, outbox)
-    rows = store.list(status=status, owner=organizer, limit=min(max(limit, 1), 1000))
-    return JSONResponse({"counts": store.counts(),
-                         "notices": [_notice(m) for m in rows]})
+    counts, rows = gateway(request).notices(status=status, organizer=organizer,
+                                            limit=min(max(limit, 1), 1000))
+    return JSONResponse({"counts": counts, "notices": [_notice(m) for m in rows]})
 
 
 @router.post("/notices/{noticeId}/retry", operation_id="retryNotice",

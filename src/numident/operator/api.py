@@ -15,10 +15,9 @@ from numident.core.identification import (
 )
 from numident.core.numbers import INTERNATIONAL_PATTERN, normalize
 from numident.errors import InvalidInput, NotFound
-from numident.operator import identification
 from numident.operator.auth import IDENTIFICATION_SCOPE, Authenticator
 from numident.operator.gateway import Gateway
-from numident.operator.identification import Item, Organizer, RequestView
+from numident.operator.identification import Item, RequestView
 from numident.operator.organizers import OrganizerRecord
 from numident.operator.security import CLIENT_CREDENTIALS, OPEN_ID, bearer
 from numident.web.access_log import note_subscriber
@@ -119,7 +118,7 @@ async def create_request(body: IdentificationRequest, caller: Caller,
                          request: Request) -> JSONResponse:
     item = to_item(body)
     note_subscriber(item.phone_number)
-    [view] = await gateway(request).submit(Organizer(caller.id, caller.name), [item])
+    [view] = await gateway(request).submit(caller.organizer, [item])
     return _respond(view)
 
 
@@ -127,8 +126,7 @@ async def create_request(body: IdentificationRequest, caller: Caller,
             operation_id="getIdentificationRequest",
             responses=ERRORS, tags=["identification"])
 def read_request(requestId: str, caller: Caller, request: Request) -> JSONResponse:
-    view = identification.get(gateway(request).engine, Organizer(caller.id, caller.name),
-                              requestId)
+    view = gateway(request).request(caller.organizer, requestId)
     note_subscriber(view.phone_number)
     return JSONResponse(answer_document(view))
 
@@ -146,7 +144,7 @@ async def create_batch(body: BatchRequest, caller: Caller, request: Request) -> 
             results[index] = {"index": index, "error": error_body(exc)}
     if valid:
         # A 429 refuses the whole batch: none of it was accepted, all of it may be retried.
-        views = await gateway(request).submit(Organizer(caller.id, caller.name),
+        views = await gateway(request).submit(caller.organizer,
                                               [item for _, item in valid])
         for (index, _), view in zip(valid, views, strict=True):
             results[index] = {"index": index, **answer_document(view)}
@@ -160,9 +158,6 @@ async def create_batch(body: BatchRequest, caller: Caller, request: Request) -> 
 def withdraw_usage(identificationCode: CodeInPath, caller: Caller,
                    request: Request) -> Response:
     code = validate_identification_code(identificationCode)
-    g = gateway(request)
-    ended = identification.withdraw(g.engine, Organizer(caller.id, caller.name), code,
-                                    g.clock.now())
-    if not ended:
+    if not gateway(request).withdraw(caller.organizer, code):
         raise NotFound(f"no active usage of {code}", code="USAGE_NOT_FOUND")
     return Response(status_code=204)

@@ -40,7 +40,6 @@ from urllib.parse import urlsplit
 import structlog
 from sqlalchemy import Connection, Engine, Row, delete, select, update
 
-from numident.camara.sink_tokens import SinkTokenCipher
 from numident.config import CibaSettings
 from numident.core import ciba as rules
 from numident.core.ciba import CibaRefusal
@@ -55,6 +54,7 @@ from numident.operator.authorization import (
 from numident.operator.consent import ConsentCapture, Invitation
 from numident.operator.tables import ciba_clients, ciba_requests, outbox, subscribers
 from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.sinks.tokens import SinkTokenCipher
 from numident.storage.database import read_only
 from numident.storage.dialect import upsert
 from numident.trust.tokens import AccessTokenIssuer, IssuedToken

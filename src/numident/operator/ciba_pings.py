@@ -5,7 +5,7 @@
 The pings share the notices' outbox, so they are retried and dead-lettered like notices; the
 bearer token is read, sealed, from the request when the ping is sent, never copied into the
 outbox. Endpoints inside the operator's network are refused before every send, as SIM swap
-sinks are (:class:`~numident.camara.sink_addresses.SinkGuard`).
+sinks are (:class:`~numident.sinks.addresses.SinkGuard`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from datetime import datetime
 
 import httpx2
 
-from numident.camara.sink_addresses import SinkGuard
-from numident.camara.sink_tokens import UnreadableSinkToken
 from numident.operator.ciba import Ciba
 from numident.outbox.dispatcher import DeliveryOutcome
 from numident.outbox.http_sender import HttpSender
 from numident.outbox.store import OutboxMessage
+from numident.sinks.addresses import SinkGuard
+from numident.sinks.tokens import UnreadableSinkToken
 
 
 class PingSender:

@@ -14,11 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from numident.config import OperatorSettings
 from numident.core.clock import Clock
-from numident.errors import NotFound
-from numident.operator import console_figures, import_history, organizers
+from numident.operator import console_figures, import_history
 from numident.operator.api import gateway
-from numident.operator.tables import outbox
-from numident.outbox.store import OutboxRecord, SqlOutbox
+from numident.outbox.store import OutboxRecord
 from numident.web.console.site import HEADERS, Change, Console, Page, is_htmx, render
 
 NAVIGATION = (("/console/", "Organizers and traffic"), ("/console/deadlines", "Deadlines"),
@@ -39,7 +37,7 @@ def overview(request: Request, session: str = Page) -> HTMLResponse:
     g = gateway(request)
     now = g.clock.now()
     rows = []
-    for record in organizers.all_organizers(g.engine):
+    for record in g.all_organizers():
         effective = g.limits.effective(record.id)
         rows.append({"record": record, "effective": effective,
                      "today": g.limits.counted(record.id, now.date())})
@@ -65,9 +63,9 @@ Status = Literal["pending", "relayed", "delivered", "dead"]
 @router.get("/notices")
 def notices(request: Request, session: str = Page, status: Status | None = None,
             organizer: str | None = None) -> HTMLResponse:
-    store = SqlOutbox(gateway(request).engine, outbox)
-    return render(request, "operator/notices.html", session, counts=store.counts(),
-                  notices=store.list(status=status, owner=organizer or None, limit=200),
+    counts, shown = gateway(request).notices(status=status, organizer=organizer or None,
+                                             limit=200)
+    return render(request, "operator/notices.html", session, counts=counts, notices=shown,
                   shown_status=status, organizer=organizer or "", message=None)
 
 
@@ -75,14 +73,11 @@ def notices(request: Request, session: str = Page, status: Status | None = None,
 def notice_counts(request: Request, session: str = Change) -> HTMLResponse:
     """The notices per status, for htmx to keep the page's tiles current."""
     return render(request, "operator/notice_counts.html", session,
-                  counts=SqlOutbox(gateway(request).engine, outbox).counts())
+                  counts=gateway(request).outbox.counts())
 
 
 def _notice(request: Request, notice_id: str) -> OutboxRecord:
-    found = SqlOutbox(gateway(request).engine, outbox).get(notice_id)
-    if found is None:
-        raise NotFound(f"no notice {notice_id}", code="NOTICE_NOT_FOUND")
-    return found
+    return gateway(request).notice(notice_id)
 
 
 @router.get("/notices/{notice_id}/row")

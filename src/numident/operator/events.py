@@ -2,20 +2,23 @@
 
 An event updates the registry and, in the same transaction, invalidates every active usage
 of the number (a SIM swap only puts them at risk) and writes one notice per affected usage to
-the durable outbox; a SIM swap also writes one CloudEvent per SIM swap subscription of the
-line (CAMARA SIM Swap subscriptions). An event with an id already recorded changes nothing
-(events arrive again from NATS redeliveries and retried admin calls).
+the durable outbox. What else an event changes is not known here: the composition root
+registers handlers for the domain events :class:`SimSwapped` and :class:`LinesEnded`
+(:class:`LifecycleHandlers`), and they run in the event's transaction, on its connection (the
+CAMARA SIM Swap subscriptions announce a swap and end with their line that way). An event
+with an id already recorded changes nothing (events arrive again from NATS redeliveries and
+retried admin calls).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, String, literal, select, update
 
-from numident.camara import sim_swap_events
 from numident.core.notices import NoticeType
 from numident.core.registry import change_for
 from numident.errors import NotFound
@@ -37,6 +40,51 @@ NOTICE_KIND = "notice"
 
 
 @dataclass(frozen=True)
+class SimSwapped:
+    """The line's SIM was swapped (its usages are only put at risk)."""
+
+    phone_number: str
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str
+    """The gateway's notice source (its URL)."""
+
+
+@dataclass(frozen=True)
+class LinesEnded:
+    """The holder's use of these lines ended (``numbers`` selects their ``phone_number``)."""
+
+    numbers: Select[Any]
+    occurred_at: datetime
+    recorded_at: datetime
+    source: str
+
+
+@dataclass(frozen=True)
+class LifecycleHandlers:
+    """What other parts of the gateway do with a lifecycle event, in its transaction.
+
+    Each handler gets the event's connection, so what it writes commits or rolls back with
+    the event; one that raises rolls the whole event back. Built once, by the composition root.
+    """
+
+    sim_swapped: Sequence[Callable[[Connection, SimSwapped], None]] = ()
+    lines_ended: Sequence[Callable[[Connection, LinesEnded], None]] = ()
+
+    def swapped(self, conn: Connection, event: SimSwapped) -> None:
+        for handler in self.sim_swapped:
+            handler(conn, event)
+
+    def ended(self, conn: Connection, event: LinesEnded) -> None:
+        for handler in self.lines_ended:
+            handler(conn, event)
+
+
+NO_HANDLERS = LifecycleHandlers()
+"""The registry's own consequences only (usages and their notices)."""
+
+
+@dataclass(frozen=True)
 class EventOutcome:
     event_id: str
     type: NoticeType
@@ -47,7 +95,8 @@ class EventOutcome:
 
 def record_event(engine: Engine, kind: NoticeType, phone_number: str, *, occurred_at: datetime,
                  recorded_at: datetime, source: str, notice_source: str,
-                 event_id: str | None = None, new_contract_id: str | None = None) -> EventOutcome:
+                 event_id: str | None = None, new_contract_id: str | None = None,
+                 handlers: LifecycleHandlers = NO_HANDLERS) -> EventOutcome:
     """Apply one lifecycle event to the registry; return how many notices it queued.
 
     ``phone_number`` must already be E.164. The number must be in the registry (an event about
@@ -79,18 +128,18 @@ def record_event(engine: Engine, kind: NoticeType, phone_number: str, *, occurre
                                        detail={"type": kind.value, "eventId": event_id})])
         count = notify_usages(conn, kind, phone_number, occurred_at=occurred_at,
                               recorded_at=recorded_at, event_id=event_id, actor=source,
-                              notice_source=notice_source)
+                              notice_source=notice_source, handlers=handlers)
     return EventOutcome(event_id, kind, phone_number, count, duplicate=False)
 
 
 def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,
                   occurred_at: datetime, recorded_at: datetime, event_id: str | None,
-                  actor: str, notice_source: str) -> int:
+                  actor: str, notice_source: str,
+                  handlers: LifecycleHandlers = NO_HANDLERS) -> int:
     """End (or flag) every active usage of ``phone_number`` and queue one notice for each.
 
-    A SIM swap is also announced, in the same transaction, to every SIM swap subscription of
-    the line (:func:`numident.camara.sim_swap_events.announce_swap`), and an event that ends
-    the holder's use of the number ends those subscriptions (``NETWORK_TERMINATED``); the count
+    A SIM swap is also told to ``handlers`` as :class:`SimSwapped`, and an event that ends the
+    holder's use of the number as :class:`LinesEnded`, in the same transaction; the count
     returned is of usage notices only.
     """
     if kind.invalidates_usage:
@@ -98,9 +147,8 @@ def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,
             conn, select(literal(phone_number, String).label("phone_number"),
                          literal(kind.value, String).label("kind")),
             occurred_at=occurred_at, recorded_at=recorded_at, event_id=event_id, actor=actor,
-            notice_source=notice_source)
-    sim_swap_events.announce_swap(conn, phone_number, occurred_at=occurred_at,
-                                  recorded_at=recorded_at, source=notice_source)
+            notice_source=notice_source, handlers=handlers)
+    handlers.swapped(conn, SimSwapped(phone_number, occurred_at, recorded_at, notice_source))
     affected = conn.execute(
         select(usages.c.id, usages.c.identification_code, organizers.c.name,
                organizers.c.notice_url)
@@ -115,19 +163,19 @@ def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,
 
 def invalidate_usages(conn: Connection, changes: Select[str, str], *, occurred_at: datetime,
                       recorded_at: datetime, event_id: str | None, actor: str,
-                      notice_source: str) -> int:
+                      notice_source: str, handlers: LifecycleHandlers = NO_HANDLERS) -> int:
     """:func:`notify_usages` for many numbers at once, in a fixed number of statements.
 
     ``changes`` selects ``phone_number`` and ``kind`` (an invalidating :class:`NoticeType`
-    value), one row per number. Every active usage of those numbers is ended with its
-    number's kind as the reason, their SIM swap subscriptions end, and one notice per ended
-    usage is queued; the notices are exactly the usages the update ended (``RETURNING``), so
-    a usage recorded concurrently is either ended and announced or left untouched.
+    value), one row per number. ``handlers`` are told the lines ended (:class:`LinesEnded`),
+    every active usage of those numbers is ended with its number's kind as the reason, and
+    one notice per ended usage is queued; the notices are exactly the usages the update ended
+    (``RETURNING``), so a usage recorded concurrently is either ended and announced or left
+    untouched.
     """
     numbers = changes.subquery("changes")
-    sim_swap_events.end_for_lines(conn, select(numbers.c.phone_number),
-                                  occurred_at=occurred_at, recorded_at=recorded_at,
-                                  source=notice_source)
+    handlers.ended(conn, LinesEnded(select(numbers.c.phone_number), occurred_at, recorded_at,
+                                    notice_source))
     reason = (select(numbers.c.kind).where(numbers.c.phone_number == usages.c.phone_number)
               .scalar_subquery())
     ended = conn.execute(

@@ -2,7 +2,8 @@
 
 The export is UTF-8 CSV (a UTF-8 byte order mark is allowed) with a header naming at least
 ``phone_number,contract_id,status,activated_at``; extra columns are tolerated, and the
-optional columns of :mod:`numident.camara.holders` are checked when present.
+optional columns the composition root plugs in (:class:`OptionalColumns`: the CAMARA holder
+attributes) are checked when present.
 
 The file is read as bytes, a line at a time, so that nothing a file holds can stop the read
 with a decoding error or exhaust memory:
@@ -29,12 +30,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from numident.camara import holders
 from numident.core.identification import ContractStatus
 from numident.core.numbers import normalize
 from numident.errors import FileProblem, InvalidFile, InvalidInput
+from numident.trust.holder_key import HolderKey
 
 REQUIRED = ("phone_number", "contract_id", "status", "activated_at")
 MAX_LINE_BYTES = 64 << 10
@@ -45,13 +46,46 @@ CLOCK_TOLERANCE = timedelta(days=1)
 """How far past the import's time an activation may lie (billing systems' clocks and zones)."""
 
 
+OptionalValues = tuple[str | None, ...]
+"""One row's optional values in :attr:`OptionalColumns.names` order; None is unknown."""
+
+
+class BadField(Protocol):
+    @property
+    def column(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class OptionalColumns(Protocol):
+    """Columns the registry file may carry beyond the required ones, stored in ``holders``."""
+
+    @property
+    def names(self) -> Sequence[str]:
+        """The columns, in the order of the values (and of ``holders``' columns)."""
+        ...
+
+    def parse(self, values: Sequence[str], at: Sequence[tuple[int, str]]
+              ) -> OptionalValues | BadField:
+        """The values of one record (``at``: position and name of each column present), or
+        its first bad one."""
+        ...
+
+    def stored(self, phone_number: str, contract_id: str, activated_at: datetime | None,
+               values: OptionalValues, key: HolderKey | None) -> OptionalValues:
+        """The values as ``holders`` keeps them (some as digests under ``key``; ValueError
+        when one needs the key and there is none)."""
+        ...
+
+
 @dataclass(frozen=True)
 class SubscriberRow:
     phone_number: str
     contract_id: str
     status: ContractStatus
     activated_at: datetime | None
-    holder: holders.HolderValues | None = None
+    holder: OptionalValues | None = None
     """The optional columns' values, when the file has any of those columns."""
 
 
@@ -62,6 +96,7 @@ class Layout:
     required: tuple[int, ...]
     width: int
     optional: tuple[tuple[int, str], ...]
+    columns: OptionalColumns | None = None
 
     @property
     def has_holders(self) -> bool:
@@ -75,6 +110,8 @@ class RowRules:
     now: datetime
     regions: frozenset[str] | None = None
     """ISO 3166 regions whose numbers the registry may hold; None: any."""
+    columns: OptionalColumns | None = None
+    """The optional columns read when present; None: none (ignored like extra columns)."""
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -120,8 +157,9 @@ def parse_row(values: Sequence[str], layout: Layout, line: int,
             return FileProblem(line, "activated_at", f"{raw_date!r} is in the future")
     if not layout.optional:
         return SubscriberRow(number, contract, status, activated)
-    holder = holders.parse_holder(values, layout.optional)
-    if isinstance(holder, holders.BadValue):
+    assert layout.columns is not None
+    holder = layout.columns.parse(values, layout.optional)
+    if not isinstance(holder, tuple):
         return FileProblem(line, holder.column, holder.reason)
     return SubscriberRow(number, contract, status, activated, holder)
 
@@ -147,9 +185,10 @@ def read_rows(path: Path, rules: RowRules) -> tuple[Layout, Iterator[Item]]:
         handle.close()
         raise InvalidFile(str(path), [FileProblem(1, name, "column is missing")
                                       for name in missing])
+    optional = rules.columns.names if rules.columns is not None else ()
     layout = Layout(tuple(header.index(name) for name in REQUIRED), len(header),
-                    tuple((header.index(name), name) for name in holders.COLUMNS
-                          if name in header))
+                    tuple((header.index(name), name) for name in optional if name in header),
+                    rules.columns)
     return layout, _items(handle, layout, rules)
 
 

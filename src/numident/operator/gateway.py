@@ -1,4 +1,7 @@
-"""The operator gateway's use cases behind one object: what the HTTP API and the CLI call.
+"""The operator gateway's use cases behind one object: what every entry point calls.
+
+The organizers' HTTP API, the staff's admin API and console, the CLI and the NATS intake all
+come here; none of them reaches for the engine or the modules behind it.
 
 Every request first passes the organizer's limits (:mod:`numident.operator.organizer_limits`).
 It owns the admission rule of the deferred mode (SPEC rule 3): a request is accepted only when
@@ -14,7 +17,7 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import anyio
@@ -26,15 +29,16 @@ from numident.core.admission import Admission, DrainMeter, admit
 from numident.core.clock import Clock
 from numident.core.identification import RequestStatus
 from numident.core.notices import NoticeType
-from numident.errors import TooManyRequests
-from numident.operator import drain, events, identification
+from numident.errors import NotFound, TooManyRequests
+from numident.operator import authorization, drain, events, identification, organizers
+from numident.operator.authorization import Authentication
 from numident.operator.group_commit import GroupCommit
 from numident.operator.identification import Item, Job, Organizer, RequestView
 from numident.operator.metrics import GatewayMetrics
 from numident.operator.organizer_limits import CAPACITY, OrganizerLimits
-from numident.operator.tables import outbox
+from numident.operator.organizers import Limits, OrganizerRecord
 from numident.outbox.loop import WakeableLoop
-from numident.outbox.store import SqlOutbox
+from numident.outbox.store import OutboxRecord, SqlOutbox
 
 log = structlog.get_logger(__name__)
 
@@ -55,8 +59,12 @@ class Gateway:
     settings: OperatorSettings
     metrics: GatewayMetrics
     notice_source: str
+    outbox: SqlOutbox
+    """The gateway's outbox, as the composition root built it (once)."""
     on_notice: Callable[[], None] = lambda: None
     """Called after notices were committed, so the dispatcher sends them at once."""
+    lifecycle: events.LifecycleHandlers = field(default_factory=events.LifecycleHandlers)
+    """What else a lifecycle event changes, in its transaction (see :mod:`.events`)."""
 
     def __post_init__(self) -> None:
         self._pending = identification.count_pending(self.engine)
@@ -175,15 +183,74 @@ class Gateway:
         outcome = events.record_event(self.engine, kind, phone_number,
                                       occurred_at=occurred_at or now, recorded_at=now,
                                       source=source, notice_source=self.notice_source,
-                                      event_id=event_id, new_contract_id=new_contract_id)
+                                      event_id=event_id, new_contract_id=new_contract_id,
+                                      handlers=self.lifecycle)
         if not outcome.duplicate:
             self.on_notice()  # usage notices, or SIM swap subscription events
         return outcome
 
+    def request(self, organizer: Organizer, request_id: str) -> RequestView:
+        """The organizer's own request (another organizer's is not found)."""
+        return identification.get(self.engine, organizer, request_id)
+
+    def withdraw(self, organizer: Organizer, identification_code: str) -> int:
+        """End the organizer's active usages of ``identification_code``; 0 when none were."""
+        return identification.withdraw(self.engine, organizer, identification_code,
+                                       self.clock.now())
+
+    def organizer(self, name: str) -> OrganizerRecord:
+        return organizers.find(self.engine, name)
+
+    def register_organizer(self, name: str, notice_url: str, public_key: str, *,
+                           replace: bool = False,
+                           scopes: Sequence[str] = organizers.DEFAULT_SCOPES,
+                           redirect_uris: Sequence[str] = (),
+                           limits: Limits | None = None) -> OrganizerRecord:
+        """Register (or with ``replace`` update) an organizer; its limits apply at once."""
+        record = organizers.add_organizer(self.engine, name, notice_url, public_key,
+                                          self.clock.now(), replace=replace, scopes=scopes,
+                                          redirect_uris=redirect_uris,
+                                          limits=limits or Limits())
+        self.limits.forget(record.id)
+        return record
+
+    def set_limits(self, name: str, limits: Limits) -> OrganizerRecord:
+        """Store the organizer's own limits (``None``: the default); they apply at once here
+        and within a second on the other replicas."""
+        organizers.set_limits(self.engine, name, limits)
+        record = organizers.find(self.engine, name)
+        self.limits.forget(record.id)
+        return record
+
+    def set_session(self, session_id: str, phone_number: str,
+                    authentication: Authentication) -> None:
+        """Tell the gateway which line a network session belongs to."""
+        authorization.set_session(self.engine, session_id, phone_number, authentication,
+                                  self.clock.now())
+
+    def end_session(self, session_id: str) -> None:
+        authorization.end_session(self.engine, session_id)
+
+    def notices(self, *, status: str | None = None, organizer: str | None = None,
+                limit: int = 100) -> tuple[dict[str, int], list[OutboxRecord]]:
+        """The outbox's counts by status, and its messages newest first."""
+        return self.outbox.counts(), self.outbox.list(status=status, owner=organizer,
+                                                      limit=limit)
+
+    def notice(self, notice_id: str) -> OutboxRecord:
+        """One message of the outbox (NotFound when there is none)."""
+        found = self.outbox.get(notice_id)
+        if found is None:
+            raise NotFound(f"no notice {notice_id}", code="NOTICE_NOT_FOUND")
+        return found
+
+    def all_organizers(self) -> list[OrganizerRecord]:
+        return organizers.all_organizers(self.engine)
+
     def retry_notice(self, notice_id: str) -> int:
         """Send the dead letter ``notice_id`` again, at once; 0 when it is not a dead letter
-        (the admin API's and the console's retry)."""
-        requeued = SqlOutbox(self.engine, outbox).requeue_dead(notice_id, self.clock.now())
+        (the admin API's, the console's and the CLI's retry)."""
+        requeued = self.outbox.requeue_dead(notice_id, self.clock.now())
         if requeued:
             self.on_notice()
         return requeued

@@ -16,24 +16,28 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import httpx2
 from nats.aio.client import Client as NATS
-from sqlalchemy import Engine
 
-from numident.camara.sim_swap_events import OUTBOX_KIND
-from numident.client.keys import PrivateKey
-from numident.client.signatures import NoticeSigner
 from numident.config import OperatorSettings
 from numident.core.clock import Clock
-from numident.operator.ciba import PING_KIND
 from numident.operator.gateway import Gateway
 from numident.operator.lifecycle_intake import NatsLifecycleIntake
-from numident.operator.notice_delivery import audited_outbox, retry_policy
+from numident.operator.notice_delivery import retry_policy
 from numident.outbox.dispatcher import Sender
-from numident.outbox.http_sender import HttpSender
+from numident.outbox.loop import WakeableLoop
 from numident.outbox.nats import JetStreamSubscriber, connect, ensure_stream, subject_token
 from numident.outbox.nats_relay import JetStreamDeliveryWorker, JetStreamNoticeRelay
 from numident.outbox.store import Settlement
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One kind of outbox message: its sender and the name of its JetStream consumer."""
+
+    kind: str
+    sender: Sender
+    consumer: str
+    """The durable consumer is ``{notice stream}-{consumer}``."""
 
 
 @dataclass(frozen=True)
@@ -41,22 +45,23 @@ class Subjects:
     lifecycle_stream: str
     lifecycle_subject: str
     notice_stream: str
-    notice_subject: str
-    sink_event_subject: str
-    ping_subject: str
+    prefix: str
 
     @classmethod
     def for_gateway(cls, settings: OperatorSettings) -> Subjects:
         prefix, name = settings.nats_prefix, subject_token(settings.name)
         stream = subject_token(prefix).upper()
         return cls(f"{stream}_LIFECYCLE_{name.upper()}", f"{prefix}.lifecycle.{name}",
-                   f"{stream}_NOTICES_{name.upper()}", f"{prefix}.notice.>",
-                   f"{prefix}.{subject_token(OUTBOX_KIND)}.>",
-                   f"{prefix}.{subject_token(PING_KIND)}.>")
+                   f"{stream}_NOTICES_{name.upper()}", prefix)
+
+    def of(self, kind: str) -> str:
+        """The subjects outbox messages of ``kind`` are relayed to."""
+        return f"{self.prefix}.{subject_token(kind)}.>"
 
 
-async def connect_gateway(settings: OperatorSettings) -> NATS:
-    """Connect and declare the streams at start-up, before the gateway takes requests.
+async def connect_gateway(settings: OperatorSettings, kinds: Sequence[str]) -> NATS:
+    """Connect and declare the streams at start-up, before the gateway takes requests
+    (``kinds``: the outbox kinds the notice stream carries).
 
     A wrong URL stops the gateway instead of silently its notices, and an event published as
     soon as the gateway is up finds its stream.
@@ -67,9 +72,7 @@ async def connect_gateway(settings: OperatorSettings) -> NATS:
     js = connection.jetstream()
     try:
         await ensure_stream(js, subjects.lifecycle_stream, [subjects.lifecycle_subject])
-        await ensure_stream(js, subjects.notice_stream,
-                            [subjects.notice_subject, subjects.sink_event_subject,
-                             subjects.ping_subject],
+        await ensure_stream(js, subjects.notice_stream, [subjects.of(kind) for kind in kinds],
                             work_queue=True)
     except BaseException:
         await connection.close()
@@ -78,46 +81,34 @@ async def connect_gateway(settings: OperatorSettings) -> NATS:
 
 
 async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSettings,
-                   engine: Engine, client: httpx2.AsyncClient, key: PrivateKey,
-                   sink_sender: Sender, clock: Clock, stop: asyncio.Event, *,
-                   ping_sender: Sender,
+                   clock: Clock, stop: asyncio.Event, *, wakeup: WakeableLoop,
+                   deliveries: Sequence[Delivery],
                    on_settled: Callable[[Sequence[Settlement]], None] = lambda _: None) -> None:
-    """Consume lifecycle events and relay and deliver notices (SIM swap events through
-    ``sink_sender``, CIBA pings through ``ping_sender``) until ``stop`` is set."""
+    """Consume lifecycle events, relay the outbox (on ``wakeup``, the loop the gateway's
+    writers wake) and deliver each kind of message through its own consumer until ``stop``
+    is set."""
     subjects = Subjects.for_gateway(settings)
     try:
         js = connection.jetstream()
-        store = audited_outbox(engine)
+        store = gateway.outbox
         policy = retry_policy(settings.dispatch)
         relay = JetStreamNoticeRelay(store, js, clock, prefix=settings.nats_prefix,
-                                     lease_seconds=settings.dispatch.lease_seconds)
-        gateway.on_notice = relay.wake
-        sender = HttpSender(client, NoticeSigner(key, now=clock.now).sign, now=clock.now)
-        worker = JetStreamDeliveryWorker(
-            js, store, sender, clock, policy, stream=subjects.notice_stream,
-            subject=subjects.notice_subject, durable=f"{subjects.notice_stream}-delivery",
-            concurrency=settings.dispatch.concurrency)
-        sink_worker = JetStreamDeliveryWorker(
-            js, store, sink_sender, clock, policy,
-            stream=subjects.notice_stream, subject=subjects.sink_event_subject,
-            durable=f"{subjects.notice_stream}-sim-swap-delivery",
-            concurrency=settings.dispatch.concurrency)
-        ping_worker = JetStreamDeliveryWorker(
-            js, store, ping_sender, clock, policy,
-            stream=subjects.notice_stream, subject=subjects.ping_subject,
-            durable=f"{subjects.notice_stream}-ciba-ping-delivery",
-            concurrency=settings.dispatch.concurrency)
-        for each in (worker, sink_worker, ping_worker):
+                                     lease_seconds=settings.dispatch.lease_seconds,
+                                     wakeup=wakeup)
+        workers = [JetStreamDeliveryWorker(
+            js, store, delivery.sender, clock, policy, stream=subjects.notice_stream,
+            subject=subjects.of(delivery.kind),
+            durable=f"{subjects.notice_stream}-{delivery.consumer}",
+            concurrency=settings.dispatch.concurrency) for delivery in deliveries]
+        for each in workers:
             each.on_settled = on_settled
         intake = JetStreamSubscriber(js, subjects.lifecycle_stream, subjects.lifecycle_subject,
                                      f"{subjects.lifecycle_stream}-gateway",
                                      NatsLifecycleIntake(gateway).handle)
         await asyncio.gather(relay.run(stop, idle_interval=settings.dispatch.poll_seconds),
-                             worker.run(stop), sink_worker.run(stop), ping_worker.run(stop),
-                             intake.run(stop))
-        await worker.close()
-        await sink_worker.close()
-        await ping_worker.close()
+                             *(each.run(stop) for each in workers), intake.run(stop))
+        for each in workers:
+            await each.close()
         await intake.close()
     finally:
         await connection.close()

@@ -8,7 +8,7 @@ shown from the audit alone (:mod:`numident.operator.sla`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import httpx2
 from prometheus_client import CollectorRegistry
@@ -21,11 +21,12 @@ from numident.core.clock import Clock
 from numident.operator import audit
 from numident.operator.events import NOTICE_KIND
 from numident.operator.tables import outbox
-from numident.outbox.dispatcher import Dispatcher
+from numident.outbox.dispatcher import Dispatcher, Sender
 from numident.outbox.http_sender import HttpSender
+from numident.outbox.loop import WakeableLoop
 from numident.outbox.metrics import DeliveryMetrics, observe_outbox
 from numident.outbox.policy import RetryPolicy
-from numident.outbox.store import Settled, SqlOutbox
+from numident.outbox.store import Settled, Settlement, SqlOutbox
 from numident.outbox.tables import DELIVERED
 
 DISPATCHER = "dispatcher"
@@ -36,13 +37,26 @@ def retry_policy(settings: DispatchSettings) -> RetryPolicy:
     return RetryPolicy.from_settings(settings)
 
 
+def notice_sender(client: httpx2.AsyncClient, key: PrivateKey, clock: Clock) -> HttpSender:
+    """POSTs each notice signed with the operator's key (RFC 9421)."""
+    return HttpSender(client, NoticeSigner(key, now=clock.now).sign, now=clock.now)
+
+
 def notice_dispatcher(engine: Engine, client: httpx2.AsyncClient, key: PrivateKey, clock: Clock,
-                      settings: DispatchSettings) -> Dispatcher:
-    """A dispatcher that signs each notice with the operator's key (RFC 9421)."""
-    signer = NoticeSigner(key, now=clock.now)
-    return Dispatcher(audited_outbox(engine), HttpSender(client, signer.sign, now=clock.now),
-                      clock, retry_policy(settings), concurrency=settings.concurrency,
-                      lease_seconds=settings.lease_seconds)
+                      settings: DispatchSettings, *, sender: Sender | None = None,
+                      wakeup: WakeableLoop | None = None,
+                      on_settled: Callable[[Sequence[Settlement]], None] | None = None,
+                      store: SqlOutbox | None = None) -> Dispatcher:
+    """A dispatcher of the gateway's outbox (``store``, by default :func:`audited_outbox`)
+    through ``sender`` (by default signed notices: :func:`notice_sender`), run on ``wakeup``
+    when writers were handed its ``wake`` first."""
+    dispatcher = Dispatcher(store or audited_outbox(engine),
+                            sender or notice_sender(client, key, clock),
+                            clock, retry_policy(settings), concurrency=settings.concurrency,
+                            lease_seconds=settings.lease_seconds, wakeup=wakeup)
+    if on_settled is not None:
+        dispatcher.on_settled = on_settled
+    return dispatcher
 
 
 def audited_outbox(engine: Engine) -> SqlOutbox:
@@ -58,8 +72,9 @@ def _audit_outcomes(conn: Connection, settled: Sequence[Settled]) -> None:
         for s in settled if s.kind == NOTICE_KIND])
 
 
-def observe_notices(registry: CollectorRegistry, engine: Engine, clock: Clock) -> DeliveryMetrics:
+def observe_notices(registry: CollectorRegistry, store: SqlOutbox,
+                    clock: Clock) -> DeliveryMetrics:
     """``numident_notices{status}``, the oldest undelivered notice's age and the delivery
     counters on ``registry``."""
-    return observe_outbox(registry, SqlOutbox(engine, outbox), clock.now, "numident_notices",
+    return observe_outbox(registry, store, clock.now, "numident_notices",
                           "Notices")

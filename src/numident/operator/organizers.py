@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from numident.client.keys import PublicKey, load_public_key
 from numident.errors import Conflict, InvalidInput, NotFound
+from numident.operator.identification import Organizer
 from numident.operator.tables import organizers
 from numident.storage.database import read_only
 
@@ -47,6 +48,11 @@ class OrganizerRecord:
     scopes: frozenset[str] = frozenset(DEFAULT_SCOPES)
     redirect_uris: tuple[str, ...] = ()
     limits: Limits = Limits()
+
+    @property
+    def organizer(self) -> Organizer:
+        """Who the use cases act for (the record's identity, without its credentials)."""
+        return Organizer(self.id, self.name)
 
 
 def validate_notice_url(url: str) -> str:

@@ -31,17 +31,23 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, func, select
 
-from numident.camara import holders
-from numident.camara.holder_key import HolderKey
 from numident.errors import FileProblem, InvalidFile
-from numident.operator import import_history, registry_switch
-from numident.operator.export_file import Item, Layout, RowRules, SubscriberRow, read_rows
+from numident.operator import events, import_history, registry_switch
+from numident.operator.export_file import (
+    Item,
+    Layout,
+    OptionalColumns,
+    RowRules,
+    SubscriberRow,
+    read_rows,
+)
 from numident.operator.import_history import ImportCounts
 from numident.operator.registry_switch import Pace, Switched, staged, staged_holders
 from numident.operator.tables import IMPORT_HOLDER_COLUMNS as _HOLDER_COLUMNS
 from numident.operator.tables import subscribers
 from numident.storage.database import TEMP_ONLY, is_postgresql
 from numident.storage.dialect import timestamp_binder
+from numident.trust.holder_key import HolderKey
 
 CHUNK = 20_000
 """Rows staged per statement (and per transaction on SQLite)."""
@@ -68,17 +74,22 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
                        progress: Progress | None = None,
                        holder_key: HolderKey | None = None,
                        regions: frozenset[str] | None = None,
-                       pace: Pace | None = None) -> ImportReport:
+                       pace: Pace | None = None,
+                       handlers: events.LifecycleHandlers = events.NO_HANDLERS,
+                       columns: OptionalColumns | None = None) -> ImportReport:
     """Load the billing export at ``path`` into the registry, all or nothing.
 
     Without ``partial`` a file with any bad row raises :class:`InvalidFile` listing them (the
     first :data:`SHOWN_PROBLEMS`, and how many in all) and nothing is written. With
     ``partial`` good rows load and bad rows are copied, with the reason, to ``reject_file``.
     ``regions`` limits the countries whose numbers the registry may hold (ISO 3166 codes;
-    None: any). ``holder_key`` is needed (ValueError without it) when the file has attributes
-    stored as digests (:data:`numident.camara.holders.KEYED`). ``progress`` is told of each
-    chunk of rows read. ``pace`` sets how the switch shares the database with serving. Each
-    import, loaded or refused, is kept in :mod:`import_history`.
+    None: any). ``columns`` are the optional columns read and stored in ``holders`` (the
+    composition root plugs in the CAMARA holder attributes); without them such columns are
+    ignored like any extra column. ``holder_key`` is needed (ValueError without it) when the
+    file has attributes that ``columns`` store as digests. ``progress`` is told of each
+    chunk of rows read. ``pace`` sets how the switch shares the database with serving.
+    ``handlers`` are told the lines the import ends. Each import, loaded or refused, is kept
+    in :mod:`import_history`.
     """
     started = time.perf_counter()
 
@@ -91,7 +102,8 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
 
     try:
         report = _import(engine, path, now=now, notice_source=notice_source, partial=partial,
-                         progress=progress, holder_key=holder_key, regions=regions, pace=pace)
+                         progress=progress, holder_key=holder_key, regions=regions, pace=pace,
+                         handlers=handlers, columns=columns)
     except InvalidFile as exc:
         import_history.record(engine, run(import_history.REFUSED,
                                           ImportCounts(rejected=exc.total), str(exc)))
@@ -104,11 +116,13 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
 
 def _import(engine: Engine, path: Path, *, now: datetime, notice_source: str, partial: bool,
             progress: Progress | None, holder_key: HolderKey | None,
-            regions: frozenset[str] | None, pace: Pace | None) -> ImportReport:
+            regions: frozenset[str] | None, pace: Pace | None,
+            handlers: events.LifecycleHandlers,
+            columns: OptionalColumns | None) -> ImportReport:
     pace = pace or Pace()
     mark = registry_switch.history_mark(engine)
-    resumed = registry_switch.complete(engine, pace=pace)
-    layout, items = read_rows(path, RowRules(now, regions))
+    resumed = registry_switch.complete(engine, pace=pace, handlers=handlers)
+    layout, items = read_rows(path, RowRules(now, regions, columns))
     problems = _Problems(keep_all=partial)
     with engine.connect() as conn:
         conn.execution_options(**{TEMP_ONLY: True})
@@ -129,7 +143,7 @@ def _import(engine: Engine, path: Path, *, now: datetime, notice_source: str, pa
                 notice_source=notice_source, mark=mark, pace=pace)
         finally:
             registry_switch.drop_staging(conn)
-    switched = registry_switch.complete(engine, pace=pace, up_to=import_id)
+    switched = registry_switch.complete(engine, pace=pace, up_to=import_id, handlers=handlers)
     resumed += [item for item in switched if item.import_id != import_id]
     own = registry_switch.outcome(engine, import_id)
     return ImportReport(
@@ -210,14 +224,14 @@ class _KeyNeeded:
     message: str | None = None
 
 
-def _holder_values(line: int, row: SubscriberRow, key: HolderKey | None,
+def _holder_values(layout: Layout, line: int, row: SubscriberRow, key: HolderKey | None,
                    now: Any, stamp: Callable[[datetime | None], Any],
                    needed: _KeyNeeded) -> tuple[Any, ...]:
     assert row.holder is not None
+    assert layout.columns is not None
     try:
-        values = holders.keyed_values(
-            holders.HolderRow(row.phone_number, row.contract_id, row.activated_at, row.holder),
-            key)
+        values = layout.columns.stored(row.phone_number, row.contract_id, row.activated_at,
+                                       row.holder, key)
     except ValueError as exc:
         needed.message = needed.message or str(exc)
         values = row.holder
@@ -256,7 +270,8 @@ class _ExecutemanyWriter:
             if layout.has_holders:
                 updated = stamp(now)
                 self.conn.exec_driver_sql(_STAGE_HOLDERS, [
-                    _holder_values(line, r, key, updated, stamp, self.needed) for line, r in chunk])
+                    _holder_values(layout, line, r, key, updated, stamp, self.needed)
+                    for line, r in chunk])
 
 
 class _CopyWriter:
@@ -290,7 +305,8 @@ class _CopyWriter:
             with self.cursor.copy(f"COPY {staged_holders.name} (line, "
                                   f"{', '.join(_HOLDER_COLUMNS)}) FROM STDIN") as copy:
                 for line, r in chunk:
-                    copy.write_row(_holder_values(line, r, key, now, lambda v: v, self.needed))
+                    copy.write_row(_holder_values(layout, line, r, key, now, lambda v: v,
+                                                  self.needed))
 
 
 def _duplicates(conn: Connection, layout: Layout, *, drop: bool

@@ -43,6 +43,7 @@ its number is left as the event made it (counted ``superseded``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -324,12 +325,14 @@ _COPY_HOLDERS = _copy_holders()
 
 def complete(engine: Engine, *, pace: Pace | None = None, up_to: int | None = None,
              stale_only: bool = False, stop: StopSignal | None = None,
-             switched: Progress | None = None) -> list[Switched]:
+             switched: Progress | None = None,
+             handlers: events.LifecycleHandlers = events.NO_HANDLERS) -> list[Switched]:
     """Apply every journal still ``switching`` (up to ``up_to``), oldest first.
 
     With ``stale_only`` only those whose heartbeat is :data:`LEASE` old (their process is
     gone); abandoned ``staging`` journals are discarded first. ``stop`` ends the work between
-    two chunks (someone else completes it later); ``switched`` is told the rows of each chunk.
+    two chunks (someone else completes it later); ``switched`` is told the rows of each chunk;
+    ``handlers`` are told the lines each chunk ends (:class:`~numident.operator.events.LinesEnded`).
     """
     pace = pace or Pace()
     discard_abandoned(engine, pace)
@@ -345,7 +348,7 @@ def complete(engine: Engine, *, pace: Pace | None = None, up_to: int | None = No
             import_id = conn.execute(query).scalar()
         if import_id is None:
             break
-        done.append(_apply(engine, import_id, pace, stop, switched))
+        done.append(_apply(engine, import_id, pace, stop, switched, handlers))
     return done
 
 
@@ -360,7 +363,7 @@ def outcome(engine: Engine, import_id: int) -> Switched:
 
 
 def _apply(engine: Engine, import_id: int, pace: Pace, stop: StopSignal | None,
-           switched: Progress | None) -> Switched:
+           switched: Progress | None, handlers: events.LifecycleHandlers) -> Switched:
     began = time.perf_counter()
     longest = 0.0
     j = subscriber_imports.c
@@ -390,7 +393,7 @@ def _apply(engine: Engine, import_id: int, pace: Pace, stop: StopSignal | None,
                         state="done" if hi >= journal.row_count else "switching",
                         finished_at=_now() if hi >= journal.row_count else None)).rowcount
                     if claimed:
-                        _apply_chunk(conn, journal, lo, hi)
+                        _apply_chunk(conn, journal, lo, hi, handlers)
                 held = time.perf_counter() - started
                 if claimed:
                     longest = max(longest, held)
@@ -406,7 +409,8 @@ def _apply(engine: Engine, import_id: int, pace: Pace, stop: StopSignal | None,
     return result
 
 
-def _apply_chunk(conn: Connection, journal: Any, lo: int, hi: int) -> None:
+def _apply_chunk(conn: Connection, journal: Any, lo: int, hi: int,
+                 handlers: events.LifecycleHandlers) -> None:
     """Switch in the journal's rows ``lo < seq <= hi``, in the caller's transaction."""
     pairs = [(staged, subscriber_import_rows, _ROW_COLUMNS)]
     if journal.has_holders:
@@ -423,7 +427,8 @@ def _apply_chunk(conn: Connection, journal: Any, lo: int, hi: int) -> None:
         conn.execute(source.delete().where(*in_chunk))
     _analyze(conn)
     notices = _switch(conn, has_holders=journal.has_holders, now=journal.imported_at,
-                      notice_source=journal.notice_source, mark=journal.history_mark)
+                      notice_source=journal.notice_source, mark=journal.history_mark,
+                      handlers=handlers)
     counts = dict.fromkeys(("inserted", "updated", "unchanged", "superseded"), 0)
     for result, count in conn.execute(select(staged.c.outcome, func.count())
                                       .group_by(staged.c.outcome)):
@@ -434,7 +439,7 @@ def _apply_chunk(conn: Connection, journal: Any, lo: int, hi: int) -> None:
 
 
 def _switch(conn: Connection, *, has_holders: bool, now: datetime, notice_source: str,
-            mark: int) -> int:
+            mark: int, handlers: events.LifecycleHandlers) -> int:
     """Apply the staged rows to the registry, set-based, in the caller's transaction; return
     how many notices were queued."""
     s, live, h = staged, subscribers, subscriber_history
@@ -480,7 +485,7 @@ def _switch(conn: Connection, *, has_holders: bool, now: datetime, notice_source
     return events.invalidate_usages(
         conn, select(s.c.phone_number, s.c.kind).where(s.c.kind.is_not(None)),
         occurred_at=now, recorded_at=now, event_id=None, actor="import",
-        notice_source=notice_source)
+        notice_source=notice_source, handlers=handlers)
 
 
 def _differs(difference: Difference, s: Any, live: Any) -> Any:
@@ -526,13 +531,15 @@ def discard_abandoned(engine: Engine, pace: Pace) -> int:
 
 
 async def run_recovery(engine: Engine, stop: StopSignal, on_notices: Callable[[], None],
-                       interval: float = RECOVERY_SECONDS) -> None:
+                       interval: float = RECOVERY_SECONDS, *,
+                       handlers: events.LifecycleHandlers = events.NO_HANDLERS) -> None:
     """The gateway's part: every ``interval`` seconds, complete the journals whose process is
     gone (and discard abandoned ones) until ``stop``; ``on_notices`` is called after a
     completion that queued notices (it wakes the dispatcher)."""
 
     async def step() -> bool:
-        finished = await asyncio.to_thread(complete, engine, stale_only=True, stop=stop)
+        finished = await asyncio.to_thread(functools.partial(
+            complete, engine, stale_only=True, stop=stop, handlers=handlers))
         if any(item.notices for item in finished):
             on_notices()
         return False

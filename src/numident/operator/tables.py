@@ -315,25 +315,6 @@ lifecycle_events = Table(
     Column("new_contract_id", String(64), nullable=True),
 )
 
-sim_swap_subscriptions = Table(
-    "sim_swap_subscriptions", metadata,
-    Column("id", String(36), primary_key=True),
-    Column("organizer_id", Integer, ForeignKey("organizers.id"), nullable=False, index=True),
-    Column("phone_number", String(16), nullable=False, index=True),
-    Column("by_token", Boolean, nullable=False,
-           comment="the line came from a three-legged token: never shown back or sent"),
-    Column("sink", Text, nullable=False),
-    Column("sink_token", Text, nullable=True,
-           comment="the sink credential's access token, sealed (AES-GCM, v1:...)"),
-    Column("sink_token_expires_at", UtcDateTime, nullable=True),
-    Column("starts_at", UtcDateTime, nullable=False),
-    Column("expires_at", UtcDateTime, nullable=True),
-    Column("max_events", Integer, nullable=True),
-    Column("events_sent", Integer, nullable=False, default=0),
-    Column("ended_at", UtcDateTime, nullable=True),
-    Column("termination_reason", String(32), nullable=True),
-)
-
 audit = Table(
     "audit", metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,

@@ -24,7 +24,7 @@ from enum import Enum
 from typing import Protocol
 
 from numident.core.clock import Clock
-from numident.outbox.loop import BatchLoop
+from numident.outbox.loop import BatchLoop, WakeableLoop
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import OutboxMessage, OutboxRecord, Settlement, SqlOutbox
 
@@ -108,8 +108,9 @@ class Dispatcher(BatchLoop):
         batch_size: int = 100,
         concurrency: int = 16,
         lease_seconds: float = 60,
+        wakeup: WakeableLoop | None = None,
     ) -> None:
-        super().__init__(clock)
+        super().__init__(clock, wakeup)
         self.outbox = outbox
         self.sender = sender
         self.clock = clock

@@ -86,13 +86,14 @@ class BatchLoop(ABC):
 
     A subclass sets ``batch_size``, calls ``super().__init__(clock)`` and implements
     ``run_once``, recording the size of the batch it claimed in ``_last_batch``; a full batch
-    is followed at once by the next one.
+    is followed at once by the next one. ``wakeup`` is the loop to run on when writers were
+    handed its ``wake`` before this worker was built (the composition root does so).
     """
 
     batch_size: int
 
-    def __init__(self, clock: Clock) -> None:
-        self._loop = WakeableLoop(clock)
+    def __init__(self, clock: Clock, wakeup: WakeableLoop | None = None) -> None:
+        self._loop = wakeup or WakeableLoop(clock)
         self._last_batch = 0
 
     @abstractmethod

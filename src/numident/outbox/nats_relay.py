@@ -37,7 +37,7 @@ from nats.js.api import ConsumerConfig
 
 from numident.core.clock import Clock, parse_rfc3339, rfc3339
 from numident.outbox.dispatcher import Sender, send_safely, settlement_for
-from numident.outbox.loop import BatchLoop
+from numident.outbox.loop import BatchLoop, WakeableLoop
 from numident.outbox.nats import DurablePullConsumer, subject_token
 from numident.outbox.policy import RetryPolicy
 from numident.outbox.store import OutboxRecord, Settlement, SqlOutbox
@@ -95,8 +95,9 @@ class JetStreamNoticeRelay(BatchLoop):
         batch_size: int = 100,
         lease_seconds: float = 60,
         publish_timeout: float = 5.0,
+        wakeup: WakeableLoop | None = None,
     ) -> None:
-        super().__init__(clock)
+        super().__init__(clock, wakeup)
         self.outbox = outbox
         self.js = js
         self.clock = clock

@@ -6,12 +6,15 @@ an installation never runs against an old schema. ``numident <side> migrate`` do
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Literal
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, MetaData
+
+from numident.storage.schema import messenger_metadata, operator_metadata
 
 Side = Literal["operator", "messenger"]
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,18 +27,19 @@ def alembic_config(side: Side) -> Config:
     return config
 
 
+SCHEMA_MODULES: dict[Side, tuple[str, ...]] = {
+    "operator": ("numident.operator.tables", "numident.camara.tables"),
+    "messenger": ("numident.messenger.tables", "numident.routing.tables"),
+}
+"""The modules that declare each side's tables (every package owns its own). They are named,
+not imported here: storage is the layer below them all."""
+
+
 def metadata_for(side: Side) -> MetaData:
-    # Importing the table modules registers their tables on the side's metadata.
-    if side == "operator":
-        from numident.operator import tables as _operator_tables  # noqa: F401
-        from numident.storage.schema import operator_metadata
-
-        return operator_metadata
-    import numident.messenger.tables
-    import numident.routing.tables  # noqa: F401
-    from numident.storage.schema import messenger_metadata
-
-    return messenger_metadata
+    """The side's whole schema: importing its table modules registers their tables."""
+    for name in SCHEMA_MODULES[side]:
+        importlib.import_module(name)
+    return operator_metadata if side == "operator" else messenger_metadata
 
 
 def upgrade(engine: Engine, side: Side, revision: str = "head") -> None:

@@ -17,9 +17,9 @@ from operator_harness import ADMIN, SESSION_HEADER, Harness, HarnessFactory
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from numident.camara.holder_key import HolderKey
 from numident.cli.main import app as cli
 from numident.operator.tables import holders
+from numident.trust.holder_key import HolderKey
 
 pytestmark = pytest.mark.anyio
 SCOPE = "kyc-match:match"

@@ -22,14 +22,14 @@ from sqlalchemy import func, select
 
 from numident.camara import sim_swap_events
 from numident.camara.sim_swap_delivery import SinkSender
-from numident.camara.sink_addresses import SinkGuard
+from numident.camara.tables import sim_swap_subscriptions
 from numident.core.clock import FakeClock
 from numident.core.notices import NoticeType
-from numident.operator import events
 from numident.operator.nats_mode import Subjects
-from numident.operator.tables import lifecycle_events, outbox, sim_swap_subscriptions, subscribers
+from numident.operator.tables import lifecycle_events, outbox, subscribers
 from numident.outbox.dispatcher import DeliveryOutcome
 from numident.outbox.store import OutboxMessage
+from numident.sinks.addresses import SinkGuard
 
 pytestmark = pytest.mark.anyio
 SPEC = (Path(__file__).resolve().parents[4] / "shared" / "camara" / "SimSwap"
@@ -347,7 +347,7 @@ async def test_a_failing_sink_is_retried_with_backoff(make_gateway: HarnessFacto
 
 async def test_the_event_commits_with_the_swap_or_not_at_all(
         make_gateway: HarnessFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI's path (``record_event``) writes the event in the swap's transaction: when it
+    """The CLI's path (``Gateway.record_event``) writes the event in the swap's transaction: when it
     cannot be written, the swap is not recorded either."""
     h = await gateway(make_gateway)
     await subscribe(h)
@@ -366,11 +366,10 @@ async def test_the_event_commits_with_the_swap_or_not_at_all(
     with monkeypatch.context() as patched:
         patched.setattr(sim_swap_events, "_message", broken)
         with pytest.raises(RuntimeError):
-            events.record_event(engine, NoticeType.SIM_SWAPPED, LINE, occurred_at=NOW,
-                                recorded_at=NOW, source="cli", notice_source="urn:test")
+            h.gateway.record_event(NoticeType.SIM_SWAPPED, LINE, source="cli",
+                                   occurred_at=NOW)
     assert state() == (0, 0, None)
-    events.record_event(engine, NoticeType.SIM_SWAPPED, LINE, occurred_at=NOW,
-                        recorded_at=NOW, source="cli", notice_source="urn:test")
+    h.gateway.record_event(NoticeType.SIM_SWAPPED, LINE, source="cli", occurred_at=NOW)
     assert state() == (1, 1, NOW)
 
 

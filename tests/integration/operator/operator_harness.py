@@ -23,6 +23,7 @@ from numident.config import load_settings
 from numident.core.clock import Clock, SystemClock
 from numident.operator import organizers, registry
 from numident.operator.app import create_app
+from numident.operator.bootstrap import registry_columns
 from numident.operator.gateway import Gateway
 from numident.storage.database import create_database_engine
 
@@ -102,7 +103,9 @@ class Harness:
         path = self.home / "export.csv"
         path.write_text(text, encoding="utf-8")
         return registry.import_subscribers(self.gateway.engine, path, now=self.clock.now(),
-                                           notice_source=BASE_URL, **options)
+                                           notice_source=BASE_URL,
+                                           handlers=self.gateway.lifecycle,
+                                           columns=registry_columns(), **options)
 
     async def token(self, name: str = "chat", scope: str | None = None) -> str:
         response = await self.client.post("/oauth2/token",

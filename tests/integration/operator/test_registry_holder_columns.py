@@ -14,10 +14,11 @@ import pytest
 from operator_harness import Harness, HarnessFactory
 from sqlalchemy import func, select
 
-from numident.camara.holder_key import HolderKey
+from numident.camara.holders import HOLDER_COLUMNS
 from numident.errors import FileProblem, InvalidFile
 from numident.operator import export_file
 from numident.operator.tables import holders, subscribers
+from numident.trust.holder_key import HolderKey
 
 pytestmark = pytest.mark.anyio
 HEADER = ("phone_number,contract_id,status,activated_at,contract_type,given_name,birthdate,"
@@ -149,7 +150,8 @@ def test_the_optional_columns_are_read_with_their_problems(tmp_path: Path) -> No
     lines = [f"+7916{n:07d},C-{n},active,2020-01-01,{'PAYM' if n % 7 else 'Prepaid'},"
              f"Name {n},,,,,," for n in range(2000)]
     path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
-    _, items = export_file.read_rows(path, export_file.RowRules(datetime.now(UTC)))
+    _, items = export_file.read_rows(path, export_file.RowRules(datetime.now(UTC),
+                                                                columns=HOLDER_COLUMNS))
     read = list(items)
     problems = [p for p in read if isinstance(p, FileProblem)]
     rows = [item[1] for item in read if not isinstance(item, FileProblem)]

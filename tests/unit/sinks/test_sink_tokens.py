@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from numident.camara.holder_key import HolderKey
-from numident.camara.sink_tokens import SinkTokenCipher, UnreadableSinkToken
+from numident.sinks.tokens import SinkTokenCipher, UnreadableSinkToken
+from numident.trust.holder_key import HolderKey
 
 HOLDER = HolderKey(bytes(range(32)))
 SUBSCRIPTION = "0b7c2a4e-6f51-4e0a-9d3b-1c2d3e4f5a6b"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from numident.camara.holder_key import HolderKey, holder_key, holder_key_path
 from numident.config import load_settings
 from numident.errors import ConfigurationError
+from numident.trust.holder_key import HolderKey, holder_key, holder_key_path
 
 
 def test_the_first_use_creates_an_owner_only_key_in_the_home_and_later_uses_read_it(

@@ -2,7 +2,7 @@
 
 The token lets whoever holds it POST events to the organizer's sink, so a copy of the database
 alone must not yield it. It is sealed with AES-256-GCM under a key derived (HKDF-SHA256, an
-``info`` of its own) from the installation's holder key (:mod:`numident.camara.holder_key`),
+``info`` of its own) from the installation's holder key (:mod:`numident.trust.holder_key`),
 with a random 96-bit nonce per value and the subscription's id as associated data, so that a
 sealed token copied onto another subscription does not open. It is kept as one text value,
 ``v1:`` and the URL-safe base64 (unpadded) of nonce and ciphertext, and opened only when an
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from numident.camara.holder_key import HolderKey
+from numident.trust.holder_key import HolderKey
 
 VERSION = "v1"
 NONCE_BYTES = 12

@@ -8,7 +8,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from numident.camara.sink_addresses import SinkGuard, forbidden_kind
+from numident.sinks.addresses import SinkGuard, forbidden_kind
 
 NAMES = {"sink.bank.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
          "intranet.bank.example": ["93.184.215.14", "10.1.2.3"],
