@@ -18,11 +18,13 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
+from numident.core.identification import IDENTIFICATION_CODE_PATTERN
 from numident.core.notices import NoticeType
 from numident.errors import Conflict, InvalidInput
 
-ACCOUNT_ID_PATTERN = "^[A-Za-z0-9._:-]{1,128}$"
-"""An account id, as a JSON Schema pattern."""
+ACCOUNT_ID_PATTERN = IDENTIFICATION_CODE_PATTERN
+"""An account id, as a JSON Schema pattern: the characters and length of an identification
+code, the other opaque name of a user that crosses the wire."""
 _ACCOUNT_ID = re.compile(ACCOUNT_ID_PATTERN.strip("^$"))
 
 

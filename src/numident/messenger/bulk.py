@@ -50,6 +50,7 @@ from sqlalchemy import Connection, Engine, and_, func, select, text
 from numident.client.gateway import Answer, Refused, TryLater
 from numident.core.accounts import AccountState
 from numident.core.clock import Clock, rfc3339
+from numident.core.follow_up import DEADLINE_PASSED, NOT_FOUND
 from numident.core.identification import ANSWER_DEADLINE, Result
 from numident.core.notices import NoticeType
 from numident.core.numbers import normalize
@@ -68,8 +69,6 @@ COLUMNS = ("account_id", "phone_number", "possession_proven_at")
 QUEUED, PENDING, SKIPPED = "queued", "pending", "skipped"
 OPEN_STATUSES = (QUEUED, PENDING)
 ACCOUNT_IN_SERVICE = "ACCOUNT_IN_SERVICE"
-NOT_FOUND = "NOT_FOUND"
-DEADLINE_PASSED = "DEADLINE_PASSED"
 CREDENTIALS_REFUSED = frozenset({"TOKEN_invalid_client", "TOKEN_invalid_scope",
                                  "TOKEN_unauthorized_client"})
 """Token refusals that waiting does not mend: the run stops for that operator at once."""
