@@ -24,7 +24,6 @@ phone number shown back or put in an event (the spec's data minimisation).
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +39,7 @@ from numident.operator.tables import organizers, outbox
 from numident.outbox.store import OutboxMessage, SqlOutbox
 from numident.sinks.tokens import SinkTokenCipher
 from numident.storage.database import read_only
+from numident.storage.ids import new_id
 
 SWAPPED = "org.camaraproject.sim-swap-subscriptions.v0.swapped"
 ENDED = "org.camaraproject.sim-swap-subscriptions.v0.subscription-ended"
@@ -105,7 +105,7 @@ def _subscription(row: Any) -> Subscription:
 def create(engine: Engine, new: NewSubscription, now: datetime,
            cipher: SinkTokenCipher) -> Subscription:
     """Store ``new``, active from ``now``, its sink token sealed with ``cipher``."""
-    subscription_id = str(uuid.uuid4())
+    subscription_id = new_id()
     sealed = None if new.sink_token is None else cipher.seal(subscription_id, new.sink_token)
     with engine.begin() as conn:
         conn.execute(t.insert().values(
@@ -310,7 +310,7 @@ def _end(conn: Connection, row: Row[Any], reason: TerminationReason, at: datetim
 def _message(row: Row[Any], kind: str, data: dict[str, str], time: datetime,
              created_at: datetime, source: str) -> OutboxMessage:
     """One CloudEvent (structured mode) for the subscription's sink."""
-    event_id = str(uuid.uuid4())
+    event_id = new_id()
     shown = {} if row.by_token else {"phoneNumber": row.phone_number}
     document = {
         "id": event_id,

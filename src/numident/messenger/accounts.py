@@ -12,7 +12,6 @@ current state.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -41,6 +40,7 @@ __all__ = [
     "validate_account_id",
 ]
 from numident.storage.dialect import driver_sql, timestamp_binder
+from numident.storage.ids import new_id
 
 WEBHOOK_KIND = "webhook"
 
@@ -171,7 +171,7 @@ class AccountStore:
         payload = {"accountId": account_id, "from": before.value if before else None,
                    "to": after.value, "at": rfc3339(now)}
         return OutboxMessage(
-            id=str(uuid.uuid4()), destination=self._webhook_url, kind=WEBHOOK_KIND,
+            id=new_id(), destination=self._webhook_url, kind=WEBHOOK_KIND,
             payload=json.dumps(payload, separators=(",", ":")).encode(),
             created_at=now, owner=account_id)
 

@@ -13,7 +13,6 @@ One durable outbox (``messenger_outbox``), one dispatcher, two kinds of message:
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -22,6 +21,7 @@ from numident.client.gateway import Refused, TryLater
 from numident.messenger.operators import OperatorDirectory
 from numident.outbox.dispatcher import DeliveryOutcome, Sender
 from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.storage.ids import new_id
 
 WITHDRAWAL_KIND = "withdrawal"
 
@@ -30,7 +30,7 @@ def queue_withdrawal(outbox: SqlOutbox, conn: Connection, operator_inn: str,
                      identification_code: str, account_id: str, now: datetime) -> None:
     """Queue, in ``conn``'s transaction, the withdrawal of ``identification_code``."""
     outbox.add(conn, OutboxMessage(
-        id=str(uuid.uuid4()), destination=operator_inn, kind=WITHDRAWAL_KIND,
+        id=new_id(), destination=operator_inn, kind=WITHDRAWAL_KIND,
         payload=identification_code.encode("ascii"), content_type="text/plain",
         created_at=now, owner=account_id))
 

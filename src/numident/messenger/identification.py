@@ -23,7 +23,6 @@ way is always seen.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +50,7 @@ from numident.messenger.operators import OperatorDirectory, OperatorLookup
 from numident.messenger.tables import identification_attempts as attempts
 from numident.outbox.store import SqlOutbox
 from numident.storage.database import read_only, write_transaction
+from numident.storage.ids import new_id
 
 OPEN, FINISHED, SUPERSEDED = "open", "finished", "superseded"
 NO_OPERATOR = "NO_OPERATOR"
@@ -107,7 +107,7 @@ class Identifications:
                                       detail={"route": route.source})
             self.metrics.finished(AccountState.REFUSED.value, 0.0)
             return self.store.move(conn, pending, AccountState.REFUSED, now, reason=reason)
-        attempt_id = str(uuid.uuid4())
+        attempt_id = new_id()
         conn.execute(attempts.insert().values(
             id=attempt_id, account_id=account.account_id, phone_number=account.phone_number,
             identification_code=account.identification_code, operator_inn=route.operator_inn,

@@ -30,7 +30,6 @@ import enum
 import hashlib
 import json
 import secrets
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,6 +56,7 @@ from numident.outbox.store import OutboxMessage, SqlOutbox
 from numident.sinks.tokens import SinkTokenCipher
 from numident.storage.database import read_only
 from numident.storage.dialect import upsert
+from numident.storage.ids import new_id
 from numident.trust.tokens import AccessTokenIssuer, IssuedToken
 
 GRANT_TYPE = "urn:openid:params:grant-type:ciba"
@@ -347,7 +347,7 @@ class Ciba:
         if row["delivery_mode"] != DeliveryMode.PING.value:
             return
         SqlOutbox(self.engine, outbox).add(conn, OutboxMessage(
-            id=str(uuid.uuid4()), kind=PING_KIND, owner=row["client_id"],
+            id=new_id(), kind=PING_KIND, owner=row["client_id"],
             destination=row["notification_endpoint"], created_at=now,
             payload=json.dumps({"auth_req_id": auth_req_id}).encode()))
 
