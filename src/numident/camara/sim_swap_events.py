@@ -36,7 +36,7 @@ from numident.camara.tables import sim_swap_subscriptions
 from numident.core.clock import rfc3339
 from numident.operator.events import LifecycleHandlers, LinesEnded, SimSwapped
 from numident.operator.tables import organizers, outbox
-from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.outbox.store import OutboxMessage, enqueue
 from numident.sinks.tokens import SinkTokenCipher
 from numident.storage.database import read_only
 from numident.storage.ids import new_id
@@ -166,7 +166,7 @@ def terminate(engine: Engine, subscription_id: str, now: datetime, source: str) 
         message = None if row is None else _end(
             conn, row, TerminationReason.NETWORK_TERMINATED, now, now, source)
         if message is not None:
-            SqlOutbox(conn.engine, outbox).add(conn, message)
+            enqueue(conn, outbox, [message])
     return message is not None
 
 
@@ -180,7 +180,7 @@ def delete(engine: Engine, organizer_id: int, subscription_id: str, phone_number
             return False
         message = _end(conn, row, TerminationReason.SUBSCRIPTION_DELETED, now, now, source)
         if message is not None:
-            SqlOutbox(conn.engine, outbox).add(conn, message)
+            enqueue(conn, outbox, [message])
         return message is not None
 
 
@@ -205,7 +205,7 @@ def announce_swap(conn: Connection, phone_number: str, *, occurred_at: datetime,
                          recorded_at, source)
             if ended is not None:
                 messages.append(ended)
-    SqlOutbox(conn.engine, outbox).add_many(conn, messages)
+    enqueue(conn, outbox, messages)
     return len(rows)
 
 
@@ -245,7 +245,7 @@ def end_for_lines(conn: Connection, numbers: Select[Any] | Sequence[str], *,
                                               t.c.ended_at.is_(None))).all()
     messages = [m for row in rows if (m := _end(conn, row, TerminationReason.NETWORK_TERMINATED,
                                                 occurred_at, recorded_at, source)) is not None]
-    SqlOutbox(conn.engine, outbox).add_many(conn, messages)
+    enqueue(conn, outbox, messages)
     return len(messages)
 
 
@@ -264,7 +264,7 @@ def sweep(engine: Engine, now: datetime, source: str) -> int:
                 message = _end(conn, row, reason, at, now, source)
                 if message is not None:
                     messages.append(message)
-            SqlOutbox(conn.engine, outbox).add_many(conn, messages)
+            enqueue(conn, outbox, messages)
         ended += len(messages)
         if len(rows) < SWEEP_BATCH:
             return ended

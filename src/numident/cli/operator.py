@@ -32,8 +32,6 @@ from numident.errors import InvalidInput, NotFound
 from numident.operator import bootstrap, ciba, organizers, registry, sla
 from numident.operator.authorization import Authentication
 from numident.operator.bootstrap import signing_key_path
-from numident.operator.tables import outbox
-from numident.outbox.store import SqlOutbox
 from numident.outbox.tables import STATUSES
 from numident.trust.holder_key import holder_key
 
@@ -262,10 +260,10 @@ def notices(
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"must be one of {', '.join(STATUSES)}, not {status!r}",
                                  param_hint="--status")
-    with database(settings(config), "operator") as engine:
-        store = SqlOutbox(engine, outbox)
-        counts = store.counts()
-        messages = store.list(status=status, owner=organizer, limit=limit)
+    loaded = settings(config)
+    with database(loaded, "operator") as engine:
+        counts, messages = bootstrap.gateway(loaded, engine).notices(
+            status=status, organizer=organizer, limit=limit)
     if as_json:
         typer.echo(json.dumps([
             {"id": m.id, "organizer": m.owner, "status": m.status, "attempts": m.attempts,

@@ -52,7 +52,7 @@ from numident.operator.authorization import (
 )
 from numident.operator.consent import ConsentCapture, Invitation
 from numident.operator.tables import ciba_clients, ciba_requests, outbox, subscribers
-from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.outbox.store import OutboxMessage, enqueue
 from numident.sinks.tokens import SinkTokenCipher
 from numident.storage.database import read_only
 from numident.storage.dialect import upsert
@@ -346,10 +346,10 @@ class Ciba:
                     now: datetime) -> None:
         if row["delivery_mode"] != DeliveryMode.PING.value:
             return
-        SqlOutbox(self.engine, outbox).add(conn, OutboxMessage(
+        enqueue(conn, outbox, [OutboxMessage(
             id=new_id(), kind=PING_KIND, owner=row["client_id"],
             destination=row["notification_endpoint"], created_at=now,
-            payload=json.dumps({"auth_req_id": auth_req_id}).encode()))
+            payload=json.dumps({"auth_req_id": auth_req_id}).encode())])
 
     def notification_token(self, auth_req_id: str) -> str | None:
         """The bearer token a ping for ``auth_req_id`` carries, or None if there is none."""

@@ -31,7 +31,7 @@ from numident.operator.tables import (
     subscribers,
     usages,
 )
-from numident.outbox.store import OutboxMessage, SqlOutbox
+from numident.outbox.store import OutboxMessage, enqueue
 from numident.storage.ids import new_id
 from numident.wire.notice import CONTENT_TYPE, Notice, to_cloudevent
 
@@ -221,6 +221,6 @@ def _queue_notices(conn: Connection, notified: Sequence[Notified], *, occurred_a
             "usage_invalidated" if kind.invalidates_usage else "usage_at_risk",
             phone_number=phone_number, identification_code=code,
             detail={"organizer": organizer, "noticeId": notice_id, "type": kind.value}))
-    SqlOutbox(conn.engine, outbox).add_many(conn, messages)
+    enqueue(conn, outbox, messages)
     audit.write(conn, entries)
     return len(messages)

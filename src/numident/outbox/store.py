@@ -109,6 +109,20 @@ class Settled:
 SettledHook = Callable[[Connection, Sequence[Settled]], None]
 
 
+def enqueue(connection: Connection, table: Table, messages: Iterable[OutboxMessage]) -> None:
+    """Insert ``messages`` into the outbox ``table`` in ``connection``'s open transaction, due
+    at once; Conflict on a reused id. Writing needs no store: a message is one row, committed
+    with the change it announces, and the store that claims and settles it may live in
+    another process."""
+    rows = [_insert_values(m) for m in messages]
+    if not rows:
+        return
+    try:
+        connection.execute(table.insert(), rows)
+    except IntegrityError as exc:
+        raise Conflict("an outbox message with this id already exists") from exc
+
+
 class SqlOutbox:
     """The outbox on one SQLAlchemy ``engine`` (SQLite or PostgreSQL) and one outbox ``table``.
 
@@ -131,13 +145,7 @@ class SqlOutbox:
 
     def add_many(self, connection: Connection, messages: Iterable[OutboxMessage]) -> None:
         """Insert ``messages`` in ``connection``'s open transaction, due at once."""
-        rows = [_insert_values(m) for m in messages]
-        if not rows:
-            return
-        try:
-            connection.execute(self.table.insert(), rows)
-        except IntegrityError as exc:
-            raise Conflict("an outbox message with this id already exists") from exc
+        enqueue(connection, self.table, messages)
 
     # -- claiming and settling ---------------------------------------------------------------
 
