@@ -17,11 +17,7 @@ from e2e_servers import cli, free_port
 from numident.operator.tables import outbox
 from numident.outbox.store import OutboxMessage, SqlOutbox
 from numident.storage.database import create_database_engine
-from numident.storage.migrate import Side, revisions
-
-
-def newest(side: Side) -> str | None:
-    return revisions(create_database_engine("sqlite://"), side)[1]
+from numident.storage.migrate import Side, newest
 
 
 @pytest.mark.parametrize(("side", "command"), [("operator", ["notices"]),

@@ -56,16 +56,21 @@ def downgrade(engine: Engine, side: Side, revision: str = "base") -> None:
         command.downgrade(config, revision)
 
 
+def newest(side: Side) -> str | None:
+    """The newest schema revision of ``side`` (the head of its migrations)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(side)).get_current_head()
+
+
 def revisions(engine: Engine, side: Side) -> tuple[str | None, str | None]:
     """``(the database's schema revision, the newest)``; None for a database without one.
 
     Cheap (one read of the version table): commands check it before they touch the data."""
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
     config = alembic_config(side)
-    newest = ScriptDirectory.from_config(config).get_current_head()
     with engine.connect() as conn:
         current = MigrationContext.configure(conn, opts={
             "version_table": config.get_main_option("version_table")}).get_current_revision()
-    return current, newest
+    return current, newest(side)
