@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import dataclasses
 import json
 import os
@@ -39,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -267,6 +269,10 @@ def main() -> None:
                     break
             if facts is None:
                 raise SystemExit(f"the servers did not start ({child.wait()})")
+            # The servers go on logging a line per request to this pipe: it must be drained,
+            # or once its buffer is full their next log line blocks them, and every request.
+            threading.Thread(target=collections.deque, args=(child.stdout, 0),
+                             daemon=True).start()
             asyncio.run(measure(args, facts, int(facts["pid"])))
         finally:
             if child.stdin is not None:
