@@ -61,8 +61,12 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
         raise ConfigurationError(f"database_url {url!r} is not a database URL") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database in (None, "", ":memory:"):
+            # Each connection would get a database of its own, lost when it closes.
+            raise ConfigurationError(
+                f"database_url {url!r} is an in-memory SQLite database: numident keeps its "
+                "records in a file (sqlite:///PATH) or in PostgreSQL")
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine, "connect", _sqlite_pragmas)
