@@ -27,6 +27,8 @@ def test_a_command_on_an_unmigrated_database_exits_2_until_migrate_is_run(
     env = {"NUMIDENT_HOME": str(tmp_path / "home")}
     refused = cli([side, *command], env, check=False, migrate=False)
     assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith(f"error: the {side}'s database schema is empty"), \
+        refused.stderr
     assert f"run: numident {side} migrate" in refused.stderr
     assert "Traceback" not in refused.stderr
 
@@ -67,13 +69,14 @@ def test_a_bad_config_file_or_value_exits_2_naming_where(tmp_path: Path) -> None
     bad_file = cli(["operator", "notices", "--config", str(broken)], env, check=False,
                    migrate=False)
     assert bad_file.returncode == 2, bad_file.stderr
-    assert f"config file {broken}" in bad_file.stderr
+    assert bad_file.stderr.startswith(f"error: config file {broken}"), bad_file.stderr
     assert "line 3" in bad_file.stderr
 
     bad_value = cli(["messenger", "status", "alice"],
                     {**env, "NUMIDENT_MESSENGER__POLL_MAX_SECONDS": "soon"}, check=False,
                     migrate=False)
     assert bad_value.returncode == 2, bad_value.stderr
+    assert bad_value.stderr.startswith("error: invalid configuration: "), bad_value.stderr
     assert "messenger.poll_max_seconds" in bad_value.stderr
     assert "Traceback" not in bad_value.stderr
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 
@@ -98,6 +99,12 @@ def serve_forever(create_app: Callable[[Settings], Any], config: Path | None, ho
                     access_log=False, timeout_graceful_shutdown=5, **uvicorn_options(http))
 
 
+def _error(message: str) -> None:
+    """``error: MESSAGE`` on standard error, the prefix in red on a terminal; the message is
+    printed as it is (a path or a value may hold brackets that are not markup)."""
+    errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
+
+
 def exits(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn numident errors into a clear message and the exit code SPEC assigns."""
 
@@ -106,21 +113,17 @@ def exits(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except InvalidFile as exc:
-            errors.print(f"[red]error:[/] {exc.message.split(':', 1)[0]}: rejected, nothing "
-                         "was changed", highlight=False)
+            _error(f"{exc.message.split(':', 1)[0]}: rejected, nothing was changed")
             for problem in exc.problems[:50]:
                 errors.print(f"  {problem}", highlight=False, markup=False)
             if exc.total > 50:
                 errors.print(f"  ... and {exc.total - 50} more", highlight=False)
             sys.exit(2)
-        except InvalidInput as exc:
-            errors.print(f"[red]error:[/] {exc.message}", highlight=False)
-            sys.exit(2)
-        except ConfigurationError as exc:
-            errors.print(f"[red]error:[/] {exc.message}", highlight=False, markup=False)
+        except (InvalidInput, ConfigurationError) as exc:
+            _error(exc.message)
             sys.exit(2)
         except NumidentError as exc:
-            errors.print(f"[red]error:[/] {exc.message} ({exc.code})", highlight=False)
+            _error(f"{exc.message} ({exc.code})")
             sys.exit(1)
 
     return wrapper
