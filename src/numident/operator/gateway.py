@@ -47,9 +47,9 @@ DATABASE_ALLOWANCE = 0.05
 RATE_REFRESH = timedelta(seconds=1)
 """How often a replica renews its published rate and reads the others'."""
 QUEUE_REUSE = timedelta(milliseconds=100)
+"""How long the queue read for one refusal may decide the next refusals."""
 POSTGRESQL_WRITERS = 4
 """Rounds of answers written at once on PostgreSQL (see numident.operator.group_commit)."""
-"""How long the queue read for one refusal may decide the next refusals."""
 
 
 @dataclass
