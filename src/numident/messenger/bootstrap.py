@@ -110,10 +110,10 @@ def bootstrap(settings: Settings, *, engine: Engine, clock: Clock | None = None,
     dispatcher = Dispatcher(outbox, MessengerSender(HttpSender(webhooks, now=clock.now),
                                                     operators),
                             clock, RetryPolicy.from_settings(messenger.dispatch),
-                            concurrency=messenger.dispatch.concurrency)
-    dispatcher.on_settled = observe_outbox(metrics.registry, outbox, clock.now,
-                                           "numident_messenger_outbox",
-                                           "Webhooks and usage withdrawals").settled
+                            concurrency=messenger.dispatch.concurrency,
+                            on_settled=observe_outbox(metrics.registry, outbox, clock.now,
+                                                      "numident_messenger_outbox",
+                                                      "Webhooks and usage withdrawals").settled)
     service = MessengerService(
         engine=engine, clock=clock, settings=messenger, store=store, outbox=outbox,
         possession=possession, admission=admission, codes=codes,

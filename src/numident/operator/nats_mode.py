@@ -99,9 +99,8 @@ async def run_nats(connection: NATS, gateway: Gateway, settings: OperatorSetting
             js, store, delivery.sender, clock, policy, stream=subjects.notice_stream,
             subject=subjects.of(delivery.kind),
             durable=f"{subjects.notice_stream}-{delivery.consumer}",
-            concurrency=settings.dispatch.concurrency) for delivery in deliveries]
-        for each in workers:
-            each.on_settled = on_settled
+            concurrency=settings.dispatch.concurrency, on_settled=on_settled)
+            for delivery in deliveries]
         intake = JetStreamSubscriber(js, subjects.lifecycle_stream, subjects.lifecycle_subject,
                                      f"{subjects.lifecycle_stream}-gateway",
                                      NatsLifecycleIntake(gateway).handle)

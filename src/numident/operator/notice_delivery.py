@@ -50,13 +50,11 @@ def notice_dispatcher(engine: Engine, client: httpx2.AsyncClient, key: PrivateKe
     """A dispatcher of the gateway's outbox (``store``, by default :func:`audited_outbox`)
     through ``sender`` (by default signed notices: :func:`notice_sender`), run on ``wakeup``
     when writers were handed its ``wake`` first."""
-    dispatcher = Dispatcher(store or audited_outbox(engine),
-                            sender or notice_sender(client, key, clock),
-                            clock, retry_policy(settings), concurrency=settings.concurrency,
-                            lease_seconds=settings.lease_seconds, wakeup=wakeup)
-    if on_settled is not None:
-        dispatcher.on_settled = on_settled
-    return dispatcher
+    return Dispatcher(store or audited_outbox(engine),
+                      sender or notice_sender(client, key, clock),
+                      clock, retry_policy(settings), concurrency=settings.concurrency,
+                      lease_seconds=settings.lease_seconds, wakeup=wakeup,
+                      on_settled=on_settled)
 
 
 def audited_outbox(engine: Engine) -> SqlOutbox:

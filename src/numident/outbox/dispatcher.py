@@ -109,6 +109,7 @@ class Dispatcher(BatchLoop):
         concurrency: int = 16,
         lease_seconds: float = 60,
         wakeup: WakeableLoop | None = None,
+        on_settled: Callable[[Sequence[Settlement]], None] | None = None,
     ) -> None:
         super().__init__(clock, wakeup)
         self.outbox = outbox
@@ -118,7 +119,7 @@ class Dispatcher(BatchLoop):
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
-        self.on_settled: Callable[[Sequence[Settlement]], None] = lambda _: None
+        self.on_settled: Callable[[Sequence[Settlement]], None] = on_settled or (lambda _: None)
         """Told of every batch of outcomes once recorded (metrics)."""
 
     async def run_once(self) -> int:

@@ -153,6 +153,7 @@ class JetStreamDeliveryWorker(DurablePullConsumer):
         batch_size: int = 100,
         concurrency: int = 16,
         ack_wait: float = 60.0,
+        on_settled: Callable[[Sequence[Settlement]], None] | None = None,
     ) -> None:
         self.js = js
         self.outbox = outbox
@@ -165,7 +166,7 @@ class JetStreamDeliveryWorker(DurablePullConsumer):
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.ack_wait = ack_wait
-        self.on_settled: Callable[[Sequence[Settlement]], None] = lambda _: None
+        self.on_settled: Callable[[Sequence[Settlement]], None] = on_settled or (lambda _: None)
         """Told of every batch of outcomes once recorded (metrics)."""
 
     def consumer_config(self) -> ConsumerConfig:
