@@ -33,7 +33,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -246,13 +245,21 @@ def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item],
     return views
 
 
+_PENDING_OF_NUMBERS = select(requests).where(
+    requests.c.phone_number.in_(bindparam("numbers", expanding=True)),
+    requests.c.organizer_id == bindparam("organizer"), PENDING)
+
+
 def _pending_for(conn: Connection, organizer: Organizer,
                  keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RequestView]:
-    return {(r.phone_number, r.identification_code): RequestView.from_row(r)
-            for r in conn.execute(select(requests).where(
-                requests.c.organizer_id == organizer.id,
-                PENDING,
-                tuple_(requests.c.phone_number, requests.c.identification_code).in_(keys)))}
+    # Sought by number, the key's first column (a list of (number, code) pairs is an OR that
+    # no index seeks); the few pending requests of those numbers under other codes are
+    # dropped here.
+    wanted = set(keys)
+    rows = conn.execute(_PENDING_OF_NUMBERS, {"numbers": sorted({n for n, _ in wanted}),
+                                              "organizer": organizer.id})
+    return {key: RequestView.from_row(r) for r in rows
+            if (key := (r.phone_number, r.identification_code)) in wanted}
 
 
 def _pending_insert(conn: Connection) -> Insert:
