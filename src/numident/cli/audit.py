@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from numident.audit.bundle import InvalidBundle, export, period, verify_bundle
 from numident.audit.checkpoints import key_lookup
@@ -67,7 +68,7 @@ def report(result: Verified | Broken, title: str = "audit chain") -> bool:
               f"key {checkpoint.kid})" if checkpoint else "no checkpoint was verified")
     if isinstance(result, Broken):
         errors.print(f"[red]{title} broken at entry {result.problem.seq}:[/] "
-                     f"{result.problem.message}", highlight=False)
+                     f"{escape(result.problem.message)}", highlight=False)
         errors.print(f"entries 1..{result.verified} verified before it; {signed}",
                      highlight=False)
         return False
@@ -126,7 +127,7 @@ def export_operator(
     key = side_key(loaded, "operator")
     with database(loaded, "operator") as engine:
         done = export(engine, audit_log("operator"), key, first, last, out, now)
-    console.print(f"wrote {done.path}: entries {done.first_seq}..{done.last_seq} "
+    console.print(f"wrote {escape(str(done.path))}: entries {done.first_seq}..{done.last_seq} "
                   f"({done.count}), {done.checkpoints} checkpoints, signed by key {key.kid}",
                   highlight=False)
 
@@ -144,7 +145,7 @@ def verify_export(
     try:
         checked = verify_bundle(file, key)
     except InvalidBundle as exc:
-        errors.print(f"[red]export does not verify:[/] {exc}", highlight=False)
+        errors.print(f"[red]export does not verify:[/] {escape(str(exc))}", highlight=False)
         sys.exit(1)
     console.print(f"export verified: {checked.log} entries {checked.first_seq}.."
                   f"{checked.last_seq} ({checked.count}) of {checked.period[0]}.."

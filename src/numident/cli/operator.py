@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from numident.cli import audit
@@ -102,7 +103,7 @@ def import_subscribers(
                   f"{report.unchanged} unchanged{newer}, {report.rejected} rejected; "
                   f"{report.notices} notices queued")
     if report.rejected:
-        console.print(f"rejected rows written to {reject_file}")
+        console.print(f"rejected rows written to {escape(str(reject_file))}")
 
 
 @app.command("add-organizer")

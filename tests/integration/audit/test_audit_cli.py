@@ -104,3 +104,17 @@ def test_checkpoints_of_a_former_key_verify_when_that_key_is_given(
     assert "the last good checkpoint signs entry 4" in accepted.output
     assert former.kid in accepted.output
     engine.dispose()
+
+
+def test_verify_export_names_a_file_with_brackets_as_it_is(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A path (or anything a message quotes) is text, not console markup."""
+    monkeypatch.setenv("COLUMNS", "300")
+    key = tmp_path / "public.pem"
+    save_public_key(generate_key().public(), key)
+    bundle = tmp_path / "[red]export[bold].zip"
+    bundle.write_bytes(b"not a zip")
+    refused = CliRunner().invoke(app, ["audit", "verify-export", str(bundle),
+                                       "--public-key", str(key)], catch_exceptions=False)
+    assert refused.exit_code == 1
+    assert f"export does not verify: {bundle} is not a readable zip archive" in refused.output
