@@ -109,11 +109,13 @@ class MessengerService:
         number = self._normalize(phone_number)
         requested = self._channel(channel)
         channel_sequence(self.settings, requested, None)  # an unoffered channel: 400 first
-        route = await anyio.to_thread.run_sync(self._route, number)
-        request = SendRequest(account_id, number, route.plan_range, route.region,
-                              client_key(client_address))
+        address = client_key(client_address)
 
         def admit() -> tuple[Account | None, Refusal | None, int, list[Channel]]:
+            # Routed in this worker thread too: the routing index may be reloaded from the
+            # database on the way.
+            route = self._route(number)
+            request = SendRequest(account_id, number, route.plan_range, route.region, address)
             now = self.clock.now()
             with write_transaction(self.engine) as conn:
                 refusal = None
@@ -144,7 +146,7 @@ class MessengerService:
             self.metrics.code_refusals.labels(reason=refusal.reason).inc()
             raise _send_refusal(refusal, number)
         assert account is not None
-        await self.codes.send(account_id, number, send_id, sequence, request.client_address)
+        await self.codes.send(account_id, number, send_id, sequence, address)
         return account
 
     async def confirm_possession(self, account_id: str, code: str) -> Account:
