@@ -2,19 +2,23 @@
 
     .venv/bin/python bench/bench_exchange.py                       # 200 accounts, 16 at a time
     .venv/bin/python bench/bench_exchange.py --accounts 1000 --concurrency 32
+    .venv/bin/python bench/bench_exchange.py --servers processes   # a process per server
     .venv/bin/python bench/bench_exchange.py --servers inprocess   # servers on the client's loop
+    .venv/bin/python bench/bench_exchange.py --profile /tmp/exchange.folded   # py-spy them
 
 What runs:
 
 * servers (``numident.demo.stage`` helpers, as ``numident demo`` starts them): one operator
   gateway (the demo's Alfa, immediate answers, ``--accounts`` active subscribers +79166NNNNNNN
-  imported) and one messenger service, real uvicorn servers on 127.0.0.1 sharing one event loop,
-  SQLite files in a temporary folder, SMS by the file sender. The numbering plan and the port
-  file are the demo's (loaded with ``RoutingService`` before the messenger starts), keys are
-  exchanged and the organizer registered at the gateway exactly as in the demo. By default the
-  servers run in a child process (``--servers process``, uvloop) so that the load generator
-  does not share their interpreter; ``--servers inprocess`` runs everything on one loop like
-  the demo does.
+  imported) and one messenger service, real uvicorn servers on 127.0.0.1, SQLite files in a
+  temporary folder, SMS by the file sender, logs configured as ``numident ... serve``
+  configures them (the settings' level and format). The numbering plan and the port file are
+  the demo's (loaded with ``RoutingService`` before the servers start), keys are exchanged and
+  the organizer registered at the gateway exactly as in the demo. By default both servers
+  share one event loop in a child process (``--servers process``, uvloop), as the demo runs
+  them, so that the load generator does not share their interpreter; ``--servers processes``
+  runs each in a child process of its own, as two organisations run them in production;
+  ``--servers inprocess`` runs everything on the load generator's loop.
 * load: ``--concurrency`` client tasks (httpx2, keep-alive) each take accounts from a queue; one
   identification = ``PUT /messenger/v1/accounts/{id}/phone-number``, the code read from the SMS
   file (``last_code_in_file``), ``POST .../phone-number/confirm``, then ``GET`` every
@@ -23,8 +27,11 @@ What runs:
 
 Reported: identifications/second over the measured run, latency of the full identification
 (PUT sent -> ``identified`` seen) p50/p90/p99/max, the split PUT / confirm / wait, and the
-server process's CPU seconds per identification. The wait includes up to one ``--poll``
-interval of polling delay. Never fails on time (benchmarks are not tests).
+CPU seconds per identification of each server process (and of both together). The wait
+includes up to one ``--poll`` interval of polling delay. ``--profile FILE`` samples the server
+process(es) with py-spy during the measured run (the thread holding the GIL, where the Python
+CPU goes): folded stacks in FILE, or FILE.gateway and FILE.messenger. Never fails on time
+(benchmarks are not tests).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import dataclasses
 import json
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -54,57 +62,161 @@ NUMBER = "+79166{:06d}"
 
 # --- the servers ------------------------------------------------------------------------------
 
-async def start_servers(root: Path, subscribers: int) -> tuple[dict[str, Any], Any]:
-    """One gateway (Alfa) and the messenger service; (connection facts, stop coroutine fn)."""
+SIDES = ("gateway", "messenger")
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where the servers live, chosen once: every process that runs one of them rebuilds the
+    same settings from it (ports, the backend's token, the messenger's possession secret)."""
+
+    root: str
+    subscribers: int
+    ports: dict[str, int]
+    """A port for every operator of the demo (each has an endpoint at the messenger), and
+    ``messenger``'s."""
+    api_token: str
+    secret: str
+
+    @classmethod
+    def choose(cls, root: Path, subscribers: int) -> Layout:
+        from numident.demo import stage
+        from numident.demo.data import OPERATORS
+
+        ports = {name: stage.free_port() for name in [op.key for op in OPERATORS] + ["messenger"]}
+        return cls(str(root), subscribers, ports, secrets.token_urlsafe(24),
+                   secrets.token_urlsafe(32))
+
+    def save(self) -> Path:
+        path = Path(self.root) / "layout.json"
+        path.write_text(json.dumps(dataclasses.asdict(self)), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> Layout:
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def settings_of(layout: Layout) -> tuple[Any, Any, Any]:
+    """(Alfa with the benchmark's subscribers, the gateway's settings, the messenger's)."""
     from numident.demo import stage
-    from numident.demo.data import OPERATORS, write_plan, write_ports
+    from numident.demo.data import OPERATORS
+
+    root = Path(layout.root)
+    alfa = dataclasses.replace(OPERATORS[0], subscribers=tuple(
+        (NUMBER.format(i), "active") for i in range(layout.subscribers)))
+    # Every operator of the demo has an endpoint in the messenger's settings (and a key); only
+    # Alfa's gateway runs: every number of the benchmark is in Alfa's range.
+    keys = stage.gateway_keys(root, {op.key: layout.ports[op.key] for op in OPERATORS})
+    # Every account of the load comes from this host into Alfa's one range: the address and
+    # range budgets and the circuit would stop it, as they are meant to stop such a burst.
+    messenger = stage.messenger_settings(
+        root, layout.ports["messenger"], keys, layout.api_token, circuit=False,
+        budgets={"per_address": False, "per_range": False, "per_region": False},
+        secret=layout.secret)
+    gateway = stage.gateway_settings(root, alfa, layout.ports[alfa.key])
+    return alfa, gateway, messenger
+
+
+def prepare(layout: Layout) -> None:
+    """What is done once before any server starts: the keys, the messenger's schema, and the
+    demo's numbering plan and port file loaded into it."""
+    from numident.demo.data import write_plan, write_ports
     from numident.messenger.bootstrap import routing_service
     from numident.messenger.keys import organizer_key
     from numident.storage.database import create_database_engine
     from numident.storage.migrate import upgrade
 
-    alfa = dataclasses.replace(OPERATORS[0], subscribers=tuple(
-        (NUMBER.format(i), "active") for i in range(subscribers)))
-    api_token = secrets.token_urlsafe(24)
-    # Every operator of the demo has an endpoint in the messenger's settings (and a key); only
-    # Alfa's gateway runs: every number of the benchmark is in Alfa's range.
-    ports = {op.key: stage.free_port() for op in OPERATORS}
-    messenger_port = stage.free_port()
-    keys = stage.gateway_keys(root, ports)
-    # Every account of the load comes from this host into Alfa's one range: the address and
-    # range budgets and the circuit would stop it, as they are meant to stop such a burst.
-    settings = stage.messenger_settings(
-        root, messenger_port, keys, api_token, circuit=False,
-        budgets={"per_address": False, "per_range": False, "per_region": False})
+    _, _, settings = settings_of(layout)
+    organizer_key(settings)
     engine = create_database_engine(settings.database_url_for("messenger"))
     upgrade(engine, "messenger")
     routing = routing_service(settings, engine)
-    routing.import_plan(write_plan(root / "plan.csv"))
-    routing.import_ports(write_ports(root / "ports.csv"))
+    routing.import_plan(write_plan(Path(layout.root) / "plan.csv"))
+    routing.import_ports(write_ports(Path(layout.root) / "ports.csv"))
     engine.dispose()
-    messenger_url = f"http://127.0.0.1:{messenger_port}"
-    gateway_app = stage.prepare_gateway(stage.gateway_settings(root, alfa, ports[alfa.key]),
-                                        alfa, messenger_url, organizer_key(settings))
-    gateway = await stage.serve(alfa.key, gateway_app, ports[alfa.key])
-    messenger = await stage.serve("messenger", stage.messenger_app(settings), messenger_port)
+
+
+async def start_servers(layout: Layout, sides: tuple[str, ...] = SIDES
+                        ) -> tuple[dict[str, Any], Any]:
+    """Start the ``sides`` on this loop: one gateway (Alfa) and/or the messenger service;
+    (connection facts, stop coroutine fn)."""
+    from numident.demo import stage
+    from numident.messenger.keys import organizer_key
+
+    alfa, gateway_settings, settings = settings_of(layout)
+    messenger_url = f"http://127.0.0.1:{layout.ports['messenger']}"
+    running = []
+    if "gateway" in sides:
+        gateway_app = stage.prepare_gateway(gateway_settings, alfa, messenger_url,
+                                            organizer_key(settings))
+        running.append(await stage.serve(alfa.key, gateway_app, layout.ports[alfa.key]))
+    if "messenger" in sides:
+        running.append(await stage.serve("messenger", stage.messenger_app(settings),
+                                         layout.ports["messenger"]))
 
     async def stop() -> None:
-        for running in (messenger, gateway):
-            if not running.task.done():
-                await running.stop()
+        for server in reversed(running):
+            if not server.task.done():
+                await server.stop()
 
-    facts = {"messenger_url": messenger.url, "gateway_url": gateway.url, "token": api_token,
-             "sms": str(root / "sms.jsonl"), "pid": os.getpid()}
+    facts = {"messenger_url": messenger_url, "token": layout.api_token,
+             "sms": str(Path(layout.root) / "sms.jsonl"), "pid": os.getpid()}
     return facts, stop
 
 
-async def serve_forever(root: Path, subscribers: int) -> None:
-    """The child process: start the servers, print their facts, run until stdin closes."""
-    facts, stop = await start_servers(root, subscribers)
+async def serve_forever(layout: Layout, sides: tuple[str, ...]) -> None:
+    """A server process: start the ``sides``, print their facts, run until stdin closes."""
+    from numident.logs import configure_logging
+
+    _, _, settings = settings_of(layout)
+    # As ``numident ... serve`` does, but to standard output, which the parent drains.
+    configure_logging(settings.log_level, settings.log_format, stream=sys.stdout)
+    facts, stop = await start_servers(layout, sides)
     print("READY " + json.dumps(facts), flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.read)
     await stop()
+
+
+class ServerProcess:
+    """A child process serving some ``sides`` of a saved layout (uvloop, as a server runs)."""
+
+    def __init__(self, layout_file: Path, sides: tuple[str, ...]) -> None:
+        self.sides = sides
+        self.child = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(layout_file), "--sides", ",".join(sides)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.child.stdout is not None
+        facts = None
+        for line in self.child.stdout:
+            if line.startswith("READY "):
+                facts = json.loads(line.removeprefix("READY "))
+                break
+        if facts is None:
+            raise SystemExit(f"the {'+'.join(sides)} server did not start ({self.child.wait()})")
+        self.facts: dict[str, Any] = facts
+        # The servers go on logging a line per request to this pipe: it must be drained,
+        # or once its buffer is full their next log line blocks them, and every request.
+        threading.Thread(target=collections.deque, args=(self.child.stdout, 0),
+                         daemon=True).start()
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.sides)
+
+    @property
+    def pid(self) -> int:
+        return int(self.facts["pid"])
+
+    def stop(self) -> None:
+        if self.child.stdin is not None:
+            self.child.stdin.close()
+        try:
+            self.child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
+            self.child.wait()
 
 
 # --- the load ---------------------------------------------------------------------------------
@@ -180,7 +292,7 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def report(args: argparse.Namespace, timings: list[Timing], seconds: float,
-           cpu: float | None) -> None:
+           cpu: dict[str, float]) -> None:
     states: dict[str, int] = {}
     for t in timings:
         states[t.state] = states.get(t.state, 0) + 1
@@ -207,20 +319,23 @@ def report(args: argparse.Namespace, timings: list[Timing], seconds: float,
     print(line("  POST confirm", [t.confirm for t in ok]))
     print(line("  confirm -> identified", [t.wait for t in ok]))
     print(f"  GET polls per identification: mean {statistics.fmean(t.polls for t in ok):.1f}")
-    if cpu is not None:
-        print(f"server process CPU        {cpu:8.2f} s = {cpu / len(timings) * 1000:.1f} ms "
-              f"per identification ({cpu / seconds:.0%} of one core)")
+    for name, used in cpu.items():
+        print(f"server CPU {name:<18}{used:6.2f} s = {used / len(timings) * 1000:.1f} ms "
+              f"per identification ({used / seconds:.0%} of one core)")
 
 
-async def run_inprocess(args: argparse.Namespace, root: Path) -> None:
-    facts, stop = await start_servers(root, args.warmup + args.accounts)
+async def run_inprocess(args: argparse.Namespace, layout: Layout) -> None:
+    facts, stop = await start_servers(layout)
     try:
-        await measure(args, facts, None)
+        await measure(args, facts, {})
     finally:
         await stop()
 
 
-async def measure(args: argparse.Namespace, facts: dict[str, Any], pid: int | None) -> None:
+async def measure(args: argparse.Namespace, facts: dict[str, Any],
+                  servers: dict[str, int]) -> None:
+    """Run the warm-up, then the measured load; ``servers``: the server processes' pids by
+    name, whose CPU is reported (and sampled by py-spy with ``--profile``)."""
     sms = Path(facts["sms"])
     jobs = [(f"bench-{i:06d}", NUMBER.format(i)) for i in range(args.warmup + args.accounts)]
     if args.warmup:
@@ -228,11 +343,29 @@ async def measure(args: argparse.Namespace, facts: dict[str, Any], pid: int | No
                              min(args.concurrency, args.warmup), args.poll)
         print(f"warm-up: {len(warm)} identifications, "
               f"{sum(t.state == 'identified' for t in warm)} identified")
-    before = cpu_seconds(pid) if pid is not None else None
+    spies = [profile(args.profile, name, pid, len(servers) > 1)
+             for name, pid in servers.items()] if args.profile else []
+    before = {name: cpu_seconds(pid) for name, pid in servers.items()}
     timings, seconds = await load(facts["messenger_url"], facts["token"], sms,
                                   jobs[args.warmup:], args.concurrency, args.poll)
-    cpu = cpu_seconds(pid) - before if pid is not None and before is not None else None
+    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in servers.items()}
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)
+        spy.wait()
+    if len(cpu) > 1:
+        cpu["(both)"] = sum(cpu.values())
     report(args, timings, seconds, cpu)
+    for spy in spies:
+        print(f"py-spy folded stacks: {spy.args[-1]}")
+
+
+def profile(path: str, name: str, pid: int, several: bool) -> subprocess.Popen[bytes]:
+    """Sample process ``pid`` with py-spy (the thread holding the GIL) until SIGINT; folded
+    stacks into ``path`` (``path.NAME`` when ``several`` processes are sampled)."""
+    output = f"{path}.{name}" if several else path
+    return subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                             str(pid), "--rate", "200", "--gil", "--format", "raw", "--nonblocking",
+                             "--output", output], stdout=subprocess.DEVNULL)
 
 
 def main() -> None:
@@ -241,47 +374,39 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--poll", type=float, default=0.02, help="GET interval, seconds")
-    parser.add_argument("--servers", choices=("process", "inprocess"), default="process")
-    parser.add_argument("--serve", metavar="ROOT", help=argparse.SUPPRESS)
-    parser.add_argument("--subscribers", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--servers", choices=("process", "processes", "inprocess"),
+                        default="process", help="process: both servers in one child process; "
+                        "processes: one child process each; inprocess: on the load's loop")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="py-spy the server process(es) during the measured run: folded "
+                        "stacks (FILE.gateway and FILE.messenger with --servers processes)")
+    parser.add_argument("--serve", metavar="LAYOUT", help=argparse.SUPPRESS)
+    parser.add_argument("--sides", default=",".join(SIDES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         import uvloop
 
         uvloop.install()
-        asyncio.run(serve_forever(Path(args.serve), args.subscribers))
+        asyncio.run(serve_forever(Layout.load(Path(args.serve)), tuple(args.sides.split(","))))
         return
+    if args.profile and args.servers == "inprocess":
+        parser.error("--profile samples server processes: not with --servers inprocess")
     with tempfile.TemporaryDirectory(prefix="numident-bench-exchange-") as temp:
-        root = Path(temp)
+        layout = Layout.choose(Path(temp), args.warmup + args.accounts)
+        prepare(layout)
         if args.servers == "inprocess":
-            asyncio.run(run_inprocess(args, root))
+            asyncio.run(run_inprocess(args, layout))
             return
-        child = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(root), "--subscribers",
-             str(args.warmup + args.accounts)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True)
+        groups = [SIDES] if args.servers == "process" else [(side,) for side in SIDES]
+        servers: list[ServerProcess] = []
         try:
-            assert child.stdout is not None
-            facts = None
-            for line in child.stdout:
-                if line.startswith("READY "):
-                    facts = json.loads(line.removeprefix("READY "))
-                    break
-            if facts is None:
-                raise SystemExit(f"the servers did not start ({child.wait()})")
-            # The servers go on logging a line per request to this pipe: it must be drained,
-            # or once its buffer is full their next log line blocks them, and every request.
-            threading.Thread(target=collections.deque, args=(child.stdout, 0),
-                             daemon=True).start()
-            asyncio.run(measure(args, facts, int(facts["pid"])))
+            for sides in groups:  # the gateway first: it must know the organizer's key
+                servers.append(ServerProcess(layout.save(), sides))
+            asyncio.run(measure(args, servers[-1].facts,
+                                {server.name: server.pid for server in servers}))
         finally:
-            if child.stdin is not None:
-                child.stdin.close()
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+            for server in reversed(servers):
+                server.stop()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 
 from numident.core.accounts import (
     ACCOUNT_ID_PATTERN,
@@ -83,6 +83,14 @@ class Adopted:
     detail: dict[str, Any]
 
 
+# Built once: building a statement costs several times what running it does, and a module's
+# constant computes its cache key once. The changed columns of an update come as parameters.
+_GET = select(accounts).where(accounts.c.account_id == bindparam("b_account_id"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_INSERT = accounts.insert()
+_UPDATE = update(accounts).where(accounts.c.account_id == bindparam("b_account_id"))
+_AUDIT = account_audit.insert()
+
 _ADOPT = ("INSERT INTO accounts (account_id, phone_number, state, operator_inn, operator_name, "
           "identification_code, reason, created_at, updated_at) "
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO NOTHING")
@@ -99,10 +107,8 @@ class AccountStore:
 
     def get(self, conn: Connection, account_id: str, *, for_update: bool = False
             ) -> Account | None:
-        query = select(accounts).where(accounts.c.account_id == account_id)
-        if for_update:
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        row = conn.execute(_GET_FOR_UPDATE if for_update else _GET,
+                           {"b_account_id": account_id}).first()
         return Account.from_row(row) if row is not None else None
 
     def with_code(self, conn: Connection, operator_inn: str, identification_code: str, *,
@@ -119,9 +125,10 @@ class AccountStore:
         """A new account in state ``unidentified`` with its own identification code."""
         account = Account(account_id, None, AccountState.UNIDENTIFIED, None, None,
                           new_identification_code(), None, None, now, None)
-        conn.execute(accounts.insert().values(
-            account_id=account_id, state=account.state.value,
-            identification_code=account.identification_code, created_at=now, updated_at=now))
+        conn.execute(_INSERT, {
+            "account_id": account_id, "state": account.state.value,
+            "identification_code": account.identification_code, "created_at": now,
+            "updated_at": now})
         self._audit(conn, account, None, account.state, now, {"event": "created"})
         return account
 
@@ -158,8 +165,8 @@ class AccountStore:
         """
         transition(account.state, target)
         moved = replace(account, state=target, reason=reason, updated_at=now, **changes)
-        conn.execute(update(accounts).where(accounts.c.account_id == account.account_id)
-                     .values(state=target.value, reason=reason, updated_at=now, **changes))
+        conn.execute(_UPDATE, {"b_account_id": account.account_id, "state": target.value,
+                               "reason": reason, "updated_at": now, **changes})
         self._audit(conn, moved, account.state, target, now, detail)
         if self._outbox is not None and self._webhook_url and account.state is not target:
             self._outbox.add(conn, self._webhook(account.account_id, account.state, target, now))
@@ -179,8 +186,8 @@ class AccountStore:
               detail: dict[str, Any], **changes: Any) -> Account:
         """Record a change that keeps the state (e.g. a SIM swap noted), audited."""
         changed = replace(account, updated_at=now, **changes)
-        conn.execute(update(accounts).where(accounts.c.account_id == account.account_id)
-                     .values(updated_at=now, **changes))
+        conn.execute(_UPDATE, {"b_account_id": account.account_id, "updated_at": now,
+                               **changes})
         self._audit(conn, changed, account.state, account.state, now, detail)
         return changed
 
@@ -194,10 +201,10 @@ class AccountStore:
     @staticmethod
     def _audit(conn: Connection, account: Account, before: AccountState | None,
                after: AccountState, now: datetime, detail: dict[str, Any] | None) -> None:
-        conn.execute(account_audit.insert().values(
-            account_id=account.account_id, at=now,
-            from_state=before.value if before else None, to_state=after.value,
-            reason=account.reason, phone_number=account.phone_number, detail=detail,
-            operator_inn=account.operator_inn))
+        conn.execute(_AUDIT, {
+            "account_id": account.account_id, "at": now,
+            "from_state": before.value if before else None, "to_state": after.value,
+            "reason": account.reason, "phone_number": account.phone_number, "detail": detail,
+            "operator_inn": account.operator_inn})
 
 

@@ -18,13 +18,52 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    update,
+)
 
 from numident.config import Budget, PossessionSettings
 from numident.core.sending import Refusal, budget_wait, circuit_wait
 from numident.messenger.tables import code_sends, possession_audit
 
 _LOCK_KEY = 0x6E756D69  # "numi": the advisory lock that serialises admissions
+
+
+def _recent(where: ColumnElement[bool]) -> Select[datetime]:
+    """The times of the newest sends that ``where`` selects since ``b_since``, at most
+    ``b_limit`` of them."""
+    return (select(code_sends.c.at).where(where, code_sends.c.at > bindparam("b_since"))
+            .order_by(code_sends.c.at.desc()).limit(bindparam("b_limit", type_=Integer)))
+
+
+# Built once (building a statement costs more than running it); values come as parameters.
+_BUDGETS: dict[str, Select[datetime]] = {
+    "per_number": _recent(code_sends.c.phone_number == bindparam("b_key")),
+    "per_address": _recent(code_sends.c.client_address == bindparam("b_key")),
+    "per_range": _recent(code_sends.c.plan_range == bindparam("b_key")),
+    "per_region": _recent(code_sends.c.region == bindparam("b_key")),
+    "total": _recent(true()),
+}
+_CIRCUIT = select(code_sends.c.at, code_sends.c.confirmed_at).where(
+    code_sends.c.plan_range == bindparam("b_key"), code_sends.c.at > bindparam("b_since"),
+    code_sends.c.status != "failed")
+_EXPIRE = delete(code_sends).where(code_sends.c.at < bindparam("b_before"))
+_RECORD = insert(code_sends).returning(code_sends.c.id)
+_FINISH = update(code_sends).where(code_sends.c.id == bindparam("b_id"))
+_CONFIRMED = update(code_sends).where(code_sends.c.id == bindparam("b_id"),
+                                      code_sends.c.confirmed_at.is_(None))
+_AUDIT = insert(possession_audit)
 
 
 @dataclass(frozen=True)
@@ -64,24 +103,24 @@ class SendAdmission:
     def judge(self, conn: Connection, request: SendRequest, now: datetime) -> Refusal | None:
         """The first budget or circuit that refuses one more send, or None."""
         budgets = self.settings.budgets
-        checks: list[tuple[str, Budget | None, Any]] = [
-            ("per_number", budgets.per_number, code_sends.c.phone_number == request.phone_number),
+        # Each budget's parameters: which sends it counts (None: it counts none here).
+        checks: list[tuple[str, Budget | None, dict[str, str] | None]] = [
+            ("per_number", budgets.per_number, {"b_key": request.phone_number}),
             ("per_address", budgets.per_address,
-             code_sends.c.client_address == request.client_address
-             if request.client_address else None),
+             {"b_key": request.client_address} if request.client_address else None),
             ("per_range", budgets.per_range,
-             code_sends.c.plan_range == request.plan_range if request.plan_range else None),
+             {"b_key": request.plan_range} if request.plan_range else None),
             ("per_region", budgets.per_region,
-             code_sends.c.region == request.region if request.region else None),
-            ("total", budgets.total, true()),
+             {"b_key": request.region} if request.region else None),
+            ("total", budgets.total, {}),
         ]
-        for reason, budget, where in checks:
-            if budget is None or where is None:
+        for reason, budget, counted in checks:
+            if budget is None or counted is None:
                 continue
             window = timedelta(seconds=budget.window_seconds)
-            times = conn.execute(select(code_sends.c.at).where(
-                where, code_sends.c.at > now - window)
-                .order_by(code_sends.c.at.desc()).limit(budget.sends + 1)).scalars().all()
+            times = conn.execute(_BUDGETS[reason], {
+                **counted, "b_since": now - window, "b_limit": budget.sends + 1,
+            }).scalars().all()
             wait = budget_wait(times, budget.sends, window, now)
             if wait is not None:
                 return Refusal(reason, wait)
@@ -92,9 +131,8 @@ class SendAdmission:
         if circuit is None or request.plan_range is None:
             return None
         window = timedelta(seconds=circuit.window_seconds)
-        rows = conn.execute(select(code_sends.c.at, code_sends.c.confirmed_at).where(
-            code_sends.c.plan_range == request.plan_range, code_sends.c.at > now - window,
-            code_sends.c.status != "failed")).all()
+        rows = conn.execute(_CIRCUIT, {"b_key": request.plan_range,
+                                       "b_since": now - window}).all()
         wait = circuit_wait([(at, confirmed is not None) for at, confirmed in rows],
                             circuit.min_sends, circuit.min_success_ratio, window, now)
         return None if wait is None else Refusal("circuit_open", wait)
@@ -113,21 +151,17 @@ class SendAdmission:
     def record(self, conn: Connection, request: SendRequest, now: datetime) -> int:
         """Insert the admitted send (status ``sending``); its id. Sends older than the
         ``retention`` are deleted on the way (the audit trail keeps their story)."""
-        conn.execute(delete(code_sends).where(code_sends.c.at < now - self.retention))
-        return int(conn.execute(insert(code_sends).values(
-            at=now, account_id=request.account_id, phone_number=request.phone_number,
-            plan_range=request.plan_range, region=request.region,
-            client_address=request.client_address, status="sending")
-            .returning(code_sends.c.id)).scalar_one())
+        conn.execute(_EXPIRE, {"b_before": now - self.retention})
+        return int(conn.execute(_RECORD, {
+            "at": now, "account_id": request.account_id, "phone_number": request.phone_number,
+            "plan_range": request.plan_range, "region": request.region,
+            "client_address": request.client_address, "status": "sending"}).scalar_one())
 
     def finish(self, conn: Connection, send_id: int, status: str, channel: str | None) -> None:
-        conn.execute(update(code_sends).where(code_sends.c.id == send_id)
-                     .values(status=status, channel=channel))
+        conn.execute(_FINISH, {"b_id": send_id, "status": status, "channel": channel})
 
     def confirmed(self, conn: Connection, send_id: int, now: datetime) -> None:
-        conn.execute(update(code_sends).where(code_sends.c.id == send_id,
-                                               code_sends.c.confirmed_at.is_(None))
-                     .values(confirmed_at=now))
+        conn.execute(_CONFIRMED, {"b_id": send_id, "confirmed_at": now})
 
 
 def audit(conn: Connection, now: datetime, account_id: str, phone_number: str, event: str, *,
@@ -135,9 +169,10 @@ def audit(conn: Connection, now: datetime, account_id: str, phone_number: str, e
           reason: str | None = None, detail: dict[str, Any] | None = None) -> None:
     """One entry of the append-only possession audit trail, inserted unsealed in the caller's
     transaction; the sealer chains it (:func:`numident.audit.log.possession_log`)."""
-    conn.execute(insert(possession_audit).values(
-        at=now, account_id=account_id, phone_number=phone_number, event=event,
-        client_address=client_address, channel=channel, reason=reason, detail=detail))
+    conn.execute(_AUDIT, {
+        "at": now, "account_id": account_id, "phone_number": phone_number, "event": event,
+        "client_address": client_address, "channel": channel, "reason": reason,
+        "detail": detail})
 
 
 def refusal_counts(conn: Connection) -> dict[str, int]:

@@ -7,9 +7,10 @@ any two tries the wait doubles from ``initial_backoff_seconds`` up to ``max_back
 (on the service's clock, so tests never sleep).
 
 For SMS and voice calls the code is armed before the provider is called (it is valid the
-moment it can arrive); for a flash call it is armed from the calling number the provider
-reports. Arming a code replaces the send's earlier one and a failure disarms it, so a send
-never has two codes valid at once, even when a provider that timed out still delivers.
+moment it can arrive), the first try's in the admission's transaction (``arm_first``); for a
+flash call it is armed from the calling number the provider reports. Arming a code replaces
+the send's earlier one and a failure disarms it, so a send never has two codes valid at once,
+even when a provider that timed out still delivers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import anyio
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from numident.config import MessengerSettings
 from numident.core.clock import Clock
@@ -69,12 +70,25 @@ class CodeSender:
         return (f"{self._settings.organizer}: your code is {code}. "
                 f"It expires in {minutes} min. Do not tell it to anyone.")
 
+    def arm_first(self, conn: Connection, account_id: str, number: str, send_id: int,
+                  channel: Channel, now: datetime) -> str | None:
+        """Arm the code of the send's first try in ``conn``'s transaction (the admission's,
+        which prepared the challenge), sparing that try a transaction of its own; the code, or
+        None for a flash call, whose code is known only once the call is placed."""
+        if channel is Channel.FLASH_CALL:
+            return None
+        code = self._possession.new_code()
+        if not self._possession.arm(conn, account_id, number, send_id, channel.value, code, now):
+            raise AssertionError("the challenge prepared in this transaction is gone")
+        return code
+
     async def send(self, account_id: str, number: str, send_id: int,
-                   sequence: Sequence[Channel], client_address: str | None) -> Channel | None:
+                   sequence: Sequence[Channel], client_address: str | None, *,
+                   armed: str | None = None) -> Channel | None:
         """Deliver the send's code by the first channel that takes it; that channel, or None
-        when a newer send replaced this one meanwhile. ``UpstreamUnavailable``
-        (``CODE_NOT_DELIVERED``) when every try failed: the challenge is burnt and the
-        resend throttle lifted."""
+        when a newer send replaced this one meanwhile. ``armed``: the code of the first try,
+        already armed (:meth:`arm_first`). ``UpstreamUnavailable`` (``CODE_NOT_DELIVERED``)
+        when every try failed: the challenge is burnt and the resend throttle lifted."""
         channels = self._settings.channels
         backoff = channels.initial_backoff_seconds
         tries = 0
@@ -87,7 +101,9 @@ class CodeSender:
                     backoff *= 2
                 tries += 1
                 code = None
-                if channel is not Channel.FLASH_CALL:
+                if armed is not None:
+                    code, armed = armed, None
+                elif channel is not Channel.FLASH_CALL:
                     code = self._possession.new_code()
                     if not await self._arm(account_id, number, send_id, channel, code):
                         return None

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
-from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select, update
 
 from numident.config import MessengerSettings
 from numident.core.accounts import AccountState
@@ -55,6 +55,14 @@ from numident.storage.ids import new_id
 OPEN, FINISHED, SUPERSEDED = "open", "finished", "superseded"
 NO_OPERATOR = "NO_OPERATOR"
 OPERATOR_NOT_CONFIGURED = "OPERATOR_NOT_CONFIGURED"
+
+# Built once (building a statement costs more than running it); values come as parameters.
+_OPEN = attempts.insert()
+_LOAD = select(attempts).where(attempts.c.id == bindparam("b_id"))
+_LOAD_FOR_UPDATE = _LOAD.with_for_update()
+_UPDATE = update(attempts).where(attempts.c.id == bindparam("b_id"))
+_SUPERSEDE = update(attempts).where(attempts.c.account_id == bindparam("b_account_id"),
+                                    attempts.c.status == OPEN)
 
 
 def attempt_from_row(row: Row[Any]) -> Attempt:
@@ -108,13 +116,13 @@ class Identifications:
             self.metrics.finished(AccountState.REFUSED.value, 0.0)
             return self.store.move(conn, pending, AccountState.REFUSED, now, reason=reason)
         attempt_id = new_id()
-        conn.execute(attempts.insert().values(
-            id=attempt_id, account_id=account.account_id, phone_number=account.phone_number,
-            identification_code=account.identification_code, operator_inn=route.operator_inn,
-            status=OPEN, started_at=now,
-            answer_due=now + timedelta(seconds=self.settings.unanswered_after_seconds),
-            next_poll_at=now,
-            failures=0, polls=0))
+        conn.execute(_OPEN, {
+            "id": attempt_id, "account_id": account.account_id,
+            "phone_number": account.phone_number,
+            "identification_code": account.identification_code,
+            "operator_inn": route.operator_inn, "status": OPEN, "started_at": now,
+            "answer_due": now + timedelta(seconds=self.settings.unanswered_after_seconds),
+            "next_poll_at": now, "failures": 0, "polls": 0})
         return self.store.move(conn, account, AccountState.PENDING, now,
                                operator_inn=route.operator_inn,
                                operator_name=route.operator_name, attempt_id=attempt_id,
@@ -166,7 +174,7 @@ class Identifications:
 
     def _load(self, attempt_id: str) -> Attempt | None:
         with read_only(self.engine) as conn:
-            row = conn.execute(select(attempts).where(attempts.c.id == attempt_id)).first()
+            row = conn.execute(_LOAD, {"b_id": attempt_id}).first()
         return attempt_from_row(row) if row is not None else None
 
     def _record(self, asked: Attempt, reply: Reply) -> Finish | Wait | Reask | None:
@@ -177,8 +185,7 @@ class Identifications:
         now = self.clock.now()
         with write_transaction(self.engine) as conn:
             account = self.store.get(conn, asked.account_id, for_update=True)
-            row = conn.execute(select(attempts).where(attempts.c.id == asked.id)
-                               .with_for_update()).first()
+            row = conn.execute(_LOAD_FOR_UPDATE, {"b_id": asked.id}).first()
             if row is None or row.status != OPEN:
                 return None
             step = next_step(attempt_from_row(row), reply, now, wait=self._poll_wait,
@@ -186,9 +193,9 @@ class Identifications:
             in_force = account is not None and account.attempt_id == asked.id
             if isinstance(step, Finish):
                 request_id = reply.request_id if isinstance(reply, Answer) else row.request_id
-                conn.execute(update(attempts).where(attempts.c.id == asked.id).values(
-                    status=FINISHED, outcome=step.outcome.value, reason=step.reason,
-                    finished_at=now, request_id=request_id))
+                conn.execute(_UPDATE, {
+                    "b_id": asked.id, "status": FINISHED, "outcome": step.outcome.value,
+                    "reason": step.reason, "finished_at": now, "request_id": request_id})
                 if not in_force or account is None or account.state is not AccountState.PENDING:
                     return step
                 self.store.move(conn, account, step.outcome, now, reason=step.reason,
@@ -207,17 +214,17 @@ class Identifications:
 
     @staticmethod
     def _save(conn: Connection, attempt: Attempt) -> None:
-        conn.execute(update(attempts).where(attempts.c.id == attempt.id).values(
-            request_id=attempt.request_id, answer_due=attempt.answer_due,
-            next_poll_at=attempt.next_poll_at, failures=attempt.failures,
-            polls=attempt.polls, last_error=attempt.last_error,
-            invalidated_by=attempt.invalidated_by,
-            invalidated_at=None if attempt.invalidated_by is None else attempts.c.invalidated_at))
+        values = {"b_id": attempt.id, "request_id": attempt.request_id,
+                  "answer_due": attempt.answer_due, "next_poll_at": attempt.next_poll_at,
+                  "failures": attempt.failures, "polls": attempt.polls,
+                  "last_error": attempt.last_error, "invalidated_by": attempt.invalidated_by}
+        if attempt.invalidated_by is None:  # not voided (any more): no time of voiding either
+            values["invalidated_at"] = None
+        conn.execute(_UPDATE, values)
 
     def _supersede(self, conn: Connection, account_id: str, now: datetime) -> None:
-        conn.execute(update(attempts).where(attempts.c.account_id == account_id,
-                                            attempts.c.status == OPEN)
-                     .values(status=SUPERSEDED, finished_at=now))
+        conn.execute(_SUPERSEDE, {"b_account_id": account_id, "status": SUPERSEDED,
+                                  "finished_at": now})
 
 
 def invalidate(conn: Connection, attempt_id: str, notice_id: str, now: datetime) -> bool:

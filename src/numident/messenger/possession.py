@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Insert, bindparam, select, update
 
 from numident.client.keys import ensure_secret
 from numident.config import PossessionSettings, Settings
@@ -35,6 +35,28 @@ from numident.messenger.tables import possession_challenges as challenges
 from numident.storage.dialect import upsert
 
 SENDING, OPEN, USED, BURNT = "sending", "open", "used", "burnt"
+
+# Built once (building a statement costs more than running it); the changed columns of an
+# update come as parameters.
+_ACCOUNT = challenges.c.account_id == bindparam("b_account_id")
+_LAST_SENT = select(challenges.c.last_sent_at).where(_ACCOUNT)
+_LAST_CHANNEL = select(challenges.c.channel, challenges.c.phone_number,
+                       challenges.c.status).where(_ACCOUNT)
+_CHALLENGE = select(challenges).where(_ACCOUNT).with_for_update()
+_UPDATE = update(challenges).where(_ACCOUNT)
+_UPDATE_SEND = update(challenges).where(_ACCOUNT, challenges.c.send_id == bindparam("b_send_id"))
+_REPLACED = ["phone_number", "code_hash", "status", "attempts", "created_at", "expires_at",
+             "last_sent_at", "channel", "send_id"]
+_REPLACE: dict[str, Insert] = {}
+
+
+def _replace(conn: Connection) -> Insert:
+    """The upsert that replaces an account's challenge, built once per dialect."""
+    statement = _REPLACE.get(conn.dialect.name)
+    if statement is None:
+        statement = _REPLACE[conn.dialect.name] = upsert(conn, challenges, ["account_id"],
+                                                         _REPLACED)
+    return statement
 
 
 class Verdict(StrEnum):
@@ -69,8 +91,7 @@ class PossessionChecks:
 
     def throttle_wait(self, conn: Connection, account_id: str, now: datetime) -> int | None:
         """Seconds until the account may be sent a new code, or None when it may now."""
-        last = conn.execute(select(challenges.c.last_sent_at)
-                            .where(challenges.c.account_id == account_id)).scalar()
+        last = conn.execute(_LAST_SENT, {"b_account_id": account_id}).scalar()
         interval = timedelta(seconds=self.settings.resend_interval_seconds)
         if last is None or now >= last + interval:
             return None
@@ -78,9 +99,7 @@ class PossessionChecks:
 
     def last_channel(self, conn: Connection, account_id: str, phone_number: str) -> str | None:
         """The channel of the account's code for ``phone_number`` that is still unconfirmed."""
-        row = conn.execute(select(challenges.c.channel, challenges.c.phone_number,
-                                  challenges.c.status)
-                           .where(challenges.c.account_id == account_id)).first()
+        row = conn.execute(_LAST_CHANNEL, {"b_account_id": account_id}).first()
         if row is None or row.phone_number != phone_number or row.status == USED:
             return None
         return row.channel  # type: ignore[no-any-return]
@@ -88,41 +107,36 @@ class PossessionChecks:
     def prepare(self, conn: Connection, account_id: str, phone_number: str, send_id: int,
                 now: datetime) -> None:
         """Replace the account's challenge with one waiting for its code (``sending``)."""
-        conn.execute(upsert(conn, challenges, ["account_id"], [
-            "phone_number", "code_hash", "status", "attempts", "created_at", "expires_at",
-            "last_sent_at", "channel", "send_id"]).values(
-            account_id=account_id, phone_number=phone_number, code_hash=None, status=SENDING,
-            attempts=0, created_at=now,
-            expires_at=now + timedelta(seconds=self.settings.code_ttl_seconds),
-            last_sent_at=now, channel=None, send_id=send_id))
+        conn.execute(_replace(conn), {
+            "account_id": account_id, "phone_number": phone_number, "code_hash": None,
+            "status": SENDING, "attempts": 0, "created_at": now,
+            "expires_at": now + timedelta(seconds=self.settings.code_ttl_seconds),
+            "last_sent_at": now, "channel": None, "send_id": send_id})
 
     def arm(self, conn: Connection, account_id: str, phone_number: str, send_id: int,
             channel: str, code: str, now: datetime) -> bool:
         """Make ``code`` the one valid code of the send's challenge (any earlier one of the
         send stops counting); False when a newer send replaced the challenge."""
-        done = conn.execute(update(challenges).where(
-            challenges.c.account_id == account_id, challenges.c.send_id == send_id).values(
-            code_hash=self.digest(account_id, phone_number, code), status=OPEN, attempts=0,
-            channel=channel,
-            expires_at=now + timedelta(seconds=self.settings.code_ttl_seconds)))
+        done = conn.execute(_UPDATE_SEND, {
+            "b_account_id": account_id, "b_send_id": send_id,
+            "code_hash": self.digest(account_id, phone_number, code), "status": OPEN,
+            "attempts": 0, "channel": channel,
+            "expires_at": now + timedelta(seconds=self.settings.code_ttl_seconds)})
         return done.rowcount == 1
 
     def disarm(self, conn: Connection, account_id: str, send_id: int) -> None:
         """The send's code could not be handed over: no code of it counts any more."""
-        conn.execute(update(challenges).where(
-            challenges.c.account_id == account_id, challenges.c.send_id == send_id)
-            .values(code_hash=None, status=SENDING))
+        conn.execute(_UPDATE_SEND, {"b_account_id": account_id, "b_send_id": send_id,
+                                    "code_hash": None, "status": SENDING})
 
     def unsent(self, conn: Connection, account_id: str, send_id: int) -> None:
         """No channel could send a code: burn the challenge and lift the resend throttle."""
-        conn.execute(update(challenges).where(
-            challenges.c.account_id == account_id, challenges.c.send_id == send_id)
-            .values(status=BURNT, code_hash=None, last_sent_at=None))
+        conn.execute(_UPDATE_SEND, {"b_account_id": account_id, "b_send_id": send_id,
+                                    "status": BURNT, "code_hash": None, "last_sent_at": None})
 
     def check(self, conn: Connection, account_id: str, code: str, now: datetime) -> Check:
         """Judge one guess and record it; a right guess uses the challenge up."""
-        row = conn.execute(select(challenges).where(challenges.c.account_id == account_id)
-                           .with_for_update()).first()
+        row = conn.execute(_CHALLENGE, {"b_account_id": account_id}).first()
         if row is None or row.status in (USED, SENDING) or row.code_hash is None:
             return Check(Verdict.NO_CHALLENGE)
         if row.status == BURNT or row.attempts >= self.settings.max_attempts:
@@ -132,14 +146,13 @@ class PossessionChecks:
         expected = row.code_hash.encode()
         given = self.digest(account_id, row.phone_number, code).encode()
         if hmac.compare_digest(expected, given):
-            conn.execute(update(challenges).where(challenges.c.account_id == account_id)
-                         .values(status=USED))
+            conn.execute(_UPDATE, {"b_account_id": account_id, "status": USED})
             return Check(Verdict.CONFIRMED, phone_number=row.phone_number,
                          send_id=row.send_id)
         attempts = row.attempts + 1
         left = self.settings.max_attempts - attempts
-        conn.execute(update(challenges).where(challenges.c.account_id == account_id)
-                     .values(attempts=attempts, status=OPEN if left > 0 else BURNT))
+        conn.execute(_UPDATE, {"b_account_id": account_id, "attempts": attempts,
+                               "status": OPEN if left > 0 else BURNT})
         return Check(Verdict.WRONG_CODE if left > 0 else Verdict.EXHAUSTED, left,
                      row.phone_number)
 

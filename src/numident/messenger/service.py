@@ -109,11 +109,13 @@ class MessengerService:
         number = self._normalize(phone_number)
         requested = self._channel(channel)
         channel_sequence(self.settings, requested, None)  # an unoffered channel: 400 first
-        route = await anyio.to_thread.run_sync(self._route, number)
-        request = SendRequest(account_id, number, route.plan_range, route.region,
-                              client_key(client_address))
+        address = client_key(client_address)
 
-        def admit() -> tuple[Account | None, Refusal | None, int, list[Channel]]:
+        def admit() -> tuple[Account | None, Refusal | None, int, list[Channel], str | None]:
+            # Routed in this worker thread too: the routing index may be reloaded from the
+            # database on the way.
+            route = self._route(number)
+            request = SendRequest(account_id, number, route.plan_range, route.region, address)
             now = self.clock.now()
             with write_transaction(self.engine) as conn:
                 refusal = None
@@ -130,21 +132,22 @@ class MessengerService:
                           channel=requested.value if requested else None,
                           detail={"planRange": route.plan_range, "region": route.region,
                                   "retryAfter": refusal.retry_after})
-                    return None, refusal, 0, []
+                    return None, refusal, 0, [], None
                 sequence = channel_sequence(
                     self.settings, requested,
                     self.possession.last_channel(conn, account_id, number))
                 send_id = self.admission.record(conn, request, now)
                 self.possession.prepare(conn, account_id, number, send_id, now)
+                armed = self.codes.arm_first(conn, account_id, number, send_id, sequence[0], now)
                 account = self._renumber(conn, account_id, number, sequence[0].value)
-            return account, None, send_id, sequence
+            return account, None, send_id, sequence, armed
 
-        account, refusal, send_id, sequence = await anyio.to_thread.run_sync(admit)
+        account, refusal, send_id, sequence, armed = await anyio.to_thread.run_sync(admit)
         if refusal is not None:
             self.metrics.code_refusals.labels(reason=refusal.reason).inc()
             raise _send_refusal(refusal, number)
         assert account is not None
-        await self.codes.send(account_id, number, send_id, sequence, request.client_address)
+        await self.codes.send(account_id, number, send_id, sequence, address, armed=armed)
         return account
 
     async def confirm_possession(self, account_id: str, code: str) -> Account:

@@ -36,6 +36,22 @@ class LateSms:
                                   code="SMS_UNAVAILABLE")
 
 
+@dataclass
+class WitnessSms:
+    """An SMS provider that reads the account's challenge as stored while it sends."""
+
+    engine: Engine
+    seen: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    """(status, stored code hash, the code sent) at each send."""
+
+    async def send(self, message: CodeMessage) -> Receipt:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(possession_challenges.c.status,
+                                      possession_challenges.c.code_hash)).one()
+        self.seen.append((row.status, row.code_hash, message.code))
+        return Receipt()
+
+
 @pytest.fixture
 def flash() -> MemoryCallProvider:
     return MemoryCallProvider(Channel.FLASH_CALL)
@@ -201,3 +217,22 @@ async def test_a_channel_the_service_does_not_offer_is_refused(
         await service.set_phone_number("user-1", NUMBER, channel="fax")
     assert unknown.value.code == "INVALID_CHANNEL"
     assert sms.sent == []
+
+
+async def test_the_first_code_counts_before_its_provider_is_called(
+        tmp_path: Path, operator_keys: dict[str, PrivateKey], engine: Engine,
+        clock: FakeClock) -> None:
+    """The first try's code is armed with the admission, so it is valid (stored as its HMAC,
+    challenge open) before the SMS that carries it can arrive; and it is the code confirmed."""
+    settings = make_settings(tmp_path, operator_keys, channels={"order": ["sms"]})
+    witness = WitnessSms(engine)
+    service = bootstrap(settings, engine=engine, clock=clock, lookup=LOOKUP,
+                        key=generate_key(), providers={Channel.SMS: witness}).service
+    try:
+        await service.set_phone_number("user-1", NUMBER)
+        [(status, stored, code)] = witness.seen
+        assert code is not None
+        assert (status, stored) == ("open", service.possession.digest("user-1", NUMBER, code))
+        assert (await service.confirm_possession("user-1", code)).state is AccountState.PENDING
+    finally:
+        await service.aclose()
