@@ -23,6 +23,10 @@ LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "sql
                    "httpx2", "httpcore2", "asyncio", "nats")
 """Loggers that libraries may have given handlers of their own: they go through the root's."""
 
+PER_REQUEST_LOGGERS = ("httpx2", "httpcore2")
+"""The HTTP client's line for every request it sends (a gateway call, a notice) says only
+what the caller logs better: below DEBUG they log warnings only."""
+
 
 def _drop_color_message(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     # uvicorn passes a second, ANSI-coloured copy of some messages as an extra.
@@ -57,6 +61,9 @@ def configure_logging(level: str = "INFO", fmt: str = "console",
         library = logging.getLogger(name)
         library.handlers.clear()
         library.propagate = True
+    quiet = root.getEffectiveLevel() > logging.DEBUG
+    for name in PER_REQUEST_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
     logging.captureWarnings(True)
     structlog.configure(
         processors=[*shared, structlog.stdlib.PositionalArgumentsFormatter(),

@@ -76,3 +76,18 @@ def test_console_lines_are_readable_text(configured: None) -> None:
     assert "route=/healthz" in second
     assert "status=200" in second
     assert not first.startswith("{")
+
+
+def test_the_http_clients_line_per_request_is_written_at_debug_only(configured: None) -> None:
+    """The client's 'HTTP Request: ...' line for every call is left out at INFO (its warnings
+    are not) and written again at DEBUG."""
+    out = io.StringIO()
+    configure_logging("INFO", "json", stream=out)
+    logging.getLogger("httpx2").info("HTTP Request: POST http://127.0.0.1/x 200")
+    logging.getLogger("httpcore2.connection").warning("connection lost")
+    assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == [
+        "connection lost"]
+    configure_logging("DEBUG", "json", stream=out)
+    logging.getLogger("httpx2").info("HTTP Request: POST http://127.0.0.1/y 200")
+    assert json.loads(out.getvalue().splitlines()[-1])["event"] == (
+        "HTTP Request: POST http://127.0.0.1/y 200")
