@@ -84,8 +84,45 @@ def _valid_region(parsed: phonenumbers.PhoneNumber) -> str | None:
     """The region of a valid number; None for a number valid in no numbering plan."""
     # is_valid_number(n) is is_valid_number_for_region(n, region_code_for_number(n)); the
     # region is found once here and serves the check of the allowed regions too.
-    region = phonenumbers.region_code_for_number(parsed)
+    region = _region_of(parsed)
     return region if region is not None and _is_valid_for_region(parsed, region) else None
+
+
+def _region_of(parsed: phonenumbers.PhoneNumber) -> str | None:
+    """``phonenumbers.region_code_for_number``, with its regions' leading digits compiled once.
+
+    Of the regions sharing a country code (+7: Russia, Kazakhstan) the first whose leading
+    digits the number has is its region, or, for a region without leading digits, the first
+    in which it is valid.
+    """
+    regions = _regions_of_code(parsed.country_code)
+    if len(regions) == 1:
+        return regions[0][0]
+    national = phonenumbers.national_significant_number(parsed)
+    for region, leading in regions:
+        if leading is not None:
+            if leading.match(national):
+                return region
+        elif _is_valid_for_region(parsed, region):
+            return region
+    return None
+
+
+@functools.cache
+def _regions_of_code(country_code: int | None) -> tuple[tuple[str, re.Pattern[str] | None], ...]:
+    """The regions of ``country_code`` in the library's order, with their leading digits."""
+    if country_code is None:
+        return ()
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
+    if len(regions) == 1:
+        return ((regions[0], None),)
+    found = []
+    for region in regions:
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is not None:
+            leading = metadata.leading_digits
+            found.append((region, None if leading is None else re.compile(leading)))
+    return tuple(found)
 
 
 def _served(e164: str, region: str, allowed_regions: frozenset[str] | None) -> str:
