@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, Table, event, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, cast, event, insert, select
 
 from numident.storage.database import create_database_engine, read_only, write_transaction
+from numident.storage.dialect import driver_sql, timestamp_binder
+from numident.storage.types import UtcDateTime
 
 metadata = MetaData()
 counter = Table("counter", metadata, Column("id", Integer, primary_key=True),
@@ -104,5 +107,33 @@ def test_sqlite_writers_wait_in_process_not_on_the_file_lock(tmp_path: Path) -> 
         assert checkouts == ["first", "second"]
         with read_only(engine) as conn:
             assert conn.execute(select(counter.c.value)).scalar_one() == 2
+    finally:
+        engine.dispose()
+
+
+def test_driver_level_timestamps_store_what_the_driver_would_store(database_url: str) -> None:
+    """``timestamp_binder``'s remembered values are stored exactly as the column's processed
+    datetimes handed to the driver would be, and read back as the instants bound."""
+    stamps = MetaData()
+    table = Table("stamps", stamps, Column("id", Integer, primary_key=True),
+                  Column("at", UtcDateTime, nullable=True))
+    times = [datetime(2020, 1, 2, tzinfo=UTC), datetime(2026, 11, 1, 3, 4, 5, 6, tzinfo=UTC),
+             datetime(2024, 2, 29, 23, 30, tzinfo=timezone(timedelta(hours=3))), None]
+    engine = create_database_engine(database_url)
+    try:
+        stamps.create_all(engine)
+        with engine.begin() as conn:
+            stamp = timestamp_binder(conn, table.c.at)
+            processed = table.c.at.type.bind_processor(conn.dialect)
+            assert processed is not None
+            sql = driver_sql(conn, "INSERT INTO stamps (id, at) VALUES (?, ?)")
+            conn.exec_driver_sql(sql, [(n, at and processed(at)) for n, at in enumerate(times)])
+            conn.exec_driver_sql(sql, [(10 + n, stamp(at)) for n, at in enumerate(times)])
+            conn.exec_driver_sql(sql, [(20 + n, stamp(at)) for n, at in enumerate(times)])
+            raw = cast(table.c.at, String)
+            stored = [conn.execute(select(table.c.at, raw).where(table.c.id.between(lo, lo + 9))
+                                   .order_by(table.c.id)).all() for lo in (0, 10, 20)]
+        assert stored[1] == stored[2] == stored[0]
+        assert [at for at, _ in stored[1]] == [t and t.astimezone(UTC) for t in times]
     finally:
         engine.dispose()

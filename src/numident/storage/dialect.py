@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -67,15 +68,26 @@ def timestamp_binder(conn: Connection, column: Column[Any]
     """The ``column``'s own bind processing of a timestamp, for driver-level executemany.
 
     Results are remembered per value: a large import holds far fewer distinct times than rows.
+    On SQLite the value remembered is the text the driver binds (``sqlite3.adapt``, its own
+    adapter), which the driver would otherwise compute again for every row.
     """
     processor = column.type.bind_processor(conn.dialect)
+    adapt = _sqlite_adapted if conn.dialect.driver == "pysqlite" else _as_is
     bound: dict[datetime, Any] = {}
 
     def bind(value: datetime | None) -> Any:
         if value is None:
             return None
         if value not in bound:
-            bound[value] = processor(value) if processor else value
+            bound[value] = adapt(processor(value) if processor else value)
         return bound[value]
 
     return bind
+
+
+def _sqlite_adapted(value: datetime) -> Any:
+    return sqlite3.adapt(value, sqlite3.PrepareProtocol)
+
+
+def _as_is(value: Any) -> Any:
+    return value

@@ -18,8 +18,8 @@ import pytest
 import numident.core
 
 ALLOWED = frozenset({
-    "__future__", "asyncio", "collections", "dataclasses", "datetime", "enum", "math", "re",
-    "secrets", "typing",
+    "__future__", "asyncio", "collections", "dataclasses", "datetime", "enum", "functools",
+    "math", "re", "secrets", "typing",
     # libphonenumber's numbering metadata and parser: data and pure functions, no I/O.
     "phonenumbers",
 })

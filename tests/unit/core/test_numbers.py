@@ -92,3 +92,41 @@ def test_normalize_either_returns_e164_or_raises_invalid_phone_number(raw: str) 
     assert result.startswith("+")
     assert result[1:].isdigit()
     assert normalize(result) == result
+
+
+def _numbers_of_every_region() -> list[str]:
+    """Each region's example number of each kind, and near misses of it (a digit more, a
+    digit less, another leading digit), as E.164 text."""
+    found = set()
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in vars(phonenumbers.PhoneNumberType).values():
+            if not isinstance(kind, int):
+                continue
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            text = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            code = str(example.country_code)
+            national = text[1 + len(code):]
+            found.update({text, f"{text}5", text[:-1],
+                          *(f"+{code}{digit}{national[1:]}" for digit in "123456789")})
+    return sorted(found)
+
+
+def test_every_regions_numbers_get_libphonenumbers_verdict() -> None:
+    """Whatever the kind of number (mobile, fixed line, toll free, ...) and the region, a
+    number is accepted exactly when libphonenumber holds it valid, in the library's region
+    and as the number the library reads (Norfolk Island's national prefix for parsing turns
+    ``+67210660`` into ``+672310660``)."""
+    numbers = _numbers_of_every_region()
+    assert len(numbers) > 10_000
+    assert normalize("+67210660") == "+672310660"
+    for raw in numbers:
+        parsed = phonenumbers.parse(raw, None)
+        if phonenumbers.is_valid_number(parsed):
+            region = frozenset({phonenumbers.region_code_for_number(parsed)})
+            assert normalize(raw, allowed_regions=region) == phonenumbers.format_number(
+                parsed, phonenumbers.PhoneNumberFormat.E164), raw
+        else:
+            with pytest.raises(InvalidPhoneNumber):
+                normalize(raw)
