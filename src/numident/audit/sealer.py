@@ -58,7 +58,8 @@ def seal_batch(conn: Connection, chain: AuditLog, batch: int = BATCH) -> tuple[i
     must hold :func:`lock_chain`); returns how many were sealed and the new head."""
     table = chain.table
     tip = head(conn, chain)
-    rows = conn.execute(select(table).where(table.c.seq.is_(None)).order_by(table.c.id)
+    rows = conn.execute(select(table.c.id, *(table.c[name] for name in chain.content))
+                        .where(table.c.seq.is_(None)).order_by(table.c.id)
                         .limit(batch)).mappings().all()
     seq, prev = tip.seq, tip.hash
     sealed = []
