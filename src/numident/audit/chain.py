@@ -53,18 +53,21 @@ def _text(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, dict):
-        return "{" + ",".join([f"{encode_basestring(key)}:{_text(value[key])}"
-                               for key in _member_order(tuple(value))]) + "}"
+        return "{" + ",".join([
+            name + (encode_basestring(item) if isinstance(item := value[key], str) else _text(item))
+            for key, name in _members(tuple(value))]) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join([_text(item) for item in value]) + "]"
     return rfc8785.dumps(value).decode("ascii")  # numbers, true, false; refuses the rest
 
 
 @lru_cache(maxsize=256)
-def _member_order(keys: tuple[Any, ...]) -> tuple[str, ...]:
+def _members(keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
+    """The keys of an object in canonical order, each with its text before the value."""
     if not all(isinstance(key, str) for key in keys):
         raise rfc8785.CanonicalizationError("object keys must be strings")
-    return tuple(sorted(keys, key=lambda key: key.encode("utf-16be")))
+    return tuple((key, encode_basestring(key) + ":")
+                 for key in sorted(keys, key=lambda key: key.encode("utf-16be")))
 
 
 def record(seq: int, prev: str, entry: Mapping[str, Any]) -> bytes:

@@ -60,13 +60,13 @@ def seal_batch(conn: Connection, chain: AuditLog, batch: int = BATCH) -> tuple[i
     tip = head(conn, chain)
     rows = conn.execute(select(table.c.id, *(table.c[name] for name in chain.content))
                         .where(table.c.seq.is_(None)).order_by(table.c.id)
-                        .limit(batch)).mappings().all()
+                        .limit(batch)).all()
     seq, prev = tip.seq, tip.hash
     sealed = []
-    for row in rows:
+    for row_id, *content in rows:
         seq += 1
-        prev = link(seq, prev, chain.entry(row))
-        sealed.append({"row_id": row["id"], "new_seq": seq, "new_hash": prev})
+        prev = link(seq, prev, chain.entry_of(content))
+        sealed.append({"row_id": row_id, "new_seq": seq, "new_hash": prev})
     if sealed:
         conn.execute(update(table).where(table.c.id == bindparam("row_id"))
                      .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")), sealed)
