@@ -13,6 +13,8 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from json.encoder import encode_basestring
 from typing import Any, Literal
 
 import rfc8785
@@ -28,10 +30,52 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def canonical(value: Any) -> bytes:
+    r"""``rfc8785.dumps(value)``: the same bytes, refusing what it refuses, at a fraction of its
+    cost for what audit entries hold, objects of strings.
+
+    The library writes one value at a time in Python. Here the structure (RFC 8785 section
+    3.2.3: members in the order of their keys' UTF-16 code units, no whitespace) is laid out
+    with each object's key order worked out once per set of keys, and strings are escaped by
+    the standard library's C encoder, whose escapes are exactly those of section 3.2.2.2
+    (``\"`` and ``\\``; ``\b \t \n \f \r``; ``\u00xx`` in lowercase for the other
+    controls; any other character as itself). Numbers and literals are the library's.
+    """
+    try:
+        return _text(value).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, as the library refuses it
+        raise rfc8785.CanonicalizationError("input contains non-UTF-8 codepoints") from exc
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "{" + ",".join([
+            name + (encode_basestring(item) if isinstance(item := value[key], str) else _text(item))
+            for key, name in _members(tuple(value))]) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join([_text(item) for item in value]) + "]"
+    return rfc8785.dumps(value).decode("ascii")  # numbers, true, false; refuses the rest
+
+
+@lru_cache(maxsize=256)
+def _members(keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
+    """The keys of an object in canonical order, each with its text before the value."""
+    if not all(isinstance(key, str) for key in keys):
+        raise rfc8785.CanonicalizationError("object keys must be strings")
+    return tuple((key, encode_basestring(key) + ":")
+                 for key in sorted(keys, key=lambda key: key.encode("utf-16be")))
+
+
 def record(seq: int, prev: str, entry: Mapping[str, Any]) -> bytes:
     """The canonical bytes of entry ``seq`` linked to ``prev``: what its hash is taken over,
-    and one line of an export."""
-    return rfc8785.dumps({"seq": seq, "prev": prev, "entry": dict(entry)})
+    and one line of an export. The record's members are in key order (``entry``, ``prev``,
+    ``seq``), so it is their canonical forms put together."""
+    return b"".join((b'{"entry":', canonical(dict(entry)), b',"prev":', canonical(prev),
+                     b',"seq":', canonical(seq), b"}"))
 
 
 def digest(line: bytes) -> str:

@@ -12,7 +12,7 @@ table of their own, append-only like the trail.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -78,8 +78,12 @@ class AuditLog:
 
     def entry(self, row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
         """An entry's content as the chain hashes it (times in :func:`timestamp` form)."""
+        return self.entry_of([row[name] for name in self.content])
+
+    def entry_of(self, values: Sequence[Any]) -> dict[str, Any]:
+        """:meth:`entry` from the content's values, in the order of :attr:`content`."""
         return {name: timestamp(value) if isinstance(value, datetime) else value
-                for name, value in ((n, row[n]) for n in self.content)}
+                for name, value in zip(self.content, values, strict=True)}
 
 
 def audit_log(side: Side) -> AuditLog:

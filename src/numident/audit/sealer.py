@@ -17,7 +17,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    String,
+    Table,
+    Update,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
 from numident.audit.chain import GENESIS, link
 from numident.audit.checkpoints import sign_checkpoint
@@ -58,18 +71,47 @@ def seal_batch(conn: Connection, chain: AuditLog, batch: int = BATCH) -> tuple[i
     must hold :func:`lock_chain`); returns how many were sealed and the new head."""
     table = chain.table
     tip = head(conn, chain)
-    rows = conn.execute(select(table).where(table.c.seq.is_(None)).order_by(table.c.id)
-                        .limit(batch)).mappings().all()
+    rows = conn.execute(select(table.c.id, *(table.c[name] for name in chain.content))
+                        .where(table.c.seq.is_(None)).order_by(table.c.id)
+                        .limit(batch)).all()
     seq, prev = tip.seq, tip.hash
-    sealed = []
-    for row in rows:
+    ids, hashes = [], []
+    for row_id, *content in rows:
         seq += 1
-        prev = link(seq, prev, chain.entry(row))
-        sealed.append({"row_id": row["id"], "new_seq": seq, "new_hash": prev})
-    if sealed:
-        conn.execute(update(table).where(table.c.id == bindparam("row_id"))
-                     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")), sealed)
+        prev = link(seq, prev, chain.entry_of(content))
+        ids.append(row_id)
+        hashes.append(prev)
+    if ids:
+        _write_links(conn, table, ids, range(tip.seq + 1, seq + 1), hashes)
     return len(rows), Head(seq, prev)
+
+
+def _write_links(conn: Connection, table: Table, ids: Sequence[int], seqs: Sequence[int],
+                 hashes: Sequence[str]) -> None:
+    if conn.dialect.name == "postgresql":
+        # One statement with an array per column: psycopg would send an executemany as a
+        # statement per row and read each one's result in Python.
+        statement = _POSTGRESQL_LINKS.get(table)
+        if statement is None:
+            statement = _POSTGRESQL_LINKS[table] = _postgresql_links(table)
+        conn.execute(statement, {"ids": list(ids), "seqs": list(seqs), "hashes": list(hashes)})
+        return
+    conn.execute(update(table).where(table.c.id == bindparam("row_id"))
+                 .values(seq=bindparam("new_seq"), hash=bindparam("new_hash")),
+                 [{"row_id": i, "new_seq": n, "new_hash": h}
+                  for i, n, h in zip(ids, seqs, hashes, strict=True)])
+
+
+def _postgresql_links(table: Table) -> Update:
+    links = func.unnest(bindparam("ids", type_=postgresql.ARRAY(BigInteger)),
+                        bindparam("seqs", type_=postgresql.ARRAY(BigInteger)),
+                        bindparam("hashes", type_=postgresql.ARRAY(String))
+                        ).table_valued("id", "seq", "hash").render_derived(name="links")
+    return update(table).where(table.c.id == links.c.id).values(seq=links.c.seq,
+                                                                 hash=links.c.hash)
+
+
+_POSTGRESQL_LINKS: dict[Table, Update] = {}
 
 
 def checkpoint_if_due(conn: Connection, chain: AuditLog, key: PrivateKey, now: datetime,

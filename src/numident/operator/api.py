@@ -19,7 +19,7 @@ from numident.operator.auth import IDENTIFICATION_SCOPE, Authenticator
 from numident.operator.gateway import Gateway
 from numident.operator.identification import Item, RequestView
 from numident.operator.organizers import OrganizerRecord
-from numident.operator.security import CLIENT_CREDENTIALS, OPEN_ID, bearer
+from numident.operator.security import CLIENT_CREDENTIALS, OPEN_ID, authorized
 from numident.web.access_log import note_subscriber
 from numident.web.errors import error_body
 from numident.wire.answer import answer_document
@@ -86,15 +86,12 @@ def authenticator(request: Request) -> Authenticator:
     return request.app.state.authenticator  # type: ignore[no-any-return]
 
 
-IDENTIFICATION_TOKEN = bearer(IDENTIFICATION_SCOPE, schemes=(CLIENT_CREDENTIALS, OPEN_ID))
-
-
-async def organizer(request: Request,
-                   authorization: Annotated[str | None, Depends(IDENTIFICATION_TOKEN)]
-                   ) -> OrganizerRecord:
+async def _organizer(request: Request, authorization: str | None) -> OrganizerRecord:
     return await authenticator(request).organizer_soon(authorization)
 
 
+organizer = authorized(_organizer, IDENTIFICATION_SCOPE, schemes=(CLIENT_CREDENTIALS, OPEN_ID))
+"""The organizer whose token grants ``identification`` (a dependency)."""
 Caller = Annotated[OrganizerRecord, Depends(organizer)]
 ERRORS = error_responses(ErrorBody, 400, 401, 403, 404, 429)
 

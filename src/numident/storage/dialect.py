@@ -31,19 +31,29 @@ def in_one_statement(conn: Connection, statement: Insert, column: Column[Any]) -
 
     psycopg runs a plain executemany as one pipelined statement per row, whose results it
     reads one by one in Python; with ``RETURNING`` (of ``column``, read and dropped) SQLAlchemy
-    sends the rows in batches of ``VALUES`` lists instead. SQLite's executemany loops in C
-    and is left as is. An upsert given this must hold each key once (PostgreSQL refuses one
-    statement that updates a row twice). ``statement`` should be built once (a module's
-    constant): its variant is kept for it, as building a statement costs more than running it.
+    sends the rows in pages of ``VALUES`` lists instead. A page holds at most
+    :data:`PSYCOPG_CACHED_PARAMETERS` parameters: psycopg rewrites a query's placeholders in
+    Python, a walk over its whole text, and keeps the result only for queries with no more
+    parameters than that; a page of a thousand rows was rewritten on every execution, which
+    cost more than the round trips of small pages it saves. SQLite's executemany loops in C
+    and is left as is. An upsert given this must hold each key once (PostgreSQL
+    refuses one statement that updates a row twice). ``statement`` should be built once (a
+    module's constant): its variant is kept for it, as building a statement costs more than
+    running it.
     """
     if conn.dialect.name != "postgresql":
         return statement
     returning = _RETURNING.get(statement)
     if returning is None:
-        returning = _RETURNING[statement] = statement.returning(column)
+        rows = max(1, PSYCOPG_CACHED_PARAMETERS // len(statement.table.columns))
+        returning = _RETURNING[statement] = statement.returning(column).execution_options(
+            insertmanyvalues_page_size=rows)
     return returning
 
 
+PSYCOPG_CACHED_PARAMETERS = 50
+"""The most parameters of a query whose conversion psycopg caches
+(``psycopg._queries.MAX_CACHED_STATEMENT_PARAMS``)."""
 _RETURNING: dict[Insert, Insert] = {}
 
 

@@ -89,12 +89,15 @@ def subscriber_digest(key: bytes, phone_number: str) -> str:
 
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     """The caller's well-formed ``X-Request-Id`` or ``x-correlator``, else a new id."""
-    given = dict(headers)
-    for name in (b"x-request-id", b"x-correlator"):
+    given = {name: value for name, value in headers if name in _ID_HEADERS}
+    for name in _ID_HEADERS:
         value = given.get(name, b"").decode("latin-1")
         if _WELL_FORMED.fullmatch(value):
             return value
     return uuid.uuid4().hex
+
+
+_ID_HEADERS = (b"x-request-id", b"x-correlator")
 
 
 def route_of(scope: Scope) -> str:
@@ -135,14 +138,17 @@ class AccessLog:
             await send(message)
 
         reset = _facts.set(facts)
+        # Bound and reset by token: structlog's bound_contextvars reads every bound variable
+        # to restore them, the dearest part of this middleware.
+        bound = structlog.contextvars.bind_contextvars(request_id=facts.request_id)
         try:
-            with structlog.contextvars.bound_contextvars(request_id=facts.request_id):
-                try:
-                    await self.app(scope, receive, send_with_id)
-                finally:
-                    self._record(scope, facts, status, time.perf_counter() - started)
+            await self.app(scope, receive, send_with_id)
         finally:
-            _facts.reset(reset)
+            try:
+                self._record(scope, facts, status, time.perf_counter() - started)
+            finally:
+                structlog.contextvars.reset_contextvars(**bound)
+                _facts.reset(reset)
 
     def _record(self, scope: Scope, facts: RequestFacts, status: int, seconds: float) -> None:
         route = route_of(scope)

@@ -42,9 +42,17 @@ class HttpMetrics:
             "end of its response, by method and route template", ["method", "route"],
             buckets=DURATION_BUCKETS, registry=registry)
 
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method=method, route=route, status=str(status)).inc()
-        self.duration.labels(method=method, route=route).observe(seconds)
+        # The labelled series are kept: looking them up by labels costs more than counting.
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series.setdefault((method, route, status), (
+                self.requests.labels(method=method, route=route, status=str(status)),
+                self.duration.labels(method=method, route=route)))
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 def install_standard_collectors(registry: CollectorRegistry) -> None:

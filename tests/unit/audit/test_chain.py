@@ -5,8 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from numident.audit.chain import GENESIS, Walk, digest, link, record, timestamp
+import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numident.audit.chain import GENESIS, Walk, canonical, digest, link, record, timestamp
 
 
 def _chain(entries: list[dict[str, object]]) -> list[tuple[int, str, dict[str, object]]]:
@@ -30,6 +36,52 @@ def test_a_record_is_rfc8785_json_sorted_and_without_spaces() -> None:
     line = record(7, GENESIS, {"z": 1.0, "a": "Ёж", "m": [True, None]})
     assert line == ('{"entry":{"a":"Ёж","m":[true,null],"z":1},"prev":"' + GENESIS
                     + '","seq":7}').encode()
+
+
+# Any text, lone surrogates included, weighted towards what needs escaping or sorts apart in
+# UTF-16 (controls, quotes, backslashes, characters past U+FFFF next to U+E000-U+FFFF).
+_TEXT = st.text(st.one_of(st.characters(codec=None),
+                          st.sampled_from('"\\\b\f\n\r\t\x00\x1f\x7f\u2028\ue000\uffff😀')))
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**60), 2**60),
+                     st.floats(allow_nan=True, allow_infinity=True), _TEXT)
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(_TEXT, inner, max_size=5)), max_leaves=12)
+
+
+def _outcome(encode: Any, value: Any) -> bytes | str:
+    try:
+        return encode(value)  # type: ignore[no-any-return]
+    except ValueError:  # the library's refusals (a surrogate in a key: UnicodeEncodeError)
+        return "refused"
+
+
+@given(_VALUES)
+def test_canonical_bytes_are_the_rfc8785_librarys(value: Any) -> None:
+    """Byte for byte what the reference library writes, and refused where it refuses."""
+    assert _outcome(canonical, value) == _outcome(rfc8785.dumps, value)
+
+
+@given(st.integers(0, 2**53), st.text(), st.dictionaries(_TEXT, _VALUES, max_size=6))
+def test_a_record_is_the_canonical_form_of_seq_prev_and_entry(seq: int, prev: str,
+                                                               entry: dict[str, Any]) -> None:
+    assert _outcome(lambda e: record(seq, prev, e), entry) == _outcome(
+        rfc8785.dumps, {"seq": seq, "prev": prev, "entry": entry})
+
+
+def test_members_are_in_the_utf16_order_of_rfc8785s_sorting_example() -> None:
+    """RFC 8785 section 3.2.3: the emoji (a surrogate pair in UTF-16) sorts before U+FB33."""
+    names = {"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Dalet", "1": "One",
+             "\U0001f600": "Grinning Face", "\u0080": "Control", "\u00f6": "o Diaeresis"}
+    order = json.loads(canonical(names), object_pairs_hook=lambda pairs: [k for k, _ in pairs])
+    assert order == ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]
+
+
+@pytest.mark.parametrize("value", [{1: "x"}, {"a": "\ud800"}, "\udfff", 2**53, float("nan"),
+                                   {"a": object()}])
+def test_what_rfc8785_cannot_write_is_refused(value: Any) -> None:
+    """Non-string keys, lone surrogates, integers past 2**53 - 1, NaN, other types."""
+    with pytest.raises(rfc8785.CanonicalizationError):
+        canonical(value)
 
 
 def test_a_hash_is_the_sha256_of_the_record_line() -> None:

@@ -7,6 +7,7 @@ import json
 
 import httpx2
 import pytest
+import structlog
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -36,6 +37,7 @@ async def lookup(request: Request) -> PlainTextResponse:
 
 
 async def broken(_: Request) -> PlainTextResponse:
+    structlog.get_logger("test").info("inside")
     raise RuntimeError("broken route")
 
 
@@ -80,6 +82,29 @@ async def test_unmatched_paths_and_failing_routes_are_logged_and_counted() -> No
     assert lines == [("unmatched", "/nowhere/12345", 404), ("/broken", "/broken", 500)]
     assert registry.get_sample_value("numident_http_requests_total", {
         "method": "GET", "route": "unmatched", "status": "404"}) == 1
+
+
+@pytest.mark.anyio
+async def test_the_request_id_is_bound_while_serving_and_what_was_bound_comes_back() -> None:
+    """Lines written by the route carry the request's id, even one that raises; afterwards
+    the context holds what it held before, and each request is counted in its series."""
+    registry = CollectorRegistry()
+    structlog.contextvars.bind_contextvars(request_id="outer")
+    try:
+        async with client(registry) as http:
+            with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+                for given in ("first", "second"):
+                    await http.get("/broken", headers={"X-Request-Id": given})
+        assert [(e["event"], e["request_id"]) for e in logs] == [
+            ("inside", "first"), ("request", "first"), ("inside", "second"),
+            ("request", "second")]
+        assert structlog.contextvars.get_contextvars() == {"request_id": "outer"}
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
+    assert registry.get_sample_value("numident_http_requests_total", {
+        "method": "GET", "route": "/broken", "status": "500"}) == 2
+    assert registry.get_sample_value("numident_http_request_duration_seconds_count", {
+        "method": "GET", "route": "/broken"}) == 2
 
 
 def test_request_ids_come_from_the_caller_only_when_well_formed() -> None:
