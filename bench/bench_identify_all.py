@@ -23,8 +23,10 @@ What it measures, in one run:
   summary and the CSV of accounts not identified. Its peak RSS is sampled with psutil.
 
 Printed: numbers/s for both, the ratio identify-all / gateways (goal >= 0.8: the messenger side
-is never the bottleneck), identify-all's peak RSS, and the load average (figures compare only
-on a quiet machine). Never fails on time.
+is never the bottleneck), the CPU time per number of each side (the three gateway processes
+during the baseline; identify-all's process, start-up included), identify-all's peak RSS, and
+the load average (wall-clock figures compare only on a quiet machine; the CPU figures hold on a
+shared one). Never fails on time.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -123,6 +126,11 @@ async def baseline(gateways: list[tuple[str, list[str]]], key_file: Path, batch_
     return time.perf_counter() - started
 
 
+def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """User and system CPU seconds the running ``processes`` have used so far."""
+    return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in processes)
+
+
 def sample_rss(pid: int, peak: list[int], stop: threading.Event) -> None:
     try:
         process = psutil.Process(pid)
@@ -178,9 +186,11 @@ def main() -> None:
             print(f"setup: {len(OPERATORS)} gateways x {per_gateway:,} subscribers in "
                   f"{time.perf_counter() - setup:.1f} s")
 
+            gateway_cpu = cpu_seconds([process for process, _, _, _ in started])
             seconds = asyncio.run(baseline([(url, numbers) for _, url, numbers, _ in started],
                                            root / "baseline.key", args.batch_size,
                                            args.concurrency))
+            gateway_cpu = cpu_seconds([process for process, _, _, _ in started]) - gateway_cpu
             total = per_gateway * len(OPERATORS)
             gateway_rate = total / seconds
 
@@ -189,6 +199,7 @@ def main() -> None:
                        "identify-all", str(users), "--config", str(config),
                        "--batch-size", str(args.batch_size), "--concurrency",
                        str(args.concurrency), "--unidentified", str(root / "left.csv")]
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
             began = time.perf_counter()
             run = subprocess.Popen(command, env={**os.environ, **messenger_env},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -197,6 +208,9 @@ def main() -> None:
             sampler.start()
             output, _ = run.communicate(timeout=3600)
             elapsed = time.perf_counter() - began
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            bulk_cpu = (after.ru_utime + after.ru_stime
+                        - children.ru_utime - children.ru_stime)
             stop.set()
             sampler.join()
             if run.returncode != 0:
@@ -211,6 +225,10 @@ def main() -> None:
                   f"({elapsed:.1f} s)")
             print(f"ratio identify-all / gateways:    {bulk_rate / gateway_rate:10.2f}"
                   "   (goal >= 0.8)")
+            print(f"CPU per number, gateways alone:   {gateway_cpu / total * 1e6:10,.0f} us "
+                  "(the three gateway processes, while the baseline runs)")
+            print(f"CPU per number, identify-all:     {bulk_cpu / total * 1e6:10,.0f} us "
+                  "(its own process, start-up included)")
             print(f"identify-all peak RSS:            {peak[0] / 2**20:10,.0f} MiB")
             print(f"load average:                     {os.getloadavg()[0]:10.2f}")
             if args.profile:
