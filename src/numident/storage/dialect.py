@@ -64,11 +64,14 @@ def driver_sql(conn: Connection, sql: str) -> str:
 
 def timestamp_binder(conn: Connection, column: Column[Any]
                      ) -> Callable[[datetime | None], Any]:
-    """The ``column``'s own bind processing of a timestamp, for driver-level executemany.
+    """The ``column``'s own bind processing of a timestamp, for driver-level executemany: the
+    value SQLAlchemy itself would hand the driver (on SQLite its text, as a Core statement
+    writes it, rather than a datetime that the driver would format once per row in its own
+    way).
 
     Results are remembered per value: a large import holds far fewer distinct times than rows.
     """
-    processor = column.type.bind_processor(conn.dialect)
+    processor = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     bound: dict[datetime, Any] = {}
 
     def bind(value: datetime | None) -> Any:
