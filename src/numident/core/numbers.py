@@ -7,6 +7,11 @@ than silently folded, so that what is stored is exactly what the caller meant.
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
 import phonenumbers
 
 from numident.errors import InvalidPhoneNumber
@@ -41,6 +46,8 @@ def normalize(raw: str, *, default_region: str | None = None,
     if text[0] == "+" and text[1:].isdigit() and text.isascii():
         parsed = _canonical(text)
         if parsed is not None:
+            if _valid_in_main_region(parsed, allowed_regions):
+                return text
             return _checked(parsed, text, allowed_regions)
     if not text.startswith("+") and default_region is None:
         raise InvalidPhoneNumber("phone number must be in E.164 form, e.g. +79161234567: "
@@ -68,6 +75,72 @@ def _canonical(text: str) -> phonenumbers.PhoneNumber | None:
                 return None
             return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
     return None
+
+
+def _valid_in_main_region(parsed: phonenumbers.PhoneNumber,
+                          allowed_regions: frozenset[str] | None) -> bool:
+    """True when ``_checked`` would pass ``parsed`` (canonical, its national number without a
+    leading zero) as a number of its country code's main region, found with fewer checks.
+
+    ``region_code_for_number`` looks at the main region first (it is listed first): the region
+    is the number's when it is its code's only one, when the number starts with the region's
+    leading digits, or, for a region without any, when the number is valid there; ``_checked``
+    then asks that it be valid there and allowed. False says only that the general path must
+    decide (and name what is wrong).
+    """
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(parsed.country_code or 0, ())
+    if not regions or (allowed_regions is not None and regions[0] not in allowed_regions):
+        return False
+    region = _region_rules(regions[0])
+    if region is None:
+        return False
+    leading, valid = region
+    national = str(parsed.national_number)
+    return valid(national) and (len(regions) == 1 or leading is None
+                                or leading.match(national) is not None)
+
+
+@functools.cache
+def _region_rules(region: str
+                  ) -> tuple[re.Pattern[str] | None, Callable[[str], bool]] | None:
+    """``region``'s leading digits, and ``is_valid_number_for_region`` of a national number of
+    ``region`` in two matches; None for a region without metadata.
+
+    libphonenumber finds a number's type by matching it against each type's description in
+    turn (a length check, then the pattern), after the general description; any type but
+    UNKNOWN is valid. The same descriptions are joined here into one alternation for each
+    national number length: the same answer, with two matches instead of up to eleven.
+    """
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        return None
+    types = [metadata.premium_rate, metadata.toll_free, metadata.shared_cost, metadata.voip,
+             metadata.personal_number, metadata.pager, metadata.uan, metadata.voicemail,
+             metadata.fixed_line]
+    if not metadata.same_mobile_and_fixed_line_pattern:
+        types.append(metadata.mobile)
+
+    def pattern(desc: Any, length: int) -> str | None:
+        if desc is None or not desc.national_number_pattern:
+            return None
+        if desc.possible_length and length not in desc.possible_length:
+            return None
+        return f"(?:{desc.national_number_pattern})"
+
+    by_length: dict[int, tuple[re.Pattern[str], re.Pattern[str]]] = {}
+    for length in range(1, MAX_INPUT_LENGTH + 1):
+        general = pattern(metadata.general_desc, length)
+        alternatives = [p for p in (pattern(desc, length) for desc in types) if p]
+        if general and alternatives:
+            by_length[length] = (re.compile(general), re.compile("|".join(alternatives)))
+
+    def valid(national: str) -> bool:
+        patterns = by_length.get(len(national))
+        return (patterns is not None and patterns[0].fullmatch(national) is not None
+                and patterns[1].fullmatch(national) is not None)
+
+    leading = None if metadata.leading_digits is None else re.compile(metadata.leading_digits)
+    return leading, valid
 
 
 def _checked(parsed: phonenumbers.PhoneNumber, canonical: str | None,
