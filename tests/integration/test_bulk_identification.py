@@ -259,3 +259,35 @@ async def test_refused_credentials_stop_an_operator_at_once(database_url: str,
         assert "TOKEN_invalid_client" in (report.operators[ALPHA].stopped or "")
         with setup.messenger_engine.connect() as conn:
             assert conn.scalar(select(bulk_identifications.c.status)) == "queued"
+
+
+async def test_adopting_leaves_an_account_the_service_holds_as_it_is(database_url: str,
+                                                                     tmp_path: Path) -> None:
+    """Of the accounts adopted, one the service already holds is neither created again nor
+    audited; the others are, and only they are returned."""
+    from numident.messenger.accounts import Adopted
+
+    async with exchange(database_url, tmp_path) as setup:
+        store, now = setup.service.store, setup.clock.now()
+
+        def adopted(account_id: str) -> Adopted:
+            return Adopted(account_id, "+79161234567", f"code-{account_id}",
+                           AccountState.IDENTIFIED, None, ALPHA, "Alpha",
+                           {"event": "bulk_identification"})
+
+        with setup.messenger_engine.begin() as conn:
+            store.create(conn, "u1", now)
+        with setup.messenger_engine.begin() as conn:
+            created = store.adopt(conn, [adopted("u1"), adopted("u2")], now)
+        with setup.messenger_engine.begin() as conn:
+            again = store.adopt(conn, [adopted("u3")], now)
+
+        assert created == {"u2"}
+        assert again == {"u3"}
+        assert states(setup) == {"u1": ("unidentified", None), "u2": ("identified", None),
+                                 "u3": ("identified", None)}
+        with setup.messenger_engine.connect() as conn:
+            audited = conn.execute(select(account_audit.c.account_id, account_audit.c.to_state)
+                                   .order_by(account_audit.c.id)).all()
+        assert [tuple(a) for a in audited] == [("u1", "unidentified"), ("u2", "identified"),
+                                               ("u3", "identified")]
