@@ -24,7 +24,8 @@ What it measures, in one run:
 
 Printed: numbers/s for both, the ratio identify-all / gateways (goal >= 0.8: the messenger side
 is never the bottleneck), the CPU time per number of each side (the three gateway processes
-during the baseline; identify-all's process, start-up included), identify-all's peak RSS, and
+during the baseline and again while identify-all runs; identify-all's process, start-up
+included), identify-all's peak RSS, and
 the load average (wall-clock figures compare only on a quiet machine; the CPU figures hold on a
 shared one). Never fails on time.
 """
@@ -200,6 +201,7 @@ def main() -> None:
                        "--batch-size", str(args.batch_size), "--concurrency",
                        str(args.concurrency), "--unidentified", str(root / "left.csv")]
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            serving_cpu = cpu_seconds([process for process, _, _, _ in started])
             began = time.perf_counter()
             run = subprocess.Popen(command, env={**os.environ, **messenger_env},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -209,6 +211,7 @@ def main() -> None:
             output, _ = run.communicate(timeout=3600)
             elapsed = time.perf_counter() - began
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            serving_cpu = cpu_seconds([process for process, _, _, _ in started]) - serving_cpu
             bulk_cpu = (after.ru_utime + after.ru_stime
                         - children.ru_utime - children.ru_stime)
             stop.set()
@@ -229,6 +232,8 @@ def main() -> None:
                   "(the three gateway processes, while the baseline runs)")
             print(f"CPU per number, identify-all:     {bulk_cpu / total * 1e6:10,.0f} us "
                   "(its own process, start-up included)")
+            print(f"CPU per number, gateways serving it: {serving_cpu / total * 1e6:7,.0f} us "
+                  "(the three gateway processes, while identify-all runs)")
             print(f"identify-all peak RSS:            {peak[0] / 2**20:10,.0f} MiB")
             print(f"load average:                     {os.getloadavg()[0]:10.2f}")
             if args.profile:
