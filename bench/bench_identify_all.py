@@ -14,17 +14,26 @@ gateway: ``baseline`` and ``chat``.
 What it measures, in one run:
 
 * **gateways**: the gateways' own batch throughput for the same numbers: a plain asyncio +
-  httpx2 client (organizer ``baseline``, its own codes) posts every number in batches of
-  ``--batch-size`` to its gateway with ``--concurrency`` batches in flight per gateway, all
-  three gateways at once, and waits for each answer. Nothing else runs.
+  httpx2 client (organizer ``baseline``, its own random codes of the messenger's kind) posts
+  every number in batches of ``--batch-size`` to its gateway with ``--concurrency`` batches in
+  flight per gateway, all three gateways at once, and waits for each answer. Nothing else
+  runs.
 * **identify-all**: ``numident messenger identify-all FILE`` (organizer ``chat``) as a process
   over the same accounts with the same batch size and concurrency, end to end: reading and
   checking the file, routing, storing, sending, recording the answers and the accounts, the
   summary and the CSV of accounts not identified. Its peak RSS is sampled with psutil.
 
+Each phase ends once the gateways have also settled: their background work (the audit sealer
+chaining the entries a phase wrote) is done, so that neither phase is credited with work it
+left to the next; the settling time and CPU are counted in the phase (the set-up's are in
+neither).
+
 Printed: numbers/s for both, the ratio identify-all / gateways (goal >= 0.8: the messenger side
-is never the bottleneck), identify-all's peak RSS, and the load average (figures compare only
-on a quiet machine). Never fails on time.
+is never the bottleneck), the CPU time per number of each side (the three gateway processes
+during the baseline and again while identify-all runs; identify-all's process, start-up
+included), identify-all's peak RSS, and
+the load average (wall-clock figures compare only on a quiet machine; the CPU figures hold on a
+shared one). Never fails on time.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -46,6 +56,8 @@ import psutil
 from scratch import free_port
 
 NUMIDENT = [sys.executable, "-m", "numident"]
+BASELINE_TIMEOUT = 120.0
+"""Seconds the baseline client waits for a batch's answer."""
 
 
 def cli(args: list[str], env: dict[str, str]) -> str:
@@ -91,6 +103,7 @@ async def baseline(gateways: list[tuple[str, list[str]]], key_file: Path, batch_
     """Seconds the gateways take to answer every number in batches (organizer ``baseline``)."""
     from numident.client.assertions import make_client_assertion, token_request_form
     from numident.client.keys import load_private_key
+    from numident.core.accounts import new_identification_code
     from numident.core.clock import SystemClock
 
     key = load_private_key(key_file)
@@ -98,13 +111,17 @@ async def baseline(gateways: list[tuple[str, list[str]]], key_file: Path, batch_
 
     async def one_gateway(url: str, numbers: list[str]) -> None:
         limits = httpx2.Limits(max_connections=concurrency)
-        async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
+        async with httpx2.AsyncClient(base_url=url, limits=limits,
+                                      timeout=BASELINE_TIMEOUT) as http:
             assertion = make_client_assertion(key, "baseline", f"{url}/oauth2/token", clock)
             token = (await http.post("/oauth2/token", data=token_request_form(
                 assertion, "identification"))).json()["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
-            batches = [numbers[i:i + batch_size] for i in range(0, len(numbers), batch_size)]
-            queue: asyncio.Queue[list[str]] = asyncio.Queue()
+            # Random codes, as the messenger gives: codes in the numbers' order would fill the
+            # gateway's code indexes in order, a cheaper write than identify-all's.
+            coded = [(n, new_identification_code()) for n in numbers]
+            batches = [coded[i:i + batch_size] for i in range(0, len(coded), batch_size)]
+            queue: asyncio.Queue[list[tuple[str, str]]] = asyncio.Queue()
             for batch in batches:
                 queue.put_nowait(batch)
 
@@ -112,8 +129,8 @@ async def baseline(gateways: list[tuple[str, list[str]]], key_file: Path, batch_
                 while not queue.empty():
                     batch = queue.get_nowait()
                     response = await http.post("/identification/v1/requests/batch", json={
-                        "requests": [{"phoneNumber": n, "identificationCode": f"b-{n[1:]}"}
-                                     for n in batch]}, headers=headers)
+                        "requests": [{"phoneNumber": n, "identificationCode": code}
+                                     for n, code in batch]}, headers=headers)
                     response.raise_for_status()
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -121,6 +138,29 @@ async def baseline(gateways: list[tuple[str, list[str]]], key_file: Path, batch_
     started = time.perf_counter()
     await asyncio.gather(*(one_gateway(url, numbers) for url, numbers in gateways))
     return time.perf_counter() - started
+
+
+def cpu_seconds(processes: list[subprocess.Popen[bytes]]) -> float:
+    """User and system CPU seconds the running ``processes`` have used so far."""
+    return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in processes)
+
+
+SETTLED_SHARE = 0.03
+"""The gateways have settled when, together, they use less than this share of a core."""
+SETTLE_LIMIT = 300.0
+
+
+def settle(processes: list[subprocess.Popen[bytes]], window: float = 0.5) -> tuple[float, float]:
+    """Wait until the gateways' background work (the audit sealer chaining what a phase
+    wrote, checkpoints) is done; the seconds waited and the CPU seconds they used meanwhile,
+    which belong to the phase that left the work (at most :data:`SETTLE_LIMIT` seconds)."""
+    began, cpu = time.perf_counter(), cpu_seconds(processes)
+    while time.perf_counter() - began < SETTLE_LIMIT:
+        before = cpu_seconds(processes)
+        time.sleep(window)
+        if cpu_seconds(processes) - before < SETTLED_SHARE * window:
+            break
+    return time.perf_counter() - began - window, cpu_seconds(processes) - cpu
 
 
 def sample_rss(pid: int, peak: list[int], stop: threading.Event) -> None:
@@ -138,6 +178,9 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=90_000)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--request-timeout", type=float, default=BASELINE_TIMEOUT,
+                        help="identify-all's messenger.request_timeout_seconds (default: the "
+                        "baseline client's, so that both wait as long for a batch)")
     parser.add_argument("--profile", type=Path, help="run identify-all under cProfile, write "
                         "its stats here and print the top functions")
     args = parser.parse_args()
@@ -163,7 +206,8 @@ def main() -> None:
                 process, url, _ = start_gateway(root, operator.key, numbers, organizers)
                 started.append((process, url, numbers, operator))
             config = root / "messenger.toml"
-            config.write_text('[messenger]\norganizer = "chat"\n' + "".join(
+            config.write_text('[messenger]\norganizer = "chat"\n'
+                              f"request_timeout_seconds = {args.request_timeout}\n" + "".join(
                 f'[[messenger.operators]]\ninn = "{op.inn}"\nname = "{op.key}"\n'
                 f'gateway_url = "{url}"\nnotice_public_key = "{root / (op.key + ".jwk")}"\n'
                 for _, url, _, op in started), encoding="utf-8")
@@ -178,9 +222,16 @@ def main() -> None:
             print(f"setup: {len(OPERATORS)} gateways x {per_gateway:,} subscribers in "
                   f"{time.perf_counter() - setup:.1f} s")
 
+            gateways = [process for process, _, _, _ in started]
+            settle(gateways)  # what the set-up left (the imports' audit entries) is not counted
+            gateway_cpu = cpu_seconds(gateways)
             seconds = asyncio.run(baseline([(url, numbers) for _, url, numbers, _ in started],
                                            root / "baseline.key", args.batch_size,
                                            args.concurrency))
+            gateway_cpu = cpu_seconds(gateways) - gateway_cpu
+            seconds_settling, cpu_settling = settle(gateways)
+            seconds += seconds_settling
+            gateway_cpu += cpu_settling
             total = per_gateway * len(OPERATORS)
             gateway_rate = total / seconds
 
@@ -189,6 +240,8 @@ def main() -> None:
                        "identify-all", str(users), "--config", str(config),
                        "--batch-size", str(args.batch_size), "--concurrency",
                        str(args.concurrency), "--unidentified", str(root / "left.csv")]
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            serving_cpu = cpu_seconds(gateways)
             began = time.perf_counter()
             run = subprocess.Popen(command, env={**os.environ, **messenger_env},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -197,6 +250,13 @@ def main() -> None:
             sampler.start()
             output, _ = run.communicate(timeout=3600)
             elapsed = time.perf_counter() - began
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            serving_cpu = cpu_seconds(gateways) - serving_cpu
+            bulk_settling, cpu_settling = settle(gateways)
+            elapsed += bulk_settling
+            serving_cpu += cpu_settling
+            bulk_cpu = (after.ru_utime + after.ru_stime
+                        - children.ru_utime - children.ru_stime)
             stop.set()
             sampler.join()
             if run.returncode != 0:
@@ -206,11 +266,17 @@ def main() -> None:
             print(f"\naccounts: {total:,} over {len(OPERATORS)} gateways, batches of "
                   f"{args.batch_size}, {args.concurrency} in flight per gateway")
             print(f"gateways alone (batch endpoint):  {gateway_rate:10,.0f} numbers/s "
-                  f"({seconds:.1f} s)")
+                  f"({seconds:.1f} s, of which {seconds_settling:.1f} s settling)")
             print(f"identify-all end to end:          {bulk_rate:10,.0f} numbers/s "
-                  f"({elapsed:.1f} s)")
+                  f"({elapsed:.1f} s, of which {bulk_settling:.1f} s settling)")
             print(f"ratio identify-all / gateways:    {bulk_rate / gateway_rate:10.2f}"
                   "   (goal >= 0.8)")
+            print(f"CPU per number, gateways alone:   {gateway_cpu / total * 1e6:10,.0f} us "
+                  "(the three gateway processes, the baseline and its settling)")
+            print(f"CPU per number, identify-all:     {bulk_cpu / total * 1e6:10,.0f} us "
+                  "(its own process, start-up included)")
+            print(f"CPU per number, gateways serving it: {serving_cpu / total * 1e6:7,.0f} us "
+                  "(the three gateway processes, identify-all and its settling)")
             print(f"identify-all peak RSS:            {peak[0] / 2**20:10,.0f} MiB")
             print(f"load average:                     {os.getloadavg()[0]:10.2f}")
             if args.profile:

@@ -5,6 +5,7 @@ Parametrised over SQLite and PostgreSQL by the ``database_url`` fixture.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from pathlib import Path
 
@@ -16,7 +17,15 @@ from sqlalchemy import func, select
 from numident.core.accounts import AccountState
 from numident.core.notices import NoticeType
 from numident.errors import InvalidFile
-from numident.messenger.bulk import BulkIdentification, RunReport, load, summary, write_unidentified
+from numident.messenger.bulk import (
+    BulkIdentification,
+    Loading,
+    RunReport,
+    load,
+    loading,
+    summary,
+    write_unidentified,
+)
 from numident.messenger.tables import account_audit, accounts, bulk_identifications
 from numident.operator import identification as gateway_requests
 from numident.operator.events import record_event
@@ -40,6 +49,26 @@ def load_file(setup: Exchange, path: Path) -> None:
     load(setup.messenger_engine, path, service.identifications.lookup.route_many,
          service.operators, service.store, setup.clock, default_region="RU",
          allowed_regions=frozenset({"RU"}))
+
+
+def streamed(setup: Exchange, path: Path, chunk: int) -> contextlib.AbstractContextManager[Loading]:
+    service = setup.service
+    return loading(setup.messenger_engine, path, service.identifications.lookup.route_many,
+                   service.operators, service.store, setup.clock, default_region="RU",
+                   allowed_regions=frozenset({"RU"}), chunk=chunk)
+
+
+class Bars:
+    """A run's progress as told: accounts added and answered per operator, in order."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, str, int, int]] = []
+
+    def add(self, inn: str, name: str, accounts: int, answered: int) -> None:
+        self.told.append(("add", inn, accounts, answered))
+
+    def advance(self, inn: str, accounts: int) -> None:
+        self.told.append(("advance", inn, accounts, 0))
 
 
 class Sleeps:
@@ -259,3 +288,99 @@ async def test_refused_credentials_stop_an_operator_at_once(database_url: str,
         assert "TOKEN_invalid_client" in (report.operators[ALPHA].stopped or "")
         with setup.messenger_engine.connect() as conn:
             assert conn.scalar(select(bulk_identifications.c.status)) == "queued"
+
+
+async def test_adopting_leaves_an_account_the_service_holds_as_it_is(database_url: str,
+                                                                     tmp_path: Path) -> None:
+    """Of the accounts adopted, one the service already holds is neither created again nor
+    audited; the others are, and only they are returned."""
+    from numident.messenger.accounts import Adopted
+
+    async with exchange(database_url, tmp_path) as setup:
+        store, now = setup.service.store, setup.clock.now()
+
+        def adopted(account_id: str) -> Adopted:
+            return Adopted(account_id, "+79161234567", f"code-{account_id}",
+                           AccountState.IDENTIFIED, None, ALPHA, "Alpha",
+                           {"event": "bulk_identification"})
+
+        with setup.messenger_engine.begin() as conn:
+            store.create(conn, "u1", now)
+        with setup.messenger_engine.begin() as conn:
+            created = store.adopt(conn, [adopted("u1"), adopted("u2")], now)
+        with setup.messenger_engine.begin() as conn:
+            again = store.adopt(conn, [adopted("u3")], now)
+
+        assert created == {"u2"}
+        assert again == {"u3"}
+        assert states(setup) == {"u1": ("unidentified", None), "u2": ("identified", None),
+                                 "u3": ("identified", None)}
+        with setup.messenger_engine.connect() as conn:
+            audited = conn.execute(select(account_audit.c.account_id, account_audit.c.to_state)
+                                   .order_by(account_audit.c.id)).all()
+        assert [tuple(a) for a in audited] == [("u1", "unidentified"), ("u2", "identified"),
+                                               ("u3", "identified")]
+
+
+async def test_a_streamed_run_sends_before_the_whole_file_is_stored(database_url: str,
+                                                                   tmp_path: Path) -> None:
+    """Given the file's stream, the first batch goes out while later chunks are not stored
+    yet; in the end every account is answered once and the bars add up to the file."""
+    async with exchange(database_url, tmp_path) as setup:
+        numbers = ["+79161234567", "+79161234568", "+79161234569", "+79031112233"]
+        more = [(f"v{i:02d}", f"+791612300{i:02d}") for i in range(40)]
+        path = write_accounts(tmp_path, [(f"u{i}", n) for i, n in enumerate(numbers)] + more)
+        stored_at_first_batch: list[int] = []
+
+        async def count_stored(request: httpx2.Request) -> None:
+            if request.url.path == BATCH and not stored_at_first_batch:
+                with setup.messenger_engine.connect() as conn:
+                    stored_at_first_batch.append(int(conn.scalar(
+                        select(func.count()).select_from(bulk_identifications)) or 0))
+
+        setup.to_gateway.before = count_stored
+        bars = Bars()
+        with streamed(setup, path, chunk=1) as stream:
+            report = await job(setup, Sleeps(setup), batch_size=1).run(bars, stream)
+
+        assert report.complete
+        assert 0 < stored_at_first_batch[0] < 44
+        assert (stream.report.rows, stream.report.refused) == (44, 1)
+        assert report.operators[ALPHA].sent == 43
+        assert setup.to_gateway.paths("POST").count(BATCH) == 43
+        final = states(setup)
+        assert {a: final[a] for a in ("u0", "u1", "u2", "u3")} == {
+            "u0": ("identified", None), "u1": ("identified", None),
+            "u2": ("refused", "NOT_FOUND"), "u3": ("refused", "NO_OPERATOR")}
+        assert {final[a] for a, _ in more} == {("refused", "NOT_FOUND")}
+        assert sum(n for kind, inn, n, _ in bars.told if kind == "add" and inn == ALPHA) == 43
+        assert sum(n for kind, inn, n, _ in bars.told if kind == "advance") == 43
+
+
+async def test_a_streamed_run_resumes_the_accounts_an_earlier_run_left_queued(
+        database_url: str, tmp_path: Path) -> None:
+    """Accounts stored but never answered are sent from the same file again, with the codes
+    stored for them; answered ones are not asked again."""
+    async with exchange(database_url, tmp_path) as setup:
+        path = write_accounts(tmp_path, [("u1", "+79161234567"), ("u2", "+79161234568")])
+        load_file(setup, path)
+        with setup.messenger_engine.connect() as conn:
+            codes = dict(conn.execute(select(bulk_identifications.c.account_id,
+                                             bulk_identifications.c.identification_code)).all())
+        bars = Bars()
+        with streamed(setup, path, chunk=1) as stream:
+            report = await job(setup, Sleeps(setup)).run(bars, stream)
+        with streamed(setup, path, chunk=1) as again:
+            second = await job(setup, Sleeps(setup)).run(None, again)
+
+        assert report.operators[ALPHA].sent == 2
+        assert second.operators == {}
+        assert (stream.report.added, stream.report.already_loaded) == (0, 2)
+        assert bars.told[0] == ("add", ALPHA, 2, 0)  # from the table, not twice from the file
+        assert sum(n for kind, _, n, _ in bars.told if kind == "add") == 2
+        with setup.messenger_engine.connect() as conn:
+            adopted = dict(conn.execute(select(accounts.c.account_id,
+                                               accounts.c.identification_code)).all())
+        assert adopted == codes
+        with setup.gateway_engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(identification_requests)) == 2

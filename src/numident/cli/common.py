@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -18,7 +18,14 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from sqlalchemy import Engine
 
 from numident.config import Settings, load_settings
@@ -129,27 +136,46 @@ def exits(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _bars() -> Progress:
+    """Rich progress bars on stderr, shown only when it is a terminal."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=errors, transient=False,
+                    disable=not errors.is_terminal)
+
+
 @contextmanager
 def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A rich progress bar for long work; yields ``advance(rows)``."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=errors, transient=False,
-                  disable=not errors.is_terminal) as bar:
+    with _bars() as bar:
         task = bar.add_task(description, total=total)
         yield lambda rows: bar.advance(task, rows)
 
 
+class OperatorBars:
+    """One rich progress bar per operator, made when its first accounts are added (the
+    ``Progress`` of a bulk identification run)."""
+
+    def __init__(self, bar: Progress) -> None:
+        self._bar = bar
+        self._tasks: dict[str, TaskID] = {}
+        self._totals: dict[str, int] = {}
+
+    def add(self, inn: str, name: str, accounts: int, answered: int) -> None:
+        self._totals[inn] = total = self._totals.get(inn, 0) + accounts
+        if inn not in self._tasks:
+            self._tasks[inn] = self._bar.add_task(name, total=total, completed=answered)
+        else:
+            self._bar.update(self._tasks[inn], total=total, advance=answered)
+
+    def advance(self, inn: str, accounts: int) -> None:
+        self._bar.advance(self._tasks[inn], accounts)
+
+
 @contextmanager
-def operator_progress(work: Mapping[str, tuple[str, int, int]]
-                      ) -> Iterator[Callable[[str, int], None]]:
-    """One rich progress bar per operator (``{inn: (name, total, done)}``); yields
-    ``advance(inn, accounts)``."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=errors, transient=False,
-                  disable=not errors.is_terminal) as bar:
-        tasks = {inn: bar.add_task(name, total=total, completed=done)
-                 for inn, (name, total, done) in work.items()}
-        yield lambda inn, accounts: bar.advance(tasks[inn], accounts)
+def operator_progress() -> Iterator[OperatorBars]:
+    """The bars of a bulk identification, on stderr when it is a terminal."""
+    with _bars() as bar:
+        yield OperatorBars(bar)
 
 
 def count_lines(path: Path) -> int:

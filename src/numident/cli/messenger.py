@@ -233,13 +233,15 @@ def identify_all(
 
     async def run(engine: Engine) -> bool:
         async with _service(loaded, engine) as service:
-            console.print(f"accounts loaded: {service.load_accounts(file)}")
             job = service.bulk_identification(
                 batch_size=batch_size, concurrency=concurrency, give_up_seconds=give_up_after,
                 on_trouble=lambda inn, why: errors.print(f"operator {inn}: {why}",
                                                          highlight=False))
-            with operator_progress(job.open_work()) as advance:
-                result = await job.run(advance)
+            # The file is checked whole first (exit 2, nothing stored); its accounts are then
+            # stored and routed while the first batches are out.
+            with service.bulk_loading(file) as stream, operator_progress() as bars:
+                result = await job.run(bars, stream)
+            console.print(f"accounts loaded: {stream.report}")
             for run in result.operators.values():
                 if run.stopped:
                     errors.print(f"operator {run.inn}: {run.stopped}; its accounts stay "

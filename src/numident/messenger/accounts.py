@@ -141,20 +141,29 @@ class AccountStore:
         if not entries:
             return set()
         stamp = timestamp_binder(conn, accounts.c.created_at)
-        conn.exec_driver_sql(driver_sql(conn, _ADOPT), [
+        stamped = stamp(now)
+        inserted = conn.exec_driver_sql(driver_sql(conn, _ADOPT), [
             (e.account_id, e.phone_number, e.state.value, e.operator_inn, e.operator_name,
-             e.identification_code, e.reason, stamp(now), stamp(now)) for e in entries])
+             e.identification_code, e.reason, stamped, stamped) for e in entries]).rowcount
+        if inserted == len(entries):  # the usual case: none was held already
+            return self._announce(conn, entries, now, stamped)
         # Codes are random and unique: the accounts holding ours are the ones created here.
         created = set(conn.scalars(select(accounts.c.account_id).where(
             accounts.c.identification_code.in_([e.identification_code for e in entries]))))
-        fresh = [e for e in entries if e.account_id in created]
-        conn.exec_driver_sql(driver_sql(conn, _ADOPT_AUDIT), [
-            (e.account_id, stamp(now), e.state.value, e.reason, e.phone_number,
-             json.dumps(e.detail, separators=(",", ":")), e.operator_inn) for e in fresh])
+        self._announce(conn, [e for e in entries if e.account_id in created], now, stamped)
+        return created
+
+    def _announce(self, conn: Connection, fresh: Sequence[Adopted], now: datetime,
+                  stamped: Any) -> set[str]:
+        """Audit and announce the ``fresh`` accounts just created; their ids."""
+        if fresh:
+            conn.exec_driver_sql(driver_sql(conn, _ADOPT_AUDIT), [
+                (e.account_id, stamped, e.state.value, e.reason, e.phone_number,
+                 json.dumps(e.detail, separators=(",", ":")), e.operator_inn) for e in fresh])
         if self._outbox is not None and self._webhook_url:
             self._outbox.add_many(conn, [self._webhook(e.account_id, None, e.state, now)
                                          for e in fresh])
-        return created
+        return {e.account_id for e in fresh}
 
     def move(self, conn: Connection, account: Account, target: AccountState, now: datetime,
              *, reason: str | None = None, detail: dict[str, Any] | None = None,

@@ -6,22 +6,25 @@ in E.164 or in the national form of the deployment's region, the time in ISO 860
 
 Contract:
 
-1. ``load`` reads the whole file before it stores anything: a file with any bad row (an
+1. ``loading`` reads the whole file before it stores anything: a file with any bad row (an
    account given twice among them) is refused whole (``InvalidFile``, every bad line and field
-   named). It then routes every number (SPEC rule 2) and stores one row per account in
-   ``bulk_identifications``, in chunks, streaming:
-   memory does not grow with the number of accounts. Loading the same file again adds only the
-   accounts it did not hold, so a job interrupted while loading is resumed by loading again.
-   An account the messenger service already holds is ``skipped`` (the service owns it); a
-   number that no operator serves, or whose operator has no endpoint, is ``refused`` at once.
+   named), and nothing is stored or sent. Then it routes the numbers (SPEC rule 2) and stores
+   one row per account in ``bulk_identifications`` a chunk at a time as the job takes them,
+   streaming: memory does not grow with the number of accounts. Loading the same file again
+   adds only the accounts it did not hold, so a job interrupted while loading is resumed by
+   loading again. An account the messenger service already holds is ``skipped`` (the service
+   owns it); a number that no operator serves, or whose operator has no endpoint, is
+   ``refused`` at once. ``load`` stores a whole file without sending.
 2. ``BulkIdentification.run`` sends the ``queued`` accounts of each operator through its batch
    endpoint, ``batch_size`` at a time with at most ``concurrency`` batches in flight per
-   operator, honouring 429 and ``Retry-After``; deferred (pending) answers are polled until
-   answered or past their ``answerDue``. Every answer is written before the next batch of that
-   worker is sent; a restarted run takes up what is still ``queued`` or ``pending`` and never
-   asks again for an answered account. A batch whose answers were not recorded (the process
-   died) is sent again with the same identification codes, which the gateway treats as the
-   same usage.
+   operator, honouring 429 and ``Retry-After``; given a ``Loading``, it sends while the file is
+   still being stored: each operator's senders take the batches the stream hands them (a few
+   at most wait in memory; the rest wait in the table), then what is still ``queued`` in the
+   table. Deferred (pending) answers are polled until answered or past their ``answerDue``.
+   Every answer is written before the next batch of that worker is sent; a restarted run takes
+   up what is still ``queued`` or ``pending`` and never asks again for an answered account. A
+   batch whose answers were not recorded (the process died) is sent again with the same
+   identification codes, which the gateway treats as the same usage.
 3. Each answered account is created in the service's accounts in its final state (audited and
    announced like any state change): ``identified`` on ``confirmed``, ``refused`` on
    ``not_found``, ``unanswered`` when the gateway refused the item or the deadline passed. A
@@ -36,14 +39,18 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import io
+import pickle
 import sqlite3
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, NamedTuple, Protocol, TextIO
 
 from sqlalchemy import Connection, Engine, and_, func, select, text
 
@@ -76,8 +83,17 @@ CHUNK = 2000
 
 RouteMany = Callable[[Sequence[str]], Sequence[Route]]
 Sleep = Callable[[float], Awaitable[None]]
-Progress = Callable[[str, int], None]
-"""Called with an operator's ИНН and how many more of its accounts were answered."""
+
+
+class Progress(Protocol):
+    """What a run tells of each operator's accounts (by ИНН) as it goes."""
+
+    def add(self, inn: str, name: str, accounts: int, answered: int) -> None:
+        """``accounts`` more accounts of the operator ``name`` to answer, ``answered`` of them
+        answered already."""
+
+    def advance(self, inn: str, accounts: int) -> None:
+        """``accounts`` more of the operator's accounts answered."""
 
 
 @dataclass(frozen=True)
@@ -129,56 +145,73 @@ def read_entries(path: Path, clock: Clock, *, default_region: str | None,
     """Every row of ``path``, checked; raises ``InvalidFile`` (after reading it all) if any is bad.
 
     Valid entries are yielded as they are read (none after the first bad row), so a caller
-    must exhaust the iterator before it stores any of them (``load`` spools them).
+    must exhaust the iterator before it stores any of them (``loading`` spools them).
     """
     from numident.messenger.accounts import validate_account_id
 
     problems = Problems(path)
-    problem = problems.add
     now = clock.now()
     with _open_text(path) as handle, _SeenAccounts() as seen:
         reader = csv.reader(handle, strict=True)
         line = 1
+        # Repeated accounts are looked for a chunk at a time; each line's problem is named in
+        # line order all the same.
+        chunk: list[Entry | FileProblem] = []
+
+        def checked() -> Iterator[Entry]:
+            repeated = seen.repeated([e for e in chunk if isinstance(e, Entry)])
+            for item in chunk:
+                if isinstance(item, Entry) and item.line in repeated:
+                    item = FileProblem(item.line, "account_id", f"{item.account_id} is already "
+                                       f"given on line {repeated[item.line]}")
+                if isinstance(item, FileProblem):
+                    problems.add(item.line, item.field, item.message)
+                elif not problems.total:
+                    yield item
+            chunk.clear()
+
         try:
             header = [name.strip().lower() for name in next(reader, [])]
             missing = [name for name in COLUMNS if name not in header]
             if missing:
                 raise InvalidFile(str(path), [FileProblem(1, name, "column is missing from the "
                                                           "header") for name in missing])
-            where = {name: header.index(name) for name in COLUMNS}
+            where = [header.index(name) for name in COLUMNS]
             for line, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                if len(row) < len(header):
-                    problem(line, COLUMNS[0], f"{len(row)} fields, the header has {len(header)}")
-                    continue
-                account_id = row[where["account_id"]]
-                try:
-                    validate_account_id(account_id)
-                except NumidentError as exc:
-                    problem(line, "account_id", exc.message)
-                    continue
-                try:
-                    number = normalize(row[where["phone_number"]], default_region=default_region,
-                                       allowed_regions=allowed_regions)
-                except InvalidPhoneNumber as exc:
-                    problem(line, "phone_number", exc.message)
-                    continue
-                proven = _proven_at(row[where["possession_proven_at"]], now)
-                if isinstance(proven, str):
-                    problem(line, "possession_proven_at", proven)
-                    continue
-                first = seen.first_line(account_id, line)
-                if first is not None:
-                    problem(line, "account_id", f"{account_id} is already given on line {first}")
-                    continue
-                if not problems.total:
-                    yield Entry(line, account_id, number, proven)
+                if row:
+                    chunk.append(_entry(line, row, len(header), where, now, default_region,
+                                        allowed_regions, validate_account_id))
+                    if len(chunk) == CHUNK:
+                        yield from checked()
         except csv.Error as exc:
-            problem(line + 1, "-", f"not a readable CSV line: {exc}")
+            chunk.append(FileProblem(line + 1, "-", f"not a readable CSV line: {exc}"))
         except UnicodeDecodeError as exc:
-            problem(line + 1, "-", f"not UTF-8 text ({exc.reason} at byte {exc.start})")
+            chunk.append(FileProblem(line + 1, "-",
+                                     f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+        yield from checked()
     problems.raise_if_any()
+
+
+def _entry(line: int, row: list[str], fields: int, where: list[int], now: datetime,
+           default_region: str | None, allowed_regions: frozenset[str],
+           validate_account_id: Callable[[str], str]) -> Entry | FileProblem:
+    """The row's entry, or the problem of its first bad field (a repeat is found later)."""
+    if len(row) < fields:
+        return FileProblem(line, COLUMNS[0], f"{len(row)} fields, the header has {fields}")
+    account_id = row[where[0]]
+    try:
+        validate_account_id(account_id)
+    except NumidentError as exc:
+        return FileProblem(line, "account_id", exc.message)
+    try:
+        number = normalize(row[where[1]], default_region=default_region,
+                           allowed_regions=allowed_regions)
+    except InvalidPhoneNumber as exc:
+        return FileProblem(line, "phone_number", exc.message)
+    proven = _proven_at(row[where[2]], now)
+    if isinstance(proven, str):
+        return FileProblem(line, "possession_proven_at", proven)
+    return Entry(line, account_id, number, proven)
 
 
 class _SeenAccounts:
@@ -193,16 +226,17 @@ class _SeenAccounts:
         self._db.execute("CREATE TABLE seen (account_id TEXT PRIMARY KEY, line INTEGER)")
         return self
 
-    def first_line(self, account_id: str, line: int) -> int | None:
-        """None the first time ``account_id`` is given (remembering ``line``), else the line
-        that gave it first."""
-        try:
-            self._db.execute("INSERT INTO seen VALUES (?, ?)", (account_id, line))
-        except sqlite3.IntegrityError:
-            row = self._db.execute("SELECT line FROM seen WHERE account_id = ?",
-                                   (account_id,)).fetchone()
-            return int(row[0])
-        return None
+    def repeated(self, entries: Sequence[Entry]) -> dict[int, int]:
+        """``{line: first line}`` for each of ``entries`` whose account was given before (in
+        ``entries`` too); remembers the others."""
+        before = self._db.total_changes
+        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)",
+                             [(e.account_id, e.line) for e in entries])
+        if self._db.total_changes - before == len(entries):
+            return {}
+        first = {e.line: self._db.execute("SELECT line FROM seen WHERE account_id = ?",
+                                          (e.account_id,)).fetchone()[0] for e in entries}
+        return {line: int(given) for line, given in first.items() if given != line}
 
     def __exit__(self, *_: object) -> None:
         self._db.close()
@@ -225,10 +259,122 @@ def _proven_at(value: str, now: datetime) -> datetime | str:
     return proven
 
 
-def load(engine: Engine, path: Path, routes: RouteMany, operators: OperatorDirectory,
-         store: AccountStore, clock: Clock, *, default_region: str | None,
-         allowed_regions: frozenset[str]) -> LoadReport:
-    """Check the whole of ``path``, then store and route its accounts (module contract, 1).
+# -- storing and routing it -------------------------------------------------------------------
+
+
+class Work(NamedTuple):
+    """An account to ask its operator about, as ``bulk_identifications`` holds it."""
+
+    account_id: str
+    phone_number: str
+    identification_code: str
+    possession_proven_at: datetime
+    operator_inn: str | None
+    operator_name: str | None
+    request_id: str | None = None
+    answer_due: datetime | None = None
+
+
+class Chunk(NamedTuple):
+    """The accounts to ask of a chunk of the file: ``work[:earlier]`` an earlier run stored."""
+
+    work: list[Work]
+    earlier: int
+
+
+_WORK = (bulk.c.account_id, bulk.c.phone_number, bulk.c.identification_code,
+         bulk.c.possession_proven_at, bulk.c.operator_inn, bulk.c.operator_name,
+         bulk.c.request_id, bulk.c.answer_due)
+
+
+class Loading:
+    """A checked file's accounts, stored and routed a chunk at a time as they are taken
+    (module contract, 1): each step yields the chunk's accounts still ``queued``, new or left
+    by an earlier run. ``report`` counts what was stored so far."""
+
+    def __init__(self, engine: Engine, entries: Iterator[Entry], routes: RouteMany,
+                 operators: OperatorDirectory, store: AccountStore, clock: Clock, *,
+                 chunk: int = CHUNK) -> None:
+        self.report = LoadReport()
+        self._chunk = chunk
+        self._engine = engine
+        self._entries = entries
+        self._routes = routes
+        self._operators = operators
+        self._store = store
+        self._clock = clock
+
+    def __iter__(self) -> Iterator[Chunk]:
+        chunk: list[Entry] = []
+        for entry in self._entries:
+            chunk.append(entry)
+            if len(chunk) == self._chunk:
+                yield self._store_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield self._store_chunk(chunk)
+
+    def _store_chunk(self, chunk: list[Entry]) -> Chunk:
+        now = self._clock.now()
+        routed = self._routes([entry.phone_number for entry in chunk])
+        ids = [entry.account_id for entry in chunk]
+        report = self.report
+        with self._engine.begin() as conn:
+            held = set(conn.scalars(select(accounts.c.account_id)
+                                    .where(accounts.c.account_id.in_(ids))))
+            stored = conn.execute(select(*_WORK, bulk.c.status)
+                                  .where(bulk.c.account_id.in_(ids))).all()
+            loaded = {row.account_id for row in stored}
+            # An account an earlier run loaded and did not send yet is this run's work too.
+            work = [Work._make(row[:len(_WORK)]) for row in stored if row.status == QUEUED]
+            earlier = len(work)
+            rows: list[Work] = []
+            statuses: list[tuple[str, str | None]] = []
+            for entry, route in zip(chunk, routed, strict=True):
+                if entry.account_id in loaded:
+                    continue
+                loaded.add(entry.account_id)  # a second line for the same account is ignored
+                status, reason = QUEUED, None
+                if entry.account_id in held:
+                    status, reason = SKIPPED, ACCOUNT_IN_SERVICE
+                elif route.operator_inn is None:
+                    status, reason = AccountState.REFUSED.value, NO_OPERATOR
+                elif route.operator_inn not in self._operators.endpoints:
+                    status, reason = AccountState.REFUSED.value, OPERATOR_NOT_CONFIGURED
+                rows.append(Work(entry.account_id, entry.phone_number,
+                                 new_identification_code(), entry.possession_proven_at,
+                                 route.operator_inn, route.operator_name))
+                statuses.append((status, reason))
+            stamp = timestamp_binder(conn, bulk.c.updated_at)
+            stamped = stamp(now)
+            if rows:
+                conn.exec_driver_sql(driver_sql(conn, _INSERT_QUEUED), [
+                    (r.account_id, r.phone_number, r.identification_code,
+                     stamp(r.possession_proven_at), r.operator_inn, r.operator_name,
+                     status, reason, stamped)
+                    for r, (status, reason) in zip(rows, statuses, strict=True)])
+            report.rows += len(chunk)
+            report.added += len(rows)
+            report.already_loaded += len(chunk) - len(rows)
+            refused = []
+            for r, (status, reason) in zip(rows, statuses, strict=True):
+                if status == QUEUED:
+                    work.append(r)
+                elif status == SKIPPED:
+                    report.skipped += 1
+                else:
+                    refused.append(_adopted(r, AccountState.REFUSED, reason, None))
+            report.refused += len(refused)
+            self._store.adopt(conn, refused, now)
+        return Chunk(work, earlier)
+
+
+@contextlib.contextmanager
+def loading(engine: Engine, path: Path, routes: RouteMany, operators: OperatorDirectory,
+            store: AccountStore, clock: Clock, *, default_region: str | None,
+            allowed_regions: frozenset[str], chunk: int = CHUNK) -> Iterator[Loading]:
+    """Check the whole of ``path`` (``InvalidFile``, nothing stored), then the ``Loading`` of
+    its accounts (module contract, 1).
 
     The checked rows are spooled to a temporary file, so that each number is parsed once and
     memory stays flat however long the file is.
@@ -239,17 +385,24 @@ def load(engine: Engine, path: Path, routes: RouteMany, operators: OperatorDirec
             spool.write(f"{entry.account_id}\t{entry.phone_number}\t"
                         f"{entry.possession_proven_at.isoformat()}\n")
         spool.seek(0)
-        report = LoadReport()
-        chunk: list[Entry] = []
-        for line, text_line in enumerate(spool):
-            account_id, number, proven = text_line.rstrip("\n").split("\t")
-            chunk.append(Entry(line, account_id, number, datetime.fromisoformat(proven)))
-            if len(chunk) == CHUNK:
-                _load_chunk(engine, chunk, routes, operators, store, clock, report)
-                chunk = []
-        if chunk:
-            _load_chunk(engine, chunk, routes, operators, store, clock, report)
-    return report
+        yield Loading(engine, _spooled(spool), routes, operators, store, clock, chunk=chunk)
+
+
+def _spooled(spool: TextIO) -> Iterator[Entry]:
+    for line, text_line in enumerate(spool):
+        account_id, number, proven = text_line.rstrip("\n").split("\t")
+        yield Entry(line, account_id, number, datetime.fromisoformat(proven))
+
+
+def load(engine: Engine, path: Path, routes: RouteMany, operators: OperatorDirectory,
+         store: AccountStore, clock: Clock, *, default_region: str | None,
+         allowed_regions: frozenset[str]) -> LoadReport:
+    """Check the whole of ``path``, then store and route all its accounts, sending none."""
+    with loading(engine, path, routes, operators, store, clock, default_region=default_region,
+                 allowed_regions=allowed_regions) as stream:
+        for _ in stream:
+            pass
+    return stream.report
 
 
 _INSERT_QUEUED = (
@@ -258,60 +411,16 @@ _INSERT_QUEUED = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO NOTHING")
 
 
-def _load_chunk(engine: Engine, chunk: list[Entry], routes: RouteMany,
-                operators: OperatorDirectory, store: AccountStore, clock: Clock,
-                report: LoadReport) -> None:
-    now = clock.now()
-    routed = routes([entry.phone_number for entry in chunk])
-    ids = [entry.account_id for entry in chunk]
-    with engine.begin() as conn:
-        held = set(conn.scalars(select(accounts.c.account_id)
-                                .where(accounts.c.account_id.in_(ids))))
-        loaded = set(conn.scalars(select(bulk.c.account_id).where(bulk.c.account_id.in_(ids))))
-        rows: list[dict[str, Any]] = []
-        for entry, route in zip(chunk, routed, strict=True):
-            if entry.account_id in loaded:
-                continue
-            loaded.add(entry.account_id)  # a second line for the same account is ignored
-            status, reason = QUEUED, None
-            if entry.account_id in held:
-                status, reason = SKIPPED, ACCOUNT_IN_SERVICE
-            elif route.operator_inn is None:
-                status, reason = AccountState.REFUSED.value, NO_OPERATOR
-            elif route.operator_inn not in operators.endpoints:
-                status, reason = AccountState.REFUSED.value, OPERATOR_NOT_CONFIGURED
-            rows.append({
-                "account_id": entry.account_id, "phone_number": entry.phone_number,
-                "identification_code": new_identification_code(),
-                "possession_proven_at": entry.possession_proven_at,
-                "operator_inn": route.operator_inn, "operator_name": route.operator_name,
-                "status": status, "reason": reason})
-        stamp = timestamp_binder(conn, bulk.c.updated_at)
-        if rows:
-            conn.exec_driver_sql(driver_sql(conn, _INSERT_QUEUED), [
-                (r["account_id"], r["phone_number"], r["identification_code"],
-                 stamp(r["possession_proven_at"]), r["operator_inn"], r["operator_name"],
-                 r["status"], r["reason"], stamp(now)) for r in rows])
-        report.rows += len(chunk)
-        report.added += len(rows)
-        report.already_loaded += len(chunk) - len(rows)
-        report.skipped += sum(1 for row in rows if row["status"] == SKIPPED)
-        refused = [row for row in rows if row["status"] == AccountState.REFUSED.value]
-        report.refused += len(refused)
-        store.adopt(conn, [_adopted(row, AccountState.REFUSED, row["reason"], None)
-                           for row in refused], now)
-
-
-def _adopted(row: Mapping[str, Any], state: AccountState, reason: str | None,
+def _adopted(work: Work, state: AccountState, reason: str | None,
              request_id: str | None) -> Adopted:
-    """The account that a stored bulk row (a mapping of its columns) becomes when answered."""
+    """The account that a stored bulk row becomes when answered."""
     detail = {"event": "bulk_identification",
-              "possessionProvenAt": rfc3339(row["possession_proven_at"])}
+              "possessionProvenAt": rfc3339(work.possession_proven_at)}
     if request_id:
         detail["requestId"] = request_id
-    return Adopted(account_id=row["account_id"], phone_number=row["phone_number"],
-                   identification_code=row["identification_code"], state=state, reason=reason,
-                   operator_inn=row["operator_inn"], operator_name=row["operator_name"],
+    return Adopted(account_id=work.account_id, phone_number=work.phone_number,
+                   identification_code=work.identification_code, state=state, reason=reason,
+                   operator_inn=work.operator_inn, operator_name=work.operator_name,
                    detail=detail)
 
 
@@ -368,25 +477,77 @@ class BulkIdentification:
         return {inn: (name or inn, total, total - open_counts.get(inn, 0))
                 for inn, name, total in rows if open_counts.get(inn)}
 
-    async def run(self, progress: Progress | None = None) -> RunReport:
+    async def run(self, progress: Progress | None = None, stream: Loading | None = None
+                  ) -> RunReport:
+        """Ask for every account still to ask: ``stream``'s as it stores them, then those the
+        table holds ``queued``; then poll the pending ones (module contract, 2)."""
         report = RunReport()
-        work = self.open_work()
+        lanes: dict[str, _Lane] = {}
         async with asyncio.TaskGroup() as group:
-            for inn in work:
-                report.operators[inn] = OperatorRun(inn)
-                group.create_task(self._operator(inn, report.operators[inn], progress))
+
+            def lane(inn: str) -> _Lane:
+                if inn not in lanes:
+                    lanes[inn] = _Lane(self._concurrency)
+                    report.operators[inn] = OperatorRun(inn)
+                    group.create_task(self._operator(inn, report.operators[inn], lanes[inn],
+                                                     progress))
+                return lanes[inn]
+
+            for inn, (name, total, done) in self.open_work().items():
+                if progress is not None:
+                    progress.add(inn, name, total, done)
+                lane(inn)
+            try:
+                if stream is not None:
+                    await self._feed(stream, lane, progress)
+            finally:
+                for each in lanes.values():
+                    each.close()
         return report
 
-    async def _operator(self, inn: str, run: OperatorRun, progress: Progress | None) -> None:
+    async def _feed(self, stream: Loading, lane: Callable[[str], _Lane],
+                    progress: Progress | None) -> None:
+        """Hand ``stream``'s accounts to their operators' lanes in batches as it stores them."""
+        batches: dict[str, list[Work]] = {}
+        for chunk in stream:
+            if progress is not None:
+                added: dict[str, tuple[str, int]] = {}
+                for work in chunk.work[chunk.earlier:]:
+                    inn = str(work.operator_inn)
+                    added[inn] = (work.operator_name or inn, added.get(inn, ("", 0))[1] + 1)
+                for inn, (name, count) in added.items():
+                    progress.add(inn, name, count, 0)
+            for work in chunk.work:
+                inn = str(work.operator_inn)
+                batch = batches.setdefault(inn, [])
+                batch.append(work)
+                if len(batch) == self._batch_size:
+                    lane(inn).offer(batch)
+                    batches[inn] = []
+            await asyncio.sleep(0)  # the senders record their answers between two chunks
+        for inn, batch in batches.items():
+            if batch:
+                lane(inn).offer(batch)
+
+    async def _operator(self, inn: str, run: OperatorRun, lane: _Lane,
+                        progress: Progress | None) -> None:
         client = self._operators.client(inn)
         if client is None:  # the endpoint was removed from the config since the load
             run.stopped = OPERATOR_NOT_CONFIGURED
+            lane.stop()
             return
-        cursor = _Cursor()
-        lock = asyncio.Lock()
         failing = _Failing()
 
-        async def sender() -> None:
+        async def streamed() -> None:
+            while run.stopped is None and (batch := await lane.take()) is not None:
+                await self._send(client, inn, batch, run, failing, progress)
+            if run.stopped is not None:
+                lane.stop()
+
+        cursor = _Cursor()
+        lock = asyncio.Lock()
+
+        async def queued() -> None:
             while run.stopped is None:
                 async with lock:
                     batch = self._next_batch(inn, cursor)
@@ -394,23 +555,26 @@ class BulkIdentification:
                     return
                 await self._send(client, inn, batch, run, failing, progress)
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self._concurrency):
-                group.create_task(sender())
+        # Once the stream's batches are all answered, what is still queued in the table is
+        # what no sender holds: accounts of earlier files, and none of this one's twice.
+        for sender in (streamed, queued):
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self._concurrency):
+                    group.create_task(sender())
         while run.stopped is None and await self._poll(client, inn, run, progress):
             await self._sleep(self._poll_seconds)
 
-    def _next_batch(self, inn: str, cursor: _Cursor) -> list[Any]:
+    def _next_batch(self, inn: str, cursor: _Cursor) -> list[Work]:
         with self._engine.connect() as conn:
-            rows = conn.execute(select(bulk).where(
+            rows = conn.execute(select(*_WORK).where(
                 bulk.c.operator_inn == inn, bulk.c.status == QUEUED,
                 bulk.c.account_id > cursor.after).order_by(bulk.c.account_id)
                 .limit(self._batch_size)).all()
         if rows:
             cursor.after = rows[-1].account_id
-        return list(rows)
+        return [Work._make(row) for row in rows]
 
-    async def _send(self, client: Any, inn: str, batch: list[Any], run: OperatorRun,
+    async def _send(self, client: Any, inn: str, batch: list[Work], run: OperatorRun,
                     failing: _Failing, progress: Progress | None) -> None:
         delay = 1.0
         while True:
@@ -450,21 +614,21 @@ class BulkIdentification:
         limit = asyncio.Semaphore(self._concurrency * 4)
         while True:
             with self._engine.connect() as conn:
-                rows = list(conn.execute(select(bulk).where(
+                rows = [Work._make(row) for row in conn.execute(select(*_WORK).where(
                     bulk.c.operator_inn == inn, bulk.c.status == PENDING,
                     bulk.c.account_id > cursor.after).order_by(bulk.c.account_id)
-                    .limit(self._batch_size)).all())
+                    .limit(self._batch_size))]
             if not rows:
                 return left
             cursor.after = rows[-1].account_id
 
-            async def look(row: Any) -> _Outcome:
+            async def look(row: Work) -> _Outcome:
                 async with limit:
                     reply = await client.fetch(row.request_id)
                 now = self._clock.now()
                 if isinstance(reply, Answer) and reply.result is not None:
                     return _outcome(reply, now)
-                if now >= row.answer_due:
+                if row.answer_due is not None and now >= row.answer_due:
                     return _Outcome(AccountState.UNANSWERED.value, DEADLINE_PASSED)
                 if isinstance(reply, Refused):
                     return _Outcome(AccountState.UNANSWERED.value, reply.reason)
@@ -474,19 +638,20 @@ class BulkIdentification:
             left = left or any(o.status == PENDING for o in outcomes)
             self._record(inn, rows, list(outcomes), None, run, progress)
 
-    def _record(self, inn: str, rows: Sequence[Any], outcomes: Sequence[_Outcome],
+    def _record(self, inn: str, rows: Sequence[Work], outcomes: Sequence[_Outcome],
                 sent_at: datetime | None, run: OperatorRun, progress: Progress | None) -> None:
         now = self._clock.now()
         with self._engine.begin() as conn:
             outcomes = self._after_notices(conn, inn, rows, outcomes)
             stamp = timestamp_binder(conn, bulk.c.updated_at)
+            sent, stamped = stamp(sent_at), stamp(now)
             conn.exec_driver_sql(driver_sql(conn, _RECORD), [
-                (o.status, o.reason, o.request_id, stamp(o.answer_due), stamp(sent_at),
-                 stamp(now), r.account_id) for r, o in zip(rows, outcomes, strict=True)])
+                (o.status, o.reason, o.request_id, stamp(o.answer_due), sent, stamped,
+                 r.account_id) for r, o in zip(rows, outcomes, strict=True)])
             final = [(r, o) for r, o in zip(rows, outcomes, strict=True)
                      if o.status != PENDING]
             adopted = self._store.adopt(conn, [
-                _adopted(r._mapping, AccountState(o.status), o.reason, o.request_id)
+                _adopted(r, AccountState(o.status), o.reason, o.request_id)
                 for r, o in final],
                 now)
             for row, outcome in final:
@@ -497,9 +662,9 @@ class BulkIdentification:
                                      row.account_id, now)
         run.answered += len(final)
         if progress is not None and final:
-            progress(inn, len(final))
+            progress.advance(inn, len(final))
 
-    def _after_notices(self, conn: Connection, inn: str, rows: Sequence[Any],
+    def _after_notices(self, conn: Connection, inn: str, rows: Sequence[Work],
                        outcomes: Sequence[_Outcome]) -> list[_Outcome]:
         """``outcomes`` with each confirmation that a received notice invalidated (rule 7)."""
         confirmed = [r.identification_code for r, o in zip(rows, outcomes, strict=True)
@@ -524,6 +689,72 @@ class BulkIdentification:
 @dataclass
 class _Cursor:
     after: str = ""
+
+
+class _Lane:
+    """The batches the stream hands one operator's senders, first in first out: a few wait in
+    memory, the others in a temporary file, so memory stays flat whatever the order of the
+    file's operators. A stopped lane drops what it is handed: those accounts stay queued in
+    the table for the next run."""
+
+    def __init__(self, room: int) -> None:
+        self._room = room
+        self._waiting: deque[list[Work]] = deque()
+        self._spill: BinaryIO | None = None
+        self._spilled = 0
+        self._read_at = 0
+        self._closed = self._stopped = False
+        self._changed = asyncio.Event()
+
+    def offer(self, batch: list[Work]) -> None:
+        if self._stopped:
+            return
+        if self._spilled or len(self._waiting) >= self._room:
+            if self._spill is None:
+                # Closed once drained or stopped (and by the collector in any case).
+                self._spill = tempfile.TemporaryFile(prefix="numident-bulk-")  # noqa: SIM115
+            self._spill.seek(0, io.SEEK_END)
+            pickle.dump(batch, self._spill, protocol=pickle.HIGHEST_PROTOCOL)
+            self._spilled += 1
+        else:
+            self._waiting.append(batch)
+        self._changed.set()
+
+    async def take(self) -> list[Work] | None:
+        """The next batch; None once the lane is closed and empty, or stopped."""
+        while not self._stopped:
+            if self._waiting:
+                return self._waiting.popleft()
+            if self._spill is not None and self._spilled:
+                self._spill.seek(self._read_at)
+                batch: list[Work] = pickle.load(self._spill)  # noqa: S301 (our own spill)
+                self._read_at = self._spill.tell()
+                self._spilled -= 1
+                return batch
+            if self._closed:
+                self._drop_spill()
+                return None
+            self._changed.clear()
+            await self._changed.wait()
+        return None
+
+    def close(self) -> None:
+        """No more batches come; ``take`` ends once the lane is empty."""
+        self._closed = True
+        self._changed.set()
+
+    def stop(self) -> None:
+        """Drop what waits and what comes."""
+        self._stopped = True
+        self._waiting.clear()
+        self._drop_spill()
+        self._changed.set()
+
+    def _drop_spill(self) -> None:
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+            self._spilled = 0
 
 
 @dataclass

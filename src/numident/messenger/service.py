@@ -16,6 +16,7 @@ down) can never end a usage of the new number, even at the same operator.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from numident.messenger.accounts import (
     validate_account_id,
 )
 from numident.messenger.admission import SendAdmission, SendRequest, audit, client_key
-from numident.messenger.bulk import BulkIdentification, LoadReport
+from numident.messenger.bulk import BulkIdentification, Loading
 from numident.messenger.channels import Channel
 from numident.messenger.codes import CodeSender, channel_sequence
 from numident.messenger.console_figures import BulkProgress, InFlight, ReceivedNotice
@@ -242,11 +243,12 @@ class MessengerService:
 
     # -- bulk identification of an existing user base (``identify-all``) ---------------------
 
-    def load_accounts(self, path: Path) -> LoadReport:
-        """Check the whole CSV, then store and route its accounts (refused whole if bad)."""
-        return bulk.load(self.engine, path, self.lookup.route_many, self.operators, self.store,
-                         self.clock, default_region=self.settings.national_region,
-                         allowed_regions=self.settings.allowed_regions)
+    def bulk_loading(self, path: Path) -> contextlib.AbstractContextManager[Loading]:
+        """Check the whole CSV (refused whole if bad), then its accounts, stored and routed a
+        chunk at a time as ``BulkIdentification.run`` sends them."""
+        return bulk.loading(self.engine, path, self.lookup.route_many, self.operators,
+                            self.store, self.clock, default_region=self.settings.national_region,
+                            allowed_regions=self.settings.allowed_regions)
 
     def bulk_identification(self, *, batch_size: int, concurrency: int, give_up_seconds: float,
                             on_trouble: Callable[[str, str], None] | None = None,

@@ -130,3 +130,53 @@ def test_every_regions_numbers_get_libphonenumbers_verdict() -> None:
         else:
             with pytest.raises(InvalidPhoneNumber):
                 normalize(raw)
+
+
+def _libphonenumber_verdict(code: int, national: str, allowed: frozenset[str] | None) -> str:
+    """What libphonenumber says of ``+<code><national>``, read by its parser: its E.164 form,
+    or why not."""
+    try:
+        parsed = phonenumbers.parse(f"+{code}{national}", None)
+    except phonenumbers.NumberParseException:
+        return "not valid"
+    region = phonenumbers.region_code_for_number(parsed)
+    if region is None or not phonenumbers.is_valid_number_for_region(parsed, region):
+        return "not valid"
+    if allowed is not None and region not in allowed:
+        return "not served"
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@given(st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)),
+       st.from_regex(r"[1-9][0-9]{0,13}", fullmatch=True), st.integers(0, 2), st.data())
+def test_canonical_numbers_of_every_country_get_libphonenumbers_verdict(
+        code: int, national: str, limit: int, data: st.DataObject) -> None:
+    """For any country code, any national number and any allowed regions (none, the main
+    region, another of the code's), a canonical number is accepted or refused exactly as the
+    general libphonenumber path decides."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
+    allowed = None if limit == 0 else frozenset(
+        {regions[0] if limit == 1 else data.draw(st.sampled_from(regions))})
+    raw = f"+{code}{national}"
+    try:
+        got = normalize(raw, allowed_regions=allowed)
+    except InvalidPhoneNumber as exc:
+        got = "not served" if exc.code == "UNSUPPORTED_COUNTRY" else "not valid"
+    assert got == _libphonenumber_verdict(code, national, allowed)
+
+
+@pytest.mark.parametrize("raw", ["+79161234567", "+77012345678", "+73012345678",
+                                 "+12025550123", "+14165550123", "+447911123456"])
+def test_numbers_of_codes_shared_by_regions_keep_their_region(raw: str) -> None:
+    """+7 (Russia, Kazakhstan) and +1 (NANPA): a number valid in the main region is served
+    there, and one of another region of the same code is refused when only the main region
+    is allowed, as libphonenumber says."""
+    parsed = phonenumbers.parse(raw)
+    main = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[parsed.country_code][0]
+    allowed = frozenset({main})
+    try:
+        got = normalize(raw, allowed_regions=allowed)
+    except InvalidPhoneNumber as exc:
+        got = "not served" if exc.code == "UNSUPPORTED_COUNTRY" else "not valid"
+    assert got == _libphonenumber_verdict(parsed.country_code, str(parsed.national_number),
+                                          allowed)
