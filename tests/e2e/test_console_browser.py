@@ -279,8 +279,8 @@ def test_messenger_console_shows_accounts_operators_notices_and_the_bulk_run(
         users.write_text("account_id,phone_number,possession_proven_at\n"
                          "carol,+79165550003,2026-11-30T12:00:00Z\n"
                          "dave,+79165558888,2026-11-30T12:00:00Z\n", encoding="utf-8")
-        cli(["messenger", "identify-all", str(users), "--config", str(sides.config)],
-            sides.messenger_env)
+        cli(["messenger", "identify-all", str(users), "--config", str(sides.config),
+             "--unidentified", str(tmp_path / "unidentified.csv")], sides.messenger_env)
 
         page = browser.new_page()
         errors = watch_console(page)
