@@ -32,7 +32,7 @@ from numident.client.keys import ensure_secret
 from numident.config import PossessionSettings, Settings
 from numident.core.sending import seconds_until
 from numident.messenger.tables import possession_challenges as challenges
-from numident.storage.dialect import upsert
+from numident.storage.dialect import per_dialect, upsert
 
 SENDING, OPEN, USED, BURNT = "sending", "open", "used", "burnt"
 
@@ -45,18 +45,14 @@ _LAST_CHANNEL = select(challenges.c.channel, challenges.c.phone_number,
 _CHALLENGE = select(challenges).where(_ACCOUNT).with_for_update()
 _UPDATE = update(challenges).where(_ACCOUNT)
 _UPDATE_SEND = update(challenges).where(_ACCOUNT, challenges.c.send_id == bindparam("b_send_id"))
-_REPLACED = ["phone_number", "code_hash", "status", "attempts", "created_at", "expires_at",
-             "last_sent_at", "channel", "send_id"]
-_REPLACE: dict[str, Insert] = {}
 
 
+@per_dialect
 def _replace(conn: Connection) -> Insert:
-    """The upsert that replaces an account's challenge, built once per dialect."""
-    statement = _REPLACE.get(conn.dialect.name)
-    if statement is None:
-        statement = _REPLACE[conn.dialect.name] = upsert(conn, challenges, ["account_id"],
-                                                         _REPLACED)
-    return statement
+    """The upsert that replaces an account's challenge."""
+    return upsert(conn, challenges, ["account_id"], [
+        "phone_number", "code_hash", "status", "attempts", "created_at", "expires_at",
+        "last_sent_at", "channel", "send_id"])
 
 
 class Verdict(StrEnum):

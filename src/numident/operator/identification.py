@@ -53,7 +53,7 @@ from numident.operator import audit
 from numident.operator.tables import PENDING, organizers, subscribers, usages
 from numident.operator.tables import identification_requests as requests
 from numident.storage.database import read_only, write_transaction
-from numident.storage.dialect import in_one_statement, upsert
+from numident.storage.dialect import in_one_statement, per_dialect, upsert
 from numident.storage.ids import new_id
 
 
@@ -95,21 +95,17 @@ _LOOKUP = select(subscribers.c.phone_number, subscribers.c.status).where(
 _ACTIVE_USAGES = select(usages.c.id, usages.c.phone_number, usages.c.identification_code).where(
     usages.c.organizer_id == bindparam("organizer"), usages.c.status == usages_rule.ACTIVE,
     usages.c.identification_code.in_(bindparam("codes", expanding=True)))
-_UPSERTS: dict[str, Insert] = {}
 _REQUEST_INSERT = requests.insert()
 
 
+@per_dialect
 def _usage_upsert(conn: Connection) -> Insert:
     """Record or refresh a usage: one confirmed again keeps its "since", an ended one restarts."""
-    statement = _UPSERTS.get(conn.dialect.name)
-    if statement is None:
-        statement = upsert(conn, usages, ["organizer_id", "identification_code", "phone_number"],
-                           ["status", "last_confirmed_at", "ended_at", "end_reason"],
-                           lambda excluded: {"since": case(
-                               (usages.c.status == usages_rule.ACTIVE, usages.c.since),
-                               else_=excluded.since)})
-        _UPSERTS[conn.dialect.name] = statement
-    return statement
+    return upsert(conn, usages, ["organizer_id", "identification_code", "phone_number"],
+                  ["status", "last_confirmed_at", "ended_at", "end_reason"],
+                  lambda excluded: {"since": case(
+                      (usages.c.status == usages_rule.ACTIVE, usages.c.since),
+                      else_=excluded.since)})
 
 
 def lookup(conn: Connection, numbers: Sequence[str]) -> dict[str, ContractStatus]:
@@ -228,7 +224,7 @@ def accept_deferred(engine: Engine, organizer: Organizer, items: Sequence[Item],
             views.append(pending[key])
         if fresh:
             inserted = set(conn.execute(
-                _pending_insert(conn).returning(requests.c.request_id),
+                _pending_insert(conn),
                 [_row(v, organizer) for v in fresh.values()]).scalars())
             if len(inserted) < len(fresh):
                 stored = _pending_for(conn, organizer, [k for k, v in fresh.items()
@@ -262,13 +258,15 @@ def _pending_for(conn: Connection, organizer: Organizer,
             if (key := (r.phone_number, r.identification_code)) in wanted}
 
 
+@per_dialect
 def _pending_insert(conn: Connection) -> Insert:
+    """Insert pending requests, skipping one whose key is pending already; the ids inserted."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement: Insert = dialect.insert(requests).on_conflict_do_nothing(
         index_elements=["organizer_id", "phone_number", "identification_code"],
         # Spelled as in the index: PostgreSQL infers the index from the same literal predicate.
         index_where=text("status = 'pending'"))
-    return statement
+    return statement.returning(requests.c.request_id)
 
 
 def claim_pending(engine: Engine, limit: int, lease_seconds: float,

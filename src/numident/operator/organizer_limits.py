@@ -53,6 +53,7 @@ from numident.operator.organizers import Limits
 from numident.operator.tables import organizer_daily_items as daily
 from numident.operator.tables import organizers
 from numident.storage.database import read_only
+from numident.storage.dialect import per_dialect
 
 RATE = "rate_limit"
 QUOTA = "daily_quota"
@@ -82,21 +83,15 @@ class Admission:
             raise self.limits.quota_exceeded(self.organizer, self.quota, self.day)
 
 
-_CHARGES: dict[str, Insert] = {}
-
-
-def _charge_statement(dialect_name: str) -> Insert:
-    # Built once per dialect: building it per request cost more than running it.
-    statement = _CHARGES.get(dialect_name)
-    if statement is None:
-        dialect = postgresql if dialect_name == "postgresql" else sqlite
-        insert = dialect.insert(daily)
-        statement = insert.on_conflict_do_update(
-            index_elements=[daily.c.organizer_id, daily.c.day],
-            set_={"item_count": daily.c.item_count + insert.excluded.item_count},
-            where=daily.c.item_count + insert.excluded.item_count <= bindparam("quota"),
-        ).returning(daily.c.item_count)
-        _CHARGES[dialect_name] = statement
+@per_dialect
+def _charge_statement(conn: Connection) -> Insert:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(daily)
+    statement: Insert = insert.on_conflict_do_update(
+        index_elements=[daily.c.organizer_id, daily.c.day],
+        set_={"item_count": daily.c.item_count + insert.excluded.item_count},
+        where=daily.c.item_count + insert.excluded.item_count <= bindparam("quota"),
+    ).returning(daily.c.item_count)
     return statement
 
 
@@ -108,7 +103,7 @@ def _charge(conn: Connection, organizer_id: int, day: date, items: int, quota: i
     """
     if items > quota:
         return False
-    return conn.execute(_charge_statement(conn.dialect.name), {
+    return conn.execute(_charge_statement(conn), {
         "organizer_id": organizer_id, "day": day, "item_count": items,
         "quota": quota}).first() is not None
 

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, Connection, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
+
+Built = TypeVar("Built")
+
+
+def per_dialect(build: Callable[[Connection], Built]) -> Callable[[Connection], Built]:
+    """``build(conn)``, built once for each dialect and kept (a decorator for a module's
+    statement builder): building a statement costs more than running it, and a statement kept
+    computes its cache key once."""
+    built: dict[str, Built] = {}
+
+    @functools.wraps(build)
+    def statement(conn: Connection) -> Built:
+        name = conn.dialect.name
+        if name not in built:
+            built[name] = build(conn)
+        return built[name]
+
+    return statement
 
 
 def upsert(conn: Connection, target: Table, keys: Sequence[str], update: Sequence[str],
