@@ -77,18 +77,12 @@ async def test_no_statement_of_the_request_path_scans_every_request(
     h.import_csv(SUBSCRIBERS)
     engine = h.gateway.engine
     # Enough answered requests that a planner weighs an index against a scan.
-    with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO identification_requests (request_id, organizer_id, phone_number, "
-            "identification_code, status, result, received_at, answer_due, answered_at) "
-            "SELECT 'old-' || n, (SELECT min(id) FROM organizers), '+79160000000', "
-            "'old-' || n, 'answered', 'confirmed', :at, :at, :at FROM ("
-            + ("SELECT generate_series(1, 2000) AS n" if engine.dialect.name == "postgresql"
-               else "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s "
-                    "WHERE n < 2000) SELECT n FROM s") + ") AS numbers"),
-            {"at": clock.now() - timedelta(days=1)})
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"ANALYZE {TABLE}"))
+    add_rows(engine, "INSERT INTO identification_requests (request_id, organizer_id, "
+             "phone_number, identification_code, status, result, received_at, answer_due, "
+             "answered_at) SELECT 'old-' || n, (SELECT min(id) FROM organizers), "
+             "'+79160000000', 'old-' || n, 'answered', 'confirmed', :at, :at, :at "
+             "FROM ({numbers}) AS numbers", 2000, clock.now() - timedelta(days=1),
+             analyze=TABLE)
     statements = capture(engine)
 
     deferred = (await h.identify("+79161234567", "user-1")).json()
@@ -146,13 +140,18 @@ async def batch(h: Harness, *items: tuple[str, str]) -> list[dict[str, Any]]:
     return response.json()["results"]  # type: ignore[no-any-return]
 
 
-def add_rows(engine: Engine, sql: str, count: int, at: Any) -> None:
-    """Run ``sql`` (an INSERT ... SELECT over ``n``) for n = 1..count, never analysed."""
-    numbers = ("SELECT generate_series(1, :count) AS n" if engine.dialect.name == "postgresql"
+def add_rows(engine: Engine, sql: str, count: int, at: Any, *,
+             analyze: str | None = None) -> None:
+    """Run ``sql`` (an INSERT ... SELECT over ``n``) for n = 1..count; then, on PostgreSQL,
+    ANALYZE the table ``analyze`` (None: the statistics are left as a new table has them)."""
+    postgres = engine.dialect.name == "postgresql"
+    numbers = ("SELECT generate_series(1, :count) AS n" if postgres
                else "WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s "
                     "WHERE n < :count) SELECT n FROM s")
     with engine.begin() as conn:
         conn.execute(text(sql.format(numbers=numbers)), {"count": count, "at": at})
+        if analyze is not None and postgres:
+            conn.execute(text(f"ANALYZE {analyze}"))
 
 
 async def test_the_usages_of_a_round_are_sought_by_code_not_filtered(
@@ -194,10 +193,7 @@ async def test_a_pending_repeat_is_sought_by_number_not_filtered(
              "phone_number, identification_code, status, received_at, answer_due) "
              "SELECT 'open-' || n, (SELECT min(id) FROM organizers), '+79160000000', "
              "'open-' || n, 'pending', :at, :at FROM ({numbers}) AS numbers",
-             3000, clock.now() + timedelta(minutes=20))
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
-            conn.execute(text(f"ANALYZE {TABLE}"))
+             3000, clock.now() + timedelta(minutes=20), analyze=TABLE)
     keys = (("+79161234567", "user-1"), ("+79031112233", "user-2"),
             ("+79161234568", "user-3"))
     first = await batch(h, *keys)
