@@ -87,6 +87,10 @@ def subscriber_digest(key: bytes, phone_number: str) -> str:
     return hmac.digest(key, phone_number.encode(), "sha256").hex()[:16]
 
 
+_ID_HEADERS = (b"x-request-id", b"x-correlator")
+"""Where a caller's request id is read, in order of preference."""
+
+
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     """The caller's well-formed ``X-Request-Id`` or ``x-correlator``, else a new id."""
     given = {name: value for name, value in headers if name in _ID_HEADERS}
@@ -95,9 +99,6 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
         if _WELL_FORMED.fullmatch(value):
             return value
     return uuid.uuid4().hex
-
-
-_ID_HEADERS = (b"x-request-id", b"x-correlator")
 
 
 def route_of(scope: Scope) -> str:
