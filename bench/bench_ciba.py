@@ -34,6 +34,7 @@ from numident.config import load_settings
 from numident.core.clock import SystemClock
 from numident.operator import organizers
 from numident.operator.app import create_app
+from numident.operator.bootstrap import lifecycle_handlers
 from numident.operator.consent import last_url_in_file
 from numident.operator.registry import import_subscribers
 
@@ -71,7 +72,8 @@ async def run(url: str, folder: Path, flows: int, basis: str, limit: float) -> N
     export.write_text("phone_number,contract_id,status,activated_at\n" + "".join(
         f"{n},C-{i},active,2024-01-15\n" for i, n in enumerate(numbers)), encoding="utf-8")
     clock = SystemClock()
-    import_subscribers(engine, export, now=clock.now(), notice_source=BASE_URL)
+    import_subscribers(engine, export, now=clock.now(), notice_source=BASE_URL,
+                       handlers=lifecycle_handlers())
     key = generate_key()
     organizers.add_organizer(engine, "bank", "https://bank.example/notices",
                              json.dumps(key.public_jwk()), clock.now(),

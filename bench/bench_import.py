@@ -71,6 +71,7 @@ def database(kind: str, workdir: Path) -> Iterator[str]:
 
 def child(url: str, path: Path) -> None:
     """Run one import here and print its report as JSON (the parent reads RSS)."""
+    from numident.operator.bootstrap import lifecycle_handlers
     from numident.operator.registry import import_subscribers
     from numident.storage.database import create_database_engine
 
@@ -78,7 +79,7 @@ def child(url: str, path: Path) -> None:
     started = time.perf_counter()
     report = import_subscribers(engine, path, now=datetime.now(UTC),
                                 notice_source="http://127.0.0.1:8080",
-                                regions=frozenset({"RU"}))
+                                regions=frozenset({"RU"}), handlers=lifecycle_handlers())
     seconds = time.perf_counter() - started
     engine.dispose()
     print(json.dumps({"seconds": seconds, "switch": report.switch_seconds,

@@ -96,7 +96,8 @@ def main() -> None:
         export.write_text("phone_number,contract_id,status,activated_at\n" + "".join(
             f"{n},C-{i},active,2024-01-01\n" for i, n in enumerate(NUMBERS)), encoding="utf-8")
         registry.import_subscribers(gateway.engine, export, now=gateway.clock.now(),
-                                    notice_source="http://127.0.0.1:8080")
+                                    notice_source="http://127.0.0.1:8080",
+                                    handlers=gateway.lifecycle)
         record = organizers.add_organizer(
             gateway.engine, "bench", "http://127.0.0.1:9/notices",
             json.dumps(generate_key().public_jwk()), gateway.clock.now())

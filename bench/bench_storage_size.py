@@ -76,6 +76,7 @@ def main(args: Any) -> None:
     from numident.client.keys import generate_key
     from numident.core.notices import NoticeType
     from numident.operator import organizers
+    from numident.operator.bootstrap import lifecycle_handlers
     from numident.operator.events import record_event
     from numident.operator.identification import Item, Organizer, answer_now
     from numident.operator.registry import import_subscribers
@@ -97,7 +98,8 @@ def main(args: Any) -> None:
         started = time.perf_counter()
         path = Path(tmp) / "export.csv"
         export(path, numbers, datetime(2021, 3, 1, tzinfo=UTC))
-        import_subscribers(engine, path, now=now, notice_source="http://127.0.0.1:9")
+        import_subscribers(engine, path, now=now, notice_source="http://127.0.0.1:9",
+                           handlers=lifecycle_handlers())
         imported = sizes(engine)
         show("import_subscribers", time.perf_counter() - started, start, imported)
 
@@ -121,7 +123,8 @@ def main(args: Any) -> None:
         started = time.perf_counter()
         for number in confirmed[:args.events]:
             record_event(engine, NoticeType.CONTRACT_TERMINATED, number, occurred_at=now,
-                         recorded_at=now, source="bench", notice_source="http://127.0.0.1:9")
+                         recorded_at=now, source="bench", notice_source="http://127.0.0.1:9",
+                         handlers=lifecycle_handlers())
         show("record_event contract_terminated (one notice each)",
              time.perf_counter() - started, identified, sizes(engine))
         with engine.connect() as conn:

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select
 from numident.client.keys import PrivateKey, generate_key
 from numident.core.clock import SystemClock
 from numident.operator import organizers, registry
+from numident.operator.bootstrap import lifecycle_handlers
 from numident.operator.tables import outbox, subscriber_history, subscribers, usages
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import upgrade
@@ -91,7 +92,8 @@ def installation(tmp_path: Path, database_url: str, lines: int) -> Iterator[Inst
         export = tmp_path / "registry.csv"
         write_registry(export, lines)
         registry.import_subscribers(engine, export, now=datetime.now(UTC),
-                                    notice_source="http://127.0.0.1")
+                                    notice_source="http://127.0.0.1",
+                                    handlers=lifecycle_handlers())
         key = generate_key()
         organizers.add_organizer(engine, ORGANIZER, "http://127.0.0.1:9/notices",
                                  json.dumps(key.public_jwk()), SystemClock().now())

@@ -30,6 +30,7 @@ from numident.messenger.service import MessengerService
 from numident.messenger.sms import last_code_in_file
 from numident.operator import organizers, registry
 from numident.operator.app import create_app as create_gateway_app
+from numident.operator.bootstrap import lifecycle_handlers
 from numident.operator.notice_delivery import notice_dispatcher
 from numident.storage.database import create_database_engine
 from numident.storage.schema import messenger_metadata
@@ -165,7 +166,7 @@ async def exchange(database_url: str, tmp_path: Path, *, deferred: bool = False
         f"{number},c-{number[-4:]},{status},2024-01-01\n"
         for number, status in SUBSCRIBERS.items()), encoding="utf-8")
     registry.import_subscribers(gateway_engine, export, now=clock.now(),
-                                notice_source=GATEWAY_URL)
+                                notice_source=GATEWAY_URL, handlers=lifecycle_handlers())
     sms_file = tmp_path / "sms.jsonl"
     setup = Exchange(clock, gateway_engine, messenger_engine, gateway,
                      messenger_settings(tmp_path, operator_key, sms_file), operator_key,

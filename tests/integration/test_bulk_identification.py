@@ -28,6 +28,7 @@ from numident.messenger.bulk import (
 )
 from numident.messenger.tables import account_audit, accounts, bulk_identifications
 from numident.operator import identification as gateway_requests
+from numident.operator.bootstrap import lifecycle_handlers
 from numident.operator.events import record_event
 from numident.operator.tables import identification_requests, usages
 
@@ -262,7 +263,8 @@ async def test_a_notice_received_before_the_answer_wins(database_url: str,
                 record_event(setup.gateway_engine, NoticeType.CONTRACT_TERMINATED,
                              "+79161234567", occurred_at=setup.clock.now(),
                              recorded_at=setup.clock.now(), source="test",
-                             notice_source="http://alpha.test")
+                             notice_source="http://alpha.test",
+                             handlers=lifecycle_handlers())
                 assert await setup.deliver_notices() == 1
 
         setup.to_gateway.before = answer_then_terminate

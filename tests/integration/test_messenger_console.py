@@ -14,6 +14,7 @@ from messenger_fixtures import ADMIN_TOKEN, ALPHA, MESSENGER_URL, Exchange, exch
 from console_login import logged_in
 from numident.core.notices import NoticeType
 from numident.messenger.bulk import load
+from numident.operator.bootstrap import lifecycle_handlers
 from numident.operator.events import record_event
 
 pytestmark = pytest.mark.anyio
@@ -65,7 +66,7 @@ async def test_accounts_in_flight_health_notices_and_bulk_after_a_known_exchange
         now = setup.clock.now()
         record_event(setup.gateway_engine, NoticeType.CONTRACT_TERMINATED, "+79161234567",
                      occurred_at=now, recorded_at=now, source="test",
-                     notice_source="http://alpha.test")
+                     notice_source="http://alpha.test", handlers=lifecycle_handlers())
         assert await setup.deliver_notices() == 1
         users = tmp_path / "users.csv"
         users.write_text("account_id,phone_number,possession_proven_at\n"

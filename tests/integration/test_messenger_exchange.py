@@ -26,6 +26,7 @@ from numident.client.signatures import NoticeSigner
 from numident.core.notices import NoticeType
 from numident.messenger.tables import account_audit
 from numident.operator import identification as gateway_requests
+from numident.operator.bootstrap import lifecycle_handlers
 from numident.operator.events import record_event
 from numident.operator.tables import identification_requests, usages
 
@@ -46,7 +47,7 @@ def terminate(setup: Exchange, number: str) -> None:
     now = setup.clock.now()
     record_event(setup.gateway_engine, NoticeType.CONTRACT_TERMINATED, number,
                  occurred_at=now, recorded_at=now, source="test",
-                 notice_source="http://alpha.test")
+                 notice_source="http://alpha.test", handlers=lifecycle_handlers())
 
 
 async def test_confirmed_subscriber_is_identified_and_can_send(database_url: str,

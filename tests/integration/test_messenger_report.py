@@ -18,6 +18,7 @@ from numident.core.notices import NoticeType
 from numident.errors import NotFound
 from numident.messenger.report import NO_OPERATOR, OperatorDay, messenger_report, resolve_operator
 from numident.operator import registry
+from numident.operator.bootstrap import lifecycle_handlers
 
 pytestmark = pytest.mark.anyio
 
@@ -60,7 +61,7 @@ async def scenario(setup: Exchange, api: httpx2.AsyncClient) -> None:
     path = setup.sms_file.parent / "lines.csv"
     path.write_text(LINES, encoding="utf-8")
     registry.import_subscribers(setup.gateway_engine, path, now=setup.clock.now(),
-                                notice_source=GATEWAY_URL)
+                                notice_source=GATEWAY_URL, handlers=lifecycle_handlers())
     assert await identify_after(setup, api, "a1", "+79161234567", 7) == "identified"
     assert await identify_after(setup, api, "a2", "+79161234568", 3) == "identified"
     assert await identify_after(setup, api, "a3", "+79161234569", 0) == "refused"

@@ -21,7 +21,7 @@ from numident.config import Settings, load_settings
 from numident.core.clock import SystemClock
 from numident.demo.data import OPERATORS, DemoOperator, write_subscribers
 from numident.messenger.app import create_app as create_messenger
-from numident.operator import organizers, registry
+from numident.operator import bootstrap, organizers, registry
 from numident.operator.app import create_app as create_gateway
 from numident.operator.app import signing_key_path
 
@@ -146,7 +146,9 @@ def prepare_gateway(settings: Settings, operator: DemoOperator, messenger_url: s
     gateway = app.state.gateway
     export = write_subscribers(operator, settings.home / "subscribers.csv")
     registry.import_subscribers(gateway.engine, export, now=SystemClock().now(),
-                                notice_source=settings.operator.base_url())
+                                notice_source=settings.operator.base_url(),
+                                handlers=bootstrap.lifecycle_handlers(),
+                                columns=bootstrap.registry_columns())
     organizers.add_organizer(gateway.engine, ORGANIZER, f"{messenger_url}/messenger/v1/notices",
                              json.dumps(messenger_key.public_jwk()), SystemClock().now(),
                              scopes=ORGANIZER_SCOPES)

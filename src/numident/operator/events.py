@@ -81,7 +81,8 @@ class LifecycleHandlers:
 
 
 NO_HANDLERS = LifecycleHandlers()
-"""The registry's own consequences only (usages and their notices)."""
+"""The registry's own consequences only (usages and their notices): for a registry that
+serves no CAMARA subscriptions, such as a test's or a benchmark's."""
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,13 @@ class EventOutcome:
 
 def record_event(engine: Engine, kind: NoticeType, phone_number: str, *, occurred_at: datetime,
                  recorded_at: datetime, source: str, notice_source: str,
-                 event_id: str | None = None, new_contract_id: str | None = None,
-                 handlers: LifecycleHandlers = NO_HANDLERS) -> EventOutcome:
+                 handlers: LifecycleHandlers, event_id: str | None = None,
+                 new_contract_id: str | None = None) -> EventOutcome:
     """Apply one lifecycle event to the registry; return how many notices it queued.
+
+    ``handlers`` has no default: an event recorded without the composition root's handlers
+    (:func:`numident.operator.bootstrap.lifecycle_handlers`) would leave the SIM Swap
+    subscriptions of its line unannounced and unended, so each caller says which it runs.
 
     ``phone_number`` must already be E.164. The number must be in the registry (an event about
     a number the operator never served is refused with :class:`NotFound`).
@@ -135,7 +140,7 @@ def record_event(engine: Engine, kind: NoticeType, phone_number: str, *, occurre
 def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,
                   occurred_at: datetime, recorded_at: datetime, event_id: str | None,
                   actor: str, notice_source: str,
-                  handlers: LifecycleHandlers = NO_HANDLERS) -> int:
+                  handlers: LifecycleHandlers) -> int:
     """End (or flag) every active usage of ``phone_number`` and queue one notice for each.
 
     A SIM swap is also told to ``handlers`` as :class:`SimSwapped`, and an event that ends the
@@ -163,7 +168,7 @@ def notify_usages(conn: Connection, kind: NoticeType, phone_number: str, *,
 
 def invalidate_usages(conn: Connection, changes: Select[str, str], *, occurred_at: datetime,
                       recorded_at: datetime, event_id: str | None, actor: str,
-                      notice_source: str, handlers: LifecycleHandlers = NO_HANDLERS) -> int:
+                      notice_source: str, handlers: LifecycleHandlers) -> int:
     """:func:`notify_usages` for many numbers at once, in a fixed number of statements.
 
     ``changes`` selects ``phone_number`` and ``kind`` (an invalidating :class:`NoticeType`

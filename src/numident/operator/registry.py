@@ -69,13 +69,13 @@ class ImportReport(ImportCounts):
 
 
 def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_source: str,
+                       handlers: events.LifecycleHandlers,
                        partial: bool = False,
                        reject_file: Path | None = None,
                        progress: Progress | None = None,
                        holder_key: HolderKey | None = None,
                        regions: frozenset[str] | None = None,
                        pace: Pace | None = None,
-                       handlers: events.LifecycleHandlers = events.NO_HANDLERS,
                        columns: OptionalColumns | None = None) -> ImportReport:
     """Load the billing export at ``path`` into the registry, all or nothing.
 
@@ -88,7 +88,8 @@ def import_subscribers(engine: Engine, path: Path, *, now: datetime, notice_sour
     ignored like any extra column. ``holder_key`` is needed (ValueError without it) when the
     file has attributes that ``columns`` store as digests. ``progress`` is told of each
     chunk of rows read. ``pace`` sets how the switch shares the database with serving.
-    ``handlers`` are told the lines the import ends. Each import, loaded or refused, is kept
+    ``handlers`` are told the lines the import ends (no default: see
+    :func:`numident.operator.events.record_event`). Each import, loaded or refused, is kept
     in :mod:`import_history`.
     """
     started = time.perf_counter()

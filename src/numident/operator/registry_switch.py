@@ -326,7 +326,7 @@ _COPY_HOLDERS = _copy_holders()
 def complete(engine: Engine, *, pace: Pace | None = None, up_to: int | None = None,
              stale_only: bool = False, stop: StopSignal | None = None,
              switched: Progress | None = None,
-             handlers: events.LifecycleHandlers = events.NO_HANDLERS) -> list[Switched]:
+             handlers: events.LifecycleHandlers) -> list[Switched]:
     """Apply every journal still ``switching`` (up to ``up_to``), oldest first.
 
     With ``stale_only`` only those whose heartbeat is :data:`LEASE` old (their process is
@@ -543,7 +543,7 @@ def discard_abandoned(engine: Engine, pace: Pace) -> int:
 
 async def run_recovery(engine: Engine, stop: StopSignal, on_notices: Callable[[], None],
                        interval: float = RECOVERY_SECONDS, *,
-                       handlers: events.LifecycleHandlers = events.NO_HANDLERS) -> None:
+                       handlers: events.LifecycleHandlers) -> None:
     """The gateway's part: every ``interval`` seconds, complete the journals whose process is
     gone (and discard abandoned ones) until ``stop``; ``on_notices`` is called after a
     completion that queued notices (it wakes the dispatcher)."""

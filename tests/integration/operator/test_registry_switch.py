@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select, update
 
 from numident.core.notices import NoticeType
 from numident.operator import events, registry_switch
+from numident.operator.bootstrap import lifecycle_handlers
 from numident.operator.registry_switch import LEASE, Pace
 from numident.operator.tables import (
     outbox,
@@ -27,6 +28,7 @@ from numident.operator.tables import (
 pytestmark = pytest.mark.anyio
 HEADER = "phone_number,contract_id,status,activated_at\n"
 LINES = 12
+HANDLERS = lifecycle_handlers()
 
 
 class Crash(Exception):
@@ -167,9 +169,9 @@ async def test_the_gateway_completes_a_switch_whose_process_is_gone(
     with pytest.raises(Crash):
         h.import_csv(export(changed=True), pace=Scripted(at=LINES // 2 + 1, then=crash))
     engine = h.gateway.engine
-    assert registry_switch.complete(engine, stale_only=True) == []
+    assert registry_switch.complete(engine, stale_only=True, handlers=HANDLERS) == []
     lose_heartbeat(h)
-    [completed] = registry_switch.complete(engine, stale_only=True)
+    [completed] = registry_switch.complete(engine, stale_only=True, handlers=HANDLERS)
     assert (completed.rows, completed.updated, completed.notices) == (LINES, LINES, LINES)
     rows, notices, _ = state(h)
     assert rows == changed_registry()
@@ -207,7 +209,7 @@ async def test_a_lifecycle_event_recorded_during_the_switch_is_not_overwritten(
         events.record_event(h.gateway.engine, NoticeType.NUMBER_REASSIGNED, late,
                             occurred_at=h.clock.now(), recorded_at=h.clock.now(),
                             source="admin", notice_source="http://gateway.test",
-                            new_contract_id="C-event")
+                            handlers=h.gateway.lifecycle, new_contract_id="C-event")
 
     report = h.import_csv(export(changed=True), pace=Scripted(at=LINES // 2 + 1, then=reassign))
     assert (report.updated, report.superseded, report.notices) == (LINES - 1, 1, LINES - 1)
@@ -233,7 +235,8 @@ async def test_two_processes_completing_one_switch_apply_each_chunk_once(
         h.import_csv(export(changed=True), pace=Scripted(at=LINES // 2 + 1, then=crash))
     engine = h.gateway.engine
     with ThreadPoolExecutor(2) as pool:
-        finished = list(pool.map(lambda _: registry_switch.complete(engine, pace=Slow()),
+        finished = list(pool.map(lambda _: registry_switch.complete(engine, pace=Slow(),
+                                                                     handlers=HANDLERS),
                                  range(2)))
     assert [(s.rows, s.updated, s.notices) for s in finished[0] + finished[1]] == [
         (LINES, LINES, LINES)] * 2
