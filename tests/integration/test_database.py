@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, cast, event, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, cast, event, func, insert, select
 
 from numident.storage.database import create_database_engine, read_only, write_transaction
 from numident.storage.dialect import driver_sql, timestamp_binder
@@ -111,9 +111,11 @@ def test_sqlite_writers_wait_in_process_not_on_the_file_lock(tmp_path: Path) -> 
         engine.dispose()
 
 
-def test_driver_level_timestamps_store_what_the_driver_would_store(database_url: str) -> None:
-    """``timestamp_binder``'s remembered values are stored exactly as the column's processed
-    datetimes handed to the driver would be, and read back as the instants bound."""
+def test_driver_level_timestamps_store_what_core_stores(database_url: str) -> None:
+    """``timestamp_binder``'s values are stored as the text (or value) a Core insert of the
+    same instants stores, whole seconds included, and read back as the instants bound: on
+    SQLite, timestamps compare as text, so one instant written two ways would compare
+    unequal."""
     stamps = MetaData()
     table = Table("stamps", stamps, Column("id", Integer, primary_key=True),
                   Column("at", UtcDateTime, nullable=True))
@@ -124,16 +126,17 @@ def test_driver_level_timestamps_store_what_the_driver_would_store(database_url:
         stamps.create_all(engine)
         with engine.begin() as conn:
             stamp = timestamp_binder(conn, table.c.at)
-            processed = table.c.at.type.bind_processor(conn.dialect)
-            assert processed is not None
+            conn.execute(table.insert(), [{"id": n, "at": at} for n, at in enumerate(times)])
             sql = driver_sql(conn, "INSERT INTO stamps (id, at) VALUES (?, ?)")
-            conn.exec_driver_sql(sql, [(n, at and processed(at)) for n, at in enumerate(times)])
             conn.exec_driver_sql(sql, [(10 + n, stamp(at)) for n, at in enumerate(times)])
             conn.exec_driver_sql(sql, [(20 + n, stamp(at)) for n, at in enumerate(times)])
             raw = cast(table.c.at, String)
             stored = [conn.execute(select(table.c.at, raw).where(table.c.id.between(lo, lo + 9))
                                    .order_by(table.c.id)).all() for lo in (0, 10, 20)]
+            same = conn.execute(select(func.count()).select_from(table).where(
+                table.c.id >= 10, table.c.at.in_([t for t in times if t]))).scalar_one()
         assert stored[1] == stored[2] == stored[0]
         assert [at for at, _ in stored[1]] == [t and t.astimezone(UTC) for t in times]
+        assert same == 6  # the instants, bound by Core in a query, find the driver's rows
     finally:
         engine.dispose()

@@ -8,8 +8,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
+from numident.messenger.tables import accounts
+from numident.operator.tables import subscribers
 from numident.storage.database import create_database_engine
 from numident.storage.migrate import Side, alembic_config, downgrade, metadata_for, upgrade
 
@@ -96,4 +98,50 @@ def test_upgrade_keeps_the_earliest_of_duplicate_pending_requests(database_url: 
         rows = conn.execute(text("SELECT request_id, status FROM identification_requests "
                                  "ORDER BY request_id")).all()
     assert [tuple(r) for r in rows] == [("r-early", "pending"), ("r-late", "expired")]
+    engine.dispose()
+
+
+def test_upgrade_gives_whole_seconds_stored_short_the_text_core_writes(
+        database_url: str) -> None:
+    """A registry imported when the import wrote a whole second as ``12:00:00``: after the
+    upgrade its times are Core's text (so the same export lists every line unchanged), and
+    an append-only audit entry keeps its text."""
+    engine = create_database_engine(database_url)
+    upgrade(engine, "operator", "0016")
+    noon = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    short = "2026-01-01 12:00:00" if engine.dialect.name == "sqlite" else noon
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO subscribers (phone_number, contract_id, status, "
+                          "activated_at, updated_at) VALUES ('+79160000001', 'C-1', 'active', "
+                          ":at, :at)"), {"at": short})
+        conn.execute(text("INSERT INTO audit (at, actor, action) "
+                          "VALUES (:at, 'test', 'test')"), {"at": short})
+    upgrade(engine, "operator")
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT activated_at, updated_at FROM subscribers")).one()
+        audited = conn.execute(text("SELECT at FROM audit")).scalar_one()
+        found = conn.execute(select(subscribers.c.updated_at).where(
+            subscribers.c.activated_at == noon)).scalar_one()
+    assert found == noon  # Core's binding of the instant finds the line
+    if engine.dialect.name == "sqlite":
+        assert tuple(stored) == ("2026-01-01 12:00:00.000000",) * 2
+        assert audited == short
+    engine.dispose()
+
+
+def test_upgrade_gives_accounts_stored_short_the_text_core_writes(database_url: str) -> None:
+    """The messenger's side: an account adopted with a whole-second time written short."""
+    engine = create_database_engine(database_url)
+    upgrade(engine, "messenger", "0008")
+    noon = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    short = "2026-01-01 12:00:00" if engine.dialect.name == "sqlite" else noon
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO accounts (account_id, state, identification_code, "
+                          "created_at, updated_at) VALUES ('a1', 'unidentified', 'c1', :at, "
+                          ":at)"), {"at": short})
+    upgrade(engine, "messenger")
+    with engine.connect() as conn:
+        found = conn.execute(select(accounts.c.account_id).where(
+            accounts.c.created_at == noon, accounts.c.updated_at <= noon)).scalar_one()
+    assert found == "a1"
     engine.dispose()

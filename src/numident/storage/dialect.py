@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -96,27 +95,20 @@ def timestamp_binder(conn: Connection, column: Column[Any]
                      ) -> Callable[[datetime | None], Any]:
     """The ``column``'s own bind processing of a timestamp, for driver-level executemany.
 
-    Results are remembered per value: a large import holds far fewer distinct times than rows.
-    On SQLite the value remembered is the text the driver binds (``sqlite3.adapt``, its own
-    adapter), which the driver would otherwise compute again for every row.
+    The processing is the dialect's, as Core binds it (on SQLite, the text it stores): the
+    type's generic bind processor would leave a datetime to sqlite3's own adapter, which
+    writes a whole second as ``12:00:00`` where Core writes ``12:00:00.000000``, and SQLite
+    compares timestamps as text. Results are remembered per value: a large import holds far
+    fewer distinct times than rows.
     """
-    processor = column.type.bind_processor(conn.dialect)
-    adapt = _sqlite_adapted if conn.dialect.driver == "pysqlite" else _as_is
+    processor = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     bound: dict[datetime, Any] = {}
 
     def bind(value: datetime | None) -> Any:
         if value is None:
             return None
         if value not in bound:
-            bound[value] = adapt(processor(value) if processor else value)
+            bound[value] = processor(value) if processor else value
         return bound[value]
 
     return bind
-
-
-def _sqlite_adapted(value: datetime) -> Any:
-    return sqlite3.adapt(value, sqlite3.PrepareProtocol)
-
-
-def _as_is(value: Any) -> Any:
-    return value

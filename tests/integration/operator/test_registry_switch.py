@@ -247,3 +247,18 @@ async def test_two_processes_completing_one_switch_apply_each_chunk_once(
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(subscriber_history)
                             ).scalar_one() == 2 * LINES
+
+
+async def test_an_export_listing_what_an_event_recorded_changes_nothing(
+        make_gateway: HarnessFactory) -> None:
+    """An event's new contract, active from a whole second, and the next export listing that
+    same contract and second: the line is unchanged, whichever path wrote its time."""
+    h = await loaded(make_gateway)
+    reassigned = number(0)
+    h.gateway.record_event(NoticeType.NUMBER_REASSIGNED, reassigned, source="admin",
+                           occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
+                           new_contract_id="C-0-new")
+    listed = export(changed=False).replace(f"{reassigned},C-0,active,2020-01-01",
+                                           f"{reassigned},C-0-new,active,2026-11-01")
+    report = h.import_csv(listed)
+    assert (report.inserted, report.updated, report.unchanged) == (0, 0, LINES)
