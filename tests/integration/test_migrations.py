@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Engine, inspect, select, text
 
 from numident.messenger.tables import accounts
 from numident.operator.tables import subscribers
@@ -101,47 +101,53 @@ def test_upgrade_keeps_the_earliest_of_duplicate_pending_requests(database_url: 
     engine.dispose()
 
 
+NOON = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def _upgraded_after_short_writes(database_url: str, side: Side, before: str,
+                                 *inserts: str) -> Engine:
+    """A database at revision ``before`` given ``inserts`` (their ``:at`` a whole second,
+    written short on SQLite as the driver-level writes wrote it), then upgraded to the head."""
+    engine = create_database_engine(database_url)
+    upgrade(engine, side, before)
+    short = "2026-01-01 12:00:00" if engine.dialect.name == "sqlite" else NOON
+    with engine.begin() as conn:
+        for insert in inserts:
+            conn.execute(text(insert), {"at": short})
+    upgrade(engine, side)
+    return engine
+
+
 def test_upgrade_gives_whole_seconds_stored_short_the_text_core_writes(
         database_url: str) -> None:
     """A registry imported when the import wrote a whole second as ``12:00:00``: after the
     upgrade its times are Core's text (so the same export lists every line unchanged), and
     an append-only audit entry keeps its text."""
-    engine = create_database_engine(database_url)
-    upgrade(engine, "operator", "0016")
-    noon = datetime(2026, 1, 1, 12, tzinfo=UTC)
-    short = "2026-01-01 12:00:00" if engine.dialect.name == "sqlite" else noon
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO subscribers (phone_number, contract_id, status, "
-                          "activated_at, updated_at) VALUES ('+79160000001', 'C-1', 'active', "
-                          ":at, :at)"), {"at": short})
-        conn.execute(text("INSERT INTO audit (at, actor, action) "
-                          "VALUES (:at, 'test', 'test')"), {"at": short})
-    upgrade(engine, "operator")
+    engine = _upgraded_after_short_writes(
+        database_url, "operator", "0016",
+        "INSERT INTO subscribers (phone_number, contract_id, status, activated_at, updated_at) "
+        "VALUES ('+79160000001', 'C-1', 'active', :at, :at)",
+        "INSERT INTO audit (at, actor, action) VALUES (:at, 'test', 'test')")
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT activated_at, updated_at FROM subscribers")).one()
         audited = conn.execute(text("SELECT at FROM audit")).scalar_one()
         found = conn.execute(select(subscribers.c.updated_at).where(
-            subscribers.c.activated_at == noon)).scalar_one()
-    assert found == noon  # Core's binding of the instant finds the line
+            subscribers.c.activated_at == NOON)).scalar_one()
+    assert found == NOON  # Core's binding of the instant finds the line
     if engine.dialect.name == "sqlite":
         assert tuple(stored) == ("2026-01-01 12:00:00.000000",) * 2
-        assert audited == short
+        assert audited == "2026-01-01 12:00:00"
     engine.dispose()
 
 
 def test_upgrade_gives_accounts_stored_short_the_text_core_writes(database_url: str) -> None:
     """The messenger's side: an account adopted with a whole-second time written short."""
-    engine = create_database_engine(database_url)
-    upgrade(engine, "messenger", "0008")
-    noon = datetime(2026, 1, 1, 12, tzinfo=UTC)
-    short = "2026-01-01 12:00:00" if engine.dialect.name == "sqlite" else noon
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO accounts (account_id, state, identification_code, "
-                          "created_at, updated_at) VALUES ('a1', 'unidentified', 'c1', :at, "
-                          ":at)"), {"at": short})
-    upgrade(engine, "messenger")
+    engine = _upgraded_after_short_writes(
+        database_url, "messenger", "0008",
+        "INSERT INTO accounts (account_id, state, identification_code, created_at, updated_at) "
+        "VALUES ('a1', 'unidentified', 'c1', :at, :at)")
     with engine.connect() as conn:
         found = conn.execute(select(accounts.c.account_id).where(
-            accounts.c.created_at == noon, accounts.c.updated_at <= noon)).scalar_one()
+            accounts.c.created_at == NOON, accounts.c.updated_at <= NOON)).scalar_one()
     assert found == "a1"
     engine.dispose()
