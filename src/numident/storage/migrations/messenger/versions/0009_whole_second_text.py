@@ -4,8 +4,8 @@ identify-all's driver-level writes (accounts and their bulk identification rows)
 their times through sqlite3's adapter, which writes a whole second as ``12:00:00`` where
 every other writer writes ``12:00:00.000000``; SQLite compares the texts, so one instant
 written both ways compared unequal. They now bind Core's text; this gives the rows stored
-before the text Core writes (see numident.storage.timestamp_text). Nothing
-to do on PostgreSQL. The downgrade keeps the text: both forms read the same.
+before the text Core writes (see numident.storage.timestamp_text). Nothing to do on
+PostgreSQL. The downgrade keeps the text: both forms read the same.
 
 Revision ID: 0009
 Revises: 0008
