@@ -29,10 +29,10 @@ def complete_whole_seconds(op: Any) -> None:
         return
     triggers = {name for (name,) in bind.execute(sa.text(
         "SELECT name FROM sqlite_master WHERE type = 'trigger'"))}
-    tables = [name for name in sa.inspect(bind).get_table_names()
-              if f"{name}_no_update" not in triggers]
+    schema = sa.inspect(bind)
+    tables = [name for name in schema.get_table_names() if f"{name}_no_update" not in triggers]
     for name in tables:
-        for column in sa.inspect(bind).get_columns(name):
+        for column in schema.get_columns(name):
             if not isinstance(column["type"], sa.DateTime):
                 continue
             text = sa.column(column["name"], sa.String)
