@@ -35,7 +35,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from numident.core import usages as usages_rule
@@ -53,7 +52,7 @@ from numident.operator import audit
 from numident.operator.tables import PENDING, organizers, subscribers, usages
 from numident.operator.tables import identification_requests as requests
 from numident.storage.database import read_only, write_transaction
-from numident.storage.dialect import in_one_statement, per_dialect, upsert
+from numident.storage.dialect import conflict_insert, in_one_statement, per_dialect, upsert
 from numident.storage.ids import new_id
 
 
@@ -261,8 +260,7 @@ def _pending_for(conn: Connection, organizer: Organizer,
 @per_dialect
 def _pending_insert(conn: Connection) -> Insert:
     """Insert pending requests, skipping one whose key is pending already; the ids inserted."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement: Insert = dialect.insert(requests).on_conflict_do_nothing(
+    statement: Insert = conflict_insert(conn, requests).on_conflict_do_nothing(
         index_elements=["organizer_id", "phone_number", "identification_code"],
         # Spelled as in the index: PostgreSQL infers the index from the same literal predicate.
         index_where=text("status = 'pending'"))

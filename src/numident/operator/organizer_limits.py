@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Connection, Engine, Insert, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from numident.config import LimitSettings
 from numident.core.clock import Clock
@@ -53,7 +52,7 @@ from numident.operator.organizers import Limits
 from numident.operator.tables import organizer_daily_items as daily
 from numident.operator.tables import organizers
 from numident.storage.database import read_only
-from numident.storage.dialect import per_dialect
+from numident.storage.dialect import conflict_insert, per_dialect
 
 RATE = "rate_limit"
 QUOTA = "daily_quota"
@@ -85,8 +84,7 @@ class Admission:
 
 @per_dialect
 def _charge_statement(conn: Connection) -> Insert:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(daily)
+    insert = conflict_insert(conn, daily)
     statement: Insert = insert.on_conflict_do_update(
         index_elements=[daily.c.organizer_id, daily.c.day],
         set_={"item_count": daily.c.item_count + insert.excluded.item_count},

@@ -70,7 +70,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from numident.core.clock import SystemClock
 from numident.core.identification import ContractStatus
@@ -88,6 +87,7 @@ from numident.operator.tables import (
 )
 from numident.outbox.loop import StopSignal, WakeableLoop
 from numident.storage.database import TEMP_ONLY, is_postgresql, read_only
+from numident.storage.dialect import conflict_insert
 from numident.storage.types import UtcDateTime
 
 LEASE = timedelta(seconds=15)
@@ -470,13 +470,12 @@ def _switch(conn: Connection, *, has_holders: bool, now: datetime, notice_source
                     for difference, kind in DIFFERENCE_EVENTS), else_=None)))
     changed = or_(s.c.outcome.is_(None), s.c.outcome == "updated")
     stamp = literal(now, UtcDateTime)
-    upsert_into = (postgresql if is_postgresql(conn.engine) else sqlite).insert
     # Changed lines are updated in place, new ones inserted: an upsert of a changed line
     # would first try the insert and fail on the key, doing the B-tree work twice.
     conn.execute(update(live).where(*in_live, s.c.outcome == "updated")
                  .values(contract_id=s.c.contract_id, status=s.c.status,
                          activated_at=s.c.activated_at, updated_at=stamp))
-    upsert = upsert_into(live).from_select(
+    upsert = conflict_insert(conn, live).from_select(
         ["phone_number", "contract_id", "status", "activated_at", "updated_at"],
         select(s.c.phone_number, s.c.contract_id, s.c.status, s.c.activated_at, stamp)
         .where(s.c.outcome.is_(None)).order_by(s.c.phone_number))
@@ -488,7 +487,7 @@ def _switch(conn: Connection, *, has_holders: bool, now: datetime, notice_source
         select(s.c.phone_number, s.c.contract_id, s.c.status, literal("import"), stamp)
         .where(changed).order_by(s.c.phone_number, s.c.line)))
     if has_holders:
-        holder_upsert = upsert_into(registry_tables.holders).from_select(
+        holder_upsert = conflict_insert(conn, registry_tables.holders).from_select(
             IMPORT_HOLDER_COLUMNS,
             select(*(staged_holders.c[name] for name in IMPORT_HOLDER_COLUMNS)).where(true()))
         conn.execute(holder_upsert.on_conflict_do_update(index_elements=["phone_number"], set_={

@@ -29,6 +29,13 @@ def per_dialect(build: Callable[[Connection], Built]) -> Callable[[Connection], 
     return statement
 
 
+def conflict_insert(conn: Connection, target: Table) -> postgresql.Insert | sqlite.Insert:
+    """``target``'s INSERT in ``conn``'s dialect: the one with ``ON CONFLICT`` clauses."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(target)
+    return sqlite.insert(target)
+
+
 def upsert(conn: Connection, target: Table, keys: Sequence[str], update: Sequence[str],
            extra: Callable[[Any], Mapping[str, Any]] | None = None) -> Insert:
     """``INSERT ... ON CONFLICT (keys) DO UPDATE SET c = excluded.c`` for each ``update`` column.
@@ -36,8 +43,7 @@ def upsert(conn: Connection, target: Table, keys: Sequence[str], update: Sequenc
     ``extra(excluded)`` sets further columns to expressions of their own (e.g. a CASE on the
     old value), given the proposed row as ``excluded``.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(target)
+    statement = conflict_insert(conn, target)
     values: dict[str, Any] = {c: statement.excluded[c] for c in update}
     values.update(extra(statement.excluded) if extra else {})
     upserting: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=values)
@@ -77,9 +83,9 @@ _RETURNING: dict[Insert, Insert] = {}
 
 def insert_ignore(conn: Connection, target: Table, keys: Sequence[str]) -> Insert:
     """``INSERT ... ON CONFLICT (keys) DO NOTHING``."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(target).on_conflict_do_nothing(index_elements=list(keys))
-    return sqlite.insert(target).on_conflict_do_nothing(index_elements=list(keys))
+    ignoring: Insert = conflict_insert(conn, target).on_conflict_do_nothing(
+        index_elements=list(keys))
+    return ignoring
 
 
 def driver_sql(conn: Connection, sql: str) -> str:
